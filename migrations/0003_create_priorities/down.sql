@@ -1,0 +1,3 @@
+DROP FUNCTION priority_name(smallint);
+ALTER TABLE tasks DROP COLUMN priority_id;
+DROP TABLE priorities;

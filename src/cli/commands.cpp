@@ -1,0 +1,284 @@
+#include "cli/commands.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+
+#include "config/loader.hpp"
+#include "core/error.hpp"
+#include "core/text.hpp"
+#include "db/introspect.hpp"
+#include "migrate/migration_set.hpp"
+#include "run/runner.hpp"
+#include "run/target.hpp"
+#include "steps/backup.hpp"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace ferry::cli {
+
+namespace {
+std::string paint(const Globals& g, const char* code, const std::string& s) {
+  return g.color ? std::string("\033[") + code + "m" + s + "\033[0m" : s;
+}
+std::string or_none(const std::string& v) { return v.empty() ? "none" : v; }
+
+config::MigrationsSource default_source() { return config::MigrationsSource{}; }
+
+// The migrations directory status compares against: the first native playbook's, else migrations/.
+config::MigrationsSource status_source(const config::Project& p) {
+  for (const auto& name : config::list_playbooks(p.root)) {
+    try {
+      auto pb = config::load_playbook(p, name);
+      if (pb.migrations.driver == config::Driver::Native) return pb.migrations;
+    } catch (const Error&) {
+    }
+  }
+  return default_source();
+}
+}  // namespace
+
+int cmd_validate(const Globals& g) {
+  auto project = config::load_project(g.root);
+  auto names = config::list_playbooks(g.root);
+  size_t migrations = 0;
+  std::set<std::string> dirs;
+  for (const auto& name : names) {
+    auto pb = config::load_playbook(project, name);
+    if (pb.migrations.driver == config::Driver::Native && dirs.insert(pb.migrations.dir).second)
+      migrations += run::load_playbook_migrations(project, pb.migrations).size();
+  }
+  if (dirs.empty()) migrations += run::load_playbook_migrations(project, default_source()).size();
+  std::cout << paint(g, "32", "ok") << ": " << project.environments.size() << " environment(s), " << names.size()
+            << " playbook(s), " << migrations << " migration(s) valid\n";
+  return 0;
+}
+
+int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& only) {
+  auto project = config::load_project(g.root);
+  auto pb = config::load_playbook(project, playbook);
+  auto files = run::load_playbook_migrations(project, pb.migrations);
+  std::vector<std::string> stages = pb.stages;
+  if (only) {
+    if (std::find(stages.begin(), stages.end(), *only) == stages.end())
+      throw Error(ErrorKind::Config, "playbook '" + pb.name + "' has no stage '" + *only + "'");
+    stages = {*only};
+  }
+  std::cout << paint(g, "1", "plan " + pb.name) << (pb.description.empty() ? "" : "  " + pb.description) << "\n";
+  int code = 0;
+  std::set<std::string> earlier;
+  for (const auto& name : stages) {
+    const auto& env = project.environment(name);
+    std::cout << paint(g, "1", "stage " + name) << "  " << run::target_description(env)
+              << (env.is_protected ? paint(g, "33", "  [protected: needs --yes]") : "") << "\n";
+    std::unique_ptr<db::Connection> conn;
+    try {
+      conn = run::connect(env);
+    } catch (const Error& e) {
+      std::cout << "  " << paint(g, "31", "unreachable") << ": " << e.what() << "\n";
+      code = 1;
+      earlier.insert(name);
+      continue;
+    }
+    db::Ledger ledger(*conn);
+    auto plan = migrate::make_plan(files, ledger.applied());
+    std::cout << "  at version " << or_none(plan.current) << "; " << plan.pending.size() << " pending\n";
+    for (const auto& m : plan.pending)
+      std::cout << "    + " << m.id() << (m.no_transaction ? "  (no transaction)" : "")
+                << (m.irreversible ? "  (irreversible)" : "") << "\n";
+    for (const auto& d : plan.drift) std::cout << "  " << paint(g, "31", "drift") << ": " << d.message << "\n";
+    if (!plan.drift.empty()) std::cout << "  verdict: " << paint(g, "31", "refused (drift)") << "\n";
+    if (auto lock = ledger.lock_holder()) std::cout << "  lock: held by " << lock->describe() << "\n";
+    if (!env.requires_envs.empty()) {
+      auto missing = run::check_gate(project, env, plan.pending);
+      bool only_earlier = !missing.empty();
+      for (const auto& m : missing) only_earlier &= earlier.count(m.substr(0, m.find(':'))) > 0 && m.find("is not applied") != std::string::npos;
+      std::string reqs;
+      for (const auto& r : env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
+      if (missing.empty())
+        std::cout << "  gate (" << reqs << "): " << paint(g, "32", "open") << "\n";
+      else if (only_earlier)
+        std::cout << "  gate (" << reqs << "): opens once the earlier stages of this run succeed\n";
+      else {
+        std::cout << "  gate (" << reqs << "): " << paint(g, "31", "closed") << "\n";
+        for (const auto& m : missing) std::cout << "    - " << m << "\n";
+      }
+    }
+    std::cout << "  steps:";
+    for (const auto& s : pb.steps) std::cout << " " << s.label() << ";";
+    std::cout << "\n";
+    auto choice = run::choose_rollback(pb, env, plan.pending);
+    std::cout << "  on failure: " << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method)
+              << " (" << choice.reason << ")\n";
+    earlier.insert(name);
+  }
+  return code;
+}
+
+int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as_json) {
+  auto project = config::load_project(g.root);
+  auto files = run::load_playbook_migrations(project, status_source(project));
+  json out = json::array();
+  int code = 0;
+  for (const auto& [name, env] : project.environments) {
+    if (only && *only != name) continue;
+    json e = {{"environment", name}, {"database", env.database.name},
+              {"host", env.database.host}, {"port", env.database.port}, {"protected", env.is_protected}};
+    try {
+      auto conn = run::connect(env);
+      db::Ledger ledger(*conn);
+      auto applied = ledger.applied();
+      auto plan = migrate::make_plan(files, applied);
+      e["reachable"] = true;
+      e["version"] = plan.current;
+      e["applied"] = applied.size();
+      json pending = json::array();
+      for (const auto& m : plan.pending) pending.push_back(m.id());
+      e["pending"] = pending;
+      json drift = json::array();
+      for (const auto& d : plan.drift) drift.push_back(d.message);
+      e["drift"] = drift;
+      auto holder = ledger.lock_holder();
+      e["lock"] = holder ? json(holder->describe()) : json(nullptr);
+      auto runs = ledger.runs(1);
+      if (!runs.empty())
+        e["last_run"] = {{"id", runs[0].id}, {"playbook", runs[0].playbook}, {"outcome", runs[0].outcome},
+                         {"started", runs[0].started}, {"finished", runs[0].finished}, {"operator", runs[0].operator_name},
+                         {"error", runs[0].error}};
+      else
+        e["last_run"] = nullptr;
+      e["fingerprint"] = db::schema_fingerprint(*conn);
+    } catch (const Error& err) {
+      e["reachable"] = false;
+      e["error"] = project.secrets.redact(err.what());
+      code = 1;
+    }
+    out.push_back(e);
+  }
+  if (only && out.empty()) project.environment(*only);  // throws the did-you-mean error
+  if (as_json) {
+    std::cout << out.dump(2) << "\n";
+    return code;
+  }
+  for (const auto& e : out) {
+    std::cout << paint(g, "1", e["environment"].get<std::string>()) << "  " << e["database"].get<std::string>() << " on "
+              << e["host"].get<std::string>() << ":" << e["port"].get<int>()
+              << (e["protected"].get<bool>() ? "  [protected]" : "") << "\n";
+    if (!e["reachable"].get<bool>()) {
+      std::cout << "  " << paint(g, "31", "unreachable") << ": " << e["error"].get<std::string>() << "\n";
+      continue;
+    }
+    std::cout << "  version      " << or_none(e["version"].get<std::string>()) << " (" << e["applied"].get<size_t>()
+              << " applied)\n";
+    std::cout << "  pending      " << e["pending"].size();
+    for (const auto& p : e["pending"]) std::cout << "  " << p.get<std::string>();
+    std::cout << "\n";
+    if (e["drift"].empty()) std::cout << "  drift        none\n";
+    for (const auto& d : e["drift"]) std::cout << "  drift        " << paint(g, "31", d.get<std::string>()) << "\n";
+    std::cout << "  lock         " << (e["lock"].is_null() ? "free" : e["lock"].get<std::string>()) << "\n";
+    if (e["last_run"].is_null()) {
+      std::cout << "  last run     none\n";
+    } else {
+      const auto& r = e["last_run"];
+      std::string outcome = r["outcome"].get<std::string>();
+      const char* c = outcome == "succeeded" ? "32" : outcome == "running" ? "36" : outcome == "rolled_back" ? "33" : "31";
+      std::cout << "  last run     " << r["id"].get<std::string>() << " " << r["playbook"].get<std::string>() << " "
+                << paint(g, c, outcome) << " (" << r["operator"].get<std::string>() << ", " << r["started"].get<std::string>()
+                << ")\n";
+    }
+    std::cout << "  fingerprint  " << e["fingerprint"].get<std::string>().substr(0, 16) << "\n";
+  }
+  return code;
+}
+
+int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
+  auto project = config::load_project(g.root);
+  const auto& env = project.environment(env_name);
+  auto conn = run::connect(env);
+  db::Ledger ledger(*conn);
+  auto applied = ledger.applied();
+  auto runs = ledger.runs(50);
+  auto events = ledger.history(100);
+  if (as_json) {
+    json j = {{"environment", env_name}, {"migrations", json::array()}, {"runs", json::array()}, {"events", json::array()}};
+    for (const auto& m : applied)
+      j["migrations"].push_back({{"version", m.version}, {"name", m.name}, {"checksum", m.checksum},
+                                 {"applied_at", m.applied_at}, {"duration_ms", m.duration_ms}, {"run_id", m.run_id},
+                                 {"reversible", m.down_sql.has_value()}});
+    for (const auto& r : runs)
+      j["runs"].push_back({{"id", r.id}, {"playbook", r.playbook}, {"environment", r.environment},
+                           {"operator", r.operator_name}, {"host", r.host}, {"started", r.started},
+                           {"finished", r.finished}, {"outcome", r.outcome}, {"version_before", r.version_before},
+                           {"version_after", r.version_after}, {"backup_id", r.backup_id},
+                           {"error", project.secrets.redact(r.error)}});
+    for (const auto& e : events)
+      j["events"].push_back({{"at", e.at}, {"version", e.version}, {"name", e.name}, {"action", e.action}, {"run_id", e.run_id}});
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << paint(g, "1", "migrations applied in " + env_name) << " (" << applied.size() << ")\n";
+  for (const auto& m : applied)
+    std::cout << "  " << m.version << "_" << m.name << "  " << m.applied_at << "  " << m.duration_ms << "ms  run "
+              << m.run_id << (m.down_sql ? "" : "  (irreversible)") << "\n";
+  std::cout << paint(g, "1", "runs") << " (newest first)\n";
+  for (const auto& r : runs) {
+    std::cout << "  " << r.id << "  " << r.playbook << "  " << r.outcome << "  " << r.operator_name << "@" << r.host
+              << "  " << or_none(r.version_before) << " -> " << or_none(r.version_after)
+              << (r.backup_id.empty() ? "" : "  backup " + r.backup_id) << "\n";
+    if (!r.error.empty()) std::cout << "      " << project.secrets.redact(first_line(r.error)) << "\n";
+  }
+  return 0;
+}
+
+int cmd_backups(const Globals& g, const std::string& env_name, bool as_json) {
+  auto project = config::load_project(g.root);
+  const auto& env = project.environment(env_name);
+  if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
+  steps::Transports transports(env);
+  auto all = steps::list_backups(env, transports);
+  if (as_json) {
+    json a = json::array();
+    for (const auto& b : all) a.push_back(steps::backup_to_json(b, false));
+    std::cout << a.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << paint(g, "1", "backups of " + env_name) << " in " << env.backup->dir << " (" << all.size() << ")\n";
+  for (const auto& b : all)
+    std::cout << "  " << b.id << "  " << b.time << "  " << b.size << " bytes  sha256 " << b.sha256.substr(0, 12)
+              << "  version " << or_none(b.version) << "  " << (b.verified ? "verified" : "UNVERIFIED") << "\n";
+  return 0;
+}
+
+int cmd_new(const Globals& g, const std::string& name) {
+  static const std::regex k_name("[A-Za-z0-9][A-Za-z0-9_-]*");
+  if (!std::regex_match(name, k_name) || name.size() > 80)
+    throw Error(ErrorKind::Config, "migration name '" + name + "' must be letters, digits, '_' and '-'");
+  fs::path dir = fs::path(g.root) / "migrations";
+  auto existing = migrate::load_migrations(dir.string(), "migrations");
+  std::string next = "1";
+  size_t width = 4;
+  if (!existing.empty()) {
+    const auto& last = existing.back().version;
+    width = last.size();
+    // increment the decimal string
+    std::string v = last;
+    int i = static_cast<int>(v.size()) - 1;
+    while (i >= 0 && v[i] == '9') v[i--] = '0';
+    if (i < 0) v.insert(v.begin(), '1');
+    else v[i]++;
+    next = v;
+  }
+  if (next.size() < width) next = std::string(width - next.size(), '0') + next;
+  fs::path mdir = dir / (next + "_" + name);
+  fs::create_directories(mdir);
+  std::ofstream(mdir / "up.sql") << "-- " << next << "_" << name << ": describe the change here\n";
+  std::ofstream(mdir / "down.sql") << "-- undo " << next << "_" << name << "\n";
+  std::cout << "created migrations/" << next << "_" << name << "/up.sql and down.sql\n";
+  return 0;
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,25 @@
+// The read-only and file-making commands (validate, plan, status, history, backups, new).
+#pragma once
+#include <optional>
+#include <string>
+
+#include "config/model.hpp"
+
+namespace ferry::cli {
+
+struct Globals {
+  std::string root = ".";
+  std::string state_dir;  // default ROOT/.ferry
+  bool color = false;
+  bool quiet = false;
+  bool verbose = false;
+};
+
+int cmd_validate(const Globals& g);
+int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& env);
+int cmd_status(const Globals& g, const std::optional<std::string>& env, bool json);
+int cmd_history(const Globals& g, const std::string& env, bool json);
+int cmd_backups(const Globals& g, const std::string& env, bool json);
+int cmd_new(const Globals& g, const std::string& name);
+
+}  // namespace ferry::cli

@@ -1,0 +1,167 @@
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/cli.hpp"
+#include "cli/commands.hpp"
+#include "config/loader.hpp"
+#include "core/error.hpp"
+#include "run/runner.hpp"
+
+namespace ferry::cli {
+
+namespace {
+int exit_for(ErrorKind k) {
+  switch (k) {
+    case ErrorKind::Config: return exit_code::k_usage;
+    case ErrorKind::Refused: return exit_code::k_refused;
+    default: return exit_code::k_failed_clean;
+  }
+}
+
+bool use_color(bool no_color) {
+  if (no_color || std::getenv("NO_COLOR")) return false;
+  const char* term = std::getenv("TERM");
+  if (term && std::string(term) == "dumb") return false;
+  return isatty(STDOUT_FILENO);
+}
+
+std::string joined_argv(int argc, char** argv) {
+  std::string s = "ferry";
+  for (int i = 1; i < argc; ++i) s += std::string(" ") + argv[i];
+  return s;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ferry: carries PostgreSQL schema migrations from dev through staging to production,\n"
+               "with a verified backup before every change and a proven rollback after any failure."};
+  app.name("ferry");
+  app.require_subcommand(1);
+  Globals g;
+  bool no_color = false;
+  bool verbose = false, quiet = false;
+  app.add_option("-C", g.root, "project directory (default: current directory)");
+  app.add_option("--state-dir", g.state_dir, "where journals go (default: DIR/.ferry)");
+  app.add_flag("--no-color", no_color, "never colour the output");
+  app.add_flag("-v,--verbose", verbose, "more detail");
+  app.add_flag("-q,--quiet", quiet, "only failures and the final line");
+  app.set_version_flag("--version", "ferry 0.1.0");
+
+  auto* validate = app.add_subcommand("validate", "check every environment, playbook and migration; run nothing");
+
+  std::string playbook;
+  std::optional<std::string> env_opt;
+  auto* plan = app.add_subcommand("plan", "what a run would do on each stage; changes nothing");
+  plan->add_option("PLAYBOOK", playbook, "a playbook name under playbooks/, or a path")->required();
+  plan->add_option("--env", env_opt, "only this stage");
+
+  bool yes = false;
+  std::string report_file;
+  auto* run = app.add_subcommand("run", "run a playbook: backup, migrate, verify, restart, health; roll back on failure");
+  run->add_option("PLAYBOOK", playbook, "a playbook name under playbooks/, or a path")->required();
+  run->add_option("--env", env_opt, "only this stage");
+  run->add_flag("--yes", yes, "confirm protected environments");
+  run->add_option("--report", report_file, "write the whole run as JSON to FILE");
+
+  bool json = false;
+  auto* status = app.add_subcommand("status", "per environment: version, pending, drift, lock holder, last run");
+  status->add_option("--env", env_opt, "only this environment");
+  status->add_flag("--json", json, "machine-readable output");
+
+  std::string env_name;
+  auto* history = app.add_subcommand("history", "applied migrations and runs, from the database's own tables");
+  history->add_option("ENV", env_name, "environment")->required();
+  history->add_flag("--json", json, "machine-readable output");
+
+  auto* backup = app.add_subcommand("backup", "take a verified backup now");
+  backup->add_option("ENV", env_name, "environment")->required();
+
+  auto* backups = app.add_subcommand("backups", "list backups: id, time, size, sha256, version, verified");
+  backups->add_option("ENV", env_name, "environment")->required();
+  backups->add_flag("--json", json, "machine-readable output");
+
+  std::optional<std::string> to_version, backup_id;
+  bool no_restart = false;
+  auto* rollback = app.add_subcommand("rollback", "emergency rollback: down to a version, or restore a backup");
+  rollback->add_option("ENV", env_name, "environment")->required();
+  auto* to_opt = rollback->add_option("--to", to_version, "run stored down SQL down to VERSION");
+  auto* bk_opt = rollback->add_option("--backup", backup_id, "restore backup ID, or 'latest'");
+  to_opt->excludes(bk_opt);
+  rollback->add_flag("--yes", yes, "confirm a protected environment");
+  rollback->add_flag("--no-restart", no_restart, "do not restart services afterwards");
+
+  std::string new_name;
+  auto* make_new = app.add_subcommand("new", "create migrations/<next version>_NAME/{up,down}.sql");
+  make_new->add_option("NAME", new_name, "migration name (letters, digits, _ and -)")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : exit_code::k_usage;
+  }
+  g.color = use_color(no_color);
+  g.quiet = quiet;
+  g.verbose = verbose;
+  if (g.state_dir.empty()) g.state_dir = (std::filesystem::path(g.root) / ".ferry").string();
+
+  try {
+    if (validate->parsed()) return cmd_validate(g);
+    if (plan->parsed()) return cmd_plan(g, playbook, env_opt);
+    if (status->parsed()) return cmd_status(g, env_opt, json);
+    if (history->parsed()) return cmd_history(g, env_name, json);
+    if (backups->parsed()) return cmd_backups(g, env_name, json);
+    if (make_new->parsed()) return cmd_new(g, new_name);
+    auto project = config::load_project(g.root);
+    if (run->parsed()) {
+      auto pb = config::load_playbook(project, playbook);
+      run::RunOptions o;
+      o.only_env = env_opt;
+      o.yes = yes;
+      o.report_file = report_file;
+      o.state_dir = g.state_dir;
+      o.command_line = joined_argv(argc, argv);
+      o.color = g.color;
+      o.quiet = g.quiet;
+      o.verbose = g.verbose;
+      return run::run_playbook(project, pb, o);
+    }
+    if (backup->parsed()) {
+      run::RunOptions o;
+      o.state_dir = g.state_dir;
+      o.command_line = joined_argv(argc, argv);
+      o.color = g.color;
+      o.quiet = g.quiet;
+      return run::backup_environment(project, env_name, o);
+    }
+    if (rollback->parsed()) {
+      if (!to_version && !backup_id)
+        throw Error(ErrorKind::Config, "rollback needs --to VERSION or --backup ID|latest");
+      run::RollbackOptions o;
+      o.env = env_name;
+      o.to_version = to_version;
+      o.backup_id = backup_id;
+      o.yes = yes;
+      o.no_restart = no_restart;
+      o.state_dir = g.state_dir;
+      o.command_line = joined_argv(argc, argv);
+      o.color = g.color;
+      o.quiet = g.quiet;
+      return run::rollback_environment(project, o);
+    }
+  } catch (const Error& e) {
+    std::cerr << "ferry: " << (e.kind() == ErrorKind::Refused ? "refused: " : "error: ") << e.what() << "\n";
+    if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
+    return exit_for(e.kind());
+  } catch (const std::exception& e) {
+    std::cerr << "ferry: internal error: " << e.what() << "\n";
+    return exit_code::k_failed_clean;
+  }
+  return exit_code::k_usage;
+}
+
+}  // namespace ferry::cli

@@ -1,0 +1,164 @@
+// The project's configuration as immutable structs (SPEC sections 2 and 3). Built once by
+// config/loader.cpp right after reading the YAML; nothing outside src/config sees yaml-cpp.
+#pragma once
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/duration.hpp"
+#include "core/secrets.hpp"
+
+namespace ferry::config {
+
+// Where a value was written: "environments/dev.yaml:4:3".
+struct Mark {
+  std::string file;
+  int line = 0;  // 1-based
+  int col = 0;   // 1-based
+  std::string str() const { return file + ":" + std::to_string(line) + ":" + std::to_string(col); }
+};
+
+enum class ConnectionType { Local, Ssh, Docker };
+
+struct SshSpec {
+  std::string host;
+  int port = 22;
+  std::string user;
+  std::string identity;  // private key path ("" with agent)
+  bool agent = false;
+  std::string known_hosts = "~/.ssh/known_hosts";
+  std::string host_key = "strict";  // strict | accept-new
+};
+
+struct DockerSpec {
+  std::string container;
+  std::string via = "local";
+  std::string engine = "docker";
+  std::string user;
+  std::string workdir;
+};
+
+struct Connection {
+  std::string name;
+  ConnectionType type = ConnectionType::Local;
+  SshSpec ssh;
+  DockerSpec docker;
+  Mark mark;
+};
+
+struct Database {
+  std::string name;
+  std::string user;
+  std::optional<std::string> password;  // a secret: registered in Secrets
+  std::string host = "127.0.0.1";
+  int port = 5432;
+  std::string tunnel;  // "" = connect directly
+  std::string sslmode = "prefer";
+  std::string tools = "local";
+};
+
+struct BackupSpec {
+  std::string on = "local";
+  std::string dir;
+  std::string format = "custom";  // custom | directory
+  int jobs = 1;
+  int keep = 0;  // 0 = keep every backup
+};
+
+struct HealthSpec {
+  std::string url;
+  std::string via;  // "" = from ferry's machine
+  int expect_status = 200;
+  std::string expect_body;
+  Millis timeout{60'000};
+  Millis interval{2'000};
+};
+
+struct Service {
+  std::string name;
+  std::string on = "local";
+  std::string restart;
+  std::optional<HealthSpec> health;
+  Millis restart_timeout{120'000};
+};
+
+struct Environment {
+  std::string name;
+  std::string file;
+  std::string description;
+  bool is_protected = false;
+  std::vector<std::string> requires_envs;
+  std::map<std::string, Connection> connections;  // always holds "local"
+  Database database;
+  std::optional<BackupSpec> backup;
+  std::map<std::string, Service> services;
+};
+
+enum class StepKind { Backup, Migrate, Verify, Restart, Health, Run, Sql };
+const char* step_kind_name(StepKind k);
+
+struct ColumnCheck {
+  std::string table;   // may be schema-qualified: "public.tasks"
+  std::string column;
+  std::string type;    // "" = any type
+};
+
+struct StepSpec {
+  StepKind kind = StepKind::Run;
+  Mark mark;
+  std::optional<Millis> timeout;
+  // migrate
+  bool transaction_each = false;
+  Millis lock_timeout{5'000};
+  // verify
+  std::vector<ColumnCheck> columns;
+  std::vector<ColumnCheck> absent_columns;
+  bool row_counts_all = false;
+  std::vector<std::string> row_count_tables;
+  std::vector<std::string> assertions;
+  // restart, health
+  std::string service;
+  // run
+  std::string on = "local";
+  std::string command;
+  // sql
+  std::string sql;
+
+  std::string label() const;  // "migrate", "restart backend", "sql ANALYZE tasks"
+};
+
+enum class Driver { Native, Alembic };
+
+struct MigrationsSource {
+  Driver driver = Driver::Native;
+  std::string dir = "migrations";  // native: relative to the project root
+  std::string on = "local";        // alembic
+  std::string command = "alembic";  // alembic
+};
+
+enum class OnFailure { Rollback, Stop };
+enum class RollbackMethod { Auto, Down, Restore };
+
+struct Playbook {
+  std::string name;
+  std::string file;
+  std::string description;
+  MigrationsSource migrations;
+  std::vector<std::string> stages;
+  std::vector<StepSpec> steps;
+  OnFailure on_failure = OnFailure::Rollback;
+  RollbackMethod rollback = RollbackMethod::Auto;
+};
+
+// Everything under a project root: its environments (all of environments/*.yaml) and the
+// secrets collected while reading them.
+struct Project {
+  std::string root;
+  std::map<std::string, Environment> environments;
+  Secrets secrets;
+
+  const Environment& environment(const std::string& name) const;  // throws Error(Config)
+};
+
+}  // namespace ferry::config

@@ -1,0 +1,213 @@
+#include "db/ledger.hpp"
+
+namespace ferry::db {
+
+namespace {
+// pg_try_advisory_lock(int4, int4): 'ferr' and 1. Appears in pg_locks as classid/objid.
+constexpr const char* k_lock_args = "1717924466, 1";
+
+RunRecord run_from(const Result& r, int i) {
+  RunRecord rec;
+  rec.id = r.text(i, 0);
+  rec.playbook = r.text(i, 1);
+  rec.environment = r.text(i, 2);
+  rec.operator_name = r.text(i, 3);
+  rec.host = r.text(i, 4);
+  rec.started = r.text(i, 5);
+  rec.finished = r.text(i, 6);
+  rec.outcome = r.text(i, 7);
+  rec.version_before = r.text(i, 8);
+  rec.version_after = r.text(i, 9);
+  rec.backup_id = r.text(i, 10);
+  rec.error = r.text(i, 11);
+  rec.command = r.text(i, 12);
+  return rec;
+}
+constexpr const char* k_run_cols =
+    "id, playbook, environment, operator, host, "
+    "to_char(started AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+    "coalesce(to_char(finished AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), "
+    "outcome, coalesce(version_before, ''), coalesce(version_after, ''), "
+    "coalesce(backup_id, ''), coalesce(error, ''), coalesce(command, '')";
+}  // namespace
+
+std::string LockHolder::describe() const {
+  if (run)
+    return "run " + run->id + " by " + run->operator_name + " on " + run->host + ", started " +
+           run->started + " (" + run->command + ")";
+  return "another session (backend pid " + std::to_string(pid) + ")";
+}
+
+bool Ledger::schema_exists() {
+  return m_conn.exec("SELECT to_regclass('ferry.runs') IS NOT NULL").boolean(0, 0);
+}
+
+void Ledger::ensure_schema() {
+  if (schema_exists()) return;
+  m_conn.exec(R"SQL(
+CREATE SCHEMA IF NOT EXISTS ferry;
+CREATE TABLE IF NOT EXISTS ferry.migrations (
+  version            text PRIMARY KEY,
+  name               text NOT NULL,
+  checksum           text NOT NULL,
+  down_sql           text,
+  applied_at         timestamptz NOT NULL DEFAULT now(),
+  duration_ms        bigint NOT NULL DEFAULT 0,
+  run_id             text NOT NULL,
+  destroys_data      boolean NOT NULL DEFAULT false,
+  down_restores_data boolean NOT NULL DEFAULT false
+);
+CREATE TABLE IF NOT EXISTS ferry.runs (
+  id             text PRIMARY KEY,
+  playbook       text NOT NULL,
+  environment    text NOT NULL,
+  operator       text NOT NULL,
+  host           text NOT NULL,
+  started        timestamptz NOT NULL DEFAULT now(),
+  finished       timestamptz,
+  outcome        text NOT NULL,
+  version_before text,
+  version_after  text,
+  backup_id      text,
+  error          text,
+  backend_pid    integer,
+  command        text
+);
+CREATE TABLE IF NOT EXISTS ferry.history (
+  id      bigserial PRIMARY KEY,
+  at      timestamptz NOT NULL DEFAULT now(),
+  version text NOT NULL,
+  name    text NOT NULL,
+  action  text NOT NULL,
+  run_id  text NOT NULL
+);
+)SQL");
+}
+
+bool Ledger::try_lock() {
+  return m_conn.exec(std::string("SELECT pg_try_advisory_lock(") + k_lock_args + ")").boolean(0, 0);
+}
+
+void Ledger::unlock() {
+  try {
+    m_conn.exec(std::string("SELECT pg_advisory_unlock(") + k_lock_args + ")");
+  } catch (const Error&) {
+    // The lock dies with the session anyway.
+  }
+}
+
+std::optional<LockHolder> Ledger::lock_holder() {
+  auto r = m_conn.exec(
+      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
+      "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+      "AND classid = 1717924466 AND objid = 1 AND objsubid = 2 AND pid <> pg_backend_pid()");
+  if (r.rows() == 0) return std::nullopt;
+  LockHolder h;
+  h.pid = static_cast<int>(r.integer(0, 0));
+  if (schema_exists()) {
+    auto rr = m_conn.exec_params(std::string("SELECT ") + k_run_cols +
+                                     " FROM ferry.runs WHERE backend_pid = $1 AND outcome = "
+                                     "'running' ORDER BY started DESC LIMIT 1",
+                                 {std::to_string(h.pid)});
+    if (rr.rows() == 1) h.run = run_from(rr, 0);
+  }
+  return h;
+}
+
+std::vector<AppliedMigration> Ledger::applied() {
+  std::vector<AppliedMigration> out;
+  if (!schema_exists()) return out;
+  auto r = m_conn.exec(
+      "SELECT version, name, checksum, down_sql, "
+      "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), duration_ms, "
+      "run_id, destroys_data, down_restores_data FROM ferry.migrations "
+      "ORDER BY version::numeric");
+  for (int i = 0; i < r.rows(); ++i) {
+    AppliedMigration m;
+    m.version = r.text(i, 0);
+    m.name = r.text(i, 1);
+    m.checksum = r.text(i, 2);
+    m.down_sql = r.opt(i, 3);
+    m.applied_at = r.text(i, 4);
+    m.duration_ms = r.integer(i, 5);
+    m.run_id = r.text(i, 6);
+    m.destroys_data = r.boolean(i, 7);
+    m.down_restores_data = r.boolean(i, 8);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+std::string Ledger::current_version() {
+  if (!schema_exists()) return "";
+  auto r = m_conn.exec("SELECT version FROM ferry.migrations ORDER BY version::numeric DESC LIMIT 1");
+  return r.rows() ? r.text(0, 0) : "";
+}
+
+void Ledger::record_applied(const AppliedMigration& m) {
+  m_conn.exec_params(
+      "WITH m AS (INSERT INTO ferry.migrations (version, name, checksum, down_sql, duration_ms, "
+      "run_id, destroys_data, down_restores_data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+      "RETURNING version, name, run_id) "
+      "INSERT INTO ferry.history (version, name, action, run_id) "
+      "SELECT version, name, 'applied', run_id FROM m",
+      {m.version, m.name, m.checksum, m.down_sql, std::to_string(m.duration_ms), m.run_id,
+       m.destroys_data ? "true" : "false", m.down_restores_data ? "true" : "false"});
+}
+
+void Ledger::record_reverted(const std::string& version, const std::string& run_id) {
+  m_conn.exec_params(
+      "WITH m AS (DELETE FROM ferry.migrations WHERE version = $1 RETURNING version, name) "
+      "INSERT INTO ferry.history (version, name, action, run_id) "
+      "SELECT version, name, 'reverted', $2 FROM m",
+      {version, run_id});
+}
+
+void Ledger::insert_run(const RunRecord& r) {
+  m_conn.exec_params(
+      "INSERT INTO ferry.runs (id, playbook, environment, operator, host, outcome, "
+      "version_before, backend_pid, command) VALUES ($1, $2, $3, $4, $5, 'running', $6, "
+      "pg_backend_pid(), $7)",
+      {r.id, r.playbook, r.environment, r.operator_name, r.host, r.version_before, r.command});
+}
+
+void Ledger::finish_run(const std::string& id, const std::string& outcome,
+                        const std::string& version_after, const std::string& error,
+                        const std::string& backup_id) {
+  m_conn.exec_params(
+      "UPDATE ferry.runs SET finished = now(), outcome = $2, version_after = $3, "
+      "error = nullif($4, ''), backup_id = coalesce(nullif($5, ''), backup_id) WHERE id = $1",
+      {id, outcome, version_after, error, backup_id});
+}
+
+std::vector<RunRecord> Ledger::runs(int limit) {
+  std::vector<RunRecord> out;
+  if (!schema_exists()) return out;
+  auto r = m_conn.exec_params(std::string("SELECT ") + k_run_cols +
+                                  " FROM ferry.runs ORDER BY started DESC, id DESC LIMIT $1",
+                              {std::to_string(limit)});
+  for (int i = 0; i < r.rows(); ++i) out.push_back(run_from(r, i));
+  return out;
+}
+
+std::optional<RunRecord> Ledger::run(const std::string& id) {
+  if (!schema_exists()) return std::nullopt;
+  auto r = m_conn.exec_params(std::string("SELECT ") + k_run_cols + " FROM ferry.runs WHERE id = $1",
+                              {id});
+  if (r.rows() == 0) return std::nullopt;
+  return run_from(r, 0);
+}
+
+std::vector<HistoryEvent> Ledger::history(int limit) {
+  std::vector<HistoryEvent> out;
+  if (!schema_exists()) return out;
+  auto r = m_conn.exec_params(
+      "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), version, name, "
+      "action, run_id FROM ferry.history ORDER BY id DESC LIMIT $1",
+      {std::to_string(limit)});
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4)});
+  return out;
+}
+
+}  // namespace ferry::db

@@ -1,0 +1,84 @@
+// ferry's own tables in the target database (schema `ferry`): the migration ledger, the run
+// records and the history of applies and reverts; and the run's advisory lock.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/pg.hpp"
+
+namespace ferry::db {
+
+struct AppliedMigration {
+  std::string version;
+  std::string name;
+  std::string checksum;
+  std::optional<std::string> down_sql;  // nullopt: irreversible
+  std::string applied_at;
+  long long duration_ms = 0;
+  std::string run_id;
+  bool destroys_data = false;       // recorded so a rollback without files still knows
+  bool down_restores_data = false;
+};
+
+struct RunRecord {
+  std::string id;
+  std::string playbook;
+  std::string environment;
+  std::string operator_name;
+  std::string host;
+  std::string started;
+  std::string finished;
+  std::string outcome;  // running | succeeded | failed | rolled_back | needs_attention
+  std::string version_before;
+  std::string version_after;
+  std::string backup_id;
+  std::string error;
+  std::string command;
+};
+
+struct HistoryEvent {
+  std::string at;
+  std::string version;
+  std::string name;
+  std::string action;  // applied | reverted
+  std::string run_id;
+};
+
+struct LockHolder {
+  int pid = 0;
+  std::optional<RunRecord> run;  // the ferry run holding it, when known
+  std::string describe() const;
+};
+
+class Ledger {
+ public:
+  explicit Ledger(Connection& conn) : m_conn(conn) {}
+
+  // Creates schema ferry and its tables when missing (call while holding the lock).
+  void ensure_schema();
+  bool schema_exists();
+
+  // Session-level advisory lock for the whole run.
+  bool try_lock();
+  void unlock();
+  std::optional<LockHolder> lock_holder();  // who holds it now, if anyone
+
+  std::vector<AppliedMigration> applied();  // ordered by version, oldest first
+  std::string current_version();            // newest applied, "" when none
+  void record_applied(const AppliedMigration& m);
+  void record_reverted(const std::string& version, const std::string& run_id);
+
+  void insert_run(const RunRecord& r);
+  void finish_run(const std::string& id, const std::string& outcome,
+                  const std::string& version_after, const std::string& error,
+                  const std::string& backup_id = "");
+  std::vector<RunRecord> runs(int limit);
+  std::optional<RunRecord> run(const std::string& id);
+  std::vector<HistoryEvent> history(int limit);
+
+ private:
+  Connection& m_conn;
+};
+
+}  // namespace ferry::db

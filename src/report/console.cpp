@@ -1,0 +1,107 @@
+#include <cstdio>
+#include <string>
+
+#include "report/reporter.hpp"
+
+namespace ferry::report {
+
+namespace {
+class Console : public Reporter {
+ public:
+  Console(bool color, bool quiet, bool verbose) : m_color(color), m_quiet(quiet), m_verbose(verbose) {}
+
+  void run_started(const std::string& run_id, const std::string& playbook,
+                   const std::vector<std::string>& stages) override {
+    if (m_quiet) return;
+    std::string s;
+    for (const auto& st : stages) s += (s.empty() ? "" : " -> ") + st;
+    out(paint("1", "run " + run_id) + "  playbook " + playbook + "  stages " + s + "\n");
+  }
+  void stage_started(const std::string& env, const std::string& target) override {
+    if (m_quiet) return;
+    out(paint("1", "stage " + env) + "  " + paint("2", target) + "\n");
+  }
+  void step_started(const std::string& step) override {
+    m_progress_shown = false;
+    if (m_verbose) out(paint("2", "  ..      " + step) + "\n");
+  }
+  void step_progress(const std::string& step, const std::string& progress) override {
+    if (m_quiet || !m_color) return;  // progress rewrites one line: only at a TTY
+    out("\r\033[K  ..      " + pad(step, 22) + " " + progress);
+    m_progress_shown = true;
+  }
+  void step_finished(const std::string& step, const std::string& summary, Millis took) override {
+    if (m_quiet) return;
+    line(paint("32", "ok    "), step, summary, took);
+  }
+  void step_failed(const std::string& step, const std::string& error, Millis took) override {
+    line(paint("31;1", "FAILED"), step, error, took);
+  }
+  void step_compensated(const std::string& step, bool ok, const std::string& summary,
+                        Millis took) override {
+    line(ok ? paint("33", "undone") : paint("31;1", "UNDO FAILED"), "undo " + step, summary, took);
+  }
+  void message(Level level, const std::string& text) override {
+    if (m_quiet && level == Level::Info) return;
+    clear_progress();
+    switch (level) {
+      case Level::Info: out("  " + text + "\n"); break;
+      case Level::Warn: out("  " + paint("33", "warning: ") + text + "\n"); break;
+      case Level::Error: out("  " + paint("31;1", "error: ") + text + "\n"); break;
+      case Level::Hint: out("  " + paint("36", "hint: ") + text + "\n"); break;
+    }
+  }
+  void stage_finished(const std::string& env, const std::string& outcome, Millis took) override {
+    if (m_quiet && outcome == "succeeded") return;
+    std::string code = outcome == "succeeded" ? "32" : outcome == "rolled back" ? "33" : "31;1";
+    out("stage " + env + " " + paint(code, outcome) + " in " + format_duration(took) + "\n");
+  }
+  void run_finished(const std::string& outcome, int exit_code, Millis took) override {
+    std::string code = exit_code == 0 ? "32;1" : exit_code == 1 || exit_code == 3 ? "33;1" : "31;1";
+    if (m_quiet && exit_code == 0) return;
+    out(paint(code, "run " + outcome) + " in " + format_duration(took) + " (exit " +
+        std::to_string(exit_code) + ")\n");
+  }
+
+ private:
+  static std::string pad(const std::string& s, size_t n) {
+    return s.size() >= n ? s : s + std::string(n - s.size(), ' ');
+  }
+  std::string paint(const std::string& code, const std::string& s) const {
+    return m_color ? "\033[" + code + "m" + s + "\033[0m" : s;
+  }
+  void clear_progress() {
+    if (m_progress_shown) out("\r\033[K");
+    m_progress_shown = false;
+  }
+  void line(const std::string& mark, const std::string& step, const std::string& text, Millis took) {
+    clear_progress();
+    std::string t = text;
+    std::string rest;
+    if (auto nl = t.find('\n'); nl != std::string::npos) {
+      rest = t.substr(nl + 1);
+      t = t.substr(0, nl);
+    }
+    out("  " + mark + "  " + pad(step, 22) + " " + pad(t, 46) + " " + format_duration(took) + "\n");
+    size_t pos = 0;
+    while (!rest.empty() && pos < rest.size()) {
+      size_t nl = rest.find('\n', pos);
+      out("            " + rest.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos) + "\n");
+      if (nl == std::string::npos) break;
+      pos = nl + 1;
+    }
+  }
+  static void out(const std::string& s) {
+    std::fwrite(s.data(), 1, s.size(), stdout);
+    std::fflush(stdout);
+  }
+  bool m_color, m_quiet, m_verbose;
+  bool m_progress_shown = false;
+};
+}  // namespace
+
+std::unique_ptr<Reporter> make_console_reporter(bool color, bool quiet, bool verbose) {
+  return std::make_unique<Console>(color, quiet, verbose);
+}
+
+}  // namespace ferry::report

@@ -1,0 +1,31 @@
+// SIGINT/SIGTERM handling and step timeouts. A signal sets a flag and cancels the statement
+// running on the registered database connection (PQcancel is async-signal-safe), so a long
+// migration stops at once and the Runner compensates. This is the one piece of process-wide
+// mutable state in ferry: a signal handler has nowhere else to look.
+#pragma once
+#include <string>
+
+#include "db/pg.hpp"
+
+namespace ferry::run {
+
+void install_signal_handlers();
+bool interrupted();           // a signal arrived
+std::string interrupt_name();  // "SIGTERM"
+void clear_interrupt();
+// The connection whose statement a signal cancels (nullptr: none).
+void set_cancel_target(const db::Connection* conn);
+
+// Cancels the registered connection's statement after `ms` unless disarmed first.
+class Watchdog {
+ public:
+  Watchdog(const db::Connection* conn, long long ms);
+  ~Watchdog();
+  bool fired() const;
+
+ private:
+  struct State;
+  State* m_state;
+};
+
+}  // namespace ferry::run

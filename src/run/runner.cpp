@@ -1,0 +1,460 @@
+#include "run/runner.hpp"
+
+#include <pwd.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <random>
+
+#include "core/error.hpp"
+#include "core/text.hpp"
+#include "db/introspect.hpp"
+#include "migrate/sql_parser.hpp"
+#include "run/interrupt.hpp"
+#include "run/target.hpp"
+#include "steps/backup.hpp"
+#include "steps/service.hpp"
+#include "steps/step.hpp"
+
+namespace fs = std::filesystem;
+
+namespace ferry::run {
+
+std::string operator_name() {
+  if (const char* o = std::getenv("FERRY_OPERATOR"); o && *o) return o;
+  if (const char* u = std::getenv("USER"); u && *u) return u;
+  if (auto* pw = getpwuid(getuid())) return pw->pw_name;
+  return "unknown";
+}
+
+std::string host_name() {
+  char buf[256] = {0};
+  gethostname(buf, sizeof buf - 1);
+  return buf;
+}
+
+std::string new_run_id() {
+  std::string t = now_iso8601();
+  std::string compact;
+  for (char c : t.substr(0, 19))
+    if (c != '-' && c != ':') compact.push_back(c);
+  std::random_device rd;
+  char suffix[8];
+  std::snprintf(suffix, sizeof suffix, "%06x", rd() & 0xffffff);
+  return compact + "Z-" + suffix;
+}
+
+std::string confirm_protected(const config::Environment& env, bool yes) {
+  if (!env.is_protected || yes) return "";
+  if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
+    std::cout << "environment '" << env.name << "' is protected. Type its name to continue: " << std::flush;
+    std::string typed;
+    std::getline(std::cin, typed);
+    if (trim(typed) == env.name) return "";
+    return "environment '" + env.name + "' is protected and the name typed did not match";
+  }
+  return "environment '" + env.name + "' is protected: pass --yes, or type its name at a terminal";
+}
+
+namespace {
+
+struct StageOutcome {
+  int exit_code = 0;
+  std::string outcome;  // succeeded | rolled back | failed | refused | needs attention
+  std::string error;
+};
+
+// Fingerprint + row counts, compared with the baseline. "" when equal, else what differs.
+std::string compare_with_baseline(db::Connection& db, const steps::Baseline& base) {
+  std::string fp = db::schema_fingerprint(db);
+  auto counts = db::row_counts(db);
+  std::string diff;
+  if (fp != base.fingerprint)
+    diff += "schema fingerprint " + fp.substr(0, 12) + " differs from " + base.fingerprint.substr(0, 12) + " before the run";
+  for (const auto& [t, n] : base.row_counts) {
+    auto it = counts.find(t);
+    if (it == counts.end()) diff += (diff.empty() ? "" : "; ") + std::string("table ") + t + " is gone";
+    else if (it->second != n)
+      diff += (diff.empty() ? "" : "; ") + std::string("rows ") + t + ": " + std::to_string(it->second) +
+              " now, " + std::to_string(n) + " before";
+  }
+  for (const auto& [t, n] : counts)
+    if (!base.row_counts.count(t)) diff += (diff.empty() ? "" : "; ") + std::string("table ") + t + " is new";
+  return diff;
+}
+
+// Services whose health the proof checks: those the playbook restarts or probes.
+std::vector<const config::Service*> proof_services(const config::Playbook& pb, const config::Environment& env) {
+  std::vector<const config::Service*> out;
+  for (const auto& s : pb.steps) {
+    if (s.kind != config::StepKind::Restart && s.kind != config::StepKind::Health) continue;
+    const auto& svc = env.services.at(s.service);
+    if (!svc.health) continue;
+    if (std::find(out.begin(), out.end(), &svc) == out.end()) out.push_back(&svc);
+  }
+  return out;
+}
+
+class StageRunner {
+ public:
+  StageRunner(const config::Project& project, const config::Playbook& pb, const config::Environment& env,
+              report::Reporter& rep, const std::string& run_id, const RunOptions& opts,
+              const std::vector<migrate::Migration>& files)
+      : m_project(project), m_pb(pb), m_env(env), m_rep(rep), m_run_id(run_id), m_opts(opts), m_files(files) {}
+
+  StageOutcome run() {
+    Stopwatch sw;
+    m_rep.stage_started(m_env.name, target_description(m_env));
+    auto out = run_inner();
+    m_rep.stage_finished(m_env.name, out.outcome, sw.elapsed());
+    return out;
+  }
+
+ private:
+  StageOutcome refuse(const std::string& why, const std::string& hint = "") {
+    m_rep.message(report::Level::Error, "refused: " + why);
+    if (!hint.empty()) m_rep.message(report::Level::Hint, hint);
+    return {exit_code::k_refused, "refused", why};
+  }
+
+  StageOutcome run_inner() {
+    if (auto why = confirm_protected(m_env, m_opts.yes); !why.empty()) return refuse(why);
+    Stopwatch lock_sw;
+    std::unique_ptr<db::Connection> conn;
+    try {
+      conn = connect(m_env);
+    } catch (const Error& e) {
+      m_rep.step_failed("connect", e.what(), lock_sw.elapsed());
+      return {exit_code::k_failed_clean, "failed", e.what()};
+    }
+    db::Ledger ledger(*conn);
+    if (!ledger.try_lock()) {
+      auto holder = ledger.lock_holder();
+      return refuse("environment '" + m_env.name + "' is locked by " +
+                        (holder ? holder->describe() : std::string("another session")),
+                    "wait for that run to finish; ferry never breaks another run's lock");
+    }
+    set_cancel_target(conn.get());
+    struct Unlock {
+      db::Ledger& l;
+      ~Unlock() {
+        set_cancel_target(nullptr);
+        l.unlock();
+      }
+    } unlock{ledger};
+    ledger.ensure_schema();
+    m_rep.step_finished("lock", "held by run " + m_run_id, lock_sw.elapsed());
+
+    steps::Transports transports(m_env);
+    steps::StageContext ctx{m_project, m_pb, m_env, *conn, ledger, m_rep, transports, m_run_id,
+                            m_opts.state_dir, m_files, {}, {}, {}, {}};
+    ctx.plan = migrate::make_plan(m_files, ledger.applied());
+    if (!ctx.plan.drift.empty()) {
+      std::string list;
+      for (const auto& d : ctx.plan.drift) list += "\n  " + d.message;
+      return refuse("drift in '" + m_env.name + "':" + list,
+                    "restore the migration files as they were applied, or roll back with `ferry rollback " +
+                        m_env.name + " --to VERSION`");
+    }
+    if (!m_env.requires_envs.empty()) {
+      Stopwatch gsw;
+      auto missing = check_gate(m_project, m_env, ctx.plan.pending);
+      if (!missing.empty()) {
+        std::string list;
+        for (const auto& m : missing) list += "\n  " + m;
+        return refuse("gate: '" + m_env.name + "' requires what is missing:" + list,
+                      "promote through the required environments first");
+      }
+      std::string reqs;
+      for (const auto& r : m_env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
+      m_rep.step_finished("gate", "open: " + std::to_string(ctx.plan.pending.size()) + " pending verified in " + reqs,
+                          gsw.elapsed());
+    }
+    Stopwatch bsw;
+    ctx.baseline.version = ctx.plan.current;
+    ctx.baseline.fingerprint = db::schema_fingerprint(*conn);
+    ctx.baseline.row_counts = db::row_counts(*conn);
+    if (m_opts.verbose)
+      m_rep.step_finished("baseline", "fingerprint " + ctx.baseline.fingerprint.substr(0, 12) + ", " +
+                                          std::to_string(ctx.baseline.row_counts.size()) + " tables",
+                          bsw.elapsed());
+
+    db::RunRecord rec;
+    rec.id = m_run_id;
+    rec.playbook = m_pb.name;
+    rec.environment = m_env.name;
+    rec.operator_name = operator_name();
+    rec.host = host_name();
+    rec.version_before = ctx.plan.current;
+    rec.command = m_opts.command_line;
+    ledger.insert_run(rec);
+
+    std::vector<std::unique_ptr<steps::Step>> completed;
+    std::string failure;
+    for (const auto& spec : m_pb.steps) {
+      auto step = steps::make_step(spec);
+      if (interrupted()) {
+        failure = "interrupted by " + interrupt_name();
+        m_rep.message(report::Level::Error, failure);
+        break;
+      }
+      Stopwatch ssw;
+      m_rep.step_started(step->name());
+      try {
+        std::optional<Watchdog> dog;
+        if (spec.timeout && spec.kind != config::StepKind::Run && spec.kind != config::StepKind::Restart)
+          dog.emplace(conn.get(), spec.timeout->count());
+        std::string summary = step->run(ctx);
+        m_rep.step_finished(step->name(), summary, ssw.elapsed());
+        completed.push_back(std::move(step));
+      } catch (const Error& e) {
+        conn->rollback_if_open();
+        failure = e.what();
+        if (spec.timeout && ssw.elapsed() >= *spec.timeout)
+          failure = "timed out after " + format_duration(*spec.timeout) + ": " + failure;
+        m_rep.step_failed(step->name(), failure, ssw.elapsed());
+        // The failed step may have committed part of its work (migrate with transaction: each).
+        completed.push_back(std::move(step));
+        break;
+      }
+    }
+
+    StageOutcome out;
+    if (failure.empty()) {
+      out = {exit_code::k_ok, "succeeded", ""};
+      if (m_env.backup && ctx.backup) {
+        try {
+          int n = steps::prune_backups(m_env, transports);
+          if (n > 0) m_rep.message(report::Level::Info, "pruned " + std::to_string(n) + " old backup(s), keeping " +
+                                                            std::to_string(m_env.backup->keep));
+        } catch (const Error& e) {
+          m_rep.message(report::Level::Warn, std::string("pruning old backups failed: ") + e.what());
+        }
+      }
+    } else if (m_pb.on_failure == config::OnFailure::Stop) {
+      out = after_stop(ctx, failure);
+    } else {
+      out = compensate(ctx, completed, failure);
+    }
+    try {
+      ledger.finish_run(m_run_id, out.outcome == "rolled back" ? "rolled_back"
+                                  : out.outcome == "needs attention" ? "needs_attention"
+                                                                     : out.outcome,
+                        ledger.current_version(), out.error, ctx.backup ? ctx.backup->id : "");
+    } catch (const Error& e) {
+      m_rep.message(report::Level::Warn, std::string("could not record the run's outcome: ") + e.what());
+    }
+    return out;
+  }
+
+  void say_restore_by_hand(steps::StageContext& ctx) {
+    if (ctx.backup) {
+      m_rep.message(report::Level::Hint, "the backup taken before this run is " + ctx.backup->file);
+      m_rep.message(report::Level::Hint, "restore it with ferry: ferry rollback " + m_env.name + " --backup " + ctx.backup->id +
+                                             (m_env.is_protected ? " --yes" : ""));
+      m_rep.message(report::Level::Hint, "or by hand: " + steps::manual_restore_command(m_env, *ctx.backup));
+    } else {
+      m_rep.message(report::Level::Hint, "this run took no backup; inspect " + m_env.name +
+                                             " with `ferry status --env " + m_env.name + "` and `ferry history " +
+                                             m_env.name + "`");
+    }
+  }
+
+  StageOutcome after_stop(steps::StageContext& ctx, const std::string& failure) {
+    std::string diff = compare_with_baseline(ctx.db, ctx.baseline);
+    if (diff.empty()) {
+      m_rep.message(report::Level::Info, "on_failure: stop; the database is unchanged (fingerprint and row counts as before)");
+      return {exit_code::k_failed_clean, "failed", failure};
+    }
+    m_rep.message(report::Level::Error, "on_failure: stop, and the environment changed: " + diff);
+    if (!ctx.applied_this_run.empty())
+      m_rep.message(report::Level::Error, "committed by this run: " + std::to_string(ctx.applied_this_run.size()) +
+                                              " migration(s), newest " + ctx.applied_this_run.back().version);
+    say_restore_by_hand(ctx);
+    return {exit_code::k_failed_dirty, "needs attention", failure};
+  }
+
+  bool restore(steps::StageContext& ctx, const std::string& why) {
+    Stopwatch sw;
+    if (!ctx.backup) {
+      m_rep.step_compensated("database", false, "a restore is needed (" + why + ") but this run took no backup", sw.elapsed());
+      return false;
+    }
+    try {
+      steps::restore_backup(ctx, *ctx.backup);
+      ctx.applied_this_run.clear();
+      m_rep.step_compensated("database", true, "restored backup " + ctx.backup->id + " (" + why + ")", sw.elapsed());
+      return true;
+    } catch (const Error& e) {
+      m_rep.step_compensated("database", false, std::string("restore failed: ") + e.what(), sw.elapsed());
+      return false;
+    }
+  }
+
+  bool restart_services(steps::StageContext& ctx, const std::vector<std::unique_ptr<steps::Step>>& completed) {
+    bool ok = true;
+    for (auto it = completed.rbegin(); it != completed.rend(); ++it) {
+      const auto& spec = (*it)->spec();
+      if (spec.kind != config::StepKind::Restart) continue;
+      Stopwatch sw;
+      try {
+        auto s = steps::restart_service(ctx, m_env.services.at(spec.service), spec.timeout);
+        m_rep.step_compensated(spec.label(), true, s, sw.elapsed());
+      } catch (const Error& e) {
+        m_rep.step_compensated(spec.label(), false, e.what(), sw.elapsed());
+        ok = false;
+      }
+    }
+    return ok;
+  }
+
+  // "" when proven, else what is not as before.
+  std::string prove(steps::StageContext& ctx) {
+    Stopwatch sw;
+    m_rep.step_started("proof");
+    std::string diff;
+    try {
+      diff = compare_with_baseline(ctx.db, ctx.baseline);
+    } catch (const Error& e) {
+      diff = std::string("cannot read the database: ") + e.what();
+    }
+    std::string health;
+    if (diff.empty()) {
+      for (const auto* svc : proof_services(m_pb, m_env)) {
+        try {
+          steps::check_health(ctx, *svc, "proof", std::nullopt);
+          health += (health.empty() ? "" : ", ") + svc->name + " healthy";
+        } catch (const Error& e) {
+          diff = e.what();
+          break;
+        }
+      }
+    }
+    if (diff.empty())
+      m_rep.step_finished("proof", "fingerprint " + ctx.baseline.fingerprint.substr(0, 12) + " and " +
+                                       std::to_string(ctx.baseline.row_counts.size()) + " row counts as before" +
+                                       (health.empty() ? "" : "; " + health),
+                          sw.elapsed());
+    else
+      m_rep.step_failed("proof", diff, sw.elapsed());
+    return diff;
+  }
+
+  StageOutcome compensate(steps::StageContext& ctx, const std::vector<std::unique_ptr<steps::Step>>& completed,
+                          const std::string& failure) {
+    // A signal during compensation must not stop it: finish the rollback, then exit.
+    bool was_interrupted = interrupted();
+    clear_interrupt();
+    set_cancel_target(nullptr);
+    auto choice = choose_rollback(m_pb, m_env, [&] {
+      std::vector<migrate::Migration> ran;
+      for (const auto& a : ctx.applied_this_run)
+        for (const auto& f : m_files)
+          if (f.version == a.version) ran.push_back(f);
+      return ran;
+    }());
+    bool changed_db = false;
+    for (const auto& s : completed) changed_db |= s->changes_database();
+    bool db_ok = true;
+    bool used_restore = false;
+    if (changed_db) {
+      bool want_restore = choice.method == "restore backup" && !ctx.applied_this_run.empty();
+      if (m_pb.rollback == config::RollbackMethod::Restore) want_restore = true;
+      if (want_restore) {
+        db_ok = restore(ctx, choice.reason);
+        used_restore = true;
+      } else if (!ctx.applied_this_run.empty()) {
+        Stopwatch sw;
+        try {
+          std::string s = steps::revert_migrations(ctx);
+          m_rep.step_compensated("migrate", true, s, sw.elapsed());
+        } catch (const Error& e) {
+          m_rep.step_compensated("migrate", false, e.what(), sw.elapsed());
+          if (m_pb.rollback == config::RollbackMethod::Auto) {
+            db_ok = restore(ctx, "a down migration failed");
+            used_restore = true;
+          } else {
+            db_ok = false;
+          }
+        }
+      }
+    }
+    bool svc_ok = db_ok ? restart_services(ctx, completed) : false;
+    std::string diff = db_ok && svc_ok ? prove(ctx) : "compensation failed";
+    if (!diff.empty() && db_ok && svc_ok && !used_restore && m_pb.rollback == config::RollbackMethod::Auto && ctx.backup) {
+      m_rep.message(report::Level::Warn, "not proven after down SQL; restoring the backup instead");
+      if (restore(ctx, "proof failed after down SQL")) {
+        svc_ok = restart_services(ctx, completed);
+        diff = svc_ok ? prove(ctx) : "restart failed";
+      }
+    }
+    if (was_interrupted) m_rep.message(report::Level::Info, "stopped by " + interrupt_name() + " after rolling back");
+    if (diff.empty()) {
+      if (choice.method == "down SQL (data loss!)")
+        m_rep.message(report::Level::Warn, "down SQL restored the schema, but " + choice.reason);
+      return {exit_code::k_failed_clean, "rolled back", failure};
+    }
+    m_rep.message(report::Level::Error, "the environment is NOT proven equal to before the run: a human must act");
+    say_restore_by_hand(ctx);
+    return {exit_code::k_failed_dirty, "needs attention", failure + "; rollback not proven: " + diff};
+  }
+
+  const config::Project& m_project;
+  const config::Playbook& m_pb;
+  const config::Environment& m_env;
+  report::Reporter& m_rep;
+  std::string m_run_id;
+  const RunOptions& m_opts;
+  const std::vector<migrate::Migration>& m_files;
+};
+
+report::Fanout make_reporter(const config::Project& project, const std::string& run_id, const std::string& state_dir,
+                             const std::string& report_file, bool color, bool quiet, bool verbose) {
+  report::Fanout fan(project.secrets);
+  fan.add(report::make_console_reporter(color, quiet, verbose));
+  fs::create_directories(fs::path(state_dir) / "runs");
+  fan.add(report::make_journal((fs::path(state_dir) / "runs" / (run_id + ".jsonl")).string()));
+  if (!report_file.empty()) fan.add(report::make_report_file(report_file));
+  return fan;
+}
+
+}  // namespace
+
+int run_playbook(const config::Project& project, const config::Playbook& pb, const RunOptions& opts) {
+  std::vector<std::string> stages = pb.stages;
+  if (opts.only_env) {
+    if (std::find(stages.begin(), stages.end(), *opts.only_env) == stages.end())
+      throw Error(ErrorKind::Config, "playbook '" + pb.name + "' has no stage '" + *opts.only_env + "'");
+    stages = {*opts.only_env};
+  }
+  auto files = load_playbook_migrations(project, pb.migrations);
+  if (pb.migrations.driver == config::Driver::Alembic)
+    throw Error(ErrorKind::Config, pb.file + ": the alembic driver is not available in this build yet");
+  std::string run_id = new_run_id();
+  install_signal_handlers();
+  auto fan = make_reporter(project, run_id, opts.state_dir, opts.report_file, opts.color, opts.quiet, opts.verbose);
+  Stopwatch sw;
+  fan.run_started(run_id, pb.name, stages);
+  int code = exit_code::k_ok;
+  std::string outcome = "succeeded";
+  for (const auto& name : stages) {
+    StageRunner sr(project, pb, project.environment(name), fan, run_id, opts, files);
+    auto out = sr.run();
+    if (out.exit_code != exit_code::k_ok) {
+      code = out.exit_code;
+      outcome = out.outcome + " at stage " + name;
+      break;
+    }
+    if (interrupted()) {
+      code = exit_code::k_failed_clean;
+      outcome = "stopped by " + interrupt_name() + " after stage " + name;
+      break;
+    }
+  }
+  fan.run_finished(outcome, code, sw.elapsed());
+  return code;
+}
+
+}  // namespace ferry::run

@@ -1,0 +1,48 @@
+// The Runner: stages in order; per stage the lock, drift and gate checks, the steps, and on
+// failure the saga: compensate completed steps (database first, then services), then prove
+// the environment equals its pre-run baseline. Returns the exit code of SPEC section 9.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "config/model.hpp"
+#include "report/reporter.hpp"
+
+namespace ferry::run {
+
+struct RunOptions {
+  std::optional<std::string> only_env;
+  bool yes = false;
+  std::string report_file;
+  std::string state_dir;
+  std::string command_line;  // recorded in ferry.runs (no secrets: argv holds none)
+  bool color = false;
+  bool quiet = false;
+  bool verbose = false;
+};
+
+int run_playbook(const config::Project& project, const config::Playbook& playbook, const RunOptions& opts);
+
+struct RollbackOptions {
+  std::string env;
+  std::optional<std::string> to_version;
+  std::optional<std::string> backup_id;  // an id or "latest"
+  bool yes = false;
+  bool no_restart = false;
+  std::string state_dir;
+  std::string command_line;
+  bool color = false;
+  bool quiet = false;
+};
+
+int rollback_environment(const config::Project& project, const RollbackOptions& opts);
+int backup_environment(const config::Project& project, const std::string& env, const RunOptions& opts);
+
+// Helpers shared with the read-only commands (plan, status).
+std::string operator_name();
+std::string host_name();
+std::string new_run_id();
+// "refused: ..." when the protected environment is not confirmed; "" when it may proceed.
+std::string confirm_protected(const config::Environment& env, bool yes);
+
+}  // namespace ferry::run

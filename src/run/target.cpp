@@ -1,0 +1,96 @@
+#include "run/target.hpp"
+
+#include <filesystem>
+
+#include "migrate/sql_parser.hpp"
+
+namespace ferry::run {
+
+std::unique_ptr<db::Connection> connect(const config::Environment& env) {
+  if (!env.database.tunnel.empty())
+    throw Error(ErrorKind::Transport, "environment '" + env.name + "' reaches its database through ssh tunnel '" +
+                                          env.database.tunnel + "', which this build cannot open yet");
+  db::ConnectParams p;
+  p.host = env.database.host;
+  p.port = env.database.port;
+  p.dbname = env.database.name;
+  p.user = env.database.user;
+  p.password = env.database.password;
+  p.sslmode = env.database.sslmode;
+  return std::make_unique<db::Connection>(p);
+}
+
+std::string target_description(const config::Environment& env) {
+  return "database " + env.database.name + " on " + env.database.host + ":" + std::to_string(env.database.port);
+}
+
+std::vector<migrate::Migration> load_playbook_migrations(const config::Project& project,
+                                                         const config::MigrationsSource& src) {
+  if (src.driver != config::Driver::Native) return {};
+  std::filesystem::path dir = std::filesystem::path(src.dir).is_absolute()
+                                  ? std::filesystem::path(src.dir)
+                                  : std::filesystem::path(project.root) / src.dir;
+  return migrate::load_migrations(dir.string(), src.dir);
+}
+
+std::vector<std::string> check_gate(const config::Project& project, const config::Environment& env,
+                                    const std::vector<migrate::Migration>& pending) {
+  std::vector<std::string> missing;
+  for (const auto& req_name : env.requires_envs) {
+    const auto& req = project.environment(req_name);
+    std::unique_ptr<db::Connection> conn;
+    try {
+      conn = connect(req);
+    } catch (const Error& e) {
+      missing.push_back(req_name + ": cannot check: " + e.what());
+      continue;
+    }
+    db::Ledger ledger(*conn);
+    std::map<std::string, std::pair<std::string, std::string>> have;  // version -> checksum, outcome
+    if (ledger.schema_exists()) {
+      auto r = conn->exec(
+          "SELECT m.version, m.checksum, coalesce(r.outcome, 'unknown') FROM ferry.migrations m "
+          "LEFT JOIN ferry.runs r ON r.id = m.run_id");
+      for (int i = 0; i < r.rows(); ++i) have[r.text(i, 0)] = {r.text(i, 1), r.text(i, 2)};
+    }
+    for (const auto& m : pending) {
+      auto it = have.find(m.version);
+      if (it == have.end())
+        missing.push_back(req_name + ": " + m.id() + " is not applied");
+      else if (it->second.first != m.checksum)
+        missing.push_back(req_name + ": " + m.id() + " was applied with a different checksum (" +
+                          it->second.first.substr(0, 12) + ", here " + m.checksum.substr(0, 12) + ")");
+      else if (it->second.second != "succeeded")
+        missing.push_back(req_name + ": " + m.id() + " was applied by a run whose outcome is '" +
+                          it->second.second + "'");
+    }
+  }
+  return missing;
+}
+
+RollbackChoice choose_rollback(const config::Playbook& pb, const config::Environment& env,
+                               const std::vector<migrate::Migration>& pending) {
+  bool has_backup = false;
+  for (const auto& s : pb.steps) has_backup |= s.kind == config::StepKind::Backup;
+  (void)env;
+  if (pb.on_failure == config::OnFailure::Stop) return {"none", "on_failure: stop"};
+  if (pb.rollback == config::RollbackMethod::Restore)
+    return {"restore backup", has_backup ? "rollback: restore" : "rollback: restore, but the playbook takes no backup"};
+  for (const auto& m : pending) {
+    if (m.irreversible)
+      return {has_backup ? "restore backup" : "none",
+              m.id() + " is irreversible" + std::string(has_backup ? "" : " and the playbook takes no backup")};
+  }
+  if (pb.rollback == config::RollbackMethod::Auto) {
+    for (const auto& m : pending) {
+      std::string why = migrate::destroys_data(m.up_sql);
+      if (!why.empty() && !m.down_restores_data)
+        return {has_backup ? "restore backup" : "down SQL (data loss!)",
+                m.id() + " " + why + (has_backup ? "" : "; the playbook takes no backup to bring it back")};
+    }
+  }
+  if (pending.empty()) return {"down SQL", "nothing pending"};
+  return {"down SQL", has_backup ? "reversible; backup restore if a down fails" : "reversible"};
+}
+
+}  // namespace ferry::run

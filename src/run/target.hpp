@@ -1,0 +1,33 @@
+// Connecting to an environment's database and reading its state (used by run, plan, status).
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/model.hpp"
+#include "db/ledger.hpp"
+#include "db/pg.hpp"
+#include "migrate/migration_set.hpp"
+
+namespace ferry::run {
+
+std::unique_ptr<db::Connection> connect(const config::Environment& env);
+std::string target_description(const config::Environment& env);
+
+// The native migrations the playbook points at (or migrations/ for status).
+std::vector<migrate::Migration> load_playbook_migrations(const config::Project& project,
+                                                         const config::MigrationsSource& src);
+
+// Gate of SPEC section 7: what `pending` lacks in each required environment. Empty = open.
+std::vector<std::string> check_gate(const config::Project& project, const config::Environment& env,
+                                    const std::vector<migrate::Migration>& pending);
+
+// Rollback method a stage would use for these pending migrations, and why.
+struct RollbackChoice {
+  std::string method;  // "down SQL" | "restore backup" | "none"
+  std::string reason;
+};
+RollbackChoice choose_rollback(const config::Playbook& pb, const config::Environment& env,
+                               const std::vector<migrate::Migration>& pending);
+
+}  // namespace ferry::run

@@ -1,0 +1,74 @@
+// What a step sees of its stage: the environment, the database session holding the run's
+// lock, the reporter, and the state earlier steps left for later ones and for compensation.
+#pragma once
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/model.hpp"
+#include "db/ledger.hpp"
+#include "db/pg.hpp"
+#include "migrate/migration_set.hpp"
+#include "report/reporter.hpp"
+#include "transport/transport.hpp"
+
+namespace ferry::steps {
+
+// The state a rollback must prove it returned to.
+struct Baseline {
+  std::string fingerprint;
+  std::map<std::string, long long> row_counts;
+  std::string version;
+};
+
+// A verified backup as its sidecar ID.json describes it.
+struct BackupMeta {
+  std::string id;
+  std::string environment;
+  std::string time;
+  std::string file;         // full path on backup.on
+  std::string format;       // custom | directory
+  std::string compression;  // zstd | pg_dump
+  long long size = 0;
+  std::string sha256;
+  std::string version;
+  std::string fingerprint;
+  std::map<std::string, long long> row_counts;
+  std::vector<db::AppliedMigration> ledger;  // ferry.migrations at backup time
+  std::string run_id;
+  bool verified = false;
+};
+
+// Connections by name, created on first use and kept for the whole run.
+class Transports {
+ public:
+  explicit Transports(const config::Environment& env) : m_env(env) {}
+  transport::Transport& get(const std::string& name);
+
+ private:
+  const config::Environment& m_env;
+  std::map<std::string, std::unique_ptr<transport::Transport>> m_made;
+};
+
+struct StageContext {
+  const config::Project& project;
+  const config::Playbook& playbook;
+  const config::Environment& env;
+  db::Connection& db;
+  db::Ledger& ledger;
+  report::Reporter& reporter;
+  Transports& transports;
+  std::string run_id;
+  std::string state_dir;
+
+  std::vector<migrate::Migration> files;
+  migrate::Plan plan;
+  Baseline baseline;  // taken after the lock, before any step
+
+  std::vector<db::AppliedMigration> applied_this_run;  // committed by this run, oldest first
+  std::optional<BackupMeta> backup;                    // this run's verified backup
+};
+
+}  // namespace ferry::steps

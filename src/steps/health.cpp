@@ -1,0 +1,65 @@
+#include "steps/health.hpp"
+
+#include <curl/curl.h>
+
+#include <thread>
+
+namespace ferry::steps {
+
+namespace {
+size_t collect(char* data, size_t size, size_t n, void* user) {
+  auto* body = static_cast<std::string*>(user);
+  if (body->size() < (1 << 20)) body->append(data, size * n);
+  return size * n;
+}
+
+// One attempt: "" when healthy, otherwise why not.
+std::string attempt(const config::HealthSpec& spec, long timeout_ms) {
+  CURL* curl = curl_easy_init();
+  std::string body;
+  curl_easy_setopt(curl, CURLOPT_URL, spec.url.c_str());
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms, 5000L));
+  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) return curl_easy_strerror(rc);
+  if (status != spec.expect_status)
+    return "HTTP " + std::to_string(status) + " (expected " + std::to_string(spec.expect_status) + ")";
+  if (!spec.expect_body.empty() && body.find(spec.expect_body) == std::string::npos)
+    return "HTTP " + std::to_string(status) + " but the body lacks '" + spec.expect_body + "'";
+  return "";
+}
+}  // namespace
+
+ProbeResult probe_health(const config::HealthSpec& spec,
+                         const std::function<void(int, const std::string&)>& on_attempt,
+                         const std::function<bool()>& should_stop) {
+  static const bool k_init = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
+  (void)k_init;
+  ProbeResult res;
+  auto deadline = std::chrono::steady_clock::now() + spec.timeout;
+  while (true) {
+    ++res.attempts;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    res.last = attempt(spec, std::max(200L, static_cast<long>(std::min<long long>(left, 10'000))));
+    if (res.last.empty()) {
+      res.ok = true;
+      return res;
+    }
+    if (on_attempt) on_attempt(res.attempts, res.last);
+    auto next = std::chrono::steady_clock::now() + spec.interval;
+    if (next >= deadline || (should_stop && should_stop())) return res;
+    while (std::chrono::steady_clock::now() < next) {
+      if (should_stop && should_stop()) return res;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+}
+
+}  // namespace ferry::steps

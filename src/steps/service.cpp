@@ -1,0 +1,76 @@
+// restart and health steps, and the service actions compensation reuses.
+#include "steps/service.hpp"
+
+#include "run/interrupt.hpp"
+#include "steps/backup.hpp"
+#include "steps/health.hpp"
+
+namespace ferry::steps {
+
+std::string restart_service(StageContext& ctx, const config::Service& svc, std::optional<Millis> timeout) {
+  auto cmd = transport::Command::shell(svc.restart);
+  cmd.timeout = timeout ? *timeout : svc.restart_timeout;
+  cmd.cwd = ctx.project.root;
+  auto& t = ctx.transports.get(svc.on);
+  auto res = t.run(cmd);
+  if (res.timed_out)
+    throw Error(ErrorKind::Command, "restart of '" + svc.name + "' timed out after " +
+                                        format_duration(*cmd.timeout) + " on " + t.describe());
+  if (!res.ok())
+    throw Error(ErrorKind::Command, "restart of '" + svc.name + "' exited with " +
+                                        std::to_string(res.exit_code) + " on " + t.describe() +
+                                        (res.last_line().empty() ? "" : ": " + res.last_line()));
+  return "restarted on " + t.describe();
+}
+
+std::string check_health(StageContext& ctx, const config::Service& svc, const std::string& step_label,
+                         std::optional<Millis> timeout) {
+  config::HealthSpec spec = *svc.health;
+  if (timeout) spec.timeout = *timeout;
+  if (!spec.via.empty() && ctx.env.connections.at(spec.via).type != config::ConnectionType::Local)
+    throw Error(ErrorKind::Transport, "health probes through '" + spec.via + "' need ssh, which this build cannot reach yet");
+  Stopwatch sw;
+  auto res = probe_health(
+      spec,
+      [&](int n, const std::string& why) {
+        ctx.reporter.step_progress(step_label, "attempt " + std::to_string(n) + ": " + why + " (" +
+                                                   format_duration(sw.elapsed()) + ")");
+      },
+      [] { return run::interrupted(); });
+  if (!res.ok) {
+    if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
+    throw Error(ErrorKind::Verify, svc.name + " unhealthy after " + std::to_string(res.attempts) +
+                                       " attempt(s) in " + format_duration(sw.elapsed()) + ": " +
+                                       spec.url + ": " + res.last);
+  }
+  return "healthy (" + spec.url + ", " + std::to_string(res.attempts) + " attempt" +
+         (res.attempts == 1 ? "" : "s") + ")";
+}
+
+namespace {
+class RestartStep : public Step {
+ public:
+  using Step::Step;
+  std::string run(StageContext& ctx) override {
+    return restart_service(ctx, ctx.env.services.at(m_spec.service), m_spec.timeout);
+  }
+};
+class HealthStep : public Step {
+ public:
+  using Step::Step;
+  std::string run(StageContext& ctx) override {
+    return check_health(ctx, ctx.env.services.at(m_spec.service), name(), m_spec.timeout);
+  }
+};
+}  // namespace
+
+std::unique_ptr<Step> make_step_extra(const config::StepSpec& spec) {
+  switch (spec.kind) {
+    case config::StepKind::Restart: return std::make_unique<RestartStep>(spec);
+    case config::StepKind::Health: return std::make_unique<HealthStep>(spec);
+    case config::StepKind::Backup: return make_backup_step(spec);
+    default: throw Error(ErrorKind::Internal, "no step for " + spec.label());
+  }
+}
+
+}  // namespace ferry::steps

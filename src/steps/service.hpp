@@ -1,0 +1,16 @@
+// Service actions shared by the restart/health steps and by compensation.
+#pragma once
+#include <optional>
+#include <string>
+
+#include "steps/step.hpp"
+
+namespace ferry::steps {
+
+// Runs the service's restart command on its connection. Throws Error(Command).
+std::string restart_service(StageContext& ctx, const config::Service& svc, std::optional<Millis> timeout);
+// Probes the service's health URL until healthy or timeout. Throws Error(Verify).
+std::string check_health(StageContext& ctx, const config::Service& svc, const std::string& step_label,
+                         std::optional<Millis> timeout);
+
+}  // namespace ferry::steps

@@ -1,0 +1,38 @@
+// One step of a playbook. run() does the work and returns a one-line summary, or throws after
+// cleaning up its own partial work. undo() compensates a completed run() (most steps have
+// nothing to undo; the Runner decides the order and handles the database as a whole).
+#pragma once
+#include <memory>
+#include <string>
+
+#include "config/model.hpp"
+#include "steps/context.hpp"
+
+namespace ferry::steps {
+
+class Step {
+ public:
+  explicit Step(const config::StepSpec& spec) : m_spec(spec) {}
+  virtual ~Step() = default;
+  const config::StepSpec& spec() const { return m_spec; }
+  std::string name() const { return m_spec.label(); }
+  virtual std::string run(StageContext& ctx) = 0;
+  // True when this step changes the database (the Runner proves what it undid).
+  virtual bool changes_database() const { return false; }
+
+ protected:
+  const config::StepSpec& m_spec;
+};
+
+std::unique_ptr<Step> make_step(const config::StepSpec& spec);
+
+// Applies ctx.plan.pending (used by the migrate step). Returns the summary.
+std::string apply_migrations(StageContext& ctx, bool transaction_each, Millis lock_timeout);
+// Reverts ctx.applied_this_run newest first with their stored down SQL, each in a
+// transaction with its history row. Throws at the first failure, naming what remains.
+std::string revert_migrations(StageContext& ctx);
+// Runs the statements of `sql` one by one; a statement that returns one boolean must return
+// true. Throws Error(Verify) naming the file and line.
+void run_checks(db::Connection& db, const std::string& sql, const std::string& file);
+
+}  // namespace ferry::steps

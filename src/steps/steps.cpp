@@ -1,0 +1,134 @@
+// The simple steps: migrate (delegates to apply_migrations), sql, run, verify.
+#include "core/text.hpp"
+#include "db/introspect.hpp"
+#include "run/interrupt.hpp"
+#include "steps/step.hpp"
+
+namespace ferry::steps {
+
+namespace {
+
+class MigrateStep : public Step {
+ public:
+  using Step::Step;
+  std::string run(StageContext& ctx) override {
+    return apply_migrations(ctx, m_spec.transaction_each, m_spec.lock_timeout);
+  }
+  bool changes_database() const override { return true; }
+};
+
+class SqlStep : public Step {
+ public:
+  using Step::Step;
+  std::string run(StageContext& ctx) override {
+    auto r = ctx.db.exec(m_spec.sql);
+    if (r.single_bool() && (r.is_null(0, 0) || !r.boolean(0, 0)))
+      throw Error(ErrorKind::Verify, "returned false");
+    return r.rows() == 1 && r.cols() == 1 ? "returned " + r.text(0, 0) : "done";
+  }
+  bool changes_database() const override { return true; }
+};
+
+class RunStep : public Step {
+ public:
+  using Step::Step;
+  std::string run(StageContext& ctx) override {
+    auto cmd = transport::Command::shell(m_spec.command);
+    cmd.timeout = m_spec.timeout;
+    cmd.cwd = ctx.project.root;
+    auto& t = ctx.transports.get(m_spec.on);
+    auto res = t.run(cmd);
+    if (res.timed_out)
+      throw Error(ErrorKind::Command, "timed out after " + format_duration(*m_spec.timeout) + " on " + t.describe());
+    if (res.exit_code != 0)
+      throw Error(ErrorKind::Command, "exited with " + std::to_string(res.exit_code) + " on " +
+                                          t.describe() +
+                                          (res.last_line().empty() ? "" : ": " + res.last_line()));
+    std::string last = res.last_line();
+    return last.empty() ? "exit 0" : last;
+  }
+};
+
+class VerifyStep : public Step {
+ public:
+  using Step::Step;
+  std::string run(StageContext& ctx) override {
+    int checks = 0;
+    std::vector<std::string> failures;
+    for (const auto& c : m_spec.columns) {
+      ++checks;
+      std::string ref = c.table + "." + c.column;
+      auto found = db::column_type(ctx.db, c.table, c.column);
+      if (!found) {
+        failures.push_back("column " + ref + ": expected to exist, found absent");
+        continue;
+      }
+      if (c.type.empty()) continue;
+      std::string want = db::canonical_type(ctx.db, c.type);
+      std::string base = *found;
+      if (auto p = base.find('('); p != std::string::npos && c.type.find('(') == std::string::npos)
+        base = base.substr(0, p);
+      if (want != *found && c.type != *found && want != base)
+        failures.push_back("column " + ref + ": expected type '" + c.type + "', found '" + *found + "'");
+    }
+    for (const auto& c : m_spec.absent_columns) {
+      ++checks;
+      if (auto found = db::column_type(ctx.db, c.table, c.column))
+        failures.push_back("column " + c.table + "." + c.column + ": expected absent, found " + *found);
+    }
+    if (m_spec.row_counts_all || !m_spec.row_count_tables.empty()) {
+      auto now = db::row_counts(ctx.db, m_spec.row_count_tables);
+      for (const auto& [table, n] : now) {
+        ++checks;
+        auto it = ctx.baseline.row_counts.find(table);
+        if (it == ctx.baseline.row_counts.end()) {
+          if (!m_spec.row_counts_all) failures.push_back("rows " + table + ": no count before the run (new table)");
+          continue;
+        }
+        if (it->second != n)
+          failures.push_back("rows " + table + ": expected " + std::to_string(it->second) +
+                             ", found " + std::to_string(n));
+      }
+      for (const auto& [table, n] : ctx.baseline.row_counts) {
+        if (m_spec.row_counts_all && !now.count(table))
+          failures.push_back("rows " + table + ": table had " + std::to_string(n) + " rows and is gone");
+      }
+    }
+    for (const auto& sql : m_spec.assertions) {
+      ++checks;
+      try {
+        auto r = ctx.db.exec(sql);
+        if (!r.single_bool())
+          failures.push_back("sql '" + first_line(sql) + "': expected one boolean, found " +
+                             std::to_string(r.rows()) + " row(s)");
+        else if (r.is_null(0, 0) || !r.boolean(0, 0))
+          failures.push_back("sql '" + first_line(sql) + "': expected true, found " +
+                             (r.is_null(0, 0) ? "null" : "false"));
+      } catch (const db::DbError& e) {
+        failures.push_back("sql '" + first_line(sql) + "': " + e.what());
+      }
+    }
+    if (!failures.empty()) {
+      std::string msg = std::to_string(failures.size()) + " of " + std::to_string(checks) + " checks failed";
+      for (const auto& f : failures) msg += "\n" + f;
+      throw Error(ErrorKind::Verify, msg);
+    }
+    return std::to_string(checks) + " checks passed";
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Step> make_step_extra(const config::StepSpec& spec);  // steps/service.cpp, backup.cpp
+
+std::unique_ptr<Step> make_step(const config::StepSpec& spec) {
+  switch (spec.kind) {
+    case config::StepKind::Migrate: return std::make_unique<MigrateStep>(spec);
+    case config::StepKind::Sql: return std::make_unique<SqlStep>(spec);
+    case config::StepKind::Run: return std::make_unique<RunStep>(spec);
+    case config::StepKind::Verify: return std::make_unique<VerifyStep>(spec);
+    default: return make_step_extra(spec);
+  }
+}
+
+}  // namespace ferry::steps

@@ -1,0 +1,62 @@
+// Running a command somewhere. An interface because it crosses a process (and, for ssh and
+// docker, a network or container) boundary.
+#pragma once
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/duration.hpp"
+#include "core/error.hpp"
+
+namespace ferry::transport {
+
+struct Command {
+  // The program and its arguments. Never pasted into a shell: a transport that needs a shell
+  // (ssh, docker exec) quotes every word with shell_quote.
+  std::vector<std::string> argv;
+  // Extra environment for the process. Where secrets go (PGPASSWORD): never into argv.
+  std::map<std::string, std::string> env;
+  std::string stdin_data;
+  std::optional<Millis> timeout;
+  std::string cwd;  // "" = inherit
+  // Called about every 200 ms while the command runs (progress reporting).
+  std::function<void()> on_tick;
+
+  // `sh -c SCRIPT`: for commands users write in YAML, which are shell by nature.
+  static Command shell(const std::string& script) { Command c;
+    c.argv = {"/bin/sh", "-c", script};
+    return c; }
+};
+
+struct CommandResult {
+  int exit_code = 0;  // 128+N when killed by signal N
+  bool timed_out = false;
+  std::string out;  // stdout unless streamed to a sink
+  std::string err;
+  bool ok() const { return exit_code == 0 && !timed_out; }
+  // The last non-empty line of stderr (or stdout), for messages.
+  std::string last_line() const;
+};
+
+// Receives stdout in chunks instead of buffering it (backups stream through this).
+using OutputSink = std::function<void(const char* data, size_t len)>;
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Runs the command. A non-zero exit is data, in the result; being unable to start it or to
+  // reach the place throws Error(Transport).
+  virtual CommandResult run(const Command& cmd, const OutputSink& out = nullptr) = 0;
+  virtual std::string describe() const = 0;
+};
+
+class LocalTransport : public Transport {
+ public:
+  CommandResult run(const Command& cmd, const OutputSink& out = nullptr) override;
+  std::string describe() const override { return "local"; }
+};
+
+}  // namespace ferry::transport
