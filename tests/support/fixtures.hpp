@@ -1,0 +1,106 @@
+// Test support: a real throwaway PostgreSQL cluster, temporary projects, and running the real
+// ferry binary. No mocks: everything here starts real processes.
+#pragma once
+#include <sys/types.h>
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "db/pg.hpp"
+
+namespace ferry::test {
+
+// A PostgreSQL cluster in a temp dir on a free loopback port, removed by the destructor.
+// initdb runs once per machine into a cached template that each cluster copies (fast).
+class PgCluster {
+ public:
+  explicit PgCluster(const std::string& password = "");
+  ~PgCluster();
+  int port() const { return m_port; }
+  const std::string& dir() const { return m_dir; }
+  // Creates a database (dropping it first when it exists).
+  void create_db(const std::string& name, const std::string& owner = "postgres");
+  std::unique_ptr<db::Connection> connect(const std::string& db, const std::string& user = "postgres");
+  // First column of the first row, or "" when there is none.
+  std::string value(const std::string& db, const std::string& sql);
+  void exec(const std::string& db, const std::string& sql);
+  // Loads the Pagila sample database (schema + data) into `db`.
+  void load_pagila(const std::string& db);
+
+ private:
+  std::string m_dir;
+  int m_port = 0;
+  std::string m_password;
+};
+
+struct Proc {
+  int code = -1;
+  std::string out;
+  std::string err;
+  std::string all() const { return out + err; }
+};
+
+// A project directory under /tmp, removed by the destructor.
+class Project {
+ public:
+  Project();
+  ~Project();
+  const std::string& root() const { return m_root; }
+  std::string path(const std::string& rel) const { return m_root + "/" + rel; }
+  void write(const std::string& rel, const std::string& content) const;
+  std::string read(const std::string& rel) const;
+  bool exists(const std::string& rel) const;
+  void remove(const std::string& rel) const;
+  // environments/NAME.yaml for a database in `pg` (extra YAML appended verbatim).
+  void env(const std::string& name, const PgCluster& pg, const std::string& db, const std::string& extra = "") const;
+  // migrations/DIR/{up,down}.sql ("" down = none written).
+  void migration(const std::string& dir, const std::string& up, const std::string& down = "-- nothing\n") const;
+
+  // Runs `ferry -C ROOT ARGS...`; env vars added to ferry's environment.
+  Proc ferry(const std::vector<std::string>& args, const std::map<std::string, std::string>& env = {}) const;
+
+ private:
+  std::string m_root;
+};
+
+// A process started in the background (for signals and lock contention).
+class Background {
+ public:
+  Background(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {});
+  ~Background();
+  pid_t pid() const { return m_pid; }
+  Proc wait();  // waits for exit; output read from the files it wrote
+  void signal(int sig);
+
+ private:
+  pid_t m_pid = -1;
+  std::string m_out, m_err;
+  bool m_waited = false;
+};
+
+// A small real HTTP backend (examples/backend) whose health depends on the schema.
+class Backend {
+ public:
+  Backend(const PgCluster& pg, const std::string& db, const std::string& require);
+  ~Backend();
+  int port() const { return m_port; }
+  const std::string& state_dir() const { return m_state; }
+  std::string restart_command() const;
+  std::string health_url() const;
+  std::string yaml() const;  // a `services:` block for environment files
+
+ private:
+  std::string m_state;
+  int m_port = 0;
+};
+
+int free_port();
+std::string ferry_binary();
+std::string source_dir();
+std::string temp_dir(const std::string& prefix);
+bool contains(const std::string& haystack, const std::string& needle);
+
+}  // namespace ferry::test
