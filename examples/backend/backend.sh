@@ -12,7 +12,11 @@ stop() {
   if [ -f "$pidfile" ]; then
     pid=$(cat "$pidfile")
     kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+    # Gone, or a zombie nobody reaps (containers without an init): either way, not serving.
+    for _ in $(seq 1 50); do
+      case "$(ps -o stat= -p "$pid" 2>/dev/null)" in ""|Z*) break ;; esac
+      sleep 0.05
+    done
     kill -9 "$pid" 2>/dev/null || true
     rm -f "$pidfile"
   fi

@@ -29,8 +29,14 @@ std::string attempt(const config::HealthSpec& spec, long timeout_ms) {
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(curl);
   if (rc != CURLE_OK) return curl_easy_strerror(rc);
-  if (status != spec.expect_status)
-    return "HTTP " + std::to_string(status) + " (expected " + std::to_string(spec.expect_status) + ")";
+  if (status != spec.expect_status) {
+    // The body usually says why (e.g. "column does not exist"): show its start.
+    std::string snippet = body.substr(0, 200);
+    for (char& c : snippet)
+      if (c == '\n' || c == '\r') c = ' ';
+    return "HTTP " + std::to_string(status) + " (expected " + std::to_string(spec.expect_status) + ")" +
+           (snippet.empty() ? "" : ": " + snippet);
+  }
   if (!spec.expect_body.empty() && body.find(spec.expect_body) == std::string::npos)
     return "HTTP " + std::to_string(status) + " but the body lacks '" + spec.expect_body + "'";
   return "";
