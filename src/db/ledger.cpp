@@ -155,6 +155,17 @@ void Ledger::record_applied(const AppliedMigration& m) {
        m.destroys_data ? "true" : "false", m.down_restores_data ? "true" : "false"});
 }
 
+std::string Ledger::record_applied_sql(const AppliedMigration& m) {
+  auto l = [&](const std::string& v) { return m_conn.literal(v); };
+  return "WITH m AS (INSERT INTO ferry.migrations (version, name, checksum, down_sql, duration_ms, "
+         "run_id, destroys_data, down_restores_data) VALUES (" +
+         l(m.version) + ", " + l(m.name) + ", " + l(m.checksum) + ", " + (m.down_sql ? l(*m.down_sql) : "NULL") +
+         ", (extract(epoch FROM clock_timestamp() - current_setting('ferry.t0')::timestamptz) * 1000)::bigint, " + l(m.run_id) + ", " + (m.destroys_data ? "true" : "false") +
+         ", " + (m.down_restores_data ? "true" : "false") +
+         ") RETURNING version, name, run_id) INSERT INTO ferry.history (version, name, action, run_id) "
+         "SELECT version, name, 'applied', run_id FROM m";
+}
+
 void Ledger::record_reverted(const std::string& version, const std::string& run_id) {
   m_conn.exec_params(
       "WITH m AS (DELETE FROM ferry.migrations WHERE version = $1 RETURNING version, name) "

@@ -67,6 +67,9 @@ class Ledger {
   std::vector<AppliedMigration> applied();  // ordered by version, oldest first
   std::string current_version();            // newest applied, "" when none
   void record_applied(const AppliedMigration& m);
+  // The same as one SQL statement, to send in one round trip with the migration itself. Its
+  // duration is measured from the setting ferry.t0, set just before the migration's SQL.
+  std::string record_applied_sql(const AppliedMigration& m);
   void record_reverted(const std::string& version, const std::string& run_id);
 
   void insert_run(const RunRecord& r);

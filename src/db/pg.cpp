@@ -90,6 +90,34 @@ Result Connection::exec_params(const std::string& sql,
   throw e;
 }
 
+void Connection::exec_script(const std::string& sql) {
+  if (!PQsendQuery(m_conn, sql.c_str())) {
+    std::string why = PQerrorMessage(m_conn);
+    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+    throw DbError(why, "08006", 0);
+  }
+  int index = 0;
+  std::optional<DbError> failure;
+  while (PGresult* r = PQgetResult(m_conn)) {
+    auto st = PQresultStatus(r);
+    if (st == PGRES_FATAL_ERROR && !failure) {
+      DbError e = error_from(r, m_conn);
+      failure = DbError(e.what(), e.sqlstate(), e.position(), index);
+    }
+    if (st != PGRES_EMPTY_QUERY) ++index;
+    PQclear(r);
+  }
+  if (failure) throw *failure;
+}
+
+std::string Connection::literal(const std::string& text) const {
+  char* q = PQescapeLiteral(m_conn, text.c_str(), text.size());
+  if (!q) throw DbError(PQerrorMessage(m_conn), "22000", 0);
+  std::string out(q);
+  PQfreemem(q);
+  return out;
+}
+
 bool Connection::in_transaction() const {
   auto s = PQtransactionStatus(m_conn);
   return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;

@@ -20,16 +20,19 @@ namespace ferry::db {
 // A failed statement or connection, with PostgreSQL's own fields.
 class DbError : public Error {
  public:
-  DbError(std::string message, std::string sqlstate, int position)
+  DbError(std::string message, std::string sqlstate, int position, int statement_index = -1)
       : Error(ErrorKind::Database, std::move(message)),
         m_sqlstate(std::move(sqlstate)),
-        m_position(position) {}
+        m_position(position),
+        m_statement_index(statement_index) {}
+  int statement_index() const { return m_statement_index; }
   const std::string& sqlstate() const { return m_sqlstate; }
   int position() const { return m_position; }  // 1-based character offset into the query, 0 = none
 
  private:
   std::string m_sqlstate;
   int m_position;
+  int m_statement_index;
 };
 
 class Result {
@@ -74,6 +77,13 @@ class Connection {
   Result exec(const std::string& sql);
   // Runs one statement with text parameters ($1, $2, ...; nullopt is NULL).
   Result exec_params(const std::string& sql, const std::vector<std::optional<std::string>>& params);
+
+  // Runs a script of several statements in ONE round trip. On failure throws DbError whose
+  // statement_index() is the 0-based index of the failing statement (empty statements do not
+  // count) and whose position() is relative to the whole script.
+  void exec_script(const std::string& sql);
+  // A literal safe for this connection's settings (PQescapeLiteral).
+  std::string literal(const std::string& text) const;
 
   bool in_transaction() const;
   void rollback_if_open();  // ROLLBACK when a transaction is open or aborted; never throws

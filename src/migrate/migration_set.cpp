@@ -73,7 +73,7 @@ std::vector<Migration> load_migrations(const std::string& dir, const std::string
     fs::path verify = e.path() / "verify.sql";
     if (fs::is_regular_file(verify, ec)) m.verify_sql = read_file(verify.string());
     // Parse everything now: a syntax error is a configuration error, found before any run.
-    split_statements(m.up_sql, m.dir + "/up.sql");
+    m.up_statements = split_statements(m.up_sql, m.dir + "/up.sql").size();
     if (m.down_sql) split_statements(*m.down_sql, m.dir + "/down.sql");
     if (m.verify_sql) split_statements(*m.verify_sql, m.dir + "/verify.sql");
     std::string norm = m.version;

@@ -20,6 +20,7 @@ struct Migration {
   bool irreversible = false;        // -- ferry:irreversible
   bool no_transaction = false;      // -- ferry:no-transaction on the first line
   bool down_restores_data = false;  // -- ferry:down-restores-data
+  size_t up_statements = 0;         // statements in up.sql, as the parser splits them
 };
 
 // Orders versions as numbers without overflow: "0010" > "9".

@@ -93,6 +93,14 @@ std::string check_node(const json& stmt) {
 }  // namespace
 
 std::string destroys_data(const std::string& sql) {
+  // Cheap prefilter: every destructive statement holds one of these words. Most migrations
+  // hold none, and skip the parse.
+  std::string lower;
+  lower.reserve(sql.size());
+  for (char c : sql) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  bool maybe = false;
+  for (const char* w : {"drop", "truncate", "delete", "update", "type"}) maybe |= lower.find(w) != std::string::npos;
+  if (!maybe) return "";
   PgQueryParseResult r = pg_query_parse(sql.c_str());
   std::string why;
   if (!r.error && r.parse_tree) {

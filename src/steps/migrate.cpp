@@ -62,52 +62,127 @@ std::string apply_migrations(StageContext& ctx, bool each, Millis lock_timeout) 
     for (auto& m : staged) ctx.applied_this_run.push_back(std::move(m));
     staged.clear();
   };
-  size_t total = ctx.plan.pending.size();
+  auto begin = [&] {
+    if (open) return;
+    db.exec("BEGIN;" + lt);
+    open = true;
+  };
+  auto record_for = [&](const migrate::Migration& m) {
+    db::AppliedMigration rec;
+    rec.version = m.version;
+    rec.name = m.name;
+    rec.checksum = m.checksum;
+    if (!m.irreversible) rec.down_sql = m.down_sql;
+    rec.run_id = ctx.run_id;
+    rec.down_restores_data = m.down_restores_data;
+    rec.destroys_data = !migrate::destroys_data(m.up_sql).empty();
+    return rec;
+  };
+  auto fail = [&](const migrate::Migration& m, const Error& e) {
+    std::string what = m.id() + ": " + e.what();
+    if (m.no_transaction) what += "\n(no-transaction migration: statements before the failing one stay applied)";
+    throw Error(e.kind(), what, e.hint());
+  };
+
+  // Consecutive plain migrations go to the server together, in ONE round trip: for each, a
+  // timestamp, its statements, its ledger row (and BEGIN/COMMIT around it with `each`). The
+  // index of a failing statement tells which migration and which line failed.
+  const auto& pending = ctx.plan.pending;
+  constexpr size_t k_batch = 50;
+  size_t total = pending.size();
   size_t done = 0;
-  try {
-    for (const auto& m : ctx.plan.pending) {
-      if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
-      ctx.reporter.step_progress("migrate", std::to_string(done) + "/" + std::to_string(total) +
-                                                " " + m.id());
-      Stopwatch sw;
-      db::AppliedMigration rec;
-      rec.version = m.version;
-      rec.name = m.name;
-      rec.checksum = m.checksum;
-      if (!m.irreversible) rec.down_sql = m.down_sql;
-      rec.run_id = ctx.run_id;
-      rec.down_restores_data = m.down_restores_data;
-      rec.destroys_data = !migrate::destroys_data(m.up_sql).empty();
-      try {
-        if (m.no_transaction) {
-          commit();  // what came before is committed first (SPEC 4.1)
-          db.exec("SET lock_timeout = '" + std::to_string(lock_timeout.count()) + "ms'");
-          exec_statements(db, m.up_sql, m.dir + "/up.sql");
-          if (m.verify_sql) run_checks(db, *m.verify_sql, m.dir + "/verify.sql");
-          db.exec("RESET lock_timeout");
-          rec.duration_ms = sw.elapsed().count();
-          ctx.ledger.record_applied(rec);
-          ctx.applied_this_run.push_back(rec);
-        } else {
-          if (!open) {
-            db.exec("BEGIN");
-            db.exec(lt);
-            open = true;
-          }
-          exec_statements(db, m.up_sql, m.dir + "/up.sql");
-          if (m.verify_sql) run_checks(db, *m.verify_sql, m.dir + "/verify.sql");
-          rec.duration_ms = sw.elapsed().count();
-          ctx.ledger.record_applied(rec);
-          staged.push_back(rec);
-          if (each) commit();
-        }
-      } catch (const Error& e) {
-        std::string what = m.id() + ": " + e.what();
-        if (m.no_transaction)
-          what += "\n(no-transaction migration: statements before the failing one stay applied)";
-        throw Error(e.kind(), what, e.hint());
+  auto send_batch = [&](size_t from, size_t to) {
+    if (from == to) return;
+    if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
+    if (!each) begin();
+    std::string script;
+    std::vector<std::pair<size_t, size_t>> ranges;  // statement index range of each migration's up.sql
+    std::vector<db::AppliedMigration> recs;
+    size_t index = 0;
+    for (size_t i = from; i < to; ++i) {
+      const auto& m = pending[i];
+      recs.push_back(record_for(m));
+      if (each) {
+        script += "BEGIN;\n" + lt + ";\n";
+        index += 2;
       }
-      ++done;
+      script += "SELECT set_config('ferry.t0', clock_timestamp()::text, true);\n";
+      index += 1;
+      ranges.push_back({index, index + m.up_statements});
+      script += m.up_sql + "\n;\n" + ctx.ledger.record_applied_sql(recs.back()) + ";\n";
+      index += m.up_statements + 1;
+      if (each) {
+        script += "COMMIT;\n";
+        index += 1;
+      }
+    }
+    ctx.reporter.step_progress("migrate", std::to_string(done) + "/" + std::to_string(total) + " " + pending[from].id());
+    try {
+      db.exec_script(script);
+    } catch (const db::DbError& e) {
+      size_t failed = static_cast<size_t>(std::max(0, e.statement_index()));
+      size_t k = 0;
+      while (k + 1 < ranges.size() && failed >= ranges[k + 1].first - (each ? 3 : 1)) ++k;
+      // Everything before migration k succeeded: committed (each) or staged (all).
+      for (size_t i = 0; i < k; ++i) (each ? ctx.applied_this_run : staged).push_back(recs[i]);
+      db.rollback_if_open();
+      open = false;
+      if (!each) staged.clear();  // the whole transaction is gone
+      const auto& m = pending[from + k];
+      if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name() + " in " + m.id());
+      std::string where = m.dir + "/up.sql";
+      if (failed >= ranges[k].first && failed < ranges[k].second) {
+        auto st = migrate::split_statements(m.up_sql, where)[failed - ranges[k].first];
+        where += ":" + std::to_string(st.line) + ":" + std::to_string(st.col);
+      } else if (failed >= ranges[k].second) {
+        where += " (recording it in ferry.migrations)";
+      }
+      fail(m, db::DbError(where + ": " + e.what(), e.sqlstate(), e.position()));
+    }
+    for (auto& r : recs) (each ? ctx.applied_this_run : staged).push_back(std::move(r));
+    done += to - from;
+  };
+
+  try {
+    size_t i = 0;
+    while (i < pending.size()) {
+      size_t j = i;
+      while (j < pending.size() && j - i < k_batch && !pending[j].no_transaction && !pending[j].verify_sql) ++j;
+      send_batch(i, j);
+      if (j == i) {
+        // One migration on its own: no-transaction, or with verify.sql (checked statement by statement).
+        const auto& m = pending[i];
+        if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
+        ctx.reporter.step_progress("migrate", std::to_string(done) + "/" + std::to_string(total) + " " + m.id());
+        auto rec = record_for(m);
+        try {
+          if (m.no_transaction) {
+            commit();  // what came before is committed first (SPEC 4.1)
+            db.exec("SET lock_timeout = '" + std::to_string(lock_timeout.count()) + "ms'");
+            db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, false)");
+            exec_statements(db, m.up_sql, m.dir + "/up.sql");
+            if (m.verify_sql) run_checks(db, *m.verify_sql, m.dir + "/verify.sql");
+            db.exec("RESET lock_timeout");
+            db.exec(ctx.ledger.record_applied_sql(rec));
+            ctx.applied_this_run.push_back(rec);
+          } else {
+            begin();
+            db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, true)");
+            exec_statements(db, m.up_sql, m.dir + "/up.sql");
+            run_checks(db, *m.verify_sql, m.dir + "/verify.sql");
+            db.exec(ctx.ledger.record_applied_sql(rec));
+            staged.push_back(rec);
+            if (each) commit();
+          }
+        } catch (const Error& e) {
+          fail(m, e);
+        }
+        ++done;
+        j = i + 1;
+      } else if (each) {
+        open = false;
+      }
+      i = j;
     }
     commit();
   } catch (...) {

@@ -241,7 +241,7 @@ TEST_F(SafeRun, SigtermDuringALongMigrationRollsBack) {
   playbook("  - backup\n  - migrate: {transaction: each}\n  - restart: backend\n");
   Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
   for (int i = 0; i < 200; ++i) {
-    if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'SELECT pg_sleep(30)%'") == "1") break;
+    if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") == "1") break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   auto t0 = std::chrono::steady_clock::now();

@@ -1,0 +1,40 @@
+# Shared helpers for ferry's benchmarks: a throwaway cluster, timing, ratios.
+set -euo pipefail
+BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+FERRY="$BENCH_ROOT/build/ferry"
+
+bench_build() {
+  bash "$BENCH_ROOT/scripts/install-deps.sh" >/dev/null
+  cmake -S "$BENCH_ROOT" -B "$BENCH_ROOT/build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$BENCH_ROOT/build" -j2 --target ferry >/dev/null
+}
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+bench_cluster_start() {  # sets PGPORT, BENCH_DIR
+  BENCH_DIR=$(mktemp -d /tmp/ferry-bench-XXXXXX); chmod 755 "$BENCH_DIR"
+  PGPORT=$(free_port)
+  "$BENCH_ROOT/scripts/pg-cluster.sh" start "$BENCH_DIR/pg" "$PGPORT"
+  export PGHOST=127.0.0.1 PGPORT PGUSER=postgres
+  trap bench_cluster_stop EXIT
+}
+bench_cluster_stop() {
+  "$BENCH_ROOT/scripts/pg-cluster.sh" stop "$BENCH_DIR/pg" || true
+  rm -rf "$BENCH_DIR"
+}
+
+fresh_db() { psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"; }
+
+now_ms() { date +%s%3N; }
+
+# time_ms CMD...: milliseconds of one run of CMD (its output discarded)
+time_ms() {
+  local t0 t1
+  t0=$(date +%s%N)
+  "$@" >/dev/null 2>&1 || { echo "benchmark command failed: $*" >&2; "$@" >&2 || true; exit 1; }
+  t1=$(date +%s%N)
+  echo $(( (t1 - t0) / 1000000 ))
+}
+
+median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.2fx", a / b }'; }

@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark: 200 migrations applied to an empty database, and `status` on the result.
+# Each migration creates table t_i (id bigserial primary key, name text not null, created_at
+# timestamptz default now()); every 4th also adds a column and an index to an earlier table.
+# Compared, on the same cluster and SQL: psql -1 -f all.sql (the floor), psql with one
+# transaction per migration plus a history insert, ferry (transaction: all and each), and
+# Alembic (Debian python3-alembic). Prints medians of RUNS runs and ratios.
+source "$(dirname "$0")/lib.sh"
+RUNS=${RUNS:-5}
+N=${N:-200}
+bench_build
+bench_cluster_start
+W="$BENCH_DIR/work"
+mkdir -p "$W/project/environments" "$W/project/playbooks" "$W/project/migrations" "$W/alembic/versions"
+
+# --- the workload, written once for every tool
+: > "$W/all.sql"; : > "$W/each.sql"
+echo "CREATE TABLE IF NOT EXISTS bench_history (version int PRIMARY KEY, applied_at timestamptz DEFAULT now());" > "$W/each_prelude.sql"
+prev=None
+for i in $(seq 1 "$N"); do
+  v=$(printf '%04d' "$i")
+  sql="CREATE TABLE t_$i (id bigserial PRIMARY KEY, name text NOT NULL, created_at timestamptz DEFAULT now());"
+  if (( i % 4 == 0 )); then
+    j=$(( i / 2 ))
+    sql="$sql
+ALTER TABLE t_$j ADD COLUMN extra_$i text;
+CREATE INDEX t_${j}_extra_${i}_idx ON t_$j (extra_$i);"
+  fi
+  mkdir -p "$W/project/migrations/${v}_t_$i"
+  printf '%s\n' "$sql" > "$W/project/migrations/${v}_t_$i/up.sql"
+  printf 'DROP TABLE t_%s CASCADE;\n' "$i" > "$W/project/migrations/${v}_t_$i/down.sql"
+  printf '%s\n' "$sql" >> "$W/all.sql"
+  printf 'BEGIN;\n%s\nINSERT INTO bench_history (version) VALUES (%s);\nCOMMIT;\n' "$sql" "$i" >> "$W/each.sql"
+  cat > "$W/alembic/versions/r$v.py" <<PY
+revision = "r$v"
+down_revision = $( [ "$prev" = None ] && echo None || echo "\"$prev\"" )
+from alembic import op
+def upgrade():
+    op.execute("""$sql""")
+def downgrade():
+    op.execute("DROP TABLE t_$i CASCADE")
+PY
+  prev="r$v"
+done
+cat > "$W/project/environments/bench.yaml" <<YAML
+database: {name: bench, user: postgres, host: 127.0.0.1, port: $PGPORT}
+YAML
+printf 'stages: [bench]\nsteps:\n  - migrate\n' > "$W/project/playbooks/all.yaml"
+printf 'stages: [bench]\nsteps:\n  - migrate: {transaction: each}\n' > "$W/project/playbooks/each.yaml"
+cat > "$W/alembic/alembic.ini" <<INI
+[alembic]
+script_location = $W/alembic
+sqlalchemy.url = postgresql+psycopg2://postgres@127.0.0.1:$PGPORT/bench
+INI
+cat > "$W/alembic/env.py" <<'PY'
+from alembic import context
+from sqlalchemy import engine_from_config, pool
+config = context.config
+engine = engine_from_config(config.get_section(config.config_ini_section), prefix="sqlalchemy.", poolclass=pool.NullPool)
+with engine.connect() as connection:
+    context.configure(connection=connection, target_metadata=None)
+    with context.begin_transaction():
+        context.run_migrations()
+PY
+
+declare -A T
+measure() {  # name, setup-fn, command...
+  local name=$1 setup=$2; shift 2
+  local times=()
+  for _ in $(seq 1 "$RUNS"); do
+    $setup
+    times+=("$(time_ms "$@")")
+  done
+  T[$name]=$(median "${times[@]}")
+}
+fresh() { fresh_db bench; }
+fresh_each() { fresh_db bench; psql -X -q -d bench -f "$W/each_prelude.sql"; }
+
+measure psql_all fresh psql -X -q -v ON_ERROR_STOP=1 -1 -d bench -f "$W/all.sql"
+measure psql_each fresh_each psql -X -q -v ON_ERROR_STOP=1 -d bench -f "$W/each.sql"
+measure ferry_all fresh "$FERRY" -C "$W/project" --state-dir "$W/state" run all
+measure ferry_each fresh "$FERRY" -C "$W/project" --state-dir "$W/state" run each
+measure alembic_up fresh /usr/bin/alembic -c "$W/alembic/alembic.ini" upgrade head
+
+# status on the fully migrated database
+fresh; "$FERRY" -C "$W/project" --state-dir "$W/state" run all >/dev/null
+/usr/bin/alembic -c "$W/alembic/alembic.ini" stamp head >/dev/null 2>&1
+noop() { :; }
+RUNS=$(( RUNS * 4 ))
+measure psql_select1 noop psql -X -q -d bench -c 'select 1'
+measure ferry_status noop "$FERRY" -C "$W/project" status
+measure alembic_current noop /usr/bin/alembic -c "$W/alembic/alembic.ini" current
+
+echo "ferry benchmark: $N migrations on an empty database (median of the runs, ms)"
+printf '  %-44s %6s ms\n' "psql -1 -f all.sql (floor)" "${T[psql_all]}"
+printf '  %-44s %6s ms  %s of the floor (target <= 1.00x)\n' "ferry run (transaction: all)" "${T[ferry_all]}" "$(ratio "${T[ferry_all]}" "${T[psql_all]}")"
+printf '  %-44s %6s ms\n' "psql, a transaction + history row each" "${T[psql_each]}"
+printf '  %-44s %6s ms  %s of that (target <= 1.10x)\n' "ferry run (transaction: each)" "${T[ferry_each]}" "$(ratio "${T[ferry_each]}" "${T[psql_each]}")"
+printf '  %-44s %6s ms  %s of the floor\n' "alembic upgrade head" "${T[alembic_up]}" "$(ratio "${T[alembic_up]}" "${T[psql_all]}")"
+echo "status on the migrated database"
+printf '  %-44s %6s ms\n' "psql -c 'select 1'" "${T[psql_select1]}"
+printf '  %-44s %6s ms  %s (target <= 1.50x)\n' "ferry status" "${T[ferry_status]}" "$(ratio "${T[ferry_status]}" "${T[psql_select1]}")"
+printf '  %-44s %6s ms  %s\n' "alembic current" "${T[alembic_current]}" "$(ratio "${T[alembic_current]}" "${T[psql_select1]}")"
