@@ -75,16 +75,16 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
     const auto& env = project.environment(name);
     std::cout << paint(g, "1", "stage " + name) << "  " << run::target_description(env)
               << (env.is_protected ? paint(g, "33", "  [protected: needs --yes]") : "") << "\n";
-    std::unique_ptr<db::Connection> conn;
+    run::DbLink link;
     try {
-      conn = run::connect(env);
+      link = run::connect(env);
     } catch (const Error& e) {
       std::cout << "  " << paint(g, "31", "unreachable") << ": " << e.what() << "\n";
       code = 1;
       earlier.insert(name);
       continue;
     }
-    db::Ledger ledger(*conn);
+    db::Ledger ledger(*link.conn);
     auto plan = migrate::make_plan(files, ledger.applied());
     std::cout << "  at version " << or_none(plan.current) << "; " << plan.pending.size() << " pending\n";
     for (const auto& m : plan.pending)
@@ -129,7 +129,8 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
     json e = {{"environment", name}, {"database", env.database.name},
               {"host", env.database.host}, {"port", env.database.port}, {"protected", env.is_protected}};
     try {
-      auto conn = run::connect(env);
+      auto link = run::connect(env);
+      auto& conn = link.conn;
       db::Ledger ledger(*conn);
       auto applied = ledger.applied();
       auto plan = migrate::make_plan(files, applied);
@@ -198,8 +199,8 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
 int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
   auto project = config::load_project(g.root);
   const auto& env = project.environment(env_name);
-  auto conn = run::connect(env);
-  db::Ledger ledger(*conn);
+  auto link = run::connect(env);
+  db::Ledger ledger(*link.conn);
   auto applied = ledger.applied();
   auto runs = ledger.runs(50);
   auto events = ledger.history(100);

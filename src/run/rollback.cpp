@@ -19,7 +19,8 @@ namespace {
 
 // Holds the lock and the ferry.runs row of a one-environment operation.
 struct Session {
-  std::unique_ptr<db::Connection> conn;
+  DbLink link;
+  db::Connection* conn = nullptr;
   std::unique_ptr<db::Ledger> ledger;
   ~Session() {
     set_cancel_target(nullptr);
@@ -37,10 +38,11 @@ report::Fanout reporter_for(const config::Project& project, const std::string& r
 }
 
 // Opens the session: connect, lock (refusal -> exit 3 via Error(Refused)), schema, run row.
-void open_session(Session& s, const config::Environment& env, const std::string& run_id, const std::string& what,
-                  const std::string& command_line, report::Reporter& rep) {
+void open_session(Session& s, const config::Environment& env, steps::Transports& transports, const std::string& run_id,
+                  const std::string& what, const std::string& command_line, report::Reporter& rep) {
   Stopwatch sw;
-  s.conn = connect(env);
+  s.link = connect(env, &transports);
+  s.conn = s.link.conn.get();
   s.ledger = std::make_unique<db::Ledger>(*s.conn);
   if (!s.ledger->try_lock()) {
     auto holder = s.ledger->lock_holder();
@@ -48,7 +50,7 @@ void open_session(Session& s, const config::Environment& env, const std::string&
     throw Error(ErrorKind::Refused, "environment '" + env.name + "' is locked by " +
                                         (holder ? holder->describe() : std::string("another session")));
   }
-  set_cancel_target(s.conn.get());
+  set_cancel_target(s.conn);
   s.ledger->ensure_schema();
   db::RunRecord rec;
   rec.id = run_id;
@@ -73,16 +75,16 @@ int backup_environment(const config::Project& project, const std::string& env_na
   Stopwatch total;
   fan.run_started(run_id, "backup", {env.name});
   fan.stage_started(env.name, target_description(env));
+  steps::Transports transports(env);
   Session s;
   try {
-    open_session(s, env, run_id, "backup", opts.command_line, fan);
+    open_session(s, env, transports, run_id, "backup", opts.command_line, fan);
   } catch (const Error& e) {
     fan.message(report::Level::Error, e.what());
     int code = e.kind() == ErrorKind::Refused ? exit_code::k_refused : exit_code::k_failed_clean;
     fan.run_finished("refused", code, total.elapsed());
     return code;
   }
-  steps::Transports transports(env);
   config::Playbook none;
   steps::StageContext ctx{project, none, env, *s.conn, *s.ledger, fan, transports, run_id, opts.state_dir, {}, {}, {}, {}, {}};
   Stopwatch sw;
@@ -121,16 +123,16 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
     return exit_code::k_refused;
   };
   if (auto why = confirm_protected(env, opts.yes); !why.empty()) return refuse(why);
+  steps::Transports transports(env);
   Session s;
   try {
-    open_session(s, env, run_id, "rollback", opts.command_line, fan);
+    open_session(s, env, transports, run_id, "rollback", opts.command_line, fan);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Refused) return refuse(e.what());
     fan.message(report::Level::Error, e.what());
     fan.run_finished("failed", exit_code::k_failed_clean, total.elapsed());
     return exit_code::k_failed_clean;
   }
-  steps::Transports transports(env);
   config::Playbook pb;  // services of the environment, restarted and probed
   pb.name = "rollback";
   std::vector<config::StepSpec> specs;

@@ -122,13 +122,15 @@ class StageRunner {
   StageOutcome run_inner() {
     if (auto why = confirm_protected(m_env, m_opts.yes); !why.empty()) return refuse(why);
     Stopwatch lock_sw;
-    std::unique_ptr<db::Connection> conn;
+    steps::Transports transports(m_env);
+    DbLink link;
     try {
-      conn = connect(m_env);
+      link = connect(m_env, &transports);
     } catch (const Error& e) {
       m_rep.step_failed("connect", e.what(), lock_sw.elapsed());
       return {exit_code::k_failed_clean, "failed", e.what()};
     }
+    auto& conn = link.conn;
     db::Ledger ledger(*conn);
     if (!ledger.try_lock()) {
       auto holder = ledger.lock_holder();
@@ -147,7 +149,6 @@ class StageRunner {
     ledger.ensure_schema();
     m_rep.step_finished("lock", "held by run " + m_run_id, lock_sw.elapsed());
 
-    steps::Transports transports(m_env);
     steps::StageContext ctx{m_project, m_pb, m_env, *conn, ledger, m_rep, transports, m_run_id,
                             m_opts.state_dir, m_files, {}, {}, {}, {}};
     ctx.plan = migrate::make_plan(m_files, ledger.applied());

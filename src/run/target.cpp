@@ -6,22 +6,32 @@
 
 namespace ferry::run {
 
-std::unique_ptr<db::Connection> connect(const config::Environment& env) {
-  if (!env.database.tunnel.empty())
-    throw Error(ErrorKind::Transport, "environment '" + env.name + "' reaches its database through ssh tunnel '" +
-                                          env.database.tunnel + "', which this build cannot open yet");
+DbLink connect(const config::Environment& env, steps::Transports* transports) {
+  DbLink link;
   db::ConnectParams p;
   p.host = env.database.host;
   p.port = env.database.port;
+  if (!env.database.tunnel.empty()) {
+    if (!transports) {
+      link.own_transports = std::make_unique<steps::Transports>(env);
+      transports = link.own_transports.get();
+    }
+    link.tunnel = std::make_unique<transport::SshTunnel>(transports->ssh_session(env.database.tunnel),
+                                                         env.database.host, env.database.port);
+    p.host = "127.0.0.1";
+    p.port = link.tunnel->local_port();
+  }
   p.dbname = env.database.name;
   p.user = env.database.user;
   p.password = env.database.password;
   p.sslmode = env.database.sslmode;
-  return std::make_unique<db::Connection>(p);
+  link.conn = std::make_unique<db::Connection>(p);
+  return link;
 }
 
 std::string target_description(const config::Environment& env) {
-  return "database " + env.database.name + " on " + env.database.host + ":" + std::to_string(env.database.port);
+  return "database " + env.database.name + " on " + env.database.host + ":" + std::to_string(env.database.port) +
+         (env.database.tunnel.empty() ? "" : " through ssh '" + env.database.tunnel + "'");
 }
 
 std::vector<migrate::Migration> load_playbook_migrations(const config::Project& project,
@@ -38,13 +48,14 @@ std::vector<std::string> check_gate(const config::Project& project, const config
   std::vector<std::string> missing;
   for (const auto& req_name : env.requires_envs) {
     const auto& req = project.environment(req_name);
-    std::unique_ptr<db::Connection> conn;
+    DbLink link;
     try {
-      conn = connect(req);
+      link = connect(req);
     } catch (const Error& e) {
       missing.push_back(req_name + ": cannot check: " + e.what());
       continue;
     }
+    auto& conn = link.conn;
     db::Ledger ledger(*conn);
     std::map<std::string, std::pair<std::string, std::string>> have;  // version -> checksum, outcome
     if (ledger.schema_exists()) {

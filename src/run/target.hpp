@@ -8,10 +8,20 @@
 #include "db/ledger.hpp"
 #include "db/pg.hpp"
 #include "migrate/migration_set.hpp"
+#include "steps/context.hpp"
+#include "transport/ssh.hpp"
 
 namespace ferry::run {
 
-std::unique_ptr<db::Connection> connect(const config::Environment& env);
+// A database connection, direct or through an SSH tunnel (SPEC database.tunnel). Members are
+// destroyed in reverse order: the connection, then the tunnel, then transports it owns.
+struct DbLink {
+  std::unique_ptr<steps::Transports> own_transports;
+  std::unique_ptr<transport::SshTunnel> tunnel;
+  std::unique_ptr<db::Connection> conn;
+};
+// Connects to env's database; uses `transports` for the tunnel's SSH session when given.
+DbLink connect(const config::Environment& env, steps::Transports* transports = nullptr);
 std::string target_description(const config::Environment& env);
 
 // The native migrations the playbook points at (or migrations/ for status).

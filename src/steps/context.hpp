@@ -12,6 +12,7 @@
 #include "db/pg.hpp"
 #include "migrate/migration_set.hpp"
 #include "report/reporter.hpp"
+#include "transport/ssh.hpp"
 #include "transport/transport.hpp"
 
 namespace ferry::steps {
@@ -46,10 +47,14 @@ class Transports {
  public:
   explicit Transports(const config::Environment& env) : m_env(env) {}
   transport::Transport& get(const std::string& name);
+  // The one SSH session of an ssh connection (opened on first use, kept for the run).
+  std::shared_ptr<transport::SshSession> ssh_session(const std::string& name);
+  const config::Environment& env() const { return m_env; }
 
  private:
   const config::Environment& m_env;
   std::map<std::string, std::unique_ptr<transport::Transport>> m_made;
+  std::map<std::string, std::shared_ptr<transport::SshSession>> m_sessions;
 };
 
 struct StageContext {

@@ -4,6 +4,8 @@
 
 #include <thread>
 
+#include "core/error.hpp"
+
 namespace ferry::steps {
 
 namespace {
@@ -14,8 +16,13 @@ size_t collect(char* data, size_t size, size_t n, void* user) {
 }
 
 // One attempt: "" when healthy, otherwise why not.
-std::string attempt(const config::HealthSpec& spec, long timeout_ms) {
+std::string attempt(const config::HealthSpec& spec, long timeout_ms, const std::string& connect_to) {
   CURL* curl = curl_easy_init();
+  curl_slist* connect_list = nullptr;
+  if (!connect_to.empty()) {
+    connect_list = curl_slist_append(nullptr, connect_to.c_str());
+    curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_list);
+  }
   std::string body;
   curl_easy_setopt(curl, CURLOPT_URL, spec.url.c_str());
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
@@ -28,6 +35,7 @@ std::string attempt(const config::HealthSpec& spec, long timeout_ms) {
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(curl);
+  if (connect_list) curl_slist_free_all(connect_list);
   if (rc != CURLE_OK) return curl_easy_strerror(rc);
   if (status != spec.expect_status) {
     // The body usually says why (e.g. "column does not exist"): show its start.
@@ -45,7 +53,7 @@ std::string attempt(const config::HealthSpec& spec, long timeout_ms) {
 
 ProbeResult probe_health(const config::HealthSpec& spec,
                          const std::function<void(int, const std::string&)>& on_attempt,
-                         const std::function<bool()>& should_stop) {
+                         const std::function<bool()>& should_stop, const std::string& connect_to) {
   static const bool k_init = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
   (void)k_init;
   ProbeResult res;
@@ -53,7 +61,7 @@ ProbeResult probe_health(const config::HealthSpec& spec,
   while (true) {
     ++res.attempts;
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    res.last = attempt(spec, std::max(200L, static_cast<long>(std::min<long long>(left, 10'000))));
+    res.last = attempt(spec, std::max(200L, static_cast<long>(std::min<long long>(left, 10'000))), connect_to);
     if (res.last.empty()) {
       res.ok = true;
       return res;
@@ -66,6 +74,22 @@ ProbeResult probe_health(const config::HealthSpec& spec,
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
   }
+}
+
+std::pair<std::string, int> url_host_port(const std::string& url) {
+  CURLU* u = curl_url();
+  char* host = nullptr;
+  char* port = nullptr;
+  std::pair<std::string, int> out;
+  bool ok = curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+            curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK;
+  if (ok) out = {host, std::atoi(port)};
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  if (!ok) throw Error(ErrorKind::Config, "cannot read host and port from health url '" + url + "'");
+  return out;
 }
 
 }  // namespace ferry::steps

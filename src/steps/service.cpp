@@ -27,8 +27,14 @@ std::string check_health(StageContext& ctx, const config::Service& svc, const st
                          std::optional<Millis> timeout) {
   config::HealthSpec spec = *svc.health;
   if (timeout) spec.timeout = *timeout;
-  if (!spec.via.empty() && ctx.env.connections.at(spec.via).type != config::ConnectionType::Local)
-    throw Error(ErrorKind::Transport, "health probes through '" + spec.via + "' need ssh, which this build cannot reach yet");
+  // health.via: the request travels through an SSH tunnel opened on that connection.
+  std::unique_ptr<transport::SshTunnel> tunnel;
+  std::string connect_to;
+  if (!spec.via.empty() && ctx.env.connections.at(spec.via).type == config::ConnectionType::Ssh) {
+    auto [host, port] = url_host_port(spec.url);
+    tunnel = std::make_unique<transport::SshTunnel>(ctx.transports.ssh_session(spec.via), host, port);
+    connect_to = host + ":" + std::to_string(port) + ":127.0.0.1:" + std::to_string(tunnel->local_port());
+  }
   Stopwatch sw;
   auto res = probe_health(
       spec,
@@ -36,7 +42,7 @@ std::string check_health(StageContext& ctx, const config::Service& svc, const st
         ctx.reporter.step_progress(step_label, "attempt " + std::to_string(n) + ": " + why + " (" +
                                                    format_duration(sw.elapsed()) + ")");
       },
-      [] { return run::interrupted(); });
+      [] { return run::interrupted(); }, connect_to);
   if (!res.ok) {
     if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
     throw Error(ErrorKind::Verify, svc.name + " unhealthy after " + std::to_string(res.attempts) +

@@ -15,14 +15,20 @@ transport::Transport& Transports::get(const std::string& name) {
     case config::ConnectionType::Docker:
       t = std::make_unique<transport::DockerTransport>(get(c.docker.via), c.docker);
       break;
-    case config::ConnectionType::Ssh:
-      throw Error(ErrorKind::Transport,
-                  "connection '" + name + "' is ssh, which this build of ferry cannot reach yet",
-                  "run ferry on the host itself, or use a local or docker connection");
+    case config::ConnectionType::Ssh: t = std::make_unique<transport::SshTransport>(ssh_session(name)); break;
   }
   auto& ref = *t;
   m_made[name] = std::move(t);
   return ref;
+}
+
+std::shared_ptr<transport::SshSession> Transports::ssh_session(const std::string& name) {
+  if (auto it = m_sessions.find(name); it != m_sessions.end()) return it->second;
+  const auto& c = m_env.connections.at(name);
+  if (c.type != config::ConnectionType::Ssh) throw Error(ErrorKind::Config, "connection '" + name + "' is not ssh");
+  auto s = std::make_shared<transport::SshSession>(c.ssh);
+  m_sessions[name] = s;
+  return s;
 }
 
 }  // namespace ferry::steps

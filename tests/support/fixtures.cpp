@@ -250,4 +250,64 @@ std::string Backend::yaml() const {
          "\n      expect_body: '\"status\": \"ok\"'\n      timeout: 3s\n      interval: 100ms\n";
 }
 
+SshServer::SshServer() {
+  if (!is_root()) return;
+  if (sh("id ferrytest >/dev/null 2>&1").code != 0)
+    must("useradd -m -s /bin/sh -p '*' ferrytest");
+  m_dir = temp_dir("ferry-sshd");
+  must("chmod 755 " + q(m_dir) + " && mkdir -p /run/sshd && ssh-keygen -q -t ed25519 -N '' -f " + q(m_dir + "/host_key") +
+       " && ssh-keygen -q -t ed25519 -N '' -f " + q(m_dir + "/id_ed25519") + " && cp " + q(m_dir + "/id_ed25519.pub") +
+       " " + q(m_dir + "/authorized_keys") + " && chmod 644 " + q(m_dir + "/authorized_keys"));
+  m_port = free_port();
+  std::ofstream(m_dir + "/sshd_config") << "ListenAddress 127.0.0.1\nPort " << m_port << "\nHostKey " << m_dir
+                                        << "/host_key\nPidFile " << m_dir << "/sshd.pid\nAuthorizedKeysFile " << m_dir
+                                        << "/authorized_keys\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
+                                           "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n"
+                                           "StrictModes no\nAllowTcpForwarding yes\nLogLevel INFO\n";
+  std::ofstream(m_dir + "/known_hosts") << "[127.0.0.1]:" << m_port << " " << host_public_key() << "\n";
+  start();
+  m_ok = true;
+}
+
+void SshServer::start() {
+  must("/usr/sbin/sshd -f " + q(m_dir + "/sshd_config") + " -E " + q(m_dir + "/sshd.log"));
+  for (int i = 0; i < 100; ++i) {
+    if (sh("exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(m_port)).code == 0 || fs::exists(m_dir + "/sshd.pid")) break;
+    usleep(20000);
+  }
+  for (int i = 0; i < 100 && sh("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(m_port) + "'").code != 0; ++i) usleep(20000);
+}
+
+void SshServer::stop() {
+  sh("kill $(cat " + q(m_dir + "/sshd.pid") + ") 2>/dev/null; for i in $(seq 1 50); do [ -f " + q(m_dir + "/sshd.pid") +
+     " ] || break; sleep 0.02; done");
+}
+
+SshServer::~SshServer() {
+  if (m_dir.empty()) return;
+  stop();
+  // sessions forked for logins die with their connections
+  fs::remove_all(m_dir);
+}
+
+std::string SshServer::host_public_key() const {
+  std::string k = read_file(m_dir + "/host_key.pub");
+  auto sp = k.find(' ', k.find(' ') + 1);
+  return trim(k.substr(0, sp));
+}
+
+std::string SshServer::connection_yaml(const std::string& name, const std::string& extra) const {
+  return "  " + name + ":\n    type: ssh\n    host: 127.0.0.1\n    port: " + std::to_string(m_port) + "\n    user: ferrytest\n"
+         "    identity: " + identity() + "\n    known_hosts: " + known_hosts() + "\n" + extra;
+}
+
+std::string SshServer::log() const { return fs::exists(m_dir + "/sshd.log") ? read_file(m_dir + "/sshd.log") : ""; }
+
+int SshServer::accepted_logins() const {
+  std::string l = log();
+  int n = 0;
+  for (size_t p = 0; (p = l.find("Accepted publickey", p)) != std::string::npos; ++p) ++n;
+  return n;
+}
+
 }  // namespace ferry::test

@@ -97,6 +97,33 @@ class Backend {
   int m_port = 0;
 };
 
+// sshd on 127.0.0.1 with throwaway host and user keys, logging in as the test user
+// `ferrytest` (created when missing; plain /bin/sh). Skips (returns !ok()) when not root.
+class SshServer {
+ public:
+  SshServer();
+  ~SshServer();
+  bool ok() const { return m_ok; }
+  int port() const { return m_port; }
+  const std::string& dir() const { return m_dir; }
+  std::string user() const { return "ferrytest"; }
+  std::string identity() const { return m_dir + "/id_ed25519"; }
+  std::string known_hosts() const { return m_dir + "/known_hosts"; }
+  std::string host_public_key() const;  // "ssh-ed25519 AAAA..."
+  // connections: block for an environment file, naming this server `name`.
+  std::string connection_yaml(const std::string& name, const std::string& extra = "") const;
+  std::string log() const;
+  int accepted_logins() const;  // "Accepted publickey" lines in the log
+  void stop();
+  void start();
+
+ private:
+  std::string m_dir;
+  int m_port = 0;
+  bool m_ok = false;
+  pid_t m_pid = -1;
+};
+
 int free_port();
 std::string ferry_binary();
 std::string source_dir();

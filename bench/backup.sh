@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Benchmark: a verified backup of an application-like database (~400 MB of generated text,
+# numbers and timestamps, two indexes per table), against plain `pg_dump -Fc` (zlib-bound) and
+# `pg_dump -Fc -Z0`; its compression ratio; ferry's peak RSS while backing up; and the restore
+# (`ferry rollback --backup`, one transaction) against `pg_restore -j2` into an empty database.
+# SIZE_ROWS scales the data (default 3,000,000 rows per table, 4 tables).
+source "$(dirname "$0")/lib.sh"
+ROWS=${SIZE_ROWS:-3000000}
+bench_build
+bench_cluster_start
+W="$BENCH_DIR/work"
+mkdir -p "$W/project/environments" "$W/project/playbooks" "$W/dumps"
+fresh_db app
+echo "generating 4 tables x $ROWS rows..."
+for k in 1 2 3 4; do
+  psql -X -q -d app <<SQL
+CREATE TABLE events_$k (id bigserial PRIMARY KEY, account_id int NOT NULL, kind text NOT NULL,
+  payload text NOT NULL, amount numeric(12,2), created_at timestamptz NOT NULL);
+INSERT INTO events_$k (account_id, kind, payload, amount, created_at)
+SELECT ((g::bigint * 7919) % 100000)::int, (ARRAY['signup','login','purchase','refund','update'])[1 + g % 5],
+       'order ' || g || ' for account ' || (g::bigint * 7919) % 100000 || ': ' || md5(g::text),
+       ((g::bigint * 37) % 100000) / 100.0, timestamptz '2026-01-01' + (g || ' seconds')::interval
+FROM generate_series(1, $ROWS) g;
+CREATE INDEX ON events_$k (account_id);
+CREATE INDEX ON events_$k (created_at);
+SQL
+done
+db_size=$(psql -X -At -d app -c "SELECT pg_database_size('app')")
+table_bytes=$(psql -X -At -d app -c "SELECT sum(pg_table_size(c.oid)) FROM pg_class c WHERE relname LIKE 'events_%' AND relkind = 'r'")
+cat > "$W/project/environments/bench.yaml" <<YAML
+database: {name: app, user: postgres, host: 127.0.0.1, port: $PGPORT}
+backup: {dir: $W/backups}
+YAML
+
+t_fc=$(time_ms pg_dump -Fc -d app -f "$W/dumps/plain.dump")
+t_z0=$(time_ms pg_dump -Fc -Z0 -d app -f "$W/dumps/z0.dump")
+size_fc=$(stat -c %s "$W/dumps/plain.dump")
+size_z0=$(stat -c %s "$W/dumps/z0.dump")
+rm -f "$W/dumps/plain.dump"
+/usr/bin/time -f '%M' -o "$W/rss" "$FERRY" -C "$W/project" --state-dir "$W/state" backup bench >/dev/null
+t_ferry=$(time_ms "$FERRY" -C "$W/project" --state-dir "$W/state" backup bench)
+rss_kb=$(cat "$W/rss")
+file=$(ls -t "$W"/backups/*.dump.zst | head -n 1)
+size_ferry=$(stat -c %s "$file")
+
+# Restore: pg_restore -j2 of the -Z0 dump into an empty database, against ferry's restore.
+fresh_db restored
+t_pgr=$(time_ms pg_restore -j2 -d restored "$W/dumps/z0.dump")
+psql -X -q -d app -c "DROP TABLE events_4"
+t_rest=$(time_ms "$FERRY" -C "$W/project" --state-dir "$W/state" rollback bench --backup latest --no-restart)
+echo
+echo "ferry backup benchmark: database $((db_size / 1048576)) MB ($((table_bytes / 1048576)) MB of tables), uncompressed dump $((size_z0 / 1048576)) MB"
+printf '  %-48s %7s ms  %6s MB\n' "pg_dump -Fc (zlib, the usual way)" "$t_fc" "$((size_fc / 1048576))"
+printf '  %-48s %7s ms  %6s MB\n' "pg_dump -Fc -Z0" "$t_z0" "$((size_z0 / 1048576))"
+printf '  %-48s %7s ms  %6s MB  %s of pg_dump -Fc (target <= 0.35x), ratio %s:1\n' "ferry backup (verified, zstd, sha256)" "$t_ferry" \
+  "$((size_ferry / 1048576))" "$(ratio "$t_ferry" "$t_fc")" "$(awk -v a="$size_z0" -v b="$size_ferry" 'BEGIN{printf "%.1f", a/b}')"
+printf '  %-48s %7s KB\n' "ferry peak RSS during the backup" "$rss_kb"
+printf '  %-48s %7s ms\n' "pg_restore -j2 into an empty database" "$t_pgr"
+printf '  %-48s %7s ms  %s of pg_restore -j2\n' "ferry rollback --backup (one transaction)" "$t_rest" "$(ratio "$t_rest" "$t_pgr")"

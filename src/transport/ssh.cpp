@@ -1,0 +1,414 @@
+#include "transport/ssh.hpp"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <libssh2.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <thread>
+#include <vector>
+
+#include "core/text.hpp"
+
+namespace ferry::transport {
+
+namespace {
+std::atomic<int> g_handshakes{0};
+
+std::string expand_home(const std::string& p) {
+  if (p.empty() || p[0] != '~') return p;
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "") + p.substr(1);
+}
+
+std::string base64(const unsigned char* data, size_t len) {
+  std::string out(4 * ((len + 2) / 3) + 1, '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(len));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+void libssh2_global() {
+  static const int k_init = libssh2_init(0);
+  (void)k_init;
+}
+
+// Wraps a call that may return LIBSSH2_ERROR_EAGAIN: retries until done, waiting on the socket.
+template <typename F>
+auto blocking(SshSession& s, F&& f) {
+  while (true) {
+    decltype(f()) rc;
+    {
+      std::lock_guard<std::mutex> lock(s.mutex());
+      rc = f();
+    }
+    if constexpr (std::is_pointer_v<decltype(rc)>) {
+      if (rc) return rc;
+      std::lock_guard<std::mutex> lock(s.mutex());
+      if (libssh2_session_last_errno(s.raw()) != LIBSSH2_ERROR_EAGAIN) return rc;
+    } else {
+      if (rc != LIBSSH2_ERROR_EAGAIN) return rc;
+    }
+    s.wait();
+  }
+}
+}  // namespace
+
+int SshSession::handshakes() { return g_handshakes.load(); }
+
+SshSession::SshSession(const config::SshSpec& spec) {
+  libssh2_global();
+  m_describe = (spec.user.empty() ? "" : spec.user + "@") + spec.host + ":" + std::to_string(spec.port);
+  int delay_ms = 250;
+  for (int attempt = 1;; ++attempt) {
+    try {
+      connect_once(spec);
+      return;
+    } catch (const Error& e) {
+      // Only reaching the host is retried: a key or authentication problem will not go away.
+      bool retryable = e.hint() == "retry";
+      if (m_session) {
+        libssh2_session_free(m_session);
+        m_session = nullptr;
+      }
+      if (m_sock >= 0) close(m_sock);
+      m_sock = -1;
+      if (!retryable || attempt >= 4) throw Error(ErrorKind::Transport, e.what(), retryable ? "" : e.hint());
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms));
+      delay_ms *= 2;
+    }
+  }
+}
+
+void SshSession::connect_once(const config::SshSpec& spec) {
+  std::string who = "cannot connect to '" + m_describe + "': ";
+  addrinfo hints{}, *res = nullptr;
+  hints.ai_socktype = SOCK_STREAM;
+  if (int rc = getaddrinfo(spec.host.c_str(), std::to_string(spec.port).c_str(), &hints, &res); rc != 0)
+    throw Error(ErrorKind::Transport, who + gai_strerror(rc), "retry");
+  int err = 0;
+  for (auto* ai = res; ai; ai = ai->ai_next) {
+    m_sock = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (m_sock < 0) continue;
+    if (::connect(m_sock, ai->ai_addr, ai->ai_addrlen) == 0) break;
+    err = errno;
+    close(m_sock);
+    m_sock = -1;
+  }
+  freeaddrinfo(res);
+  if (m_sock < 0) throw Error(ErrorKind::Transport, who + strerror(err), "retry");
+  int one = 1;
+  setsockopt(m_sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  m_session = libssh2_session_init();
+  libssh2_session_set_timeout(m_session, 30'000);
+  if (libssh2_session_handshake(m_session, m_sock) != 0)
+    throw Error(ErrorKind::Transport, who + "SSH handshake failed: " + last_error(), "retry");
+  ++g_handshakes;
+
+  // Host key, strictly against known_hosts.
+  size_t key_len = 0;
+  int key_type = 0;
+  const char* key = libssh2_session_hostkey(m_session, &key_len, &key_type);
+  const char* sha = libssh2_hostkey_hash(m_session, LIBSSH2_HOSTKEY_HASH_SHA256);
+  std::string fp = "SHA256:" + base64(reinterpret_cast<const unsigned char*>(sha), 32);
+  while (!fp.empty() && fp.back() == '=') fp.pop_back();
+  std::string kh_file = expand_home(spec.known_hosts);
+  LIBSSH2_KNOWNHOSTS* kh = libssh2_knownhost_init(m_session);
+  libssh2_knownhost_readfile(kh, kh_file.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
+  libssh2_knownhost* found = nullptr;
+  int check = libssh2_knownhost_checkp(kh, spec.host.c_str(), spec.port, key, key_len,
+                                       LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW, &found);
+  libssh2_knownhost_free(kh);
+  if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
+    throw Error(ErrorKind::Transport,
+                who + "host key " + fp + " does not match the key recorded for it in " + kh_file,
+                "if the host was really re-keyed, remove its old line from " + kh_file + "; otherwise someone may be intercepting");
+  if (check != LIBSSH2_KNOWNHOST_CHECK_MATCH) {
+    if (spec.host_key != "accept-new")
+      throw Error(ErrorKind::Transport, who + "host key " + fp + " is not in " + kh_file,
+                  "check the fingerprint, then add it (ssh-keyscan -p " + std::to_string(spec.port) + " " + spec.host +
+                      " >> " + kh_file + "), or set host_key: accept-new");
+    // Record it: "[host]:port TYPE BASE64" (plain host name for port 22).
+    uint32_t n = key_len >= 4 ? (static_cast<uint32_t>(static_cast<unsigned char>(key[0])) << 24 |
+                                 static_cast<uint32_t>(static_cast<unsigned char>(key[1])) << 16 |
+                                 static_cast<uint32_t>(static_cast<unsigned char>(key[2])) << 8 |
+                                 static_cast<uint32_t>(static_cast<unsigned char>(key[3])))
+                              : 0;
+    std::string type = n > 0 && 4 + n <= key_len ? std::string(key + 4, n) : "ssh-ed25519";
+    std::string host = spec.port == 22 ? spec.host : "[" + spec.host + "]:" + std::to_string(spec.port);
+    std::ofstream out(kh_file, std::ios::app);
+    out << host << " " << type << " " << base64(reinterpret_cast<const unsigned char*>(key), key_len) << "\n";
+    if (!out) throw Error(ErrorKind::Transport, who + "cannot record the new host key in " + kh_file, "no-retry");
+  }
+
+  // Authentication: the agent, or a key file. Never retried.
+  std::string user = spec.user.empty() ? (std::getenv("USER") ? std::getenv("USER") : "root") : spec.user;
+  if (spec.agent) {
+    LIBSSH2_AGENT* agent = libssh2_agent_init(m_session);
+    bool ok = false;
+    if (agent && libssh2_agent_connect(agent) == 0 && libssh2_agent_list_identities(agent) == 0) {
+      libssh2_agent_publickey *id = nullptr, *prev = nullptr;
+      while (libssh2_agent_get_identity(agent, &id, prev) == 0) {
+        if (libssh2_agent_userauth(agent, user.c_str(), id) == 0) {
+          ok = true;
+          break;
+        }
+        prev = id;
+      }
+      libssh2_agent_disconnect(agent);
+    }
+    if (agent) libssh2_agent_free(agent);
+    if (!ok) throw Error(ErrorKind::Transport, who + "no key in the SSH agent was accepted for '" + user + "'", "no-retry");
+  } else {
+    std::string identity = expand_home(spec.identity);
+    if (access(identity.c_str(), R_OK) != 0)
+      throw Error(ErrorKind::Transport, who + "cannot read identity file '" + identity + "'", "no-retry");
+    if (libssh2_userauth_publickey_fromfile_ex(m_session, user.c_str(), static_cast<unsigned>(user.size()), nullptr,
+                                               identity.c_str(), nullptr) != 0)
+      throw Error(ErrorKind::Transport,
+                  who + "public key authentication failed for '" + user + "' with " + identity + ": " + last_error(),
+                  "no-retry");
+  }
+  libssh2_keepalive_config(m_session, 1, 15);
+  libssh2_session_set_blocking(m_session, 0);
+  m_last_keepalive = std::chrono::steady_clock::now();
+}
+
+SshSession::~SshSession() {
+  if (m_session) {
+    libssh2_session_set_blocking(m_session, 1);
+    libssh2_session_disconnect(m_session, "ferry done");
+    libssh2_session_free(m_session);
+  }
+  if (m_sock >= 0) close(m_sock);
+}
+
+std::string SshSession::last_error() {
+  char* msg = nullptr;
+  libssh2_session_last_error(m_session, &msg, nullptr, 0);
+  return msg ? msg : "unknown error";
+}
+
+void SshSession::wait(int ms) {
+  int dir;
+  {
+    std::lock_guard<std::mutex> lock(m_mu);
+    dir = libssh2_session_block_directions(m_session);
+  }
+  pollfd p{m_sock, 0, 0};
+  if (dir & LIBSSH2_SESSION_BLOCK_INBOUND) p.events |= POLLIN;
+  if (dir & LIBSSH2_SESSION_BLOCK_OUTBOUND) p.events |= POLLOUT;
+  if (!p.events) p.events = POLLIN;
+  poll(&p, 1, ms);
+}
+
+void SshSession::keepalive() {
+  auto now = std::chrono::steady_clock::now();
+  if (now - m_last_keepalive < std::chrono::seconds(10)) return;
+  m_last_keepalive = now;
+  int next = 0;
+  std::lock_guard<std::mutex> lock(m_mu);
+  libssh2_keepalive_send(m_session, &next);
+}
+
+std::string remote_command(const Command& cmd) {
+  // Environment values (secrets) travel as base64 lines at the head of stdin; the remote
+  // shell reads them into its environment, then execs the command with the rest of stdin.
+  std::string prefix;
+  for (const auto& [k, v] : cmd.env) {
+    (void)v;
+    prefix += "IFS= read -r __ferry_v && " + k + "=$(printf %s \"$__ferry_v\" | base64 -d) && export " + k + " && ";
+  }
+  std::string body = shell_join(cmd.argv);
+  if (cmd.timeout) body = "timeout -s KILL " + std::to_string((cmd.timeout->count() + 999) / 1000) + " " + body;
+  if (!cmd.cwd.empty()) body = "cd " + shell_quote(cmd.cwd) + " && " + body;
+  if (prefix.empty()) return body;
+  return "sh -c " + shell_quote(prefix + "unset __ferry_v && exec " + body);
+}
+
+CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
+  auto& s = *m_session;
+  std::string remote = remote_command(cmd);
+  std::string input;
+  for (const auto& [k, v] : cmd.env) input += base64(reinterpret_cast<const unsigned char*>(v.data()), v.size()) + "\n";
+  input += cmd.stdin_data;
+  LIBSSH2_CHANNEL* ch = blocking(s, [&] { return libssh2_channel_open_session(s.raw()); });
+  if (!ch) throw Error(ErrorKind::Transport, "cannot open a channel on '" + s.describe() + "': " + s.last_error());
+  int rc = blocking(s, [&] { return libssh2_channel_exec(ch, remote.c_str()); });
+  if (rc != 0) {
+    std::lock_guard<std::mutex> lock(s.mutex());
+    libssh2_channel_free(ch);
+    throw Error(ErrorKind::Transport, "cannot run a command on '" + s.describe() + "': " + s.last_error());
+  }
+  CommandResult res;
+  size_t written = 0;
+  bool eof_sent = false;
+  auto deadline = cmd.timeout ? std::chrono::steady_clock::now() + *cmd.timeout + std::chrono::seconds(2)
+                              : std::chrono::steady_clock::time_point::max();
+  std::vector<char> buf(1 << 16);
+  while (true) {
+    bool progress = false;
+    bool eof = false;
+    {
+      std::lock_guard<std::mutex> lock(s.mutex());
+      if (!eof_sent) {
+        if (written < input.size()) {
+          ssize_t w = libssh2_channel_write(ch, input.data() + written, input.size() - written);
+          if (w > 0) {
+            written += static_cast<size_t>(w);
+            progress = true;
+          } else if (w != LIBSSH2_ERROR_EAGAIN) {
+            written = input.size();  // the remote end stopped reading
+          }
+        }
+        if (written >= input.size() && libssh2_channel_send_eof(ch) != LIBSSH2_ERROR_EAGAIN) eof_sent = true;
+      }
+      for (int stream : {0, 1}) {
+        while (true) {
+          ssize_t n = libssh2_channel_read_ex(ch, stream, buf.data(), buf.size());
+          if (n <= 0) break;
+          progress = true;
+          if (stream == 0 && sink) sink(buf.data(), static_cast<size_t>(n));
+          else (stream == 0 ? res.out : res.err).append(buf.data(), static_cast<size_t>(n));
+        }
+      }
+      eof = libssh2_channel_eof(ch);
+    }
+    if (eof) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      res.timed_out = true;
+      break;
+    }
+    if (cmd.on_tick) cmd.on_tick();
+    s.keepalive();
+    if (!progress) s.wait(200);
+  }
+  blocking(s, [&] { return libssh2_channel_close(ch); });
+  blocking(s, [&] { return libssh2_channel_wait_closed(ch); });
+  {
+    std::lock_guard<std::mutex> lock(s.mutex());
+    char* signal = nullptr;
+    libssh2_channel_get_exit_signal(ch, &signal, nullptr, nullptr, nullptr, nullptr, nullptr);
+    res.exit_code = libssh2_channel_get_exit_status(ch);
+    if (signal) {
+      if (std::strcmp(signal, "KILL") == 0) res.exit_code = 137;
+      else if (res.exit_code == 0) res.exit_code = 128 + 15;
+    }
+    libssh2_channel_free(ch);
+  }
+  if (res.exit_code == 137 && cmd.timeout) res.timed_out = true;
+  if (res.timed_out && res.exit_code == 0) res.exit_code = 124;
+  return res;
+}
+
+SshTunnel::SshTunnel(std::shared_ptr<SshSession> session, std::string host, int port)
+    : m_session(std::move(session)), m_host(std::move(host)), m_port(port) {
+  m_listen = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // loopback only: nobody else reaches the tunnel
+  a.sin_port = 0;
+  if (bind(m_listen, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(m_listen, 16) != 0)
+    throw Error(ErrorKind::Transport, std::string("cannot open a local tunnel port: ") + strerror(errno));
+  socklen_t len = sizeof a;
+  getsockname(m_listen, reinterpret_cast<sockaddr*>(&a), &len);
+  m_local_port = ntohs(a.sin_port);
+  m_thread = std::thread([this] { pump(); });
+}
+
+SshTunnel::~SshTunnel() {
+  m_stop = true;
+  if (m_thread.joinable()) m_thread.join();
+  if (m_listen >= 0) close(m_listen);
+}
+
+void SshTunnel::pump() {
+  struct Link {
+    int fd;
+    LIBSSH2_CHANNEL* ch;
+    std::string to_remote;  // read from the local client, not yet written to the channel
+    bool local_closed = false;
+  };
+  std::vector<Link> links;
+  std::vector<char> buf(1 << 16);
+  auto& s = *m_session;
+  while (!m_stop) {
+    std::vector<pollfd> fds;
+    fds.push_back({m_listen, POLLIN, 0});
+    for (const auto& l : links) fds.push_back({l.fd, static_cast<short>(l.local_closed ? 0 : POLLIN), 0});
+    poll(fds.data(), fds.size(), 5);
+    if (fds[0].revents & POLLIN) {
+      int fd = accept(m_listen, nullptr, nullptr);
+      if (fd >= 0) {
+        LIBSSH2_CHANNEL* ch = nullptr;
+        for (int i = 0; i < 1000 && !ch && !m_stop; ++i) {
+          {
+            std::lock_guard<std::mutex> lock(s.mutex());
+            ch = libssh2_channel_direct_tcpip_ex(s.raw(), m_host.c_str(), m_port, "127.0.0.1", m_local_port);
+            if (!ch && libssh2_session_last_errno(s.raw()) != LIBSSH2_ERROR_EAGAIN) break;
+          }
+          if (!ch) s.wait(20);
+        }
+        if (!ch) {
+          close(fd);
+        } else {
+          fcntl(fd, F_SETFL, O_NONBLOCK);
+          links.push_back({fd, ch, {}, false});
+        }
+      }
+    }
+    for (size_t i = 0; i < links.size(); ++i) {
+      auto& l = links[i];
+      if (!l.local_closed && (fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        ssize_t n = read(l.fd, buf.data(), buf.size());
+        if (n > 0) l.to_remote.append(buf.data(), static_cast<size_t>(n));
+        else if (n == 0 || (errno != EAGAIN && errno != EINTR)) l.local_closed = true;
+      }
+    }
+    bool dead_any = false;
+    {
+      std::lock_guard<std::mutex> lock(s.mutex());
+      for (auto& l : links) {
+        while (!l.to_remote.empty()) {
+          ssize_t w = libssh2_channel_write(l.ch, l.to_remote.data(), l.to_remote.size());
+          if (w <= 0) break;
+          l.to_remote.erase(0, static_cast<size_t>(w));
+        }
+        while (true) {
+          ssize_t n = libssh2_channel_read(l.ch, buf.data(), buf.size());
+          if (n <= 0) break;
+          size_t off = 0;
+          while (off < static_cast<size_t>(n)) {
+            ssize_t w = write(l.fd, buf.data() + off, static_cast<size_t>(n) - off);
+            if (w > 0) off += static_cast<size_t>(w);
+            else if (errno == EAGAIN) { pollfd p{l.fd, POLLOUT, 0}; poll(&p, 1, 50); }
+            else break;
+          }
+        }
+        if (libssh2_channel_eof(l.ch) || (l.local_closed && l.to_remote.empty())) {
+          libssh2_channel_free(l.ch);
+          close(l.fd);
+          l.fd = -1;
+          dead_any = true;
+        }
+      }
+    }
+    if (dead_any) links.erase(std::remove_if(links.begin(), links.end(), [](const Link& l) { return l.fd < 0; }), links.end());
+  }
+  std::lock_guard<std::mutex> lock(s.mutex());
+  for (auto& l : links) {
+    libssh2_channel_free(l.ch);
+    close(l.fd);
+  }
+}
+
+}  // namespace ferry::transport
