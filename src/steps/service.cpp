@@ -10,7 +10,7 @@ namespace ferry::steps {
 std::string restart_service(StageContext& ctx, const config::Service& svc, std::optional<Millis> timeout) {
   auto cmd = transport::Command::shell(svc.restart);
   cmd.timeout = timeout ? *timeout : svc.restart_timeout;
-  cmd.cwd = ctx.project.root;
+  if (ctx.env.connections.at(svc.on).type == config::ConnectionType::Local) cmd.cwd = ctx.project.root;
   auto& t = ctx.transports.get(svc.on);
   auto res = t.run(cmd);
   if (res.timed_out)

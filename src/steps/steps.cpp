@@ -35,7 +35,8 @@ class RunStep : public Step {
   std::string run(StageContext& ctx) override {
     auto cmd = transport::Command::shell(m_spec.command);
     cmd.timeout = m_spec.timeout;
-    cmd.cwd = ctx.project.root;
+    // Commands on this machine run in the project root; on other hosts, where they land.
+    if (ctx.env.connections.at(m_spec.on).type == config::ConnectionType::Local) cmd.cwd = ctx.project.root;
     auto& t = ctx.transports.get(m_spec.on);
     auto res = t.run(cmd);
     if (res.timed_out)

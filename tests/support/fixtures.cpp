@@ -229,15 +229,16 @@ Proc Background::wait() {
   return p;
 }
 
-Backend::Backend(const PgCluster& pg, const std::string& db, const std::string& require)
-    : m_state(temp_dir("ferry-backend")), m_port(free_port()) {
+Backend::Backend(const PgCluster& pg, const std::string& db, const std::string& require, const std::string& user)
+    : m_state(temp_dir("ferry-backend")), m_port(free_port()), m_user(user) {
+  if (!user.empty()) must("chmod 777 " + q(m_state));
   std::ofstream(m_state + "/backend.env") << "PORT=" << m_port << "\nPGHOST=127.0.0.1\nPGPORT=" << pg.port()
                                           << "\nPGDATABASE=" << db << "\nPGUSER=postgres\nREQUIRE=" << require << "\n";
-  must(restart_command());
+  must(user.empty() ? restart_command() : "runuser -u " + user + " -- " + restart_command());
 }
 
 Backend::~Backend() {
-  sh(source_dir() + "/examples/backend/backend.sh stop " + q(m_state));
+  sh((m_user.empty() ? "" : "runuser -u " + m_user + " -- ") + source_dir() + "/examples/backend/backend.sh stop " + q(m_state));
   fs::remove_all(m_state);
 }
 

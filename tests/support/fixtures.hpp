@@ -84,7 +84,8 @@ class Background {
 // A small real HTTP backend (examples/backend) whose health depends on the schema.
 class Backend {
  public:
-  Backend(const PgCluster& pg, const std::string& db, const std::string& require);
+  // `user`: run it as that OS user (its restart command must then run as that user too).
+  Backend(const PgCluster& pg, const std::string& db, const std::string& require, const std::string& user = "");
   ~Backend();
   int port() const { return m_port; }
   const std::string& state_dir() const { return m_state; }
@@ -95,6 +96,7 @@ class Backend {
  private:
   std::string m_state;
   int m_port = 0;
+  std::string m_user;
 };
 
 // sshd on 127.0.0.1 with throwaway host and user keys, logging in as the test user
