@@ -12,6 +12,7 @@ PKGS=(
   postgresql postgresql-client openssh-server
   python3 python3-psycopg2 python3-alembic python3-sqlalchemy alembic
   zstd procps curl
+  podman podman-docker runc catatonit
 )
 
 missing=()
@@ -19,8 +20,19 @@ for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 
+configure_podman() {
+  # podman as a docker-compatible engine on these machines (see ../shared/ENVIRONMENT.md):
+  # runc as the runtime, no default ulimits, and the docker shim's notice silenced.
+  if [ ! -f /etc/containers/containers.conf ] || ! grep -q 'runtime = "runc"' /etc/containers/containers.conf; then
+    mkdir -p /etc/containers
+    printf '[containers]\ndefault_ulimits = []\n\n[engine]\nruntime = "runc"\n' > /etc/containers/containers.conf
+  fi
+  touch /etc/containers/nodocker
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PKGS[@]} packages present"
+  [ "$(id -u)" -eq 0 ] && configure_podman
   exit 0
 fi
 
@@ -32,4 +44,5 @@ $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian's postgresql package starts a system cluster on 5432; ferry's tests and demo run their
 # own clusters on other ports, so the system one is left alone.
+[ "$(id -u)" -eq 0 ] && configure_podman
 echo "install-deps: done"

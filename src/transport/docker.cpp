@@ -21,7 +21,10 @@ CommandResult DockerTransport::run(const Command& cmd, const OutputSink& out) {
   if (!m_spec.workdir.empty()) outer.argv.insert(outer.argv.end(), {"-w", m_spec.workdir});
   for (const auto& [k, v] : cmd.env) outer.argv.insert(outer.argv.end(), {"-e", k});
   outer.argv.push_back(m_spec.container);
-  outer.argv.insert(outer.argv.end(), {"sh", "-c", shell_join(cmd.argv)});
+  std::string inner = shell_join(cmd.argv);
+  // The engine's CLI dies with our timeout, but the process in the container would not.
+  if (cmd.timeout) inner = "exec timeout -s KILL " + std::to_string((cmd.timeout->count() + 999) / 1000) + " " + inner;
+  outer.argv.insert(outer.argv.end(), {"sh", "-c", inner});
   outer.env = cmd.env;
   outer.stdin_data = cmd.stdin_data;
   outer.timeout = cmd.timeout;

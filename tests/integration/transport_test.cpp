@@ -17,7 +17,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-enum class Kind { Local, Ssh };
+enum class Kind { Local, Ssh, Docker, DockerOverSsh };
 
 config::SshSpec spec_for(const SshServer& s) {
   config::SshSpec spec;
@@ -35,15 +35,38 @@ class Conformance : public ::testing::TestWithParam<Kind> {
     static SshServer server;
     return server;
   }
+  static Container& container() {
+    static Container c;
+    return c;
+  }
   void SetUp() override {
-    if (GetParam() == Kind::Ssh) {
-      if (!sshd().ok()) GTEST_SKIP() << "sshd tests need root";
-      session = std::make_shared<transport::SshSession>(spec_for(sshd()));
-      t = std::make_unique<transport::SshTransport>(session);
-    } else {
-      t = std::make_unique<transport::LocalTransport>();
+    Kind k = GetParam();
+    if ((k == Kind::Ssh || k == Kind::DockerOverSsh) && !sshd().ok()) GTEST_SKIP() << "sshd tests need root";
+    if ((k == Kind::Docker || k == Kind::DockerOverSsh) && !container().ok()) GTEST_SKIP() << "no container engine";
+    config::DockerSpec docker;
+    docker.container = container().name();
+    docker.engine = Container::engine();
+    switch (k) {
+      case Kind::Local: t = std::make_unique<transport::LocalTransport>(); break;
+      case Kind::Ssh:
+        session = std::make_shared<transport::SshSession>(spec_for(sshd()));
+        t = std::make_unique<transport::SshTransport>(session);
+        break;
+      case Kind::Docker:
+        via = std::make_unique<transport::LocalTransport>();
+        t = std::make_unique<transport::DockerTransport>(*via, docker);
+        break;
+      case Kind::DockerOverSsh: {
+        auto spec = spec_for(sshd());
+        spec.user = "ferryroot";
+        session = std::make_shared<transport::SshSession>(spec);
+        via = std::make_unique<transport::SshTransport>(session);
+        t = std::make_unique<transport::DockerTransport>(*via, docker);
+        break;
+      }
     }
   }
+  std::unique_ptr<transport::Transport> via;
   transport::CommandResult sh(const std::string& script, const std::string& input = "") {
     auto c = transport::Command::shell(script);
     c.stdin_data = input;
@@ -115,8 +138,29 @@ TEST_P(Conformance, EnvironmentIsPassedOutsideArgv) {
   EXPECT_EQ(trim(r.err), "0");
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, Conformance, ::testing::Values(Kind::Local, Kind::Ssh),
-                         [](const auto& info) { return info.param == Kind::Local ? "local" : "ssh"; });
+INSTANTIATE_TEST_SUITE_P(Transports, Conformance, ::testing::Values(Kind::Local, Kind::Ssh, Kind::Docker, Kind::DockerOverSsh),
+                         [](const auto& info) {
+                           switch (info.param) {
+                             case Kind::Local: return "local";
+                             case Kind::Ssh: return "ssh";
+                             case Kind::Docker: return "docker";
+                             default: return "docker_over_ssh";
+                           }
+                         });
+
+TEST(Docker, MissingContainerIsAClearError) {
+  transport::LocalTransport local;
+  config::DockerSpec spec;
+  spec.container = "ferry-no-such-container";
+  spec.engine = Container::engine();
+  transport::DockerTransport t(local, spec);
+  try {
+    t.run(transport::Command::shell("true"));
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "container 'ferry-no-such-container' is missing or stopped")) << e.what();
+  }
+}
 
 class SshHostKeys : public ::testing::Test {
  protected:

@@ -70,7 +70,7 @@ int free_port() {
   return port;
 }
 
-PgCluster::PgCluster(const std::string& password) : m_password(password) {
+PgCluster::PgCluster(const std::string& password, bool in_container) : m_password(password) {
   // One initdb per machine and auth mode, copied per cluster: ~0.1 s instead of ~2 s.
   std::string tmpl = "/tmp/ferry-test-pg-template" + std::string(password.empty() ? "" : "-scram");
   {
@@ -96,6 +96,19 @@ PgCluster::PgCluster(const std::string& password) : m_password(password) {
   m_dir = temp_dir("ferry-pg");
   must("cp -a " + q(tmpl + "/data") + " " + q(m_dir + "/data") + (is_root() ? " && chown -R postgres:postgres " + q(m_dir) : "") +
        " && chmod 700 " + q(m_dir));
+  if (in_container) {
+    Container image_ready;  // makes sure the image exists
+    m_port = free_port();
+    m_container = "ferry-test-pg-" + std::to_string(getpid()) + "-" + std::to_string(m_port);
+    must("podman run -d --init --name " + q(m_container) + " --user postgres -v /usr:/usr:ro -v /etc:/etc:ro -v " +
+         q(m_dir) + ":" + q(m_dir) + " --network host localhost/hostusr:1 " + pgbin() + "/postgres -D " + q(m_dir + "/data") +
+         " -p " + std::to_string(m_port) + " -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off >/dev/null");
+    for (int i = 0; i < 200; ++i) {
+      if (sh("pg_isready -q -h 127.0.0.1 -p " + std::to_string(m_port)).code == 0) return;
+      usleep(50000);
+    }
+    throw std::runtime_error("postgres in container " + m_container + " did not start");
+  }
   for (int attempt = 0; attempt < 5; ++attempt) {
     m_port = free_port();
     auto p = sh(as_pg(pgbin() + "/pg_ctl -D " + q(m_dir + "/data") + " -l " + q(m_dir + "/log") + " -w -t 30 -o " +
@@ -108,6 +121,11 @@ PgCluster::PgCluster(const std::string& password) : m_password(password) {
 }
 
 PgCluster::~PgCluster() {
+  if (!m_container.empty()) {
+    sh("podman rm -f -t 0 " + q(m_container) + " >/dev/null 2>&1");
+    fs::remove_all(m_dir);
+    return;
+  }
   sh(as_pg(pgbin() + "/pg_ctl -D " + q(m_dir + "/data") + " -m immediate -w stop >/dev/null 2>&1"));
   fs::remove_all(m_dir);
 }
@@ -255,6 +273,8 @@ SshServer::SshServer() {
   if (!is_root()) return;
   if (sh("id ferrytest >/dev/null 2>&1").code != 0)
     must("useradd -m -s /bin/sh -p '*' ferrytest");
+  if (sh("id ferryroot >/dev/null 2>&1").code != 0)
+    must("useradd -o -u 0 -g 0 -M -d /tmp -s /bin/sh -p '*' ferryroot");
   m_dir = temp_dir("ferry-sshd");
   must("chmod 755 " + q(m_dir) + " && mkdir -p /run/sshd && ssh-keygen -q -t ed25519 -N '' -f " + q(m_dir + "/host_key") +
        " && ssh-keygen -q -t ed25519 -N '' -f " + q(m_dir + "/id_ed25519") + " && cp " + q(m_dir + "/id_ed25519.pub") +
@@ -297,8 +317,8 @@ std::string SshServer::host_public_key() const {
   return trim(k.substr(0, sp));
 }
 
-std::string SshServer::connection_yaml(const std::string& name, const std::string& extra) const {
-  return "  " + name + ":\n    type: ssh\n    host: 127.0.0.1\n    port: " + std::to_string(m_port) + "\n    user: ferrytest\n"
+std::string SshServer::connection_yaml(const std::string& name, const std::string& extra, const std::string& user) const {
+  return "  " + name + ":\n    type: ssh\n    host: 127.0.0.1\n    port: " + std::to_string(m_port) + "\n    user: " + user + "\n"
          "    identity: " + identity() + "\n    known_hosts: " + known_hosts() + "\n" + extra;
 }
 
@@ -309,6 +329,33 @@ int SshServer::accepted_logins() const {
   int n = 0;
   for (size_t p = 0; (p = l.find("Accepted publickey", p)) != std::string::npos; ++p) ++n;
   return n;
+}
+
+Container::Container(const std::string& extra_args) {
+  if (!is_root() || sh("test -x /usr/bin/podman").code != 0) return;
+  {
+    int lock = open("/tmp/ferry-test-image.lock", O_CREAT | O_RDWR, 0644);
+    flock(lock, LOCK_EX);
+    if (sh("podman image exists localhost/hostusr:1").code != 0) {
+      std::string d = temp_dir("ferry-rootfs");
+      must("cd " + q(d) + " && mkdir -p rootfs/etc rootfs/proc rootfs/sys rootfs/dev rootfs/tmp rootfs/var rootfs/run rootfs/root "
+           "rootfs/usr rootfs/home && chmod 1777 rootfs/tmp && ln -s usr/bin rootfs/bin && ln -s usr/lib rootfs/lib && "
+           "ln -s usr/lib64 rootfs/lib64 && ln -s usr/sbin rootfs/sbin && tar -C rootfs -cf rootfs.tar . && "
+           "podman import rootfs.tar localhost/hostusr:1 >/dev/null");
+      fs::remove_all(d);
+    }
+    flock(lock, LOCK_UN);
+    close(lock);
+  }
+  m_name = "ferry-test-" + std::to_string(getpid()) + "-" + std::to_string(free_port());
+  auto p = sh("podman run -d --init --name " + q(m_name) + " -v /usr:/usr:ro -v /etc:/etc:ro -v /tmp:/tmp --network host " +
+              extra_args + " localhost/hostusr:1 sleep infinity");
+  m_ok = p.code == 0;
+  if (!m_ok) std::fprintf(stderr, "container did not start: %s\n", p.all().c_str());
+}
+
+Container::~Container() {
+  if (!m_name.empty()) sh("podman rm -f -t 0 " + q(m_name) + " >/dev/null 2>&1");
 }
 
 }  // namespace ferry::test

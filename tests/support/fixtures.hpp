@@ -17,7 +17,10 @@ namespace ferry::test {
 // initdb runs once per machine into a cached template that each cluster copies (fast).
 class PgCluster {
  public:
-  explicit PgCluster(const std::string& password = "");
+  // `in_container`: postgres runs inside a container (podman, host network); container()
+  // names it. Otherwise it runs on this machine.
+  explicit PgCluster(const std::string& password = "", bool in_container = false);
+  const std::string& container() const { return m_container; }
   ~PgCluster();
   int port() const { return m_port; }
   const std::string& dir() const { return m_dir; }
@@ -34,6 +37,7 @@ class PgCluster {
   std::string m_dir;
   int m_port = 0;
   std::string m_password;
+  std::string m_container;
 };
 
 struct Proc {
@@ -109,11 +113,13 @@ class SshServer {
   int port() const { return m_port; }
   const std::string& dir() const { return m_dir; }
   std::string user() const { return "ferrytest"; }
+  // `ferryroot`: uid 0 with a plain /bin/sh (root's own login shell is slow here), for
+  // driving the root container engine over ssh.
   std::string identity() const { return m_dir + "/id_ed25519"; }
   std::string known_hosts() const { return m_dir + "/known_hosts"; }
   std::string host_public_key() const;  // "ssh-ed25519 AAAA..."
   // connections: block for an environment file, naming this server `name`.
-  std::string connection_yaml(const std::string& name, const std::string& extra = "") const;
+  std::string connection_yaml(const std::string& name, const std::string& extra = "", const std::string& user = "ferrytest") const;
   std::string log() const;
   int accepted_logins() const;  // "Accepted publickey" lines in the log
   void stop();
@@ -124,6 +130,21 @@ class SshServer {
   int m_port = 0;
   bool m_ok = false;
   pid_t m_pid = -1;
+};
+
+// A container under podman's docker-compatible CLI (/usr/bin/docker), from an image that
+// borrows the host's /usr and /etc (no registry is reachable). Removed by the destructor.
+class Container {
+ public:
+  explicit Container(const std::string& extra_args = "");
+  ~Container();
+  bool ok() const { return m_ok; }
+  const std::string& name() const { return m_name; }
+  static std::string engine() { return "/usr/bin/docker"; }
+
+ private:
+  std::string m_name;
+  bool m_ok = false;
 };
 
 int free_port();
