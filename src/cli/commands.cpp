@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/text.hpp"
 #include "db/introspect.hpp"
+#include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
 #include "run/runner.hpp"
 #include "run/target.hpp"
@@ -85,6 +86,31 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
       continue;
     }
     db::Ledger ledger(*link.conn);
+    if (pb.migrations.driver == config::Driver::Alembic) {
+      steps::Transports transports(env);
+      try {
+        auto chain = migrate::alembic_history(transports.get(pb.migrations.on), pb.migrations);
+        std::string cur = migrate::alembic_current(*link.conn);
+        auto todo = migrate::alembic_pending(chain, cur);
+        std::cout << "  at alembic revision " << or_none(cur) << "; " << todo.size() << " pending\n";
+        for (const auto& r : todo) std::cout << "    + " << r.id << "  " << r.message << "\n";
+        if (!env.requires_envs.empty()) {
+          auto missing = run::check_alembic_gate(project, env, chain);
+          std::cout << "  gate: " << (missing.empty() ? paint(g, "32", "open") : "closed (until the required stages reach " + chain.back().id + ")") << "\n";
+          for (const auto& m : missing) std::cout << "    - " << m << "\n";
+        }
+      } catch (const Error& e) {
+        std::cout << "  " << paint(g, "31", "alembic") << ": " << e.what() << "\n";
+        code = 1;
+      }
+      std::cout << "  steps:";
+      for (const auto& s : pb.steps) std::cout << " " << s.label() << ";";
+      auto choice = run::choose_rollback(pb, env, {});
+      std::cout << "\n  on failure: " << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method)
+                << " (" << choice.reason << ")\n";
+      earlier.insert(name);
+      continue;
+    }
     auto plan = migrate::make_plan(files, ledger.applied());
     std::cout << "  at version " << or_none(plan.current) << "; " << plan.pending.size() << " pending\n";
     for (const auto& m : plan.pending)
@@ -153,6 +179,8 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
       else
         e["last_run"] = nullptr;
       e["fingerprint"] = db::schema_fingerprint(*conn);
+      std::string rev = migrate::alembic_current(*conn);
+      e["alembic_revision"] = rev.empty() ? json(nullptr) : json(rev);
     } catch (const Error& err) {
       e["reachable"] = false;
       e["error"] = project.secrets.redact(err.what());
@@ -191,6 +219,7 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
                 << paint(g, c, outcome) << " (" << r["operator"].get<std::string>() << ", " << r["started"].get<std::string>()
                 << ")\n";
     }
+    if (!e["alembic_revision"].is_null()) std::cout << "  alembic      " << e["alembic_revision"].get<std::string>() << "\n";
     std::cout << "  fingerprint  " << e["fingerprint"].get<std::string>().substr(0, 16) << "\n";
   }
   return code;

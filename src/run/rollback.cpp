@@ -86,7 +86,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
     return code;
   }
   config::Playbook none;
-  steps::StageContext ctx{project, none, env, *s.conn, *s.ledger, fan, transports, run_id, opts.state_dir, {}, {}, {}, {}, {}};
+  steps::StageContext ctx(project, none, env, *s.conn, *s.ledger, fan, transports, run_id, opts.state_dir);
   Stopwatch sw;
   fan.step_started("backup");
   try {
@@ -150,7 +150,7 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
       pb.steps.push_back(h);
     }
   }
-  steps::StageContext ctx{project, pb, env, *s.conn, *s.ledger, fan, transports, run_id, opts.state_dir, {}, {}, {}, {}, {}};
+  steps::StageContext ctx(project, pb, env, *s.conn, *s.ledger, fan, transports, run_id, opts.state_dir);
   std::string error;
   bool changed = false;
   std::optional<steps::BackupMeta> target_backup;

@@ -149,9 +149,28 @@ class StageRunner {
     ledger.ensure_schema();
     m_rep.step_finished("lock", "held by run " + m_run_id, lock_sw.elapsed());
 
-    steps::StageContext ctx{m_project, m_pb, m_env, *conn, ledger, m_rep, transports, m_run_id,
-                            m_opts.state_dir, m_files, {}, {}, {}, {}};
-    ctx.plan = migrate::make_plan(m_files, ledger.applied());
+    steps::StageContext ctx(m_project, m_pb, m_env, *conn, ledger, m_rep, transports, m_run_id,
+                            m_opts.state_dir, m_files);
+    bool alembic = m_pb.migrations.driver == config::Driver::Alembic;
+    if (alembic) {
+      Stopwatch asw;
+      try {
+        ctx.alembic_chain = migrate::alembic_history(transports.get(m_pb.migrations.on), m_pb.migrations);
+        ctx.plan.current = migrate::alembic_current(*conn);
+        ctx.alembic_todo = migrate::alembic_pending(ctx.alembic_chain, ctx.plan.current);
+      } catch (const Error& e) {
+        if (e.kind() == ErrorKind::Refused) return refuse(e.what());
+        m_rep.step_failed("alembic history", e.what(), asw.elapsed());
+        return {exit_code::k_failed_clean, "failed", e.what()};
+      }
+      std::string todo;
+      for (const auto& r : ctx.alembic_todo) todo += (todo.empty() ? "" : ", ") + r.id;
+      m_rep.step_finished("alembic history", "at " + (ctx.plan.current.empty() ? std::string("base") : ctx.plan.current) +
+                                                 "; pending: " + (todo.empty() ? std::string("none") : todo),
+                          asw.elapsed());
+    } else {
+      ctx.plan = migrate::make_plan(m_files, ledger.applied());
+    }
     if (!ctx.plan.drift.empty()) {
       std::string list;
       for (const auto& d : ctx.plan.drift) list += "\n  " + d.message;
@@ -161,7 +180,8 @@ class StageRunner {
     }
     if (!m_env.requires_envs.empty()) {
       Stopwatch gsw;
-      auto missing = check_gate(m_project, m_env, ctx.plan.pending);
+      auto missing = alembic ? check_alembic_gate(m_project, m_env, ctx.alembic_chain)
+                             : check_gate(m_project, m_env, ctx.plan.pending);
       if (!missing.empty()) {
         std::string list;
         for (const auto& m : missing) list += "\n  " + m;
@@ -170,8 +190,8 @@ class StageRunner {
       }
       std::string reqs;
       for (const auto& r : m_env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
-      m_rep.step_finished("gate", "open: " + std::to_string(ctx.plan.pending.size()) + " pending verified in " + reqs,
-                          gsw.elapsed());
+      size_t n = alembic ? ctx.alembic_todo.size() : ctx.plan.pending.size();
+      m_rep.step_finished("gate", "open: " + std::to_string(n) + " pending verified in " + reqs, gsw.elapsed());
     }
     Stopwatch bsw;
     ctx.baseline.version = ctx.plan.current;
@@ -243,7 +263,7 @@ class StageRunner {
       ledger.finish_run(m_run_id, out.outcome == "rolled back" ? "rolled_back"
                                   : out.outcome == "needs attention" ? "needs_attention"
                                                                      : out.outcome,
-                        ledger.current_version(), out.error, ctx.backup ? ctx.backup->id : "");
+                        steps::current_version(ctx), out.error, ctx.backup ? ctx.backup->id : "");
     } catch (const Error& e) {
       m_rep.message(report::Level::Warn, std::string("could not record the run's outcome: ") + e.what());
     }
@@ -360,6 +380,34 @@ class StageRunner {
     for (const auto& s : completed) changed_db |= s->changes_database();
     bool db_ok = true;
     bool used_restore = false;
+    if (steps::is_alembic(ctx)) {
+      if (ctx.alembic_changed || m_pb.rollback == config::RollbackMethod::Restore) {
+        std::string now = migrate::alembic_current(ctx.db);
+        if (m_pb.rollback == config::RollbackMethod::Restore) {
+          db_ok = restore(ctx, "rollback: restore");
+          used_restore = true;
+        } else if (now != ctx.baseline.version) {
+          Stopwatch sw;
+          std::string target = ctx.baseline.version.empty() ? "base" : ctx.baseline.version;
+          try {
+            migrate::alembic_run(ctx.transports.get(m_pb.migrations.on), m_pb.migrations, "downgrade " + target, std::nullopt);
+            for (auto it = ctx.alembic_todo.rbegin(); it != ctx.alembic_todo.rend(); ++it)
+              ctx.db.exec_params("INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, 'reverted', $3)",
+                                 {it->id, it->message, m_run_id});
+            m_rep.step_compensated("migrate", true, "alembic downgrade " + target + " (from " + now + ")", sw.elapsed());
+          } catch (const Error& e) {
+            m_rep.step_compensated("migrate", false, e.what(), sw.elapsed());
+            if (m_pb.rollback == config::RollbackMethod::Auto) {
+              db_ok = restore(ctx, "alembic downgrade failed");
+              used_restore = true;
+            } else {
+              db_ok = false;
+            }
+          }
+        }
+      }
+      changed_db = false;  // handled above; sql steps still show up in the proof
+    }
     if (changed_db) {
       bool want_restore = choice.method == "restore backup" && !ctx.applied_this_run.empty();
       if (m_pb.rollback == config::RollbackMethod::Restore) want_restore = true;
@@ -431,8 +479,6 @@ int run_playbook(const config::Project& project, const config::Playbook& pb, con
     stages = {*opts.only_env};
   }
   auto files = load_playbook_migrations(project, pb.migrations);
-  if (pb.migrations.driver == config::Driver::Alembic)
-    throw Error(ErrorKind::Config, pb.file + ": the alembic driver is not available in this build yet");
   std::string run_id = new_run_id();
   install_signal_handlers();
   auto fan = make_reporter(project, run_id, opts.state_dir, opts.report_file, opts.color, opts.quiet, opts.verbose);

@@ -79,12 +79,43 @@ std::vector<std::string> check_gate(const config::Project& project, const config
   return missing;
 }
 
+std::vector<std::string> check_alembic_gate(const config::Project& project, const config::Environment& env,
+                                            const std::vector<migrate::AlembicRevision>& chain) {
+  std::vector<std::string> missing;
+  if (chain.empty()) return missing;
+  const std::string& head = chain.back().id;
+  for (const auto& req_name : env.requires_envs) {
+    try {
+      auto link = connect(project.environment(req_name));
+      std::string cur = migrate::alembic_current(*link.conn);
+      if (!migrate::alembic_reached(chain, cur, head)) {
+        missing.push_back(req_name + ": at alembic revision '" + (cur.empty() ? std::string("none") : cur) +
+                          "', not yet at '" + head + "'");
+        continue;
+      }
+      db::Ledger ledger(*link.conn);
+      bool ok = false;
+      for (const auto& r : ledger.runs(50))
+        if (r.outcome == "succeeded" && (r.version_after == head || migrate::alembic_reached(chain, r.version_after, head))) ok = true;
+      if (!ok) missing.push_back(req_name + ": no succeeded ferry run brought it to '" + head + "'");
+    } catch (const Error& e) {
+      missing.push_back(req_name + ": cannot check: " + e.what());
+    }
+  }
+  return missing;
+}
+
 RollbackChoice choose_rollback(const config::Playbook& pb, const config::Environment& env,
                                const std::vector<migrate::Migration>& pending) {
   bool has_backup = false;
   for (const auto& s : pb.steps) has_backup |= s.kind == config::StepKind::Backup;
   (void)env;
   if (pb.on_failure == config::OnFailure::Stop) return {"none", "on_failure: stop"};
+  if (pb.migrations.driver == config::Driver::Alembic) {
+    if (pb.rollback == config::RollbackMethod::Restore) return {"restore backup", "rollback: restore"};
+    return {"alembic downgrade", std::string("to the revision before the run") +
+                                     (has_backup && pb.rollback == config::RollbackMethod::Auto ? "; backup restore if it fails" : "")};
+  }
   if (pb.rollback == config::RollbackMethod::Restore)
     return {"restore backup", has_backup ? "rollback: restore" : "rollback: restore, but the playbook takes no backup"};
   for (const auto& m : pending) {

@@ -32,6 +32,10 @@ std::vector<migrate::Migration> load_playbook_migrations(const config::Project& 
 std::vector<std::string> check_gate(const config::Project& project, const config::Environment& env,
                                     const std::vector<migrate::Migration>& pending);
 
+// Gate for the Alembic driver: every required environment must have reached `head`.
+std::vector<std::string> check_alembic_gate(const config::Project& project, const config::Environment& env,
+                                            const std::vector<migrate::AlembicRevision>& chain);
+
 // Rollback method a stage would use for these pending migrations, and why.
 struct RollbackChoice {
   std::string method;  // "down SQL" | "restore backup" | "none"

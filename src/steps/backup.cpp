@@ -207,7 +207,7 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   meta.format = spec.format;
   meta.run_id = ctx.run_id;
   // What the backup holds, read in the same moment (we hold the run lock; migrations wait).
-  meta.version = ctx.ledger.current_version();
+  meta.version = current_version(ctx);
   meta.fingerprint = db::schema_fingerprint(ctx.db);
   meta.row_counts = db::row_counts(ctx.db);
   meta.ledger = ctx.ledger.applied();

@@ -10,6 +10,7 @@
 #include "config/model.hpp"
 #include "db/ledger.hpp"
 #include "db/pg.hpp"
+#include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
 #include "report/reporter.hpp"
 #include "transport/ssh.hpp"
@@ -58,6 +59,12 @@ class Transports {
 };
 
 struct StageContext {
+  StageContext(const config::Project& project_, const config::Playbook& playbook_, const config::Environment& env_,
+               db::Connection& db_, db::Ledger& ledger_, report::Reporter& reporter_, Transports& transports_,
+               std::string run_id_, std::string state_dir_, std::vector<migrate::Migration> files_ = {})
+      : project(project_), playbook(playbook_), env(env_), db(db_), ledger(ledger_), reporter(reporter_),
+        transports(transports_), run_id(std::move(run_id_)), state_dir(std::move(state_dir_)), files(std::move(files_)) {}
+
   const config::Project& project;
   const config::Playbook& playbook;
   const config::Environment& env;
@@ -73,7 +80,16 @@ struct StageContext {
   Baseline baseline;  // taken after the lock, before any step
 
   std::vector<db::AppliedMigration> applied_this_run;  // committed by this run, oldest first
+
+  // driver: alembic
+  std::vector<migrate::AlembicRevision> alembic_chain;
+  std::vector<migrate::AlembicRevision> alembic_todo;  // pending at the start of the stage
+  bool alembic_changed = false;                         // `upgrade head` was started
   std::optional<BackupMeta> backup;                    // this run's verified backup
 };
+
+// The environment's current version: the newest native migration, or the alembic revision.
+std::string current_version(StageContext& ctx);
+bool is_alembic(const StageContext& ctx);
 
 }  // namespace ferry::steps

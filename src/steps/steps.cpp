@@ -12,7 +12,23 @@ class MigrateStep : public Step {
  public:
   using Step::Step;
   std::string run(StageContext& ctx) override {
+    if (is_alembic(ctx)) return alembic_upgrade(ctx);
     return apply_migrations(ctx, m_spec.transaction_each, m_spec.lock_timeout);
+  }
+
+ private:
+  std::string alembic_upgrade(StageContext& ctx) {
+    const auto& src = ctx.playbook.migrations;
+    std::string before = ctx.baseline.version;
+    if (ctx.alembic_todo.empty()) return "nothing to apply, at " + (before.empty() ? std::string("no revision") : before);
+    ctx.alembic_changed = true;  // from here on, a failure may have changed the database
+    migrate::alembic_run(ctx.transports.get(src.on), src, "upgrade head", m_spec.timeout);
+    std::string after = migrate::alembic_current(ctx.db);
+    for (const auto& r : ctx.alembic_todo)
+      ctx.db.exec_params("INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, 'applied', $3)",
+                         {r.id, r.message, ctx.run_id});
+    return "alembic upgrade head: " + (before.empty() ? std::string("base") : before) + " -> " + after + " (" +
+           std::to_string(ctx.alembic_todo.size()) + " revision" + (ctx.alembic_todo.size() == 1 ? "" : "s") + ")";
   }
   bool changes_database() const override { return true; }
 };
@@ -121,6 +137,12 @@ class VerifyStep : public Step {
 }  // namespace
 
 std::unique_ptr<Step> make_step_extra(const config::StepSpec& spec);  // steps/service.cpp, backup.cpp
+
+bool is_alembic(const StageContext& ctx) { return ctx.playbook.migrations.driver == config::Driver::Alembic; }
+
+std::string current_version(StageContext& ctx) {
+  return is_alembic(ctx) ? migrate::alembic_current(ctx.db) : ctx.ledger.current_version();
+}
 
 std::unique_ptr<Step> make_step(const config::StepSpec& spec) {
   switch (spec.kind) {

@@ -1,0 +1,77 @@
+#include "migrate/alembic.hpp"
+
+#include <map>
+#include <optional>
+#include <regex>
+#include <sstream>
+
+#include "core/text.hpp"
+
+namespace ferry::migrate {
+
+std::string alembic_run(transport::Transport& t, const config::MigrationsSource& src, const std::string& args,
+                        std::optional<Millis> timeout) {
+  // `command` is written by the user as shell words ("alembic -c /app/alembic.ini").
+  auto cmd = transport::Command::shell(src.command + " " + args);
+  cmd.timeout = timeout;
+  auto r = t.run(cmd);
+  if (r.timed_out) throw Error(ErrorKind::Command, "'" + src.command + " " + args + "' timed out on " + t.describe());
+  if (r.exit_code != 0)
+    throw Error(ErrorKind::Command, "'" + src.command + " " + args + "' exited with " + std::to_string(r.exit_code) +
+                                        " on " + t.describe() + (r.last_line().empty() ? "" : ": " + r.last_line()));
+  return r.out;
+}
+
+std::vector<AlembicRevision> alembic_history(transport::Transport& t, const config::MigrationsSource& src) {
+  std::string out = alembic_run(t, src, "history", Millis(120'000));
+  // Lines: "b2 -> c3 (head), message" / "<base> -> a1, message"
+  static const std::regex k_line(R"(^\s*(\S+) -> (\S+?)(?: \([^)]*\))*, ?(.*)$)");
+  std::map<std::string, AlembicRevision> by_down;
+  std::istringstream in(out);
+  std::string line;
+  size_t count = 0;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, k_line)) continue;
+    AlembicRevision r{m[2], m[1] == "<base>" ? "" : std::string(m[1]), m[3]};
+    if (by_down.count(r.down))
+      throw Error(ErrorKind::Config, "alembic history branches after '" + (r.down.empty() ? std::string("<base>") : r.down) +
+                                         "'; ferry supports one line of revisions");
+    by_down[r.down] = r;
+    ++count;
+  }
+  std::vector<AlembicRevision> chain;
+  std::string at;
+  while (by_down.count(at)) {
+    chain.push_back(by_down[at]);
+    at = chain.back().id;
+  }
+  if (chain.size() != count) throw Error(ErrorKind::Config, "alembic history is not one chain from base to head");
+  return chain;
+}
+
+std::string alembic_current(db::Connection& db) {
+  if (!db.exec("SELECT to_regclass('alembic_version') IS NOT NULL").boolean(0, 0)) return "";
+  auto r = db.exec("SELECT version_num FROM alembic_version");
+  return r.rows() ? r.text(0, 0) : "";
+}
+
+std::vector<AlembicRevision> alembic_pending(const std::vector<AlembicRevision>& chain, const std::string& current) {
+  if (current.empty()) return chain;
+  for (size_t i = 0; i < chain.size(); ++i)
+    if (chain[i].id == current) return {chain.begin() + static_cast<long>(i) + 1, chain.end()};
+  throw Error(ErrorKind::Refused, "drift: the database is at alembic revision '" + current +
+                                      "', which the migration scripts do not know");
+}
+
+bool alembic_reached(const std::vector<AlembicRevision>& chain, const std::string& current, const std::string& rev) {
+  if (rev.empty()) return true;
+  long at_current = -1, at_rev = -1;
+  for (size_t i = 0; i < chain.size(); ++i) {
+    if (chain[i].id == current) at_current = static_cast<long>(i);
+    if (chain[i].id == rev) at_rev = static_cast<long>(i);
+  }
+  return at_current >= 0 && at_rev >= 0 && at_rev <= at_current;
+}
+
+}  // namespace ferry::migrate

@@ -1,0 +1,36 @@
+// The Alembic driver (SPEC 4.2): `alembic upgrade head` / `alembic downgrade REV` run where
+// the application lives (a connection: local, ssh, docker); the current revision is read
+// from alembic_version over libpq; the revision chain from `alembic history`.
+#pragma once
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/model.hpp"
+#include "db/pg.hpp"
+#include "transport/transport.hpp"
+
+namespace ferry::migrate {
+
+struct AlembicRevision {
+  std::string id;
+  std::string down;  // "" for the first
+  std::string message;
+};
+
+// The revisions from base to head, in order. Throws Error(Command) when `alembic history`
+// fails, Error(Config) when the history branches (ferry supports one line of revisions).
+std::vector<AlembicRevision> alembic_history(transport::Transport& t, const config::MigrationsSource& src);
+// alembic_version.version_num, or "" when the table is missing or empty.
+std::string alembic_current(db::Connection& db);
+// Revisions after `current` up to head. Throws Error(Refused) when current is not in the chain.
+std::vector<AlembicRevision> alembic_pending(const std::vector<AlembicRevision>& chain, const std::string& current);
+// True when `rev` is `current` or one of its ancestors.
+bool alembic_reached(const std::vector<AlembicRevision>& chain, const std::string& current, const std::string& rev);
+
+// Runs `COMMAND ARGS` (e.g. "upgrade head") there; throws Error(Command) with the last line
+// of its output when it fails.
+std::string alembic_run(transport::Transport& t, const config::MigrationsSource& src, const std::string& args,
+                        std::optional<Millis> timeout);
+
+}  // namespace ferry::migrate
