@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Starts or stops a throwaway PostgreSQL cluster on loopback.
 #   scripts/pg-cluster.sh start DIR PORT [PASSWORD]   (trust auth on the socket; scram on TCP when PASSWORD is given)
+#   scripts/pg-cluster.sh init DIR                     (initdb only: for a postgres run elsewhere, e.g. in a container)
 #   scripts/pg-cluster.sh stop DIR
 # As root, initdb and postgres run as the `postgres` OS user (they refuse root).
 set -euo pipefail
@@ -10,6 +11,12 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 cmd=${1:?usage: pg-cluster.sh start|stop DIR [PORT]}
 dir=${2:?missing DIR}
 case "$cmd" in
+  init)
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir"
+    chmod 700 "$dir"
+    [ -f "$dir/data/PG_VERSION" ] || as_pg "$PGBIN/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 --no-sync >/dev/null
+    ;;
   start)
     port=${3:?missing PORT}
     password=${4:-}

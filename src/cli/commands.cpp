@@ -145,12 +145,36 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
   return code;
 }
 
+// Environments in promotion order: an environment after those it requires (then by name).
+std::vector<std::string> promotion_order(const config::Project& p) {
+  std::vector<std::string> out;
+  std::set<std::string> placed;
+  while (out.size() < p.environments.size()) {
+    bool progress = false;
+    for (const auto& [name, env] : p.environments) {
+      if (placed.count(name)) continue;
+      bool ready = true;
+      for (const auto& r : env.requires_envs) ready &= placed.count(r) > 0;
+      if (!ready) continue;
+      out.push_back(name);
+      placed.insert(name);
+      progress = true;
+      break;
+    }
+    if (!progress)  // a cycle: the rest by name
+      for (const auto& [name, env] : p.environments)
+        if (placed.insert(name).second) out.push_back(name);
+  }
+  return out;
+}
+
 int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as_json) {
   auto project = config::load_project(g.root);
   auto files = run::load_playbook_migrations(project, status_source(project));
   json out = json::array();
   int code = 0;
-  for (const auto& [name, env] : project.environments) {
+  for (const auto& name : promotion_order(project)) {
+    const auto& env = project.environments.at(name);
     if (only && *only != name) continue;
     json e = {{"environment", name}, {"database", env.database.name},
               {"host", env.database.host}, {"port", env.database.port}, {"protected", env.is_protected}};
