@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -37,6 +38,9 @@ std::string joined_argv(int argc, char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A consumer that dies (a full disk under a streamed backup) must show up as EPIPE and a
+  // failed step, not kill ferry in the middle of a run.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"ferry: carries PostgreSQL schema migrations from dev through staging to production,\n"
                "with a verified backup before every change and a proven rollback after any failure."};
   app.name("ferry");

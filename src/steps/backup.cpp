@@ -1,6 +1,10 @@
 #include "steps/backup.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <thread>
 
 #include <algorithm>
 #include <cstdio>
@@ -20,7 +24,12 @@ namespace {
 // Words that run a PostgreSQL client tool where database.tools lives, as a shell command on
 // backup.on's host. Only connections reachable from that host's shell are supported.
 std::string tool(const config::Environment& env, const std::string& prog,
-                 const std::vector<std::string>& args, bool interactive_stdin) {
+                 const std::vector<std::string>& args, bool interactive_stdin, bool here = false) {
+  if (here) return shell_join([&] {
+      std::vector<std::string> w = {prog};
+      w.insert(w.end(), args.begin(), args.end());
+      return w;
+    }());
   const auto& tools = env.connections.at(env.database.tools);
   std::vector<std::string> words;
   if (tools.type == config::ConnectionType::Docker) {
@@ -43,6 +52,64 @@ std::string tool(const config::Environment& env, const std::string& prog,
   words.push_back(prog);
   for (const auto& a : args) words.push_back(a);
   return shell_join(words);
+}
+
+// True when pg_dump runs on backup.on's host (itself, or a container there): the whole
+// pipeline runs there. Otherwise the dump streams from the tools' host into ferry's machine.
+bool tools_on_backup_host(const config::Environment& env) {
+  const auto& tools = env.connections.at(env.database.tools);
+  return tools.name == env.backup->on ||
+         (tools.type == config::ConnectionType::Docker && tools.docker.via == env.backup->on);
+}
+
+void check_streamable(const config::Environment& env) {
+  if (env.connections.at(env.backup->on).type != config::ConnectionType::Local)
+    throw Error(ErrorKind::Config,
+                env.file + ": pg_dump runs on '" + env.database.tools + "' but backups are kept on '" + env.backup->on + "'",
+                "keep backups where pg_dump runs, or on this machine (backup.on: local), where ferry streams the dump");
+}
+
+// Runs `producer` and `consumer` joined by a pipe: producer's stdout -> consumer's stdin.
+// Memory stays flat: chunks go through the pipe as they come.
+std::pair<transport::CommandResult, transport::CommandResult> pipe_through(transport::Transport& producer_at,
+                                                                          transport::Command producer,
+                                                                          transport::Transport& consumer_at,
+                                                                          transport::Command consumer) {
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) != 0) throw Error(ErrorKind::Internal, "pipe failed");
+  consumer.stdin_fd = p[0];  // owned by the consumer's transport from here
+  transport::CommandResult consumed;
+  std::exception_ptr consumer_error;
+  std::thread t([&] {
+    try {
+      consumed = consumer_at.run(consumer);
+    } catch (...) {
+      consumer_error = std::current_exception();
+    }
+  });
+  bool broken = false;
+  transport::CommandResult produced;
+  try {
+    produced = producer_at.run(producer, [&](const char* d, size_t n) {
+      while (n > 0 && !broken) {
+        ssize_t w = write(p[1], d, n);
+        if (w > 0) {
+          d += w;
+          n -= static_cast<size_t>(w);
+        } else if (errno != EINTR) {
+          broken = true;  // the consumer is gone; its result says why
+        }
+      }
+    });
+  } catch (...) {
+    close(p[1]);
+    t.join();
+    throw;
+  }
+  close(p[1]);
+  t.join();
+  if (consumer_error) std::rethrow_exception(consumer_error);
+  return {produced, consumed};
 }
 
 std::vector<std::string> conn_args(const config::Environment& env) {
@@ -134,7 +201,7 @@ trap 'rm -f -- "$t" "$t.fifo" "$t.sum" "$t.verr"' EXIT
 mkfifo -- "$t.fifo" || exit 73
 eval "$FERRY_VERIFY" < "$t.fifo" > /dev/null 2> "$t.verr" & v=$!
 if [ "$comp" = zstd ]; then
-  eval "$FERRY_DUMP -Z0" | tee -p -- "$t.fifo" | zstd -q -1 -T2 -c | tee -- "$t" | sha256sum > "$t.sum"
+  eval "$FERRY_DUMP_RAW" | tee -p -- "$t.fifo" | zstd -q -1 -T2 -c | tee -- "$t" | sha256sum > "$t.sum"
 else
   eval "$FERRY_DUMP" | tee -p -- "$t.fifo" | tee -- "$t" | sha256sum > "$t.sum"
 fi
@@ -216,9 +283,24 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   dump_args.insert(dump_args.end(), {"--exclude-schema=ferry", "-d", env.database.name});
   transport::Command cmd;
   cmd.env = tool_env(env);
-  if (spec.format == "custom") {
+  bool streamed = !tools_on_backup_host(env);
+  transport::Command dump;  // streamed: pg_dump on the tools' connection
+  if (streamed) {
+    check_streamable(env);
+    if (spec.format != "custom")
+      throw Error(ErrorKind::Config, env.file + ": backup format 'directory' needs pg_dump on the backup host");
+    dump.argv = {"pg_dump", "-Fc", "-Z0"};
+    dump.argv.insert(dump.argv.end(), dump_args.begin(), dump_args.end());
+    dump.env = tool_env(env);
+    cmd.env = {};  // the local pipeline only reads the stream
+    cmd.env["FERRY_DUMP"] = "cat";
+    cmd.env["FERRY_DUMP_RAW"] = "cat";
+    cmd.env["FERRY_VERIFY"] = tool(env, "pg_restore", {"-f", "/dev/null"}, true, /*here=*/true);
+    cmd.argv = {"bash", "-c", k_custom_script, "ferry-backup", spec.dir, meta.id};
+  } else if (spec.format == "custom") {
     dump_args.insert(dump_args.begin(), "-Fc");
     cmd.env["FERRY_DUMP"] = tool(env, "pg_dump", dump_args, false);
+    cmd.env["FERRY_DUMP_RAW"] = cmd.env["FERRY_DUMP"] + " -Z0";
     cmd.env["FERRY_VERIFY"] = tool(env, "pg_restore", {"-f", "/dev/null"}, true);
     cmd.argv = {"bash", "-c", k_custom_script, "ferry-backup", spec.dir, meta.id};
   } else {
@@ -247,7 +329,16 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
       // partial file when its processes die with the group.
     }
   };
-  auto res = t.run(cmd);
+  transport::CommandResult res;
+  if (streamed) {
+    auto& at = ctx.transports.get(env.database.tools);
+    auto [produced, consumed] = pipe_through(at, dump, t, cmd);
+    if (!produced.ok())
+      throw Error(ErrorKind::Command, "pg_dump failed on " + at.describe() + ": " + produced.last_line());
+    res = consumed;
+  } else {
+    res = t.run(cmd);
+  }
   auto line = res.out.find("FERRY_BACKUP ");
   if (!res.ok() || line == std::string::npos) {
     std::string why = res.last_line();
@@ -352,17 +443,20 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   std::vector<std::string> psql_args = conn_args(env);
   psql_args.insert(psql_args.end(), {"-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
                                      "-d", env.database.name, "-f", "-"});
+  bool streamed = !tools_on_backup_host(env);
+  if (streamed) check_streamable(env);
   transport::Command cmd;
-  cmd.env = tool_env(env);
+  cmd.env = streamed ? std::map<std::string, std::string>{} : tool_env(env);
   cmd.env["FERRY_PRE_SQL"] = pre;
   cmd.env["FERRY_POST_SQL"] = post;
-  cmd.env["FERRY_PSQL"] = tool(env, "psql", psql_args, true);
+  // Streamed: this machine turns the dump into SQL and psql runs where the tools are.
+  cmd.env["FERRY_PSQL"] = streamed ? "cat" : tool(env, "psql", psql_args, true);
   std::string script = "set -u -o pipefail\nf=$1\n[ -e \"$f\" ] || { echo \"backup file $f is missing\" >&2; exit 66; }\n";
   if (meta.format == "directory") {
     cmd.env["FERRY_TO_SQL"] = tool(env, "pg_restore", {"-f", "-"}, false) + " \"$f\"";
     script += "{ printf '%s\\n' \"$FERRY_PRE_SQL\"; eval \"$FERRY_TO_SQL\"; printf '%s\\n' \"$FERRY_POST_SQL\"; } | eval \"$FERRY_PSQL\"\n";
   } else {
-    cmd.env["FERRY_TO_SQL"] = tool(env, "pg_restore", {"-f", "-"}, true);
+    cmd.env["FERRY_TO_SQL"] = tool(env, "pg_restore", {"-f", "-"}, true, streamed);
     std::string cat = meta.compression == "zstd" ? "zstd -dc -- \"$f\"" : "cat -- \"$f\"";
     script += "{ printf '%s\\n' \"$FERRY_PRE_SQL\"; " + cat +
               " | eval \"$FERRY_TO_SQL\"; printf '%s\\n' \"$FERRY_POST_SQL\"; } | eval \"$FERRY_PSQL\"\n";
@@ -377,7 +471,18 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   cmd.argv = {"bash", "-c", script, "ferry-restore", meta.file, meta.sha256};
   auto& t = ctx.transports.get(env.backup->on);
   run::set_cancel_target(nullptr);  // a signal must not cancel the restore half-way
-  auto res = t.run(cmd);
+  transport::CommandResult res;
+  if (streamed) {
+    transport::Command psql;
+    psql.argv = {"psql"};
+    psql.argv.insert(psql.argv.end(), psql_args.begin(), psql_args.end());
+    psql.env = tool_env(env);
+    auto& at = ctx.transports.get(env.database.tools);
+    auto [produced, consumed] = pipe_through(t, cmd, at, psql);
+    res = !produced.ok() ? produced : consumed;
+  } else {
+    res = t.run(cmd);
+  }
   run::set_cancel_target(&ctx.db);
   if (!res.ok())
     throw Error(ErrorKind::Command, "restore of " + meta.id + " failed on " + t.describe() + ": " + res.last_line());

@@ -48,7 +48,7 @@ CommandResult LocalTransport::run(const Command& cmd, const OutputSink& sink) {
   Pipe in, out, err;
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in.fd[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, cmd.stdin_fd >= 0 ? cmd.stdin_fd : in.fd[0], 0);
   posix_spawn_file_actions_adddup2(&fa, out.fd[1], 1);
   posix_spawn_file_actions_adddup2(&fa, err.fd[1], 2);
   if (!cmd.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cmd.cwd.c_str());
@@ -83,6 +83,7 @@ CommandResult LocalTransport::run(const Command& cmd, const OutputSink& sink) {
   int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
+  if (cmd.stdin_fd >= 0) close(cmd.stdin_fd);  // the child has it now
   if (rc != 0)
     throw Error(ErrorKind::Transport, "cannot start '" + cmd.argv[0] + "': " + strerror(rc));
   in.close_end(0);
@@ -92,7 +93,7 @@ CommandResult LocalTransport::run(const Command& cmd, const OutputSink& sink) {
   CommandResult res;
   const std::string& input = cmd.stdin_data;
   size_t written = 0;
-  if (input.empty()) in.close_end(1);
+  if (input.empty() || cmd.stdin_fd >= 0) in.close_end(1);
   else fcntl(in.fd[1], F_SETFL, O_NONBLOCK);
   auto deadline = cmd.timeout ? std::chrono::steady_clock::now() + *cmd.timeout
                               : std::chrono::steady_clock::time_point::max();

@@ -97,7 +97,7 @@ void SshSession::connect_once(const config::SshSpec& spec) {
     throw Error(ErrorKind::Transport, who + gai_strerror(rc), "retry");
   int err = 0;
   for (auto* ai = res; ai; ai = ai->ai_next) {
-    m_sock = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    m_sock = ::socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
     if (m_sock < 0) continue;
     if (::connect(m_sock, ai->ai_addr, ai->ai_addrlen) == 0) break;
     err = errno;
@@ -252,6 +252,14 @@ CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
   CommandResult res;
   size_t written = 0;
   bool eof_sent = false;
+  int in_fd = cmd.stdin_fd;  // streamed after `input`
+  if (in_fd >= 0) fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
+  struct CloseFd {
+    int& fd;
+    ~CloseFd() {
+      if (fd >= 0) close(fd);
+    }
+  } close_in{in_fd};
   auto deadline = cmd.timeout ? std::chrono::steady_clock::now() + *cmd.timeout + std::chrono::seconds(2)
                               : std::chrono::steady_clock::time_point::max();
   std::vector<char> buf(1 << 16);
@@ -261,6 +269,19 @@ CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
     {
       std::lock_guard<std::mutex> lock(s.mutex());
       if (!eof_sent) {
+        if (written >= input.size() && in_fd >= 0) {
+          // refill from the stream
+          input.erase(0, written);
+          written = 0;
+          ssize_t got = read(in_fd, buf.data(), buf.size());
+          if (got > 0) {
+            input.append(buf.data(), static_cast<size_t>(got));
+            progress = true;
+          } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+            close(in_fd);
+            in_fd = -1;
+          }
+        }
         if (written < input.size()) {
           ssize_t w = libssh2_channel_write(ch, input.data() + written, input.size() - written);
           if (w > 0) {
@@ -270,7 +291,7 @@ CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
             written = input.size();  // the remote end stopped reading
           }
         }
-        if (written >= input.size() && libssh2_channel_send_eof(ch) != LIBSSH2_ERROR_EAGAIN) eof_sent = true;
+        if (written >= input.size() && in_fd < 0 && libssh2_channel_send_eof(ch) != LIBSSH2_ERROR_EAGAIN) eof_sent = true;
       }
       for (int stream : {0, 1}) {
         while (true) {
@@ -290,7 +311,15 @@ CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
     }
     if (cmd.on_tick) cmd.on_tick();
     s.keepalive();
-    if (!progress) s.wait(200);
+    if (!progress) {
+      if (in_fd >= 0 && written >= input.size()) {
+        // waiting for the stream or the server, whichever comes first
+        pollfd p[2] = {{s.socket(), POLLIN, 0}, {in_fd, POLLIN, 0}};
+        poll(p, 2, 200);
+      } else {
+        s.wait(200);
+      }
+    }
   }
   blocking(s, [&] { return libssh2_channel_close(ch); });
   blocking(s, [&] { return libssh2_channel_wait_closed(ch); });

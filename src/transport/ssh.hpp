@@ -32,6 +32,7 @@ class SshSession {
   // Waits until the socket is ready in the direction libssh2 is blocked on (at most ms).
   void wait(int ms = 100);
   void keepalive();
+  int socket() const { return m_sock; }
   std::string last_error();
 
   static int handshakes();  // in this process: the benchmark counts one per host

@@ -20,6 +20,10 @@ struct Command {
   // Extra environment for the process. Where secrets go (PGPASSWORD): never into argv.
   std::map<std::string, std::string> env;
   std::string stdin_data;
+  // A pipe's read end to stream into the command's stdin after stdin_data (-1: none). The
+  // transport owns it from the call on and closes it once it no longer needs it, so a writer
+  // on the other end sees EPIPE when the command is gone.
+  int stdin_fd = -1;
   std::optional<Millis> timeout;
   std::string cwd;  // "" = inherit
   // Called about every 200 ms while the command runs (progress reporting).

@@ -84,6 +84,26 @@ TEST_F(Remote, HealthFailureOverSshRollsBackAndRestoresHealth) {
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "300");
 }
 
+TEST_F(Remote, BackupStreamedOverSshIntoThisMachineAndRestoredBack) {
+  std::string local_backups = temp_dir("ferry-streamed");
+  project.write("environments/stage.yaml",
+                "connections:\n" + sshd.connection_yaml("host") + "database:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " +
+                    std::to_string(pg().port()) + "\n  tunnel: host\n  tools: host\nbackup:\n  dir: " + local_backups + "\n");
+  std::string titles = q("SELECT md5(string_agg(title, ',' ORDER BY id)) FROM tasks");
+  project.migration("0001_drop", "ALTER TABLE tasks DROP COLUMN title;", "ALTER TABLE tasks ADD COLUMN title text;");
+  project.write("playbooks/promote.yaml", "stages: [stage]\nsteps:\n  - backup\n  - migrate\n  - verify:\n      columns: [tasks.title]\n");
+  int before = sshd.accepted_logins();
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "restored backup stage-")) << r.out;
+  EXPECT_EQ(q("SELECT md5(string_agg(title, ',' ORDER BY id)) FROM tasks"), titles);
+  EXPECT_EQ(sshd.accepted_logins() - before, 1);
+  auto list = json::parse(project.ferry({"backups", "stage", "--json"}).out);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["file"].get<std::string>().rfind(local_backups, 0), 0u);
+  fs::remove_all(local_backups);
+}
+
 TEST_F(Remote, SshdDyingMidRunFailsCleanlyAndTheDatabaseIsRolledBack) {
   // The database is reached directly here, so it stays reachable when ssh goes away.
   project.write("environments/stage.yaml",
