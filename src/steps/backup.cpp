@@ -273,14 +273,36 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   meta.environment = env.name;
   meta.format = spec.format;
   meta.run_id = ctx.run_id;
-  // What the backup holds, read in the same moment (we hold the run lock; migrations wait).
+  // What the backup holds, read in the SAME snapshot pg_dump dumps (pg_export_snapshot +
+  // pg_dump --snapshot): the sidecar's version, ledger, fingerprint and row counts describe
+  // exactly the dump, even while the application keeps writing. The counting runs on our
+  // connection while pg_dump runs, so it costs no wall time.
+  ctx.db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+  struct EndSnapshot {
+    db::Connection& db;
+    ~EndSnapshot() { db.rollback_if_open(); }
+  } end_snapshot{ctx.db};
+  std::string snapshot = ctx.db.exec("SELECT pg_export_snapshot()").text(0, 0);
   meta.version = current_version(ctx);
-  meta.fingerprint = db::schema_fingerprint(ctx.db);
-  meta.row_counts = db::row_counts(ctx.db);
   meta.ledger = ctx.ledger.applied();
+  std::exception_ptr count_error;
+  std::thread counter([&] {
+    try {
+      meta.fingerprint = db::schema_fingerprint(ctx.db);
+      meta.row_counts = db::row_counts(ctx.db);
+    } catch (...) {
+      count_error = std::current_exception();
+    }
+  });
+  struct Join {
+    std::thread& t;
+    ~Join() {
+      if (t.joinable()) t.join();
+    }
+  } join_counter{counter};
 
   std::vector<std::string> dump_args = conn_args(env);
-  dump_args.insert(dump_args.end(), {"--exclude-schema=ferry", "-d", env.database.name});
+  dump_args.insert(dump_args.end(), {"--exclude-schema=ferry", "--snapshot=" + snapshot, "-d", env.database.name});
   transport::Command cmd;
   cmd.env = tool_env(env);
   bool streamed = !tools_on_backup_host(env);
@@ -339,6 +361,8 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   } else {
     res = t.run(cmd);
   }
+  counter.join();
+  if (count_error) std::rethrow_exception(count_error);
   auto line = res.out.find("FERRY_BACKUP ");
   if (!res.ok() || line == std::string::npos) {
     std::string why = res.last_line();
