@@ -437,7 +437,11 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
   // Before: drop every user schema (public is recreated empty), so objects created after
   // the backup are gone. After: the ledger as it was at backup time.
-  std::string pre = "SET lock_timeout = '60s';\n";
+  // One transaction cannot use pg_restore -j; parallel index builds and a large
+  // maintenance_work_mem win most of that back.
+  std::string pre =
+      "SET lock_timeout = '60s';\nSET maintenance_work_mem = '512MB';\nSET max_parallel_maintenance_workers = 2;\n"
+      "SET synchronous_commit = off;\n";
   auto schemas = ctx.db.exec(
       "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') "
       "AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%' ORDER BY 1");
