@@ -330,3 +330,66 @@ TEST_F(SafeRun, DirectoryFormatWithJobs) {
 }
 
 }  // namespace
+
+namespace {
+
+class PagilaRollback : public ::testing::Test {
+ protected:
+  static PgCluster& pg() {
+    static PgCluster cluster;
+    return cluster;
+  }
+};
+
+TEST_F(PagilaRollback, EachModeFailureOnPagilaIsRevertedWithCountsAndFingerprintEqual) {
+  pg().load_pagila("pagila");
+  Project project;
+  project.env("dev", pg(), "pagila");
+  project.migration("0001_tier", "ALTER TABLE customer ADD COLUMN tier text NOT NULL DEFAULT 'standard';",
+                    "ALTER TABLE customer DROP COLUMN tier;");
+  project.migration("0002_film_idx", "CREATE INDEX film_rating_idx ON film (rating);", "DROP INDEX film_rating_idx;");
+  project.migration("0003_view", "CREATE VIEW premium_customers AS SELECT customer_id FROM customer WHERE tier = 'premium';",
+                    "DROP VIEW premium_customers;");
+  project.migration("0004_broken", "ALTER TABLE rental ADD CONSTRAINT rental_sane CHECK (inventory_id < 0);",
+                    "ALTER TABLE rental DROP CONSTRAINT rental_sane;");
+  project.write("playbooks/p.yaml", "stages: [dev]\nsteps:\n  - migrate: {transaction: each}\n  - verify: {row_counts: all}\n");
+  auto fp = [&] { return json::parse(project.ferry({"status", "--json"}).out)[0]["fingerprint"].get<std::string>(); };
+  std::string before = fp();
+  std::string counts = pg().value("pagila", "SELECT sum(n_live_tup) FROM pg_stat_user_tables");
+  auto r = project.ferry({"run", "p"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "0004_broken: migrations/0004_broken/up.sql:1:1: check constraint \"rental_sane\"")) << r.out;
+  EXPECT_TRUE(contains(r.out, "reverted 3 by down SQL")) << r.out;
+  EXPECT_TRUE(contains(r.out, "row counts as before")) << r.out;
+  EXPECT_EQ(fp(), before);
+  EXPECT_EQ(pg().value("pagila", "SELECT count(*) FROM rental"), "16044");
+  EXPECT_EQ(pg().value("pagila", "SELECT count(*) FROM customer"), "599");
+}
+
+TEST(Protected, TheNameTypedAtATerminalConfirms) {
+  if (system("command -v script >/dev/null") != 0) GTEST_SKIP() << "needs script(1)";
+  PgCluster pg;
+  pg.create_db("app");
+  Project project;
+  project.env("production", pg, "app", "protected: true\n");
+  project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
+  project.write("playbooks/p.yaml", "stages: [production]\nsteps: [migrate]\n");
+  auto run_at_tty = [&](const std::string& typed) {
+    ferry::transport::LocalTransport t;
+    ferry::transport::Command c = ferry::transport::Command::shell(
+        "script -qec " + ferry::shell_quote(ferry_binary() + " -C " + project.root() + " run p") + " /dev/null");
+    c.stdin_data = typed + "\n";
+    return t.run(c);
+  };
+  auto wrong = run_at_tty("prod");
+  EXPECT_EQ(wrong.exit_code, 3) << wrong.out;
+  EXPECT_TRUE(contains(wrong.out, "Type its name to continue")) << wrong.out;
+  EXPECT_TRUE(contains(wrong.out, "the name typed did not match")) << wrong.out;
+  EXPECT_EQ(pg.value("app", "SELECT to_regclass('a') IS NULL"), "t");
+  auto right = run_at_tty("production");
+  EXPECT_EQ(right.exit_code, 0) << right.out;
+  EXPECT_TRUE(contains(right.out, "\033[")) << "colour at a terminal";
+  EXPECT_EQ(pg.value("app", "SELECT to_regclass('a') IS NOT NULL"), "t");
+}
+
+}  // namespace

@@ -226,6 +226,30 @@ TEST_F(SshHostKeys, WrongKeyIsRefusedWithoutRetry) {
   EXPECT_EQ(transport::SshSession::handshakes() - before, 1);  // no retry
 }
 
+TEST_F(SshHostKeys, AgentAuthentication) {
+  std::string sock = server.dir() + "/agent.sock";
+  ASSERT_EQ(std::system(("ssh-agent -a " + sock + " > " + server.dir() + "/agent.env").c_str()), 0);
+  ASSERT_EQ(std::system(("SSH_AUTH_SOCK=" + sock + " ssh-add -q " + server.identity() + " 2>/dev/null").c_str()), 0);
+  setenv("SSH_AUTH_SOCK", sock.c_str(), 1);
+  auto spec = spec_for(server);
+  spec.identity = "";
+  spec.agent = true;
+  {
+    auto session = std::make_shared<transport::SshSession>(spec);
+    transport::SshTransport t(session);
+    EXPECT_EQ(t.run(transport::Command::shell("whoami")).out, "ferrytest\n");
+  }
+  std::system(("SSH_AUTH_SOCK=" + sock + " ssh-add -qD 2>/dev/null").c_str());
+  try {
+    transport::SshSession s(spec);
+    FAIL();
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "no key in the SSH agent was accepted for 'ferrytest'")) << e.what();
+  }
+  std::system(("SSH_AUTH_SOCK=" + sock + " ssh-agent -k >/dev/null 2>&1").c_str());
+  unsetenv("SSH_AUTH_SOCK");
+}
+
 TEST_F(SshHostKeys, UnreachableHostIsRetriedThenFails) {
   auto spec = spec_for(server);
   spec.port = free_port();
