@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <random>
 
 namespace ferry {
 
@@ -40,6 +41,17 @@ std::string now_iso8601() {
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", t.tm_year + 1900,
                 t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec, ts.tv_nsec / 1'000'000);
   return buf;
+}
+
+std::string stamp_id(int hex_digits) {
+  std::string t = now_iso8601();
+  std::string compact;
+  for (char c : t.substr(0, 19))
+    if (c != '-' && c != ':') compact.push_back(c);
+  std::random_device rd;
+  char suffix[16];
+  std::snprintf(suffix, sizeof suffix, "%0*x", hex_digits, rd() & ((1u << (4 * hex_digits)) - 1));
+  return compact + "Z-" + suffix;
 }
 
 }  // namespace ferry

@@ -29,4 +29,8 @@ class Stopwatch {
 // UTC wall clock as ISO 8601 with milliseconds ("2026-11-23T17:20:00.123Z").
 std::string now_iso8601();
 
+// "20261123T172000Z-" followed by `hex_digits` random hex digits: sortable, unique enough for
+// run and backup ids.
+std::string stamp_id(int hex_digits);
+
 }  // namespace ferry

@@ -28,15 +28,6 @@ struct Session {
   }
 };
 
-report::Fanout reporter_for(const config::Project& project, const std::string& run_id, const std::string& state_dir,
-                            bool color, bool quiet) {
-  report::Fanout fan(project.secrets);
-  fan.add(report::make_console_reporter(color, quiet, false));
-  fs::create_directories(fs::path(state_dir) / "runs");
-  fan.add(report::make_journal((fs::path(state_dir) / "runs" / (run_id + ".jsonl")).string()));
-  return fan;
-}
-
 // Opens the session: connect, lock (refusal -> exit 3 via Error(Refused)), schema, run row.
 void open_session(Session& s, const config::Environment& env, steps::Transports& transports, const std::string& run_id,
                   const std::string& what, const std::string& command_line, report::Reporter& rep) {
@@ -71,7 +62,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
   if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section; ferry does not know where to keep backups");
   std::string run_id = new_run_id();
   install_signal_handlers();
-  auto fan = reporter_for(project, run_id, opts.state_dir, opts.color, opts.quiet);
+  auto fan = make_reporter(project, run_id, opts.state_dir, "", opts.color, opts.quiet, false);
   Stopwatch total;
   fan.run_started(run_id, "backup", {env.name});
   fan.stage_started(env.name, target_description(env));
@@ -113,7 +104,7 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   const auto& env = project.environment(opts.env);
   std::string run_id = new_run_id();
   install_signal_handlers();
-  auto fan = reporter_for(project, run_id, opts.state_dir, opts.color, opts.quiet);
+  auto fan = make_reporter(project, run_id, opts.state_dir, "", opts.color, opts.quiet, false);
   Stopwatch total;
   fan.run_started(run_id, "rollback", {env.name});
   fan.stage_started(env.name, target_description(env));

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
-#include <random>
 
 #include "core/error.hpp"
 #include "core/text.hpp"
@@ -35,16 +34,7 @@ std::string host_name() {
   return buf;
 }
 
-std::string new_run_id() {
-  std::string t = now_iso8601();
-  std::string compact;
-  for (char c : t.substr(0, 19))
-    if (c != '-' && c != ':') compact.push_back(c);
-  std::random_device rd;
-  char suffix[8];
-  std::snprintf(suffix, sizeof suffix, "%06x", rd() & 0xffffff);
-  return compact + "Z-" + suffix;
-}
+std::string new_run_id() { return stamp_id(6); }
 
 std::string confirm_protected(const config::Environment& env, bool yes) {
   if (!env.is_protected || yes) return "";
@@ -459,6 +449,8 @@ class StageRunner {
   const std::vector<migrate::Migration>& m_files;
 };
 
+}  // namespace
+
 report::Fanout make_reporter(const config::Project& project, const std::string& run_id, const std::string& state_dir,
                              const std::string& report_file, bool color, bool quiet, bool verbose) {
   report::Fanout fan(project.secrets);
@@ -468,8 +460,6 @@ report::Fanout make_reporter(const config::Project& project, const std::string& 
   if (!report_file.empty()) fan.add(report::make_report_file(report_file));
   return fan;
 }
-
-}  // namespace
 
 int run_playbook(const config::Project& project, const config::Playbook& pb, const RunOptions& opts) {
   std::vector<std::string> stages = pb.stages;

@@ -38,6 +38,10 @@ struct RollbackOptions {
 int rollback_environment(const config::Project& project, const RollbackOptions& opts);
 int backup_environment(const config::Project& project, const std::string& env, const RunOptions& opts);
 
+// Console + journal (.ferry/runs/RUN_ID.jsonl) + optional --report file, behind one Fanout.
+report::Fanout make_reporter(const config::Project& project, const std::string& run_id, const std::string& state_dir,
+                             const std::string& report_file, bool color, bool quiet, bool verbose);
+
 // Helpers shared with the read-only commands (plan, status).
 std::string operator_name();
 std::string host_name();

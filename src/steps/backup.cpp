@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
-#include <random>
 
 #include "core/text.hpp"
 #include "db/introspect.hpp"
@@ -127,16 +126,7 @@ std::map<std::string, std::string> tool_env(const config::Environment& env) {
   return e;
 }
 
-std::string new_backup_id(const std::string& env_name) {
-  std::string t = now_iso8601();  // 2026-11-23T17:20:00.123Z
-  std::string compact;
-  for (char c : t.substr(0, 19))
-    if (c != '-' && c != ':') compact.push_back(c);
-  std::random_device rd;
-  char suffix[8];
-  std::snprintf(suffix, sizeof suffix, "%04x", rd() & 0xffff);
-  return env_name + "-" + compact + "Z-" + suffix;
-}
+std::string new_backup_id(const std::string& env_name) { return env_name + "-" + stamp_id(4); }
 
 std::string human_bytes(long long n) {
   char buf[32];
