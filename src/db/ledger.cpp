@@ -174,6 +174,15 @@ void Ledger::record_reverted(const std::string& version, const std::string& run_
       {version, run_id});
 }
 
+std::vector<RunRecord> Ledger::abandon_stale_runs() {
+  std::vector<RunRecord> out;
+  auto r = m_conn.exec(std::string("UPDATE ferry.runs SET outcome = 'abandoned', finished = now(), "
+                                   "error = 'ferry stopped without finishing this run (killed, or its machine died)' "
+                                   "WHERE outcome = 'running' RETURNING ") + k_run_cols);
+  for (int i = 0; i < r.rows(); ++i) out.push_back(run_from(r, i));
+  return out;
+}
+
 void Ledger::insert_run(const RunRecord& r) {
   m_conn.exec_params(
       "INSERT INTO ferry.runs (id, playbook, environment, operator, host, outcome, "

@@ -73,6 +73,9 @@ class Ledger {
   void record_reverted(const std::string& version, const std::string& run_id);
 
   void insert_run(const RunRecord& r);
+  // Runs left 'running' by a ferry that died (we hold the lock, so none is alive): marked
+  // 'abandoned' and returned, so the operator hears of them.
+  std::vector<RunRecord> abandon_stale_runs();
   void finish_run(const std::string& id, const std::string& outcome,
                   const std::string& version_after, const std::string& error,
                   const std::string& backup_id = "");

@@ -43,6 +43,9 @@ void open_session(Session& s, const config::Environment& env, steps::Transports&
   }
   set_cancel_target(s.conn);
   s.ledger->ensure_schema();
+  for (const auto& stale : s.ledger->abandon_stale_runs())
+    rep.message(report::Level::Warn, "run " + stale.id + " by " + stale.operator_name + " on " + stale.host + " (started " +
+                                         stale.started + ") never finished; it is marked abandoned");
   db::RunRecord rec;
   rec.id = run_id;
   rec.playbook = what;

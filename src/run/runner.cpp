@@ -138,6 +138,11 @@ class StageRunner {
     } unlock{ledger};
     ledger.ensure_schema();
     m_rep.step_finished("lock", "held by run " + m_run_id, lock_sw.elapsed());
+    for (const auto& stale : ledger.abandon_stale_runs()) {
+      m_rep.message(report::Level::Warn, "run " + stale.id + " by " + stale.operator_name + " on " + stale.host +
+                                             " (started " + stale.started + ") never finished; it is marked abandoned");
+      m_rep.message(report::Level::Hint, "check `ferry history " + m_env.name + "`: its changes, if any, are in the ledger");
+    }
 
     steps::StageContext ctx(m_project, m_pb, m_env, *conn, ledger, m_rep, transports, m_run_id,
                             m_opts.state_dir, m_files);
@@ -185,8 +190,15 @@ class StageRunner {
     }
     Stopwatch bsw;
     ctx.baseline.version = ctx.plan.current;
-    ctx.baseline.fingerprint = db::schema_fingerprint(*conn);
-    ctx.baseline.row_counts = db::row_counts(*conn);
+    try {
+      ctx.baseline.fingerprint = db::schema_fingerprint(*conn);
+      ctx.baseline.row_counts = db::row_counts(*conn);
+    } catch (const Error& e) {
+      // Nothing has changed yet: a clean failure.
+      std::string why = interrupted() ? "interrupted by " + interrupt_name() : std::string(e.what());
+      m_rep.step_failed("baseline", why, bsw.elapsed());
+      return {exit_code::k_failed_clean, "failed", why};
+    }
     if (m_opts.verbose)
       m_rep.step_finished("baseline", "fingerprint " + ctx.baseline.fingerprint.substr(0, 12) + ", " +
                                           std::to_string(ctx.baseline.row_counts.size()) + " tables",

@@ -187,13 +187,16 @@ mkdir -p -- "$d" || { echo "cannot create backup directory $d" >&2; exit 73; }
 if command -v zstd >/dev/null 2>&1; then comp=zstd; ext=.dump.zst; else comp=pg_dump; ext=.dump; fi
 f="$d/$id$ext"; t="$d/.$id$ext.partial"
 trap 'rm -f -- "$t" "$t.fifo" "$t.sum" "$t.verr"' EXIT
+trap 'exit 143' TERM INT HUP
 : > "$t" || { echo "cannot write in backup directory $d" >&2; exit 73; }
 mkfifo -- "$t.fifo" || exit 73
-eval "$FERRY_VERIFY" < "$t.fifo" > /dev/null 2> "$t.verr" & v=$!
+# The verification reads back the very bytes that go into the file (decompressing them), whole.
 if [ "$comp" = zstd ]; then
-  eval "$FERRY_DUMP_RAW" | tee -p -- "$t.fifo" | zstd -q -1 -T2 -c | tee -- "$t" | sha256sum > "$t.sum"
+  bash -c 'set -o pipefail; zstd -q -d -c | eval "$FERRY_VERIFY"' < "$t.fifo" > /dev/null 2> "$t.verr" & v=$!
+  eval "$FERRY_DUMP_RAW" | zstd -q -1 -T2 -c | tee -p -- "$t" "$t.fifo" | sha256sum > "$t.sum"
 else
-  eval "$FERRY_DUMP" | tee -p -- "$t.fifo" | tee -- "$t" | sha256sum > "$t.sum"
+  eval "$FERRY_VERIFY" < "$t.fifo" > /dev/null 2> "$t.verr" & v=$!
+  eval "$FERRY_DUMP" | tee -p -- "$t" "$t.fifo" | sha256sum > "$t.sum"
 fi
 st=("${PIPESTATUS[@]}")
 wait "$v"; vs=$?
@@ -214,6 +217,7 @@ d=$1; id=$2
 mkdir -p -- "$d" || { echo "cannot create backup directory $d" >&2; exit 73; }
 f="$d/$id.dir"; t="$d/.$id.dir.partial"
 trap 'rm -rf -- "$t"' EXIT
+trap 'exit 143' TERM INT HUP
 eval "$FERRY_DUMP -Fd -f \"\$t\"" || { echo "pg_dump failed: is the disk full?" >&2; exit 1; }
 eval "$FERRY_VERIFY \"\$t\"" > /dev/null || { echo "verification failed: pg_restore could not read the dump back" >&2; exit 1; }
 sum=$(cd "$t" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-64)
@@ -329,6 +333,7 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   Millis last_tick{0};
   std::string partial = spec.dir + "/." + meta.id + ".dump.zst.partial";
   bool local = env.connections.at(spec.on).type == config::ConnectionType::Local;
+  cmd.should_stop = [] { return run::interrupted(); };  // pg_dump changes nothing: stop it at once
   cmd.on_tick = [&] {
     if (sw.elapsed() - last_tick < Millis(250)) return;
     last_tick = sw.elapsed();
@@ -336,10 +341,6 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
     struct stat st {};
     if (local && ::stat(partial.c_str(), &st) == 0) p += ", " + human_bytes(st.st_size) + " written";
     ctx.reporter.step_progress(step_label, p);
-    if (run::interrupted()) {
-      // pg_dump changes nothing; stopping it early is safe. The script's trap removes the
-      // partial file when its processes die with the group.
-    }
   };
   transport::CommandResult res;
   if (streamed) {
@@ -353,6 +354,7 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   }
   counter.join();
   if (count_error) std::rethrow_exception(count_error);
+  if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name() + "; the partial backup was removed");
   auto line = res.out.find("FERRY_BACKUP ");
   if (!res.ok() || line == std::string::npos) {
     std::string why = res.last_line();

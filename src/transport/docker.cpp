@@ -28,6 +28,8 @@ CommandResult DockerTransport::run(const Command& cmd, const OutputSink& out) {
   outer.env = cmd.env;
   outer.stdin_data = cmd.stdin_data;
   outer.stdin_fd = cmd.stdin_fd;
+  outer.should_stop = cmd.should_stop;
+  outer.on_tick = cmd.on_tick;
   outer.timeout = cmd.timeout;
   auto res = m_via.run(outer, out);
   if (res.exit_code == 125 || (res.exit_code != 0 && res.err.find("no such container") != std::string::npos) ||

@@ -116,6 +116,10 @@ CommandResult LocalTransport::run(const Command& cmd, const OutputSink& sink) {
       wait_ms = static_cast<int>(std::min<long long>(left, 200));
     }
     if (cmd.on_tick) cmd.on_tick();
+    if (cmd.should_stop && !res.stopped && cmd.should_stop()) {
+      res.stopped = true;
+      kill(-pid, SIGTERM);  // the process group: the script and everything it started
+    }
     int pr = poll(fds, n, wait_ms);
     if (pr < 0 && errno != EINTR) break;
     if (pr <= 0) continue;

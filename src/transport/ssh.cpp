@@ -310,6 +310,10 @@ CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
       break;
     }
     if (cmd.on_tick) cmd.on_tick();
+    if (cmd.should_stop && cmd.should_stop()) {
+      res.stopped = true;
+      break;  // closing the channel: sshd hangs up on the command
+    }
     s.keepalive();
     if (!progress) {
       if (in_fd >= 0 && written >= input.size()) {

@@ -28,6 +28,9 @@ struct Command {
   std::string cwd;  // "" = inherit
   // Called about every 200 ms while the command runs (progress reporting).
   std::function<void()> on_tick;
+  // Polled while the command runs; true stops it (SIGTERM to its process group locally, the
+  // channel closed over ssh). The result then has `stopped` set.
+  std::function<bool()> should_stop;
 
   // `sh -c SCRIPT`: for commands users write in YAML, which are shell by nature.
   static Command shell(const std::string& script) { Command c;
@@ -38,6 +41,7 @@ struct Command {
 struct CommandResult {
   int exit_code = 0;  // 128+N when killed by signal N
   bool timed_out = false;
+  bool stopped = false;
   std::string out;  // stdout unless streamed to a sink
   std::string err;
   bool ok() const { return exit_code == 0 && !timed_out; }

@@ -256,6 +256,52 @@ TEST_F(SafeRun, SigtermDuringALongMigrationRollsBack) {
   EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "rolled_back");
 }
 
+TEST_F(SafeRun, SigtermDuringABackupStopsItAndLeavesNoPartialFile) {
+  project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
+  playbook("  - backup\n  - migrate\n");
+  // Enough data for a backup that takes a few seconds.
+  pg().exec("app", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 3)::text) AS a FROM generate_series(1, 3000000) g");
+  Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
+  for (int i = 0; i < 400; ++i) {
+    if (q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' AND query LIKE 'COPY%'") == "1") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  run.signal(SIGTERM);
+  auto r = run.wait();
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "interrupted by SIGTERM")) << r.all();
+  EXPECT_EQ(q("SELECT to_regclass('a') IS NULL"), "t");
+  size_t files = 0;
+  if (fs::exists(backups + "/dev"))
+    for (const auto& e : fs::directory_iterator(backups + "/dev")) files += e.is_regular_file() || e.is_fifo();
+  EXPECT_EQ(files, 0u);
+}
+
+TEST_F(SafeRun, ARunKilledMidWayIsReportedAsAbandonedByTheNextOne) {
+  project.migration("0001_slow", "SELECT pg_sleep(30);", "SELECT 1;");
+  playbook("  - migrate\n");
+  {
+    Background run({ferry_binary(), "-C", project.root(), "run", "promote"}, {{"FERRY_OPERATOR", "carol"}});
+    for (int i = 0; i < 200; ++i) {
+      if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") == "1") break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    run.signal(SIGKILL);
+    run.wait();
+  }
+  // Its session dies with it; the lock is free again once the server notices.
+  for (int i = 0; i < 100 && q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") != "0"; ++i) {
+    pg().exec("app", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  project.migration("0001_slow", "SELECT 1;", "SELECT 1;");
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_TRUE(contains(r.out, "by carol on ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "never finished; it is marked abandoned")) << r.out;
+  EXPECT_EQ(q("SELECT outcome FROM ferry.runs WHERE operator = 'carol'"), "abandoned");
+}
+
 TEST_F(SafeRun, UnwritableBackupDirectoryStopsBeforeAnyChange) {
   project.write("a-file", "not a directory");
   project.env("dev", pg(), "app", "backup:\n  dir: " + project.path("a-file/backups") + "\n");
