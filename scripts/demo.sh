@@ -15,7 +15,8 @@ cd "$root"
 port=${FERRY_DEMO_PORT:-55432}
 prod_port=${FERRY_DEMO_PROD_PORT:-55442}
 ssh_port=${FERRY_DEMO_SSH_PORT:-47022}
-state="$root/.demo"
+# Outside the checkout: the SSH users must reach it even when the checkout is private.
+state=${FERRY_DEMO_STATE:-/tmp/ferry-demo}
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 
 bash scripts/install-deps.sh
@@ -29,6 +30,7 @@ remote=false
 
 # --- clean up a previous demo
 for env in dev staging production; do examples/backend/backend.sh stop "$state/backend-$env" 2>/dev/null || true; done
+[ -d "$root/.demo" ] && { scripts/pg-cluster.sh stop "$root/.demo/pg" 2>/dev/null || true; rm -rf "$root/.demo"; }
 [ -f "$state/ssh/sshd.pid" ] && kill "$(cat "$state/ssh/sshd.pid")" 2>/dev/null || true
 command -v podman >/dev/null && podman rm -f -t 0 ferry-demo-pg >/dev/null 2>&1 || true
 scripts/pg-cluster.sh stop "$state/pg" 2>/dev/null || true
@@ -36,6 +38,11 @@ rm -rf "$state"
 mkdir -p "$state"
 chmod 755 "$state"
 
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+for p in "$port" 3810{1,2,3} $($remote && echo "$prod_port $ssh_port"); do
+  port_free "$p" || { echo "demo: port $p on 127.0.0.1 is in use (FERRY_DEMO_PORT, FERRY_DEMO_PROD_PORT and FERRY_DEMO_SSH_PORT choose others)" >&2; exit 1; }
+done
+echo "== demo state in $state"
 echo "== PostgreSQL on 127.0.0.1:$port (dev, staging)"
 scripts/pg-cluster.sh start "$state/pg" "$port"
 psql -X -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -c "CREATE DATABASE ferry_dev" -c "CREATE DATABASE ferry_staging"
@@ -76,6 +83,9 @@ CONF
 fi
 
 i=0
+mkdir -p "$state/bin"
+cp examples/backend/backend.sh examples/backend/backend.py "$state/bin/"
+chmod 755 "$state/bin" "$state/bin/"*
 for env in dev staging production; do
   i=$((i + 1))
   mkdir -p "$state/backend-$env" "$state/backups/$env"
@@ -92,13 +102,13 @@ ENV
 done
 $remote || { echo "(not root, or no podman: staging and production are local too)"; }
 
-restart() { echo "$root/examples/backend/backend.sh restart $state/backend-$1"; }
+restart() { echo "$state/bin/backend.sh restart $state/backend-$1"; }
 health() {
   cat <<YAML
     health:
       url: http://127.0.0.1:3810$1/api/health
       expect_body: '"status": "ok"'
-      timeout: 10s
+      timeout: 4s
       interval: 250ms
 YAML
 }
@@ -123,7 +133,7 @@ database:
   host: 127.0.0.1
   port: $port
 backup:
-  dir: .demo/backups/dev
+  dir: $state/backups/dev
   keep: 3
 services:
   backend:
@@ -201,7 +211,7 @@ database:
   host: 127.0.0.1
   port: $port
 backup:
-  dir: .demo/backups/$env
+  dir: $state/backups/$env
   keep: 3
 services:
   backend:
@@ -212,13 +222,13 @@ YAML
 fi
 
 # The backends start before any migration: unhealthy until the schema they need exists.
-examples/backend/backend.sh start "$state/backend-dev"
+"$state/bin/backend.sh" start "$state/backend-dev"
 if $remote; then
-  runuser -u ferrydemo -- examples/backend/backend.sh start "$state/backend-staging"
+  runuser -u ferrydemo -- "$state/bin/backend.sh" start "$state/backend-staging"
 else
-  examples/backend/backend.sh start "$state/backend-staging"
+  "$state/bin/backend.sh" start "$state/backend-staging"
 fi
-examples/backend/backend.sh start "$state/backend-production"
+"$state/bin/backend.sh" start "$state/backend-production"
 
 echo
 echo "== ferry validate"

@@ -249,19 +249,26 @@ Proc Background::wait() {
 
 Backend::Backend(const PgCluster& pg, const std::string& db, const std::string& require, const std::string& user)
     : m_state(temp_dir("ferry-backend")), m_port(free_port()), m_user(user) {
-  if (!user.empty()) must("chmod 777 " + q(m_state));
+  if (!user.empty()) {
+    // Another user must reach the scripts: the checkout may sit under a private directory.
+    must("chmod 777 " + q(m_state) + " && cp " + q(source_dir() + "/examples/backend/backend.sh") + " " +
+         q(source_dir() + "/examples/backend/backend.py") + " " + q(m_state) + " && chmod 755 " + q(m_state + "/backend.sh") +
+         " " + q(m_state + "/backend.py"));
+  }
   std::ofstream(m_state + "/backend.env") << "PORT=" << m_port << "\nPGHOST=127.0.0.1\nPGPORT=" << pg.port()
                                           << "\nPGDATABASE=" << db << "\nPGUSER=postgres\nREQUIRE=" << require << "\n";
   must(user.empty() ? restart_command() : "runuser -u " + user + " -- " + restart_command());
 }
 
 Backend::~Backend() {
-  sh((m_user.empty() ? "" : "runuser -u " + m_user + " -- ") + source_dir() + "/examples/backend/backend.sh stop " + q(m_state));
+  sh((m_user.empty() ? source_dir() + "/examples/backend/backend.sh" : "runuser -u " + m_user + " -- " + m_state + "/backend.sh") +
+     " stop " + q(m_state));
   fs::remove_all(m_state);
 }
 
 std::string Backend::restart_command() const {
-  return source_dir() + "/examples/backend/backend.sh restart " + q(m_state);
+  std::string script = m_user.empty() ? source_dir() + "/examples/backend/backend.sh" : m_state + "/backend.sh";
+  return script + " restart " + q(m_state);
 }
 std::string Backend::health_url() const { return "http://127.0.0.1:" + std::to_string(m_port) + "/api/health"; }
 std::string Backend::yaml() const {
