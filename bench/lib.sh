@@ -23,7 +23,8 @@ bench_cluster_stop() {
   rm -rf "$BENCH_DIR"
 }
 
-fresh_db() { psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1"; }
+# A new empty database, then a checkpoint, so that no run pays for the previous one's writes.
+fresh_db() { psql -X -q -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1 WITH (FORCE)" -c "CREATE DATABASE $1" -c "CHECKPOINT"; }
 
 now_ms() { date +%s%3N; }
 
