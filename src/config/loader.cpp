@@ -588,9 +588,8 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
                     (hint.empty() ? "" : " (did you mean '" + hint + "'?)"),
                 "playbooks are files under playbooks/, named without .yaml, or a path");
   }
-  Secrets scratch;  // playbooks hold no secrets of their own, but ${VAR} values are redacted too
-  Reader r{display_path(root, fs::absolute(path)), const_cast<Secrets*>(&project.secrets)};
-  (void)scratch;
+  // Playbooks hold no secrets of their own, but ${VAR} values in them are redacted too.
+  Reader r{display_path(root, fs::absolute(path)), &project.secrets};
   YAML::Node doc = load_yaml(path.string(), r.file);
   Playbook pb;
   pb.name = path.stem().string();
@@ -641,12 +640,13 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
 
   // Cross-checks against every stage's environment.
   size_t idx = 0;
+  bool seen_migrate = false;
   for (const auto& step : pb.steps) {
     auto node = steps[idx++];
-    int migrates = 0;
-    for (const auto& s : pb.steps) migrates += s.kind == StepKind::Migrate;
-    if (migrates > 1 && step.kind == StepKind::Migrate)
-      r.fail(node, "a playbook has at most one migrate step");
+    if (step.kind == StepKind::Migrate) {
+      if (seen_migrate) r.fail(node, "a playbook has at most one migrate step");
+      seen_migrate = true;
+    }
     for (const auto& st : pb.stages) {
       const auto& env = project.environments.at(st);
       if (step.kind == StepKind::Restart || step.kind == StepKind::Health) {

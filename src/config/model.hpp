@@ -156,7 +156,9 @@ struct Playbook {
 struct Project {
   std::string root;
   std::map<std::string, Environment> environments;
-  Secrets secrets;
+  // Grows while playbooks are read (their ${VAR} values are secrets too); everything else in a
+  // Project is fixed once loaded.
+  mutable Secrets secrets;
 
   const Environment& environment(const std::string& name) const;  // throws Error(Config)
 };
