@@ -4,14 +4,18 @@
 # timestamptz default now()); every 4th also adds a column and an index to an earlier table.
 # Compared, on the same cluster and SQL: psql -1 -f all.sql (the floor), psql with one
 # transaction per migration plus a history insert, ferry (transaction: all and each), and
-# Alembic (Debian python3-alembic). Prints medians of RUNS runs and ratios.
+# Alembic (Debian python3-alembic) and Sqitch (Debian sqitch). Prints medians of RUNS runs and ratios.
 source "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-5}
 N=${N:-200}
 bench_build
+command -v sqitch >/dev/null || apt-get install -y -qq --no-install-recommends sqitch libdbd-pg-perl >/dev/null
 bench_cluster_start
 W="$BENCH_DIR/work"
-mkdir -p "$W/project/environments" "$W/project/playbooks" "$W/project/migrations" "$W/alembic/versions"
+mkdir -p "$W/project/environments" "$W/project/playbooks" "$W/project/migrations" "$W/alembic/versions" \
+  "$W/sqitch/deploy" "$W/sqitch/revert" "$W/sqitch/verify"
+printf '%%syntax-version=1.0.0\n%%project=bench\n\n' > "$W/sqitch/sqitch.plan"
+printf '[core]\n\tengine = pg\n' > "$W/sqitch/sqitch.conf"
 
 # --- the workload, written once for every tool
 : > "$W/all.sql"; : > "$W/each.sql"
@@ -30,6 +34,9 @@ CREATE INDEX t_${j}_extra_${i}_idx ON t_$j (extra_$i);"
   printf '%s\n' "$sql" > "$W/project/migrations/${v}_t_$i/up.sql"
   printf 'DROP TABLE t_%s CASCADE;\n' "$i" > "$W/project/migrations/${v}_t_$i/down.sql"
   printf '%s\n' "$sql" >> "$W/all.sql"
+  printf 'BEGIN;\n%s\nCOMMIT;\n' "$sql" > "$W/sqitch/deploy/t_$i.sql"
+  printf 'DROP TABLE t_%s CASCADE;\n' "$i" > "$W/sqitch/revert/t_$i.sql"
+  printf 't_%s 2026-01-01T00:00:00Z Bench <bench@example.com> # t_%s\n' "$i" "$i" >> "$W/sqitch/sqitch.plan"
   printf 'BEGIN;\n%s\nINSERT INTO bench_history (version) VALUES (%s);\nCOMMIT;\n' "$sql" "$i" >> "$W/each.sql"
   cat > "$W/alembic/versions/r$v.py" <<PY
 revision = "r$v"
@@ -85,15 +92,20 @@ measure ferry_all fresh "$FERRY" -C "$W/project" --state-dir "$W/state" run all
 measure ferry_all_ledger fresh_ledger "$FERRY" -C "$W/project" --state-dir "$W/state" run all
 measure ferry_each fresh "$FERRY" -C "$W/project" --state-dir "$W/state" run each
 measure alembic_up fresh /usr/bin/alembic -c "$W/alembic/alembic.ini" upgrade head
+export SQITCH_FULLNAME=bench SQITCH_EMAIL=bench@example.com
+SQITCH_TARGET="db:pg://postgres@127.0.0.1:$PGPORT/bench"
+measure sqitch_deploy fresh sh -c "cd $W/sqitch && sqitch --quiet deploy $SQITCH_TARGET"
 
 # status on the fully migrated database
 fresh; "$FERRY" -C "$W/project" --state-dir "$W/state" run all >/dev/null
 /usr/bin/alembic -c "$W/alembic/alembic.ini" stamp head >/dev/null 2>&1
+(cd "$W/sqitch" && sqitch --quiet deploy --log-only "$SQITCH_TARGET" >/dev/null 2>&1)
 noop() { :; }
 RUNS=$(( RUNS * 4 ))
 measure psql_select1 noop psql -X -q -d bench -c 'select 1'
 measure ferry_status noop "$FERRY" -C "$W/project" status
 measure alembic_current noop /usr/bin/alembic -c "$W/alembic/alembic.ini" current
+measure sqitch_status noop sh -c "cd $W/sqitch && sqitch --quiet status $SQITCH_TARGET"
 
 echo "ferry benchmark: $N migrations on an empty database (median of the runs, ms)"
 printf '  %-44s %6s ms\n' "psql -1 -f all.sql (floor)" "${T[psql_all]}"
@@ -102,7 +114,9 @@ printf '  %-44s %6s ms  %s of the floor\n' "ferry run (all), ledger tables alrea
 printf '  %-44s %6s ms\n' "psql, a transaction + history row each" "${T[psql_each]}"
 printf '  %-44s %6s ms  %s of that (target <= 1.10x)\n' "ferry run (transaction: each)" "${T[ferry_each]}" "$(ratio "${T[ferry_each]}" "${T[psql_each]}")"
 printf '  %-44s %6s ms  %s of the floor\n' "alembic upgrade head" "${T[alembic_up]}" "$(ratio "${T[alembic_up]}" "${T[psql_all]}")"
+printf '  %-44s %6s ms  %s of the floor\n' "sqitch deploy (psql per change)" "${T[sqitch_deploy]}" "$(ratio "${T[sqitch_deploy]}" "${T[psql_all]}")"
 echo "status on the migrated database"
 printf '  %-44s %6s ms\n' "psql -c 'select 1'" "${T[psql_select1]}"
 printf '  %-44s %6s ms  %s (target <= 1.50x)\n' "ferry status" "${T[ferry_status]}" "$(ratio "${T[ferry_status]}" "${T[psql_select1]}")"
 printf '  %-44s %6s ms  %s\n' "alembic current" "${T[alembic_current]}" "$(ratio "${T[alembic_current]}" "${T[psql_select1]}")"
+printf '  %-44s %6s ms  %s\n' "sqitch status" "${T[sqitch_status]}" "$(ratio "${T[sqitch_status]}" "${T[psql_select1]}")"
