@@ -271,7 +271,9 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   // pg_dump --snapshot): the sidecar's version, ledger, fingerprint and row counts describe
   // exactly the dump, even while the application keeps writing. The counting runs on our
   // connection while pg_dump runs, so it costs no wall time.
-  ctx.db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY");
+  // No parallel workers for our counting: on a small machine they would take the CPU
+  // pg_dump and the compressor need.
+  ctx.db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL max_parallel_workers_per_gather = 0");
   struct EndSnapshot {
     db::Connection& db;
     ~EndSnapshot() { db.rollback_if_open(); }
