@@ -355,8 +355,9 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
     res = t.run(cmd);
   }
   counter.join();
-  if (count_error) std::rethrow_exception(count_error);
+  // A signal cancels our counting statement too: say what happened, not "canceling statement".
   if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name() + "; the partial backup was removed");
+  if (count_error) std::rethrow_exception(count_error);
   auto line = res.out.find("FERRY_BACKUP ");
   if (!res.ok() || line == std::string::npos) {
     std::string why = res.last_line();
