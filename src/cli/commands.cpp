@@ -96,7 +96,10 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
         for (const auto& r : todo) std::cout << "    + " << r.id << "  " << r.message << "\n";
         if (!env.requires_envs.empty()) {
           auto missing = run::check_alembic_gate(project, env, chain);
-          std::cout << "  gate: " << (missing.empty() ? paint(g, "32", "open") : "closed (until the required stages reach " + chain.back().id + ")") << "\n";
+          std::cout << "  gate: "
+                    << (missing.empty() ? paint(g, "32", "open")
+                                        : "closed (until the required stages reach " + chain.back().id + ")")
+                    << "\n";
           for (const auto& m : missing) std::cout << "    - " << m << "\n";
         }
       } catch (const Error& e) {
@@ -106,8 +109,9 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
       std::cout << "  steps:";
       for (const auto& s : pb.steps) std::cout << " " << s.label() << ";";
       auto choice = run::choose_rollback(pb, env, {});
-      std::cout << "\n  on failure: " << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method)
-                << " (" << choice.reason << ")\n";
+      std::cout << "\n  on failure: "
+                << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method) << " ("
+                << choice.reason << ")\n";
       earlier.insert(name);
       continue;
     }
@@ -122,7 +126,8 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
     if (!env.requires_envs.empty()) {
       auto missing = run::check_gate(project, env, plan.pending);
       bool only_earlier = !missing.empty();
-      for (const auto& m : missing) only_earlier &= earlier.count(m.substr(0, m.find(':'))) > 0 && m.find("is not applied") != std::string::npos;
+      for (const auto& m : missing)
+        only_earlier &= earlier.count(m.substr(0, m.find(':'))) > 0 && m.find("is not applied") != std::string::npos;
       std::string reqs;
       for (const auto& r : env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
       if (missing.empty())
@@ -138,8 +143,9 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
     for (const auto& s : pb.steps) std::cout << " " << s.label() << ";";
     std::cout << "\n";
     auto choice = run::choose_rollback(pb, env, plan.pending);
-    std::cout << "  on failure: " << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method)
-              << " (" << choice.reason << ")\n";
+    std::cout << "  on failure: "
+              << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method) << " ("
+              << choice.reason << ")\n";
     earlier.insert(name);
   }
   return code;
@@ -176,8 +182,11 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
   for (const auto& name : promotion_order(project)) {
     const auto& env = project.environments.at(name);
     if (only && *only != name) continue;
-    json e = {{"environment", name}, {"database", env.database.name},
-              {"host", env.database.host}, {"port", env.database.port}, {"protected", env.is_protected}};
+    json e = {{"environment", name},
+              {"database", env.database.name},
+              {"host", env.database.host},
+              {"port", env.database.port},
+              {"protected", env.is_protected}};
     try {
       auto link = run::connect(env);
       auto& conn = link.conn;
@@ -197,9 +206,10 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
       e["lock"] = holder ? json(holder->describe()) : json(nullptr);
       auto runs = ledger.runs(1);
       if (!runs.empty())
-        e["last_run"] = {{"id", runs[0].id}, {"playbook", runs[0].playbook}, {"outcome", runs[0].outcome},
-                         {"started", runs[0].started}, {"finished", runs[0].finished}, {"operator", runs[0].operator_name},
-                         {"error", runs[0].error}};
+        e["last_run"] = {
+            {"id", runs[0].id},           {"playbook", runs[0].playbook}, {"outcome", runs[0].outcome},
+            {"started", runs[0].started}, {"finished", runs[0].finished}, {"operator", runs[0].operator_name},
+            {"error", runs[0].error}};
       else
         e["last_run"] = nullptr;
       e["fingerprint"] = db::schema_fingerprint(*conn);
@@ -218,8 +228,8 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
     return code;
   }
   for (const auto& e : out) {
-    std::cout << paint(g, "1", e["environment"].get<std::string>()) << "  " << e["database"].get<std::string>() << " on "
-              << e["host"].get<std::string>() << ":" << e["port"].get<int>()
+    std::cout << paint(g, "1", e["environment"].get<std::string>()) << "  " << e["database"].get<std::string>()
+              << " on " << e["host"].get<std::string>() << ":" << e["port"].get<int>()
               << (e["protected"].get<bool>() ? "  [protected]" : "") << "\n";
     if (!e["reachable"].get<bool>()) {
       std::cout << "  " << paint(g, "31", "unreachable") << ": " << e["error"].get<std::string>() << "\n";
@@ -238,12 +248,16 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
     } else {
       const auto& r = e["last_run"];
       std::string outcome = r["outcome"].get<std::string>();
-      const char* c = outcome == "succeeded" ? "32" : outcome == "running" ? "36" : outcome == "rolled_back" ? "33" : "31";
+      const char* c = outcome == "succeeded"     ? "32"
+                      : outcome == "running"     ? "36"
+                      : outcome == "rolled_back" ? "33"
+                                                 : "31";
       std::cout << "  last run     " << r["id"].get<std::string>() << " " << r["playbook"].get<std::string>() << " "
-                << paint(g, c, outcome) << " (" << r["operator"].get<std::string>() << ", " << r["started"].get<std::string>()
-                << ")\n";
+                << paint(g, c, outcome) << " (" << r["operator"].get<std::string>() << ", "
+                << r["started"].get<std::string>() << ")\n";
     }
-    if (!e["alembic_revision"].is_null()) std::cout << "  alembic      " << e["alembic_revision"].get<std::string>() << "\n";
+    if (!e["alembic_revision"].is_null())
+      std::cout << "  alembic      " << e["alembic_revision"].get<std::string>() << "\n";
     std::cout << "  fingerprint  " << e["fingerprint"].get<std::string>().substr(0, 16) << "\n";
   }
   return code;
@@ -258,19 +272,32 @@ int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
   auto runs = ledger.runs(50);
   auto events = ledger.history(100);
   if (as_json) {
-    json j = {{"environment", env_name}, {"migrations", json::array()}, {"runs", json::array()}, {"events", json::array()}};
+    json j = {
+        {"environment", env_name}, {"migrations", json::array()}, {"runs", json::array()}, {"events", json::array()}};
     for (const auto& m : applied)
-      j["migrations"].push_back({{"version", m.version}, {"name", m.name}, {"checksum", m.checksum},
-                                 {"applied_at", m.applied_at}, {"duration_ms", m.duration_ms}, {"run_id", m.run_id},
+      j["migrations"].push_back({{"version", m.version},
+                                 {"name", m.name},
+                                 {"checksum", m.checksum},
+                                 {"applied_at", m.applied_at},
+                                 {"duration_ms", m.duration_ms},
+                                 {"run_id", m.run_id},
                                  {"reversible", m.down_sql.has_value()}});
     for (const auto& r : runs)
-      j["runs"].push_back({{"id", r.id}, {"playbook", r.playbook}, {"environment", r.environment},
-                           {"operator", r.operator_name}, {"host", r.host}, {"started", r.started},
-                           {"finished", r.finished}, {"outcome", r.outcome}, {"version_before", r.version_before},
-                           {"version_after", r.version_after}, {"backup_id", r.backup_id},
+      j["runs"].push_back({{"id", r.id},
+                           {"playbook", r.playbook},
+                           {"environment", r.environment},
+                           {"operator", r.operator_name},
+                           {"host", r.host},
+                           {"started", r.started},
+                           {"finished", r.finished},
+                           {"outcome", r.outcome},
+                           {"version_before", r.version_before},
+                           {"version_after", r.version_after},
+                           {"backup_id", r.backup_id},
                            {"error", project.secrets.redact(r.error)}});
     for (const auto& e : events)
-      j["events"].push_back({{"at", e.at}, {"version", e.version}, {"name", e.name}, {"action", e.action}, {"run_id", e.run_id}});
+      j["events"].push_back(
+          {{"at", e.at}, {"version", e.version}, {"name", e.name}, {"action", e.action}, {"run_id", e.run_id}});
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -322,8 +349,10 @@ int cmd_new(const Globals& g, const std::string& name) {
     std::string v = last;
     int i = static_cast<int>(v.size()) - 1;
     while (i >= 0 && v[i] == '9') v[i--] = '0';
-    if (i < 0) v.insert(v.begin(), '1');
-    else v[i]++;
+    if (i < 0)
+      v.insert(v.begin(), '1');
+    else
+      v[i]++;
     next = v;
   }
   if (next.size() < width) next = std::string(width - next.size(), '0') + next;

@@ -17,9 +17,12 @@ namespace ferry::cli {
 namespace {
 int exit_for(ErrorKind k) {
   switch (k) {
-    case ErrorKind::Config: return exit_code::k_usage;
-    case ErrorKind::Refused: return exit_code::k_refused;
-    default: return exit_code::k_failed_clean;
+    case ErrorKind::Config:
+      return exit_code::k_usage;
+    case ErrorKind::Refused:
+      return exit_code::k_refused;
+    default:
+      return exit_code::k_failed_clean;
   }
 }
 
@@ -41,8 +44,9 @@ int main(int argc, char** argv) {
   // A consumer that dies (a full disk under a streamed backup) must show up as EPIPE and a
   // failed step, not kill ferry in the middle of a run.
   std::signal(SIGPIPE, SIG_IGN);
-  CLI::App app{"ferry: carries PostgreSQL schema migrations from dev through staging to production,\n"
-               "with a verified backup before every change and a proven rollback after any failure."};
+  CLI::App app{
+      "ferry: carries PostgreSQL schema migrations from dev through staging to production,\n"
+      "with a verified backup before every change and a proven rollback after any failure."};
   app.name("ferry");
   app.require_subcommand(1);
   Globals g;
@@ -65,7 +69,8 @@ int main(int argc, char** argv) {
 
   bool yes = false;
   std::string report_file;
-  auto* run = app.add_subcommand("run", "run a playbook: backup, migrate, verify, restart, health; roll back on failure");
+  auto* run =
+      app.add_subcommand("run", "run a playbook: backup, migrate, verify, restart, health; roll back on failure");
   run->add_option("PLAYBOOK", playbook, "a playbook name under playbooks/, or a path")->required();
   run->add_option("--env", env_opt, "only this stage");
   run->add_flag("--yes", yes, "confirm protected environments");

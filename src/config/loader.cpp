@@ -16,13 +16,20 @@ namespace ferry::config {
 
 const char* step_kind_name(StepKind k) {
   switch (k) {
-    case StepKind::Backup: return "backup";
-    case StepKind::Migrate: return "migrate";
-    case StepKind::Verify: return "verify";
-    case StepKind::Restart: return "restart";
-    case StepKind::Health: return "health";
-    case StepKind::Run: return "run";
-    case StepKind::Sql: return "sql";
+    case StepKind::Backup:
+      return "backup";
+    case StepKind::Migrate:
+      return "migrate";
+    case StepKind::Verify:
+      return "verify";
+    case StepKind::Restart:
+      return "restart";
+    case StepKind::Health:
+      return "health";
+    case StepKind::Run:
+      return "run";
+    case StepKind::Sql:
+      return "sql";
   }
   return "?";
 }
@@ -31,10 +38,14 @@ std::string StepSpec::label() const {
   std::string name = step_kind_name(kind);
   switch (kind) {
     case StepKind::Restart:
-    case StepKind::Health: return name + " " + service;
-    case StepKind::Run: return name + " " + first_line(command);
-    case StepKind::Sql: return name + " " + first_line(sql);
-    default: return name;
+    case StepKind::Health:
+      return name + " " + service;
+    case StepKind::Run:
+      return name + " " + first_line(command);
+    case StepKind::Sql:
+      return name + " " + first_line(sql);
+    default:
+      return name;
   }
 }
 
@@ -45,14 +56,12 @@ const Environment& Project::environment(const std::string& name) const {
     for (const auto& [n, _] : environments) names.push_back(n);
     std::string hint = closest(name, names);
     throw Error(ErrorKind::Config,
-                "unknown environment '" + name + "'" +
-                    (hint.empty() ? "" : " (did you mean '" + hint + "'?)"),
-                "environments are the files under environments/: " +
-                    (names.empty() ? std::string("none found") : [&] {
-                      std::string s;
-                      for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
-                      return s;
-                    }()));
+                "unknown environment '" + name + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"),
+                "environments are the files under environments/: " + (names.empty() ? std::string("none found") : [&] {
+                  std::string s;
+                  for (const auto& n : names) s += (s.empty() ? "" : ", ") + n;
+                  return s;
+                }()));
   }
   return it->second;
 }
@@ -83,15 +92,13 @@ struct Reader {
   }
 
   // Checks that `node` is a mapping whose keys are all in `allowed`.
-  void expect_map(const YAML::Node& node, const std::string& what,
-                  const std::vector<std::string>& allowed) const {
+  void expect_map(const YAML::Node& node, const std::string& what, const std::vector<std::string>& allowed) const {
     if (!node.IsMap()) fail(node, what + " must be a mapping, found " + describe(node));
     for (auto it = node.begin(); it != node.end(); ++it) {
       std::string key = it->first.Scalar();
       if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
       std::string hint = closest(key, allowed);
-      fail(it->first, "unknown key '" + key + "' in " + what +
-                          (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+      fail(it->first, "unknown key '" + key + "' in " + what + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
     }
   }
 
@@ -149,8 +156,8 @@ struct Reader {
         if (v >= lo && v <= hi) return v;
       }
     }
-    fail(n, "'" + key + "' must be an integer from " + std::to_string(lo) + " to " +
-                std::to_string(hi) + ", found " + describe(n));
+    fail(n, "'" + key + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) + ", found " +
+                describe(n));
   }
   int int_or(const YAML::Node& map, const std::string& key, int def, int lo, int hi) const {
     auto n = map[key];
@@ -217,8 +224,7 @@ Connection read_connection(const Reader& r, const std::string& name, const YAML:
     r.expect_map(n, what, {"type"});
     c.type = ConnectionType::Local;
   } else if (type == "ssh") {
-    r.expect_map(n, what,
-                 {"type", "host", "port", "user", "identity", "agent", "known_hosts", "host_key"});
+    r.expect_map(n, what, {"type", "host", "port", "user", "identity", "agent", "known_hosts", "host_key"});
     r.require(n, what, "host");
     c.type = ConnectionType::Ssh;
     c.ssh.host = r.str(n["host"], "host");
@@ -244,8 +250,8 @@ Connection read_connection(const Reader& r, const std::string& name, const YAML:
 }
 
 // A value that must name a connection of the environment.
-void check_connection_ref(const Reader& r, const Environment& env, const YAML::Node& node,
-                          const std::string& key, const std::string& value) {
+void check_connection_ref(const Reader& r, const Environment& env, const YAML::Node& node, const std::string& key,
+                          const std::string& value) {
   if (env.connections.count(value)) return;
   std::vector<std::string> names;
   for (const auto& [n, _] : env.connections) names.push_back(n);
@@ -262,11 +268,9 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
   Environment env;
   env.name = path.stem().string();
   env.file = r.file;
-  if (!doc.IsMap())
-    r.fail(doc, "an environment file must be a mapping, found " + Reader::describe(doc));
+  if (!doc.IsMap()) r.fail(doc, "an environment file must be a mapping, found " + Reader::describe(doc));
   r.expect_map(doc, "the environment",
-               {"description", "protected", "requires", "connections", "database", "backup",
-                "services"});
+               {"description", "protected", "requires", "connections", "database", "backup", "services"});
   env.description = r.str_or(doc, "description", "");
   env.is_protected = r.bool_or(doc, "protected", false);
   env.requires_envs = r.str_list(doc["requires"], "requires");
@@ -275,8 +279,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
   local.name = "local";
   env.connections["local"] = local;
   if (auto conns = doc["connections"]) {
-    if (!conns.IsMap())
-      r.fail(conns, "'connections' must be a mapping, found " + Reader::describe(conns));
+    if (!conns.IsMap()) r.fail(conns, "'connections' must be a mapping, found " + Reader::describe(conns));
     for (auto it = conns.begin(); it != conns.end(); ++it) {
       std::string name = it->first.Scalar();
       if (name == "local") r.fail(it->first, "'local' is built in and cannot be redefined");
@@ -296,8 +299,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
   r.require(doc, "the environment", "database");
   auto db = doc["database"];
   r.expect_map(db, "database",
-               {"name", "user", "password", "password_file", "host", "port", "tunnel", "sslmode",
-                "tools"});
+               {"name", "user", "password", "password_file", "host", "port", "tunnel", "sslmode", "tools"});
   r.require(db, "database", "name");
   env.database.name = r.str(db["name"], "name");
   env.database.user = r.str_or(db, "user", "");
@@ -320,8 +322,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
     } catch (const Error&) {
       r.fail(pf, "cannot read password_file '" + file + "'");
     }
-    while (!content.empty() && (content.back() == '\n' || content.back() == '\r'))
-      content.pop_back();
+    while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) content.pop_back();
     env.database.password = content;
     secrets.add(content);
   }
@@ -331,12 +332,10 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
   if (!env.database.tunnel.empty()) {
     check_connection_ref(r, env, db["tunnel"], "tunnel", env.database.tunnel);
     if (env.connections[env.database.tunnel].type != ConnectionType::Ssh)
-      r.fail(db["tunnel"], "'tunnel' must name an ssh connection, '" + env.database.tunnel +
-                               "' is not one");
+      r.fail(db["tunnel"], "'tunnel' must name an ssh connection, '" + env.database.tunnel + "' is not one");
   }
-  env.database.sslmode = r.one_of(db, "sslmode", "prefer",
-                                  {"disable", "allow", "prefer", "require", "verify-ca",
-                                   "verify-full"});
+  env.database.sslmode =
+      r.one_of(db, "sslmode", "prefer", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"});
   env.database.tools = r.str_or(db, "tools", "local");
   if (db["tools"]) check_connection_ref(r, env, db["tools"], "tools", env.database.tools);
 
@@ -348,8 +347,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
     if (b["on"]) check_connection_ref(r, env, b["on"], "on", spec.on);
     spec.dir = r.str(b["dir"], "dir");
     // A relative local directory is relative to the project root, not to ferry's cwd.
-    if (env.connections.at(spec.on).type == ConnectionType::Local && !spec.dir.empty() &&
-        spec.dir[0] != '/')
+    if (env.connections.at(spec.on).type == ConnectionType::Local && !spec.dir.empty() && spec.dir[0] != '/')
       spec.dir = (fs::absolute(fs::path(root)) / spec.dir).lexically_normal().string();
     spec.format = r.one_of(b, "format", "custom", {"custom", "directory"});
     spec.jobs = r.int_or(b, "jobs", 1, 1, 64);
@@ -358,8 +356,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
   }
 
   if (auto services = doc["services"]) {
-    if (!services.IsMap())
-      r.fail(services, "'services' must be a mapping, found " + Reader::describe(services));
+    if (!services.IsMap()) r.fail(services, "'services' must be a mapping, found " + Reader::describe(services));
     for (auto it = services.begin(); it != services.end(); ++it) {
       Service s;
       s.name = it->first.Scalar();
@@ -371,8 +368,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
       s.restart = r.str_or(n, "restart", "");
       s.restart_timeout = r.duration_or(n, "restart_timeout", s.restart_timeout);
       if (auto h = n["health"]) {
-        r.expect_map(h, what + " health",
-                     {"url", "via", "expect_status", "expect_body", "timeout", "interval"});
+        r.expect_map(h, what + " health", {"url", "via", "expect_status", "expect_body", "timeout", "interval"});
         r.require(h, what + " health", "url");
         HealthSpec hs;
         hs.url = r.str(h["url"], "url");
@@ -397,8 +393,7 @@ ColumnCheck parse_column_ref(const Reader& r, const YAML::Node& n, const std::st
   return ColumnCheck{ref.substr(0, dot), ref.substr(dot + 1), ""};
 }
 
-const std::vector<std::string> k_step_kinds = {"backup",  "migrate", "verify", "restart",
-                                               "health",  "run",     "sql"};
+const std::vector<std::string> k_step_kinds = {"backup", "migrate", "verify", "restart", "health", "run", "sql"};
 
 StepSpec read_step(const Reader& r, const YAML::Node& item) {
   StepSpec s;
@@ -416,8 +411,7 @@ StepSpec read_step(const Reader& r, const YAML::Node& item) {
         continue;
       }
       bool known = std::find(k_step_kinds.begin(), k_step_kinds.end(), key) != k_step_kinds.end();
-      if (known && !kind.empty())
-        r.fail(it->first, "a step has one kind, found both '" + kind + "' and '" + key + "'");
+      if (known && !kind.empty()) r.fail(it->first, "a step has one kind, found both '" + kind + "' and '" + key + "'");
       kind = key;
       kind_node.reset(it->first);
       body.reset(it->second);
@@ -429,8 +423,7 @@ StepSpec read_step(const Reader& r, const YAML::Node& item) {
   }
   if (std::find(k_step_kinds.begin(), k_step_kinds.end(), kind) == k_step_kinds.end()) {
     std::string hint = closest(kind, k_step_kinds);
-    r.fail(kind_node, "unknown step '" + kind + "'" +
-                          (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+    r.fail(kind_node, "unknown step '" + kind + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
   }
   bool has_body = body && !body.IsNull();
   if (kind == "backup") {
@@ -458,8 +451,7 @@ StepSpec read_step(const Reader& r, const YAML::Node& item) {
           check.type = r.str(it->second, "type");
           s.columns.push_back(check);
         } else {
-          r.fail(c, "a column is written TABLE.COLUMN or {TABLE.COLUMN: TYPE}, found " +
-                        Reader::describe(c));
+          r.fail(c, "a column is written TABLE.COLUMN or {TABLE.COLUMN: TYPE}, found " + Reader::describe(c));
         }
       }
     }
@@ -469,7 +461,8 @@ StepSpec read_step(const Reader& r, const YAML::Node& item) {
     }
     if (auto rc = body["row_counts"]) {
       if (rc.IsScalar()) {
-        if (rc.Scalar() != "all") r.fail(rc, "'row_counts' must be 'all' or a list of tables, found '" + rc.Scalar() + "'");
+        if (rc.Scalar() != "all")
+          r.fail(rc, "'row_counts' must be 'all' or a list of tables, found '" + rc.Scalar() + "'");
         s.row_counts_all = true;
       } else {
         s.row_count_tables = r.str_list(rc, "row_counts");
@@ -509,8 +502,7 @@ StepSpec read_step(const Reader& r, const YAML::Node& item) {
     if (!has_body) r.fail(kind_node, "'sql' needs a statement");
     s.sql = r.str(body, "sql");
   }
-  if (has_body && body.IsMap() && body["timeout"] && !s.timeout)
-    s.timeout = r.duration(body["timeout"], "timeout");
+  if (has_body && body.IsMap() && body["timeout"] && !s.timeout) s.timeout = r.duration(body["timeout"], "timeout");
   return s;
 }
 
@@ -559,8 +551,7 @@ std::vector<std::string> list_playbooks(const std::string& root) {
   if (!fs::is_directory(dir, ec)) return out;
   for (const auto& e : fs::directory_iterator(dir)) {
     auto ext = e.path().extension();
-    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml"))
-      out.push_back(e.path().stem().string());
+    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) out.push_back(e.path().stem().string());
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -569,8 +560,7 @@ std::vector<std::string> list_playbooks(const std::string& root) {
 Playbook load_playbook(const Project& project, const std::string& name_or_path) {
   const std::string& root = project.root;
   fs::path path;
-  std::vector<fs::path> candidates = {fs::path(name_or_path),
-                                      fs::path(root) / name_or_path,
+  std::vector<fs::path> candidates = {fs::path(name_or_path), fs::path(root) / name_or_path,
                                       fs::path(root) / "playbooks" / (name_or_path + ".yaml"),
                                       fs::path(root) / "playbooks" / (name_or_path + ".yml")};
   for (const auto& c : candidates) {
@@ -584,8 +574,7 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
     auto names = list_playbooks(root);
     std::string hint = closest(name_or_path, names);
     throw Error(ErrorKind::Config,
-                "no playbook '" + name_or_path + "'" +
-                    (hint.empty() ? "" : " (did you mean '" + hint + "'?)"),
+                "no playbook '" + name_or_path + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"),
                 "playbooks are files under playbooks/, named without .yaml, or a path");
   }
   // Playbooks hold no secrets of their own, but ${VAR} values in them are redacted too.
@@ -595,8 +584,7 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
   pb.name = path.stem().string();
   pb.file = r.file;
   if (!doc.IsMap()) r.fail(doc, "a playbook must be a mapping, found " + Reader::describe(doc));
-  r.expect_map(doc, "the playbook",
-               {"description", "migrations", "stages", "steps", "on_failure", "rollback"});
+  r.expect_map(doc, "the playbook", {"description", "migrations", "stages", "steps", "on_failure", "rollback"});
   pb.description = r.str_or(doc, "description", "");
   if (auto m = doc["migrations"]) {
     if (m.IsScalar()) {
@@ -620,8 +608,8 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
       std::vector<std::string> names;
       for (const auto& [n, _] : project.environments) names.push_back(n);
       std::string hint = closest(st, names);
-      r.fail(doc["stages"][i], "stage '" + st + "' names no environment" +
-                                   (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+      r.fail(doc["stages"][i],
+             "stage '" + st + "' names no environment" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
     }
     if (!seen.insert(st).second) r.fail(doc["stages"][i], "stage '" + st + "' is listed twice");
   }
@@ -630,13 +618,10 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
   if (!steps.IsSequence() || steps.size() == 0)
     r.fail(steps, "'steps' must be a non-empty list, found " + Reader::describe(steps));
   for (const auto& item : steps) pb.steps.push_back(read_step(r, item));
-  pb.on_failure = r.one_of(doc, "on_failure", "rollback", {"rollback", "stop"}) == "stop"
-                      ? OnFailure::Stop
-                      : OnFailure::Rollback;
+  pb.on_failure =
+      r.one_of(doc, "on_failure", "rollback", {"rollback", "stop"}) == "stop" ? OnFailure::Stop : OnFailure::Rollback;
   std::string rb = r.one_of(doc, "rollback", "auto", {"auto", "down", "restore"});
-  pb.rollback = rb == "down" ? RollbackMethod::Down
-                : rb == "restore" ? RollbackMethod::Restore
-                                  : RollbackMethod::Auto;
+  pb.rollback = rb == "down" ? RollbackMethod::Down : rb == "restore" ? RollbackMethod::Restore : RollbackMethod::Auto;
 
   // Cross-checks against every stage's environment.
   size_t idx = 0;
@@ -651,8 +636,7 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
       const auto& env = project.environments.at(st);
       if (step.kind == StepKind::Restart || step.kind == StepKind::Health) {
         auto it = env.services.find(step.service);
-        if (it == env.services.end())
-          r.fail(node, "service '" + step.service + "' is not defined in " + env.file);
+        if (it == env.services.end()) r.fail(node, "service '" + step.service + "' is not defined in " + env.file);
         if (step.kind == StepKind::Restart && it->second.restart.empty())
           r.fail(node, "service '" + step.service + "' has no 'restart' command in " + env.file);
         if (step.kind == StepKind::Health && !it->second.health)

@@ -99,9 +99,9 @@ enum class StepKind { Backup, Migrate, Verify, Restart, Health, Run, Sql };
 const char* step_kind_name(StepKind k);
 
 struct ColumnCheck {
-  std::string table;   // may be schema-qualified: "public.tasks"
+  std::string table;  // may be schema-qualified: "public.tasks"
   std::string column;
-  std::string type;    // "" = any type
+  std::string type;  // "" = any type
 };
 
 struct StepSpec {
@@ -132,8 +132,8 @@ enum class Driver { Native, Alembic };
 
 struct MigrationsSource {
   Driver driver = Driver::Native;
-  std::string dir = "migrations";  // native: relative to the project root
-  std::string on = "local";        // alembic
+  std::string dir = "migrations";   // native: relative to the project root
+  std::string on = "local";         // alembic
   std::string command = "alembic";  // alembic
 };
 

@@ -18,9 +18,7 @@ std::string format_duration(Millis d);
 class Stopwatch {
  public:
   Stopwatch() : m_start(std::chrono::steady_clock::now()) {}
-  Millis elapsed() const {
-    return std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - m_start);
-  }
+  Millis elapsed() const { return std::chrono::duration_cast<Millis>(std::chrono::steady_clock::now() - m_start); }
 
  private:
   std::chrono::steady_clock::time_point m_start;

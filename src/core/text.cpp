@@ -27,9 +27,7 @@ Sha256::Sha256() : m_ctx(EVP_MD_CTX_new()) {
   EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(m_ctx), EVP_sha256(), nullptr);
 }
 Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(m_ctx)); }
-void Sha256::update(const void* data, size_t len) {
-  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(m_ctx), data, len);
-}
+void Sha256::update(const void* data, size_t len) { EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(m_ctx), data, len); }
 std::string Sha256::hex_digest() {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned n = 0;
@@ -45,8 +43,8 @@ std::string sha256_hex(std::string_view bytes) {
 
 std::string shell_quote(std::string_view word) {
   if (!word.empty() && std::all_of(word.begin(), word.end(), [](char c) {
-        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
-               c == '/' || c == '=' || c == ':' || c == ',' || c == '@' || c == '+';
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' || c == '/' ||
+               c == '=' || c == ':' || c == ',' || c == '@' || c == '+';
       }))
     return std::string(word);
   std::string out = "'";

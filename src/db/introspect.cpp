@@ -20,7 +20,8 @@ std::string schema_description(Connection& conn) {
       // tables, views, sequences, materialized views, partitioned tables
       " SELECT 'rel ' || n.nspname || '.' || c.relname || ' ' || c.relkind::text AS line"
       " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-      " WHERE c.relkind IN ('r','p','v','m','S','f') AND " + ns +
+      " WHERE c.relkind IN ('r','p','v','m','S','f') AND " +
+      ns +
       " AND NOT (n.nspname = 'public' AND c.relname = 'alembic_version')"
       " UNION ALL"
       " SELECT 'col ' || n.nspname || '.' || c.relname || '.' || a.attname || ' ' ||"
@@ -29,39 +30,48 @@ std::string schema_description(Connection& conn) {
       " FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid"
       " JOIN pg_namespace n ON n.oid = c.relnamespace"
       " LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum"
-      " WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p','v','m','f') AND " + ns +
+      " WHERE a.attnum > 0 AND NOT a.attisdropped AND c.relkind IN ('r','p','v','m','f') AND " +
+      ns +
       " AND NOT (n.nspname = 'public' AND c.relname = 'alembic_version')"
       " UNION ALL"
       " SELECT 'con ' || n.nspname || '.' || c.relname || ' ' || co.conname || ' ' ||"
       "   pg_get_constraintdef(co.oid)"
       " FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid"
-      " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE " + ns +
+      " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE " +
+      ns +
       " AND NOT (n.nspname = 'public' AND c.relname = 'alembic_version')"
       " UNION ALL"
       " SELECT 'idx ' || pg_get_indexdef(i.indexrelid)"
       " FROM pg_index i JOIN pg_class c ON c.oid = i.indrelid"
-      " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE " + ns +
+      " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE " +
+      ns +
       " AND NOT (n.nspname = 'public' AND c.relname = 'alembic_version')"
       " UNION ALL"
       " SELECT 'seq ' || n.nspname || '.' || c.relname || ' ' || s.seqtypid::regtype::text || ' ' ||"
       "   s.seqstart || ' ' || s.seqincrement"
       " FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid"
-      " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE " + ns +
+      " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE " +
+      ns +
       " UNION ALL"
       " SELECT 'view ' || n.nspname || '.' || c.relname || ' ' || pg_get_viewdef(c.oid)"
       " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-      " WHERE c.relkind IN ('v','m') AND " + ns +
+      " WHERE c.relkind IN ('v','m') AND " +
+      ns +
       " UNION ALL"
       " SELECT 'fn ' || n.nspname || '.' || p.proname || '(' ||"
       "   pg_get_function_identity_arguments(p.oid) || ') ' || md5(p.prosrc)"
-      " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE " + ns +
+      " FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE " +
+      ns +
       " UNION ALL"
       " SELECT 'type ' || n.nspname || '.' || t.typname || ' ' || t.typtype::text"
       " FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
-      " WHERE t.typtype IN ('e','d','c') AND " + ns +
+      " WHERE t.typtype IN ('e','d','c') AND " +
+      ns +
       " AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')"
       " UNION ALL"
-      " SELECT 'schema ' || n.nspname FROM pg_namespace n WHERE " + ns + " AND n.nspname <> 'public'"
+      " SELECT 'schema ' || n.nspname FROM pg_namespace n WHERE " +
+      ns +
+      " AND n.nspname <> 'public'"
       ") x ORDER BY line COLLATE \"C\"";
   auto r = conn.exec(sql);
   std::string out;
@@ -77,11 +87,11 @@ std::string schema_fingerprint(Connection& conn) { return sha256_hex(schema_desc
 std::map<std::string, long long> row_counts(Connection& conn, const std::vector<std::string>& only) {
   std::vector<std::string> tables;
   if (only.empty()) {
-    auto r = conn.exec(std::string(
-        "SELECT n.nspname || '.' || c.relname FROM pg_class c "
-        "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND ") +
-        k_user_ns + " AND NOT (n.nspname = 'public' AND c.relname = 'alembic_version') "
-        "ORDER BY 1");
+    auto r = conn.exec(std::string("SELECT n.nspname || '.' || c.relname FROM pg_class c "
+                                   "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND ") +
+                       k_user_ns +
+                       " AND NOT (n.nspname = 'public' AND c.relname = 'alembic_version') "
+                       "ORDER BY 1");
     for (int i = 0; i < r.rows(); ++i) tables.push_back(r.text(i, 0));
   } else {
     for (const auto& t : only) {
@@ -106,8 +116,7 @@ std::map<std::string, long long> row_counts(Connection& conn, const std::vector<
   return out;
 }
 
-std::optional<std::string> column_type(Connection& conn, const std::string& table,
-                                       const std::string& column) {
+std::optional<std::string> column_type(Connection& conn, const std::string& table, const std::string& column) {
   auto r = conn.exec_params(
       "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
       "WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 "

@@ -18,12 +18,10 @@ std::string schema_fingerprint(Connection& conn);
 
 // Exact row counts of every user table ("schema.table"), or of the named tables.
 // Throws Error(Verify) naming a table that does not exist.
-std::map<std::string, long long> row_counts(Connection& conn,
-                                            const std::vector<std::string>& only = {});
+std::map<std::string, long long> row_counts(Connection& conn, const std::vector<std::string>& only = {});
 
 // The type of a column as PostgreSQL names it (format_type), or nullopt when it is absent.
-std::optional<std::string> column_type(Connection& conn, const std::string& table,
-                                       const std::string& column);
+std::optional<std::string> column_type(Connection& conn, const std::string& table, const std::string& column);
 
 // Normalises a user-written type to PostgreSQL's spelling ("timestamptz" ->
 // "timestamp with time zone") by asking the server.

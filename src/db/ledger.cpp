@@ -33,14 +33,12 @@ constexpr const char* k_run_cols =
 
 std::string LockHolder::describe() const {
   if (run)
-    return "run " + run->id + " by " + run->operator_name + " on " + run->host + ", started " +
-           run->started + " (" + run->command + ")";
+    return "run " + run->id + " by " + run->operator_name + " on " + run->host + ", started " + run->started + " (" +
+           run->command + ")";
   return "another session (backend pid " + std::to_string(pid) + ")";
 }
 
-bool Ledger::schema_exists() {
-  return m_conn.exec("SELECT to_regclass('ferry.runs') IS NOT NULL").boolean(0, 0);
-}
+bool Ledger::schema_exists() { return m_conn.exec("SELECT to_regclass('ferry.runs') IS NOT NULL").boolean(0, 0); }
 
 void Ledger::ensure_schema() {
   if (schema_exists()) return;
@@ -160,8 +158,8 @@ std::string Ledger::record_applied_sql(const AppliedMigration& m) {
   return "WITH m AS (INSERT INTO ferry.migrations (version, name, checksum, down_sql, duration_ms, "
          "run_id, destroys_data, down_restores_data) VALUES (" +
          l(m.version) + ", " + l(m.name) + ", " + l(m.checksum) + ", " + (m.down_sql ? l(*m.down_sql) : "NULL") +
-         ", (extract(epoch FROM clock_timestamp() - current_setting('ferry.t0')::timestamptz) * 1000)::bigint, " + l(m.run_id) + ", " + (m.destroys_data ? "true" : "false") +
-         ", " + (m.down_restores_data ? "true" : "false") +
+         ", (extract(epoch FROM clock_timestamp() - current_setting('ferry.t0')::timestamptz) * 1000)::bigint, " +
+         l(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " + (m.down_restores_data ? "true" : "false") +
          ") RETURNING version, name, run_id) INSERT INTO ferry.history (version, name, action, run_id) "
          "SELECT version, name, 'applied', run_id FROM m";
 }
@@ -178,7 +176,8 @@ std::vector<RunRecord> Ledger::abandon_stale_runs() {
   std::vector<RunRecord> out;
   auto r = m_conn.exec(std::string("UPDATE ferry.runs SET outcome = 'abandoned', finished = now(), "
                                    "error = 'ferry stopped without finishing this run (killed, or its machine died)' "
-                                   "WHERE outcome = 'running' RETURNING ") + k_run_cols);
+                                   "WHERE outcome = 'running' RETURNING ") +
+                       k_run_cols);
   for (int i = 0; i < r.rows(); ++i) out.push_back(run_from(r, i));
   return out;
 }
@@ -191,9 +190,8 @@ void Ledger::insert_run(const RunRecord& r) {
       {r.id, r.playbook, r.environment, r.operator_name, r.host, r.version_before, r.command});
 }
 
-void Ledger::finish_run(const std::string& id, const std::string& outcome,
-                        const std::string& version_after, const std::string& error,
-                        const std::string& backup_id) {
+void Ledger::finish_run(const std::string& id, const std::string& outcome, const std::string& version_after,
+                        const std::string& error, const std::string& backup_id) {
   m_conn.exec_params(
       "UPDATE ferry.runs SET finished = now(), outcome = $2, version_after = $3, "
       "error = nullif($4, ''), backup_id = coalesce(nullif($5, ''), backup_id) WHERE id = $1",
@@ -203,17 +201,16 @@ void Ledger::finish_run(const std::string& id, const std::string& outcome,
 std::vector<RunRecord> Ledger::runs(int limit) {
   std::vector<RunRecord> out;
   if (!schema_exists()) return out;
-  auto r = m_conn.exec_params(std::string("SELECT ") + k_run_cols +
-                                  " FROM ferry.runs ORDER BY started DESC, id DESC LIMIT $1",
-                              {std::to_string(limit)});
+  auto r = m_conn.exec_params(
+      std::string("SELECT ") + k_run_cols + " FROM ferry.runs ORDER BY started DESC, id DESC LIMIT $1",
+      {std::to_string(limit)});
   for (int i = 0; i < r.rows(); ++i) out.push_back(run_from(r, i));
   return out;
 }
 
 std::optional<RunRecord> Ledger::run(const std::string& id) {
   if (!schema_exists()) return std::nullopt;
-  auto r = m_conn.exec_params(std::string("SELECT ") + k_run_cols + " FROM ferry.runs WHERE id = $1",
-                              {id});
+  auto r = m_conn.exec_params(std::string("SELECT ") + k_run_cols + " FROM ferry.runs WHERE id = $1", {id});
   if (r.rows() == 0) return std::nullopt;
   return run_from(r, 0);
 }

@@ -17,7 +17,7 @@ struct AppliedMigration {
   std::string applied_at;
   long long duration_ms = 0;
   std::string run_id;
-  bool destroys_data = false;       // recorded so a rollback without files still knows
+  bool destroys_data = false;  // recorded so a rollback without files still knows
   bool down_restores_data = false;
 };
 
@@ -76,9 +76,8 @@ class Ledger {
   // Runs left 'running' by a ferry that died (we hold the lock, so none is alive): marked
   // 'abandoned' and returned, so the operator hears of them.
   std::vector<RunRecord> abandon_stale_runs();
-  void finish_run(const std::string& id, const std::string& outcome,
-                  const std::string& version_after, const std::string& error,
-                  const std::string& backup_id = "");
+  void finish_run(const std::string& id, const std::string& outcome, const std::string& version_after,
+                  const std::string& error, const std::string& backup_id = "");
   std::vector<RunRecord> runs(int limit);
   std::optional<RunRecord> run(const std::string& id);
   std::vector<HistoryEvent> history(int limit);

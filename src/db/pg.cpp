@@ -27,18 +27,14 @@ DbError error_from(PGresult* res, PGconn* conn) {
 }
 }  // namespace
 
-std::string Result::column_type_name(int col) const {
-  return PQftype(m_res.get(), col) == 16 ? "bool" : "other";
-}
+std::string Result::column_type_name(int col) const { return PQftype(m_res.get(), col) == 16 ? "bool" : "other"; }
 
 Connection::Connection(const ConnectParams& p) {
-  m_describe = (p.user.empty() ? "" : p.user + "@") + p.host + ":" + std::to_string(p.port) +
-               "/" + p.dbname;
+  m_describe = (p.user.empty() ? "" : p.user + "@") + p.host + ":" + std::to_string(p.port) + "/" + p.dbname;
   std::string port = std::to_string(p.port);
   std::string timeout = std::to_string(p.connect_timeout_s);
-  std::vector<const char*> keys = {"host", "port", "dbname", "sslmode", "connect_timeout",
-                                   "application_name"};
-  std::vector<const char*> vals = {p.host.c_str(), port.c_str(), p.dbname.c_str(),
+  std::vector<const char*> keys = {"host", "port", "dbname", "sslmode", "connect_timeout", "application_name"};
+  std::vector<const char*> vals = {p.host.c_str(),    port.c_str(),    p.dbname.c_str(),
                                    p.sslmode.c_str(), timeout.c_str(), "ferry"};
   if (!p.user.empty()) {
     keys.push_back("user");
@@ -76,13 +72,12 @@ Result Connection::exec(const std::string& sql) {
   throw e;
 }
 
-Result Connection::exec_params(const std::string& sql,
-                               const std::vector<std::optional<std::string>>& params) {
+Result Connection::exec_params(const std::string& sql, const std::vector<std::optional<std::string>>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  PGresult* r = PQexecParams(m_conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                             values.data(), nullptr, nullptr, 0);
+  PGresult* r =
+      PQexecParams(m_conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
   auto st = PQresultStatus(r);
   if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Result(r);
   DbError e = error_from(r, m_conn);
@@ -144,8 +139,10 @@ std::string quote_ident(const std::string& ident) {
     if (!out.empty()) out += ".";
     out += "\"";
     for (char c : part) {
-      if (c == '"') out += "\"\"";
-      else out.push_back(c);
+      if (c == '"')
+        out += "\"\"";
+      else
+        out.push_back(c);
     }
     out += "\"";
     if (dot == std::string::npos) break;
@@ -157,8 +154,10 @@ std::string quote_ident(const std::string& ident) {
 std::string quote_literal(const std::string& text) {
   std::string out = "'";
   for (char c : text) {
-    if (c == '\'') out += "''";
-    else out.push_back(c);
+    if (c == '\'')
+      out += "''";
+    else
+      out.push_back(c);
   }
   return out + "'";
 }

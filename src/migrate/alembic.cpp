@@ -35,7 +35,8 @@ std::vector<AlembicRevision> alembic_history(transport::Transport& t, const conf
     if (!std::regex_match(line, m, k_line)) continue;
     AlembicRevision r{m[2], m[1] == "<base>" ? "" : std::string(m[1]), m[3]};
     if (by_down.count(r.down))
-      throw Error(ErrorKind::Config, "alembic history branches after '" + (r.down.empty() ? std::string("<base>") : r.down) +
+      throw Error(ErrorKind::Config, "alembic history branches after '" +
+                                         (r.down.empty() ? std::string("<base>") : r.down) +
                                          "'; ferry supports one line of revisions");
     by_down[r.down] = r;
     ++count;
@@ -60,8 +61,8 @@ std::vector<AlembicRevision> alembic_pending(const std::vector<AlembicRevision>&
   if (current.empty()) return chain;
   for (size_t i = 0; i < chain.size(); ++i)
     if (chain[i].id == current) return {chain.begin() + static_cast<long>(i) + 1, chain.end()};
-  throw Error(ErrorKind::Refused, "drift: the database is at alembic revision '" + current +
-                                      "', which the migration scripts do not know");
+  throw Error(ErrorKind::Refused,
+              "drift: the database is at alembic revision '" + current + "', which the migration scripts do not know");
 }
 
 bool alembic_reached(const std::vector<AlembicRevision>& chain, const std::string& current, const std::string& rev) {

@@ -58,15 +58,15 @@ std::vector<Migration> load_migrations(const std::string& dir, const std::string
     if (!m.name.empty() && (m.name[0] == '_' || m.name[0] == '-')) m.name = m.name.substr(1);
     m.dir = display_dir + "/" + base;
     fs::path up = e.path() / "up.sql";
-    if (!fs::is_regular_file(up, ec))
-      throw Error(ErrorKind::Config, m.dir + ": missing up.sql");
+    if (!fs::is_regular_file(up, ec)) throw Error(ErrorKind::Config, m.dir + ": missing up.sql");
     m.up_sql = read_file(up.string());
     m.checksum = sha256_hex(m.up_sql);
     m.irreversible = has_directive(m.up_sql, "ferry:irreversible");
     m.down_restores_data = has_directive(m.up_sql, "ferry:down-restores-data");
     m.no_transaction = trim(first_line(m.up_sql)) == "-- ferry:no-transaction";
     fs::path down = e.path() / "down.sql";
-    if (fs::is_regular_file(down, ec)) m.down_sql = read_file(down.string());
+    if (fs::is_regular_file(down, ec))
+      m.down_sql = read_file(down.string());
     else if (!m.irreversible)
       throw Error(ErrorKind::Config, m.dir + ": missing down.sql",
                   "write down.sql, or mark up.sql with a line '-- ferry:irreversible'");
@@ -79,14 +79,12 @@ std::vector<Migration> load_migrations(const std::string& dir, const std::string
     std::string norm = m.version;
     norm.erase(0, std::min(norm.find_first_not_of('0'), norm.size() - 1));
     if (auto it = seen.find(norm); it != seen.end())
-      throw Error(ErrorKind::Config,
-                  m.dir + ": version " + m.version + " is also used by " + it->second);
+      throw Error(ErrorKind::Config, m.dir + ": version " + m.version + " is also used by " + it->second);
     seen[norm] = m.dir;
     out.push_back(std::move(m));
   }
-  std::sort(out.begin(), out.end(), [](const Migration& a, const Migration& b) {
-    return compare_versions(a.version, b.version) < 0;
-  });
+  std::sort(out.begin(), out.end(),
+            [](const Migration& a, const Migration& b) { return compare_versions(a.version, b.version) < 0; });
   return out;
 }
 
@@ -102,19 +100,19 @@ Plan make_plan(const std::vector<Migration>& files, const std::vector<db::Applie
   for (const auto& a : applied) {
     auto it = file_by_version.find(a.version);
     if (it == file_by_version.end()) {
-      plan.drift.push_back({a.version, a.version + "_" + a.name +
-                                           ": applied, but its directory is missing from migrations/"});
+      plan.drift.push_back(
+          {a.version, a.version + "_" + a.name + ": applied, but its directory is missing from migrations/"});
     } else if (it->second->checksum != a.checksum) {
       plan.drift.push_back({a.version, it->second->id() + ": up.sql changed since it was applied (applied " +
-                                           a.checksum.substr(0, 12) + ", file " +
-                                           it->second->checksum.substr(0, 12) + ")"});
+                                           a.checksum.substr(0, 12) + ", file " + it->second->checksum.substr(0, 12) +
+                                           ")"});
     }
   }
   for (const auto& f : files) {
     if (by_version.count(f.version)) continue;
     if (!plan.current.empty() && compare_versions(f.version, plan.current) < 0) {
-      plan.drift.push_back({f.version, f.id() + ": pending, but the newer " + plan.current +
-                                           " is already applied (out of order)"});
+      plan.drift.push_back(
+          {f.version, f.id() + ": pending, but the newer " + plan.current + " is already applied (out of order)"});
       continue;
     }
     plan.pending.push_back(f);

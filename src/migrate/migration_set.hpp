@@ -12,11 +12,11 @@ struct Migration {
   std::string version;  // the leading digits as written ("0003")
   std::string name;     // the rest, after one '_' ("add_priority")
   std::string id() const { return version + (name.empty() ? "" : "_" + name); }
-  std::string dir;      // path shown to users ("migrations/0003_add_priority")
+  std::string dir;  // path shown to users ("migrations/0003_add_priority")
   std::string up_sql;
   std::optional<std::string> down_sql;
   std::optional<std::string> verify_sql;
-  std::string checksum;  // sha256 of up.sql
+  std::string checksum;             // sha256 of up.sql
   bool irreversible = false;        // -- ferry:irreversible
   bool no_transaction = false;      // -- ferry:no-transaction on the first line
   bool down_restores_data = false;  // -- ferry:down-restores-data

@@ -31,14 +31,12 @@ std::vector<Statement> split_statements(const std::string& sql, const std::strin
     size_t pos = r.error->cursorpos > 0 ? static_cast<size_t>(r.error->cursorpos - 1) : 0;
     pg_query_free_split_result(r);
     auto [line, col] = line_col(sql, pos);
-    throw Error(ErrorKind::Config,
-                file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + msg);
+    throw Error(ErrorKind::Config, file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + msg);
   }
   std::vector<Statement> out;
   for (int i = 0; i < r.n_stmts; ++i) {
     size_t loc = static_cast<size_t>(r.stmts[i]->stmt_location);
-    size_t len = r.stmts[i]->stmt_len == 0 ? sql.size() - loc
-                                           : static_cast<size_t>(r.stmts[i]->stmt_len);
+    size_t len = r.stmts[i]->stmt_len == 0 ? sql.size() - loc : static_cast<size_t>(r.stmts[i]->stmt_len);
     std::string text = sql.substr(loc, len);
     // The parser's location includes leading whitespace and comments; point at the statement.
     size_t skip = 0;
@@ -71,7 +69,9 @@ std::string check_node(const json& stmt) {
   if (auto it = stmt.find("DropStmt"); it != stmt.end()) {
     std::string type = it->value("removeType", "");
     if (type == "OBJECT_TABLE" || type == "OBJECT_SCHEMA" || type == "OBJECT_MATVIEW")
-      return "drops a " + std::string(type == "OBJECT_TABLE" ? "table" : type == "OBJECT_SCHEMA" ? "schema" : "materialized view");
+      return "drops a " + std::string(type == "OBJECT_TABLE"    ? "table"
+                                      : type == "OBJECT_SCHEMA" ? "schema"
+                                                                : "materialized view");
   }
   if (stmt.contains("TruncateStmt")) return "truncates a table";
   if (auto it = stmt.find("DeleteStmt"); it != stmt.end() && !it->contains("whereClause"))

@@ -37,18 +37,25 @@ class Console : public Reporter {
   void step_failed(const std::string& step, const std::string& error, Millis took) override {
     line(paint("31;1", "FAILED"), step, error, took);
   }
-  void step_compensated(const std::string& step, bool ok, const std::string& summary,
-                        Millis took) override {
+  void step_compensated(const std::string& step, bool ok, const std::string& summary, Millis took) override {
     line(ok ? paint("33", "undone") : paint("31;1", "UNDO FAILED"), "undo " + step, summary, took);
   }
   void message(Level level, const std::string& text) override {
     if (m_quiet && level == Level::Info) return;
     clear_progress();
     switch (level) {
-      case Level::Info: out("  " + text + "\n"); break;
-      case Level::Warn: out("  " + paint("33", "warning: ") + text + "\n"); break;
-      case Level::Error: out("  " + paint("31;1", "error: ") + text + "\n"); break;
-      case Level::Hint: out("  " + paint("36", "hint: ") + text + "\n"); break;
+      case Level::Info:
+        out("  " + text + "\n");
+        break;
+      case Level::Warn:
+        out("  " + paint("33", "warning: ") + text + "\n");
+        break;
+      case Level::Error:
+        out("  " + paint("31;1", "error: ") + text + "\n");
+        break;
+      case Level::Hint:
+        out("  " + paint("36", "hint: ") + text + "\n");
+        break;
     }
   }
   void stage_finished(const std::string& env, const std::string& outcome, Millis took) override {
@@ -59,8 +66,7 @@ class Console : public Reporter {
   void run_finished(const std::string& outcome, int exit_code, Millis took) override {
     std::string code = exit_code == 0 ? "32;1" : exit_code == 1 || exit_code == 3 ? "33;1" : "31;1";
     if (m_quiet && exit_code == 0) return;
-    out(paint(code, "run " + outcome) + " in " + format_duration(took) + " (exit " +
-        std::to_string(exit_code) + ")\n");
+    out(paint(code, "run " + outcome) + " in " + format_duration(took) + " (exit " + std::to_string(exit_code) + ")\n");
   }
 
  private:

@@ -21,8 +21,7 @@ void Fanout::step_finished(const std::string& step, const std::string& summary, 
 void Fanout::step_failed(const std::string& step, const std::string& error, Millis took) {
   for (auto& t : m_targets) t->step_failed(r(step), r(error), took);
 }
-void Fanout::step_compensated(const std::string& step, bool ok, const std::string& summary,
-                              Millis took) {
+void Fanout::step_compensated(const std::string& step, bool ok, const std::string& summary, Millis took) {
   for (auto& t : m_targets) t->step_compensated(r(step), ok, r(summary), took);
 }
 void Fanout::message(Level level, const std::string& text) {

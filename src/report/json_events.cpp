@@ -26,30 +26,35 @@ class JsonEvents : public Reporter {
   }
   void step_progress(const std::string&, const std::string&) override {}
   void step_finished(const std::string& step, const std::string& summary, Millis took) override {
-    emit({{"event", "step_finished"}, {"stage", m_stage}, {"step", step}, {"result", summary},
+    emit({{"event", "step_finished"},
+          {"stage", m_stage},
+          {"step", step},
+          {"result", summary},
           {"duration_ms", took.count()}});
   }
   void step_failed(const std::string& step, const std::string& error, Millis took) override {
-    emit({{"event", "step_failed"}, {"stage", m_stage}, {"step", step}, {"error", error},
+    emit({{"event", "step_failed"},
+          {"stage", m_stage},
+          {"step", step},
+          {"error", error},
           {"duration_ms", took.count()}});
   }
-  void step_compensated(const std::string& step, bool ok, const std::string& summary,
-                        Millis took) override {
-    emit({{"event", ok ? "step_compensated" : "compensation_failed"}, {"stage", m_stage},
-          {"step", step}, {"result", summary}, {"duration_ms", took.count()}});
+  void step_compensated(const std::string& step, bool ok, const std::string& summary, Millis took) override {
+    emit({{"event", ok ? "step_compensated" : "compensation_failed"},
+          {"stage", m_stage},
+          {"step", step},
+          {"result", summary},
+          {"duration_ms", took.count()}});
   }
   void message(Level level, const std::string& text) override {
     static const char* k_names[] = {"info", "warning", "error", "hint"};
-    emit({{"event", "message"}, {"stage", m_stage}, {"level", k_names[static_cast<int>(level)]},
-          {"text", text}});
+    emit({{"event", "message"}, {"stage", m_stage}, {"level", k_names[static_cast<int>(level)]}, {"text", text}});
   }
   void stage_finished(const std::string& env, const std::string& outcome, Millis took) override {
-    emit({{"event", "stage_finished"}, {"stage", env}, {"outcome", outcome},
-          {"duration_ms", took.count()}});
+    emit({{"event", "stage_finished"}, {"stage", env}, {"outcome", outcome}, {"duration_ms", took.count()}});
   }
   void run_finished(const std::string& outcome, int exit_code, Millis took) override {
-    emit({{"event", "run_finished"}, {"outcome", outcome}, {"exit_code", exit_code},
-          {"duration_ms", took.count()}});
+    emit({{"event", "run_finished"}, {"outcome", outcome}, {"exit_code", exit_code}, {"duration_ms", took.count()}});
     done();
   }
 
@@ -111,8 +116,6 @@ class ReportFile : public JsonEvents {
 }  // namespace
 
 std::unique_ptr<Reporter> make_journal(const std::string& path) { return std::make_unique<Journal>(path); }
-std::unique_ptr<Reporter> make_report_file(const std::string& path) {
-  return std::make_unique<ReportFile>(path);
-}
+std::unique_ptr<Reporter> make_report_file(const std::string& path) { return std::make_unique<ReportFile>(path); }
 
 }  // namespace ferry::report

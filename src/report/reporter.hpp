@@ -23,8 +23,7 @@ class Reporter {
   virtual void step_progress(const std::string& step, const std::string& progress) = 0;
   virtual void step_finished(const std::string& step, const std::string& summary, Millis took) = 0;
   virtual void step_failed(const std::string& step, const std::string& error, Millis took) = 0;
-  virtual void step_compensated(const std::string& step, bool ok, const std::string& summary,
-                                Millis took) = 0;
+  virtual void step_compensated(const std::string& step, bool ok, const std::string& summary, Millis took) = 0;
   virtual void message(Level level, const std::string& text) = 0;
   virtual void stage_finished(const std::string& env, const std::string& outcome, Millis took) = 0;
   virtual void run_finished(const std::string& outcome, int exit_code, Millis took) = 0;
@@ -49,8 +48,7 @@ class Fanout : public Reporter {
   void step_progress(const std::string& step, const std::string& progress) override;
   void step_finished(const std::string& step, const std::string& summary, Millis took) override;
   void step_failed(const std::string& step, const std::string& error, Millis took) override;
-  void step_compensated(const std::string& step, bool ok, const std::string& summary,
-                        Millis took) override;
+  void step_compensated(const std::string& step, bool ok, const std::string& summary, Millis took) override;
   void message(Level level, const std::string& text) override;
   void stage_finished(const std::string& env, const std::string& outcome, Millis took) override;
   void run_finished(const std::string& outcome, int exit_code, Millis took) override;

@@ -10,7 +10,7 @@
 namespace ferry::run {
 
 void install_signal_handlers();
-bool interrupted();           // a signal arrived
+bool interrupted();            // a signal arrived
 std::string interrupt_name();  // "SIGTERM"
 void clear_interrupt();
 // The connection whose statement a signal cancels (nullptr: none).

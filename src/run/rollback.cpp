@@ -44,8 +44,8 @@ void open_session(Session& s, const config::Environment& env, steps::Transports&
   set_cancel_target(s.conn);
   s.ledger->ensure_schema();
   for (const auto& stale : s.ledger->abandon_stale_runs())
-    rep.message(report::Level::Warn, "run " + stale.id + " by " + stale.operator_name + " on " + stale.host + " (started " +
-                                         stale.started + ") never finished; it is marked abandoned");
+    rep.message(report::Level::Warn, "run " + stale.id + " by " + stale.operator_name + " on " + stale.host +
+                                         " (started " + stale.started + ") never finished; it is marked abandoned");
   db::RunRecord rec;
   rec.id = run_id;
   rec.playbook = what;
@@ -62,7 +62,8 @@ void open_session(Session& s, const config::Environment& env, steps::Transports&
 
 int backup_environment(const config::Project& project, const std::string& env_name, const RunOptions& opts) {
   const auto& env = project.environment(env_name);
-  if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section; ferry does not know where to keep backups");
+  if (!env.backup)
+    throw Error(ErrorKind::Config, env.file + ": no 'backup:' section; ferry does not know where to keep backups");
   std::string run_id = new_run_id();
   install_signal_handlers();
   auto fan = make_reporter(project, run_id, opts.state_dir, "", opts.color, opts.quiet, false);
@@ -85,8 +86,10 @@ int backup_environment(const config::Project& project, const std::string& env_na
   fan.step_started("backup");
   try {
     auto meta = steps::take_backup(ctx, "backup");
-    fan.step_finished("backup", "verified " + meta.id + " (" + std::to_string(meta.size) + " bytes, sha256 " +
-                                    meta.sha256.substr(0, 12) + ")", sw.elapsed());
+    fan.step_finished(
+        "backup",
+        "verified " + meta.id + " (" + std::to_string(meta.size) + " bytes, sha256 " + meta.sha256.substr(0, 12) + ")",
+        sw.elapsed());
     fan.message(report::Level::Info, "file: " + meta.file);
     s.ledger->finish_run(run_id, "succeeded", s.ledger->current_version(), "", meta.id);
     int n = steps::prune_backups(env, transports);
@@ -169,7 +172,8 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
       }
       // Prove against a backup taken at that version, when one exists.
       for (const auto& b : steps::list_backups(env, transports))
-        if (b.verified && migrate::compare_versions(b.version, *opts.to_version) == 0 && b.version == s.ledger->current_version()) {
+        if (b.verified && migrate::compare_versions(b.version, *opts.to_version) == 0 &&
+            b.version == s.ledger->current_version()) {
           target_backup = b;
           break;
         }
@@ -186,8 +190,9 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
       fan.step_started("restore");
       changed = true;
       steps::restore_backup(ctx, *target_backup);
-      fan.step_finished("restore", "restored " + target_backup->id + " (version " +
-                                       (target_backup->version.empty() ? "none" : target_backup->version) + ")",
+      fan.step_finished("restore",
+                        "restored " + target_backup->id + " (version " +
+                            (target_backup->version.empty() ? "none" : target_backup->version) + ")",
                         sw.elapsed());
     }
     for (const auto& spec : pb.steps) {
@@ -202,15 +207,22 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
       std::string fp = db::schema_fingerprint(*s.conn);
       auto counts = db::row_counts(*s.conn);
       if (fp != target_backup->fingerprint)
-        throw Error(ErrorKind::Verify, "proof failed: schema fingerprint " + fp.substr(0, 12) + " differs from backup " +
-                                           target_backup->id + "'s " + target_backup->fingerprint.substr(0, 12));
+        throw Error(ErrorKind::Verify, "proof failed: schema fingerprint " + fp.substr(0, 12) +
+                                           " differs from backup " + target_backup->id + "'s " +
+                                           target_backup->fingerprint.substr(0, 12));
       if (opts.backup_id && counts != target_backup->row_counts)
         throw Error(ErrorKind::Verify, "proof failed: row counts differ from backup " + target_backup->id + "'s");
-      fan.step_finished("proof", "fingerprint " + fp.substr(0, 12) + (opts.backup_id ? " and row counts" : "") +
-                                     " equal to backup " + target_backup->id, psw.elapsed());
+      fan.step_finished("proof",
+                        "fingerprint " + fp.substr(0, 12) + (opts.backup_id ? " and row counts" : "") +
+                            " equal to backup " + target_backup->id,
+                        psw.elapsed());
     } else {
-      fan.step_finished("proof", "ledger at " + (s.ledger->current_version().empty() ? std::string("no version") : s.ledger->current_version()) +
-                                     "; no backup at that version to compare the schema with", psw.elapsed());
+      fan.step_finished(
+          "proof",
+          "ledger at " +
+              (s.ledger->current_version().empty() ? std::string("no version") : s.ledger->current_version()) +
+              "; no backup at that version to compare the schema with",
+          psw.elapsed());
     }
   } catch (const Error& e) {
     error = e.what();
@@ -227,7 +239,10 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
     }
   }
   try {
-    s.ledger->finish_run(run_id, error.empty() ? "succeeded" : code == 2 ? "needs_attention" : "failed",
+    s.ledger->finish_run(run_id,
+                         error.empty() ? "succeeded"
+                         : code == 2   ? "needs_attention"
+                                       : "failed",
                          s.ledger->current_version(), error, target_backup ? target_backup->id : "");
   } catch (const Error&) {
   }

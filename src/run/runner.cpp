@@ -62,13 +62,15 @@ std::string compare_with_baseline(db::Connection& db, const steps::Baseline& bas
   auto counts = db::row_counts(db);
   std::string diff;
   if (fp != base.fingerprint)
-    diff += "schema fingerprint " + fp.substr(0, 12) + " differs from " + base.fingerprint.substr(0, 12) + " before the run";
+    diff += "schema fingerprint " + fp.substr(0, 12) + " differs from " + base.fingerprint.substr(0, 12) +
+            " before the run";
   for (const auto& [t, n] : base.row_counts) {
     auto it = counts.find(t);
-    if (it == counts.end()) diff += (diff.empty() ? "" : "; ") + std::string("table ") + t + " is gone";
+    if (it == counts.end())
+      diff += (diff.empty() ? "" : "; ") + std::string("table ") + t + " is gone";
     else if (it->second != n)
-      diff += (diff.empty() ? "" : "; ") + std::string("rows ") + t + ": " + std::to_string(it->second) +
-              " now, " + std::to_string(n) + " before";
+      diff += (diff.empty() ? "" : "; ") + std::string("rows ") + t + ": " + std::to_string(it->second) + " now, " +
+              std::to_string(n) + " before";
   }
   for (const auto& [t, n] : counts)
     if (!base.row_counts.count(t)) diff += (diff.empty() ? "" : "; ") + std::string("table ") + t + " is new";
@@ -141,11 +143,12 @@ class StageRunner {
     for (const auto& stale : ledger.abandon_stale_runs()) {
       m_rep.message(report::Level::Warn, "run " + stale.id + " by " + stale.operator_name + " on " + stale.host +
                                              " (started " + stale.started + ") never finished; it is marked abandoned");
-      m_rep.message(report::Level::Hint, "check `ferry history " + m_env.name + "`: its changes, if any, are in the ledger");
+      m_rep.message(report::Level::Hint,
+                    "check `ferry history " + m_env.name + "`: its changes, if any, are in the ledger");
     }
 
-    steps::StageContext ctx(m_project, m_pb, m_env, *conn, ledger, m_rep, transports, m_run_id,
-                            m_opts.state_dir, m_files);
+    steps::StageContext ctx(m_project, m_pb, m_env, *conn, ledger, m_rep, transports, m_run_id, m_opts.state_dir,
+                            m_files);
     bool alembic = m_pb.migrations.driver == config::Driver::Alembic;
     if (alembic) {
       Stopwatch asw;
@@ -160,8 +163,9 @@ class StageRunner {
       }
       std::string todo;
       for (const auto& r : ctx.alembic_todo) todo += (todo.empty() ? "" : ", ") + r.id;
-      m_rep.step_finished("alembic history", "at " + (ctx.plan.current.empty() ? std::string("base") : ctx.plan.current) +
-                                                 "; pending: " + (todo.empty() ? std::string("none") : todo),
+      m_rep.step_finished("alembic history",
+                          "at " + (ctx.plan.current.empty() ? std::string("base") : ctx.plan.current) +
+                              "; pending: " + (todo.empty() ? std::string("none") : todo),
                           asw.elapsed());
     } else {
       ctx.plan = migrate::make_plan(m_files, ledger.applied());
@@ -200,8 +204,9 @@ class StageRunner {
       return {exit_code::k_failed_clean, "failed", why};
     }
     if (m_opts.verbose)
-      m_rep.step_finished("baseline", "fingerprint " + ctx.baseline.fingerprint.substr(0, 12) + ", " +
-                                          std::to_string(ctx.baseline.row_counts.size()) + " tables",
+      m_rep.step_finished("baseline",
+                          "fingerprint " + ctx.baseline.fingerprint.substr(0, 12) + ", " +
+                              std::to_string(ctx.baseline.row_counts.size()) + " tables",
                           bsw.elapsed());
 
     db::RunRecord rec;
@@ -250,8 +255,9 @@ class StageRunner {
       if (m_env.backup && ctx.backup) {
         try {
           int n = steps::prune_backups(m_env, transports);
-          if (n > 0) m_rep.message(report::Level::Info, "pruned " + std::to_string(n) + " old backup(s), keeping " +
-                                                            std::to_string(m_env.backup->keep));
+          if (n > 0)
+            m_rep.message(report::Level::Info, "pruned " + std::to_string(n) + " old backup(s), keeping " +
+                                                   std::to_string(m_env.backup->keep));
         } catch (const Error& e) {
           m_rep.message(report::Level::Warn, std::string("pruning old backups failed: ") + e.what());
         }
@@ -262,9 +268,10 @@ class StageRunner {
       out = compensate(ctx, completed, failure);
     }
     try {
-      ledger.finish_run(m_run_id, out.outcome == "rolled back" ? "rolled_back"
-                                  : out.outcome == "needs attention" ? "needs_attention"
-                                                                     : out.outcome,
+      ledger.finish_run(m_run_id,
+                        out.outcome == "rolled back"       ? "rolled_back"
+                        : out.outcome == "needs attention" ? "needs_attention"
+                                                           : out.outcome,
                         steps::current_version(ctx), out.error, ctx.backup ? ctx.backup->id : "");
     } catch (const Error& e) {
       m_rep.message(report::Level::Warn, std::string("could not record the run's outcome: ") + e.what());
@@ -275,8 +282,8 @@ class StageRunner {
   void say_restore_by_hand(steps::StageContext& ctx) {
     if (ctx.backup) {
       m_rep.message(report::Level::Hint, "the backup taken before this run is " + ctx.backup->file);
-      m_rep.message(report::Level::Hint, "restore it with ferry: ferry rollback " + m_env.name + " --backup " + ctx.backup->id +
-                                             (m_env.is_protected ? " --yes" : ""));
+      m_rep.message(report::Level::Hint, "restore it with ferry: ferry rollback " + m_env.name + " --backup " +
+                                             ctx.backup->id + (m_env.is_protected ? " --yes" : ""));
       m_rep.message(report::Level::Hint, "or by hand: " + steps::manual_restore_command(m_env, *ctx.backup));
     } else {
       m_rep.message(report::Level::Hint, "this run took no backup; inspect " + m_env.name +
@@ -288,7 +295,8 @@ class StageRunner {
   StageOutcome after_stop(steps::StageContext& ctx, const std::string& failure) {
     std::string diff = compare_with_baseline(ctx.db, ctx.baseline);
     if (diff.empty()) {
-      m_rep.message(report::Level::Info, "on_failure: stop; the database is unchanged (fingerprint and row counts as before)");
+      m_rep.message(report::Level::Info,
+                    "on_failure: stop; the database is unchanged (fingerprint and row counts as before)");
       return {exit_code::k_failed_clean, "failed", failure};
     }
     m_rep.message(report::Level::Error, "on_failure: stop, and the environment changed: " + diff);
@@ -302,7 +310,8 @@ class StageRunner {
   bool restore(steps::StageContext& ctx, const std::string& why) {
     Stopwatch sw;
     if (!ctx.backup) {
-      m_rep.step_compensated("database", false, "a restore is needed (" + why + ") but this run took no backup", sw.elapsed());
+      m_rep.step_compensated("database", false, "a restore is needed (" + why + ") but this run took no backup",
+                             sw.elapsed());
       return false;
     }
     try {
@@ -356,9 +365,10 @@ class StageRunner {
       }
     }
     if (diff.empty())
-      m_rep.step_finished("proof", "fingerprint " + ctx.baseline.fingerprint.substr(0, 12) + " and " +
-                                       std::to_string(ctx.baseline.row_counts.size()) + " row counts as before" +
-                                       (health.empty() ? "" : "; " + health),
+      m_rep.step_finished("proof",
+                          "fingerprint " + ctx.baseline.fingerprint.substr(0, 12) + " and " +
+                              std::to_string(ctx.baseline.row_counts.size()) + " row counts as before" +
+                              (health.empty() ? "" : "; " + health),
                           sw.elapsed());
     else
       m_rep.step_failed("proof", diff, sw.elapsed());
@@ -392,11 +402,14 @@ class StageRunner {
           Stopwatch sw;
           std::string target = ctx.baseline.version.empty() ? "base" : ctx.baseline.version;
           try {
-            migrate::alembic_run(ctx.transports.get(m_pb.migrations.on), m_pb.migrations, "downgrade " + target, std::nullopt);
+            migrate::alembic_run(ctx.transports.get(m_pb.migrations.on), m_pb.migrations, "downgrade " + target,
+                                 std::nullopt);
             for (auto it = ctx.alembic_todo.rbegin(); it != ctx.alembic_todo.rend(); ++it)
-              ctx.db.exec_params("INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, 'reverted', $3)",
-                                 {it->id, it->message, m_run_id});
-            m_rep.step_compensated("migrate", true, "alembic downgrade " + target + " (from " + now + ")", sw.elapsed());
+              ctx.db.exec_params(
+                  "INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, 'reverted', $3)",
+                  {it->id, it->message, m_run_id});
+            m_rep.step_compensated("migrate", true, "alembic downgrade " + target + " (from " + now + ")",
+                                   sw.elapsed());
           } catch (const Error& e) {
             m_rep.step_compensated("migrate", false, e.what(), sw.elapsed());
             if (m_pb.rollback == config::RollbackMethod::Auto) {
@@ -434,7 +447,8 @@ class StageRunner {
     }
     bool svc_ok = db_ok ? restart_services(ctx, completed) : false;
     std::string diff = db_ok && svc_ok ? prove(ctx) : "compensation failed";
-    if (!diff.empty() && db_ok && svc_ok && !used_restore && m_pb.rollback == config::RollbackMethod::Auto && ctx.backup) {
+    if (!diff.empty() && db_ok && svc_ok && !used_restore && m_pb.rollback == config::RollbackMethod::Auto &&
+        ctx.backup) {
       m_rep.message(report::Level::Warn, "not proven after down SQL; restoring the backup instead");
       if (restore(ctx, "proof failed after down SQL")) {
         svc_ok = restart_services(ctx, completed);

@@ -72,8 +72,8 @@ std::vector<std::string> check_gate(const config::Project& project, const config
         missing.push_back(req_name + ": " + m.id() + " was applied with a different checksum (" +
                           it->second.first.substr(0, 12) + ", here " + m.checksum.substr(0, 12) + ")");
       else if (it->second.second != "succeeded")
-        missing.push_back(req_name + ": " + m.id() + " was applied by a run whose outcome is '" +
-                          it->second.second + "'");
+        missing.push_back(req_name + ": " + m.id() + " was applied by a run whose outcome is '" + it->second.second +
+                          "'");
     }
   }
   return missing;
@@ -96,7 +96,9 @@ std::vector<std::string> check_alembic_gate(const config::Project& project, cons
       db::Ledger ledger(*link.conn);
       bool ok = false;
       for (const auto& r : ledger.runs(50))
-        if (r.outcome == "succeeded" && (r.version_after == head || migrate::alembic_reached(chain, r.version_after, head))) ok = true;
+        if (r.outcome == "succeeded" &&
+            (r.version_after == head || migrate::alembic_reached(chain, r.version_after, head)))
+          ok = true;
       if (!ok) missing.push_back(req_name + ": no succeeded ferry run brought it to '" + head + "'");
     } catch (const Error& e) {
       missing.push_back(req_name + ": cannot check: " + e.what());
@@ -113,8 +115,9 @@ RollbackChoice choose_rollback(const config::Playbook& pb, const config::Environ
   if (pb.on_failure == config::OnFailure::Stop) return {"none", "on_failure: stop"};
   if (pb.migrations.driver == config::Driver::Alembic) {
     if (pb.rollback == config::RollbackMethod::Restore) return {"restore backup", "rollback: restore"};
-    return {"alembic downgrade", std::string("to the revision before the run") +
-                                     (has_backup && pb.rollback == config::RollbackMethod::Auto ? "; backup restore if it fails" : "")};
+    return {"alembic downgrade",
+            std::string("to the revision before the run") +
+                (has_backup && pb.rollback == config::RollbackMethod::Auto ? "; backup restore if it fails" : "")};
   }
   if (pb.rollback == config::RollbackMethod::Restore)
     return {"restore backup", has_backup ? "rollback: restore" : "rollback: restore, but the playbook takes no backup"};

@@ -22,9 +22,10 @@ namespace {
 
 // Words that run a PostgreSQL client tool where database.tools lives, as a shell command on
 // backup.on's host. Only connections reachable from that host's shell are supported.
-std::string tool(const config::Environment& env, const std::string& prog,
-                 const std::vector<std::string>& args, bool interactive_stdin, bool here = false) {
-  if (here) return shell_join([&] {
+std::string tool(const config::Environment& env, const std::string& prog, const std::vector<std::string>& args,
+                 bool interactive_stdin, bool here = false) {
+  if (here)
+    return shell_join([&] {
       std::vector<std::string> w = {prog};
       w.insert(w.end(), args.begin(), args.end());
       return w;
@@ -44,8 +45,7 @@ std::string tool(const config::Environment& env, const std::string& prog,
     words.push_back(tools.docker.container);
   } else if (tools.name != env.backup->on) {
     throw Error(ErrorKind::Config,
-                env.file + ": database.tools '" + tools.name + "' and backup.on '" + env.backup->on +
-                    "' differ",
+                env.file + ": database.tools '" + tools.name + "' and backup.on '" + env.backup->on + "' differ",
                 "run pg_dump where the backups are kept (set database.tools to the same connection)");
   }
   words.push_back(prog);
@@ -63,17 +63,18 @@ bool tools_on_backup_host(const config::Environment& env) {
 
 void check_streamable(const config::Environment& env) {
   if (env.connections.at(env.backup->on).type != config::ConnectionType::Local)
-    throw Error(ErrorKind::Config,
-                env.file + ": pg_dump runs on '" + env.database.tools + "' but backups are kept on '" + env.backup->on + "'",
-                "keep backups where pg_dump runs, or on this machine (backup.on: local), where ferry streams the dump");
+    throw Error(
+        ErrorKind::Config,
+        env.file + ": pg_dump runs on '" + env.database.tools + "' but backups are kept on '" + env.backup->on + "'",
+        "keep backups where pg_dump runs, or on this machine (backup.on: local), where ferry streams the dump");
 }
 
 // Runs `producer` and `consumer` joined by a pipe: producer's stdout -> consumer's stdin.
 // Memory stays flat: chunks go through the pipe as they come.
 std::pair<transport::CommandResult, transport::CommandResult> pipe_through(transport::Transport& producer_at,
-                                                                          transport::Command producer,
-                                                                          transport::Transport& consumer_at,
-                                                                          transport::Command consumer) {
+                                                                           transport::Command producer,
+                                                                           transport::Transport& consumer_at,
+                                                                           transport::Command consumer) {
   int p[2];
   if (pipe2(p, O_CLOEXEC) != 0) throw Error(ErrorKind::Internal, "pipe failed");
   consumer.stdin_fd = p[0];  // owned by the consumer's transport from here
@@ -130,19 +131,27 @@ std::string new_backup_id(const std::string& env_name) { return env_name + "-" +
 
 std::string human_bytes(long long n) {
   char buf[32];
-  if (n < 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1f KB", n / 1024.0);
-  else if (n < 1024LL * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.1f MB", n / 1048576.0);
-  else std::snprintf(buf, sizeof buf, "%.2f GB", n / 1073741824.0);
+  if (n < 1024 * 1024)
+    std::snprintf(buf, sizeof buf, "%.1f KB", n / 1024.0);
+  else if (n < 1024LL * 1024 * 1024)
+    std::snprintf(buf, sizeof buf, "%.1f MB", n / 1048576.0);
+  else
+    std::snprintf(buf, sizeof buf, "%.2f GB", n / 1073741824.0);
   return buf;
 }
 
 json ledger_json(const std::vector<db::AppliedMigration>& ledger) {
   json a = json::array();
   for (const auto& m : ledger)
-    a.push_back({{"version", m.version}, {"name", m.name}, {"checksum", m.checksum},
+    a.push_back({{"version", m.version},
+                 {"name", m.name},
+                 {"checksum", m.checksum},
                  {"down_sql", m.down_sql ? json(*m.down_sql) : json(nullptr)},
-                 {"applied_at", m.applied_at}, {"duration_ms", m.duration_ms}, {"run_id", m.run_id},
-                 {"destroys_data", m.destroys_data}, {"down_restores_data", m.down_restores_data}});
+                 {"applied_at", m.applied_at},
+                 {"duration_ms", m.duration_ms},
+                 {"run_id", m.run_id},
+                 {"destroys_data", m.destroys_data},
+                 {"down_restores_data", m.down_restores_data}});
   return a;
 }
 
@@ -246,17 +255,24 @@ class BackupStep : public Step {
 }  // namespace
 
 json backup_to_json(const BackupMeta& m, bool with_ledger) {
-  json j = {{"id", m.id}, {"environment", m.environment}, {"time", m.time}, {"file", m.file},
-            {"format", m.format}, {"compression", m.compression}, {"size", m.size},
-            {"sha256", m.sha256}, {"version", m.version}, {"fingerprint", m.fingerprint},
-            {"row_counts", m.row_counts}, {"run_id", m.run_id}, {"verified", m.verified}};
+  json j = {{"id", m.id},
+            {"environment", m.environment},
+            {"time", m.time},
+            {"file", m.file},
+            {"format", m.format},
+            {"compression", m.compression},
+            {"size", m.size},
+            {"sha256", m.sha256},
+            {"version", m.version},
+            {"fingerprint", m.fingerprint},
+            {"row_counts", m.row_counts},
+            {"run_id", m.run_id},
+            {"verified", m.verified}};
   if (with_ledger) j["ledger"] = ledger_json(m.ledger);
   return j;
 }
 
-std::unique_ptr<Step> make_backup_step(const config::StepSpec& spec) {
-  return std::make_unique<BackupStep>(spec);
-}
+std::unique_ptr<Step> make_backup_step(const config::StepSpec& spec) { return std::make_unique<BackupStep>(spec); }
 
 BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   const auto& env = ctx.env;
@@ -323,7 +339,8 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
     cmd.argv = {"bash", "-c", k_custom_script, "ferry-backup", spec.dir, meta.id};
   } else {
     if (env.connections.at(env.database.tools).type != config::ConnectionType::Local)
-      throw Error(ErrorKind::Config, env.file + ": backup format 'directory' needs database.tools on the backup host itself");
+      throw Error(ErrorKind::Config,
+                  env.file + ": backup format 'directory' needs database.tools on the backup host itself");
     dump_args.insert(dump_args.end(), {"-j", std::to_string(spec.jobs)});
     cmd.env["FERRY_DUMP"] = tool(env, "pg_dump", dump_args, false);
     cmd.env["FERRY_VERIFY"] = tool(env, "pg_restore", {"-f", "/dev/null"}, false);
@@ -356,7 +373,8 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   }
   counter.join();
   // A signal cancels our counting statement too: say what happened, not "canceling statement".
-  if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name() + "; the partial backup was removed");
+  if (run::interrupted())
+    throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name() + "; the partial backup was removed");
   if (count_error) std::rethrow_exception(count_error);
   auto line = res.out.find("FERRY_BACKUP ");
   if (!res.ok() || line == std::string::npos) {
@@ -385,8 +403,8 @@ std::vector<BackupMeta> list_backups(const config::Environment& env, Transports&
   if (!env.backup) return out;
   transport::Command c;
   c.argv = {"/bin/sh", "-c",
-            "for f in \"$1\"/*.json; do [ -f \"$f\" ] && cat -- \"$f\" && printf '\\n\\036\\n'; done; exit 0",
-            "sh", env.backup->dir};
+            "for f in \"$1\"/*.json; do [ -f \"$f\" ] && cat -- \"$f\" && printf '\\n\\036\\n'; done; exit 0", "sh",
+            env.backup->dir};
   auto r = transports.get(env.backup->on).run(c);
   size_t pos = 0;
   while (pos < r.out.size()) {
@@ -410,8 +428,7 @@ int prune_backups(const config::Environment& env, Transports& transports) {
     if (!b.verified) continue;
     if (++kept <= env.backup->keep) continue;
     transport::Command c;
-    c.argv = {"/bin/sh", "-c", "rm -rf -- \"$1\" \"$2\"", "sh", b.file,
-              env.backup->dir + "/" + b.id + ".json"};
+    c.argv = {"/bin/sh", "-c", "rm -rf -- \"$1\" \"$2\"", "sh", b.file, env.backup->dir + "/" + b.id + ".json"};
     if (transports.get(env.backup->on).run(c).ok()) ++removed;
   }
   return removed;
@@ -422,8 +439,7 @@ std::string manual_restore_command(const config::Environment& env, const BackupM
   args.pop_back();  // a human may be prompted for the password
   args.insert(args.end(), {"--clean", "--if-exists", "--single-transaction", "-d", env.database.name});
   std::string restore = shell_join(args);
-  if (meta.compression == "zstd")
-    return "zstd -dc " + shell_quote(meta.file) + " | pg_restore " + restore;
+  if (meta.compression == "zstd") return "zstd -dc " + shell_quote(meta.file) + " | pg_restore " + restore;
   return "pg_restore " + restore + " " + shell_quote(meta.file);
 }
 
@@ -440,32 +456,36 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   auto schemas = ctx.db.exec(
       "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') "
       "AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%' ORDER BY 1");
-  for (int i = 0; i < schemas.rows(); ++i)
-    pre += "DROP SCHEMA " + db::quote_ident(schemas.text(i, 0)) + " CASCADE;\n";
+  for (int i = 0; i < schemas.rows(); ++i) pre += "DROP SCHEMA " + db::quote_ident(schemas.text(i, 0)) + " CASCADE;\n";
   pre += "CREATE SCHEMA public;\nGRANT USAGE ON SCHEMA public TO PUBLIC;\n";
   pre += "ALTER SCHEMA public OWNER TO pg_database_owner;\n";
   std::string post = "SELECT pg_catalog.set_config('search_path', 'public', false);\n";
   post += "CREATE TEMP TABLE ferry_restored_ledger (LIKE ferry.migrations);\n";
   for (const auto& m : meta.ledger) {
-    post += "INSERT INTO ferry_restored_ledger (version, name, checksum, down_sql, applied_at, duration_ms, run_id, destroys_data, down_restores_data) VALUES (" +
-            db::quote_literal(m.version) + ", " + db::quote_literal(m.name) + ", " + db::quote_literal(m.checksum) + ", " +
-            (m.down_sql ? db::quote_literal(*m.down_sql) : "NULL") + ", " +
-            (m.applied_at.empty() ? "now()" : db::quote_literal(m.applied_at)) + ", " + std::to_string(m.duration_ms) + ", " +
-            db::quote_literal(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " +
-            (m.down_restores_data ? "true" : "false") + ");\n";
+    post +=
+        "INSERT INTO ferry_restored_ledger (version, name, checksum, down_sql, applied_at, duration_ms, run_id, "
+        "destroys_data, down_restores_data) VALUES (" +
+        db::quote_literal(m.version) + ", " + db::quote_literal(m.name) + ", " + db::quote_literal(m.checksum) + ", " +
+        (m.down_sql ? db::quote_literal(*m.down_sql) : "NULL") + ", " +
+        (m.applied_at.empty() ? "now()" : db::quote_literal(m.applied_at)) + ", " + std::to_string(m.duration_ms) +
+        ", " + db::quote_literal(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " +
+        (m.down_restores_data ? "true" : "false") + ");\n";
   }
   std::string rid = db::quote_literal(ctx.run_id);
   post +=
       "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'reverted', " + rid +
       " FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = m.version);\n"
-      "DELETE FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = m.version);\n"
-      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'restored', " + rid +
+      "DELETE FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = "
+      "m.version);\n"
+      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'restored', " +
+      rid +
       " FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM ferry.migrations m WHERE m.version = r.version);\n"
-      "INSERT INTO ferry.migrations SELECT * FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM ferry.migrations m WHERE m.version = r.version);\n";
+      "INSERT INTO ferry.migrations SELECT * FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM "
+      "ferry.migrations m WHERE m.version = r.version);\n";
 
   std::vector<std::string> psql_args = conn_args(env);
-  psql_args.insert(psql_args.end(), {"-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction",
-                                     "-d", env.database.name, "-f", "-"});
+  psql_args.insert(psql_args.end(),
+                   {"-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", env.database.name, "-f", "-"});
   bool streamed = !tools_on_backup_host(env);
   if (streamed) check_streamable(env);
   transport::Command cmd;
@@ -474,10 +494,13 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   cmd.env["FERRY_POST_SQL"] = post;
   // Streamed: this machine turns the dump into SQL and psql runs where the tools are.
   cmd.env["FERRY_PSQL"] = streamed ? "cat" : tool(env, "psql", psql_args, true);
-  std::string script = "set -u -o pipefail\nf=$1\n[ -e \"$f\" ] || { echo \"backup file $f is missing\" >&2; exit 66; }\n";
+  std::string script =
+      "set -u -o pipefail\nf=$1\n[ -e \"$f\" ] || { echo \"backup file $f is missing\" >&2; exit 66; }\n";
   if (meta.format == "directory") {
     cmd.env["FERRY_TO_SQL"] = tool(env, "pg_restore", {"-f", "-"}, false) + " \"$f\"";
-    script += "{ printf '%s\\n' \"$FERRY_PRE_SQL\"; eval \"$FERRY_TO_SQL\"; printf '%s\\n' \"$FERRY_POST_SQL\"; } | eval \"$FERRY_PSQL\"\n";
+    script +=
+        "{ printf '%s\\n' \"$FERRY_PRE_SQL\"; eval \"$FERRY_TO_SQL\"; printf '%s\\n' \"$FERRY_POST_SQL\"; } | eval "
+        "\"$FERRY_PSQL\"\n";
   } else {
     cmd.env["FERRY_TO_SQL"] = tool(env, "pg_restore", {"-f", "-"}, true, streamed);
     std::string cat = meta.compression == "zstd" ? "zstd -dc -- \"$f\"" : "cat -- \"$f\"";
@@ -485,10 +508,12 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
               " | eval \"$FERRY_TO_SQL\"; printf '%s\\n' \"$FERRY_POST_SQL\"; } | eval \"$FERRY_PSQL\"\n";
   }
   // Verify the file is the one we wrote before trusting it.
-  std::string check = "sum=$(" + std::string(meta.format == "directory"
-                                                 ? "cd \"$f\" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum"
-                                                 : "sha256sum -- \"$f\"") +
-                      " | cut -c1-64); [ \"$sum\" = \"$2\" ] || { echo \"backup file $f does not match its sha256 (found $sum)\" >&2; exit 65; }\n";
+  std::string check =
+      "sum=$(" +
+      std::string(meta.format == "directory" ? "cd \"$f\" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum"
+                                             : "sha256sum -- \"$f\"") +
+      " | cut -c1-64); [ \"$sum\" = \"$2\" ] || { echo \"backup file $f does not match its sha256 (found $sum)\" >&2; "
+      "exit 65; }\n";
   script = script.substr(0, script.find("\n", script.find("exit 66")) + 1) + check +
            script.substr(script.find("\n", script.find("exit 66")) + 1);
   cmd.argv = {"bash", "-c", script, "ferry-restore", meta.file, meta.sha256};

@@ -17,7 +17,6 @@
 
 namespace ferry::steps {
 
-
 std::unique_ptr<Step> make_backup_step(const config::StepSpec& spec);
 
 // Takes a verified backup now; sets ctx.backup. Throws on any failure, leaving no partial file.

@@ -62,8 +62,16 @@ struct StageContext {
   StageContext(const config::Project& project_, const config::Playbook& playbook_, const config::Environment& env_,
                db::Connection& db_, db::Ledger& ledger_, report::Reporter& reporter_, Transports& transports_,
                std::string run_id_, std::string state_dir_, std::vector<migrate::Migration> files_ = {})
-      : project(project_), playbook(playbook_), env(env_), db(db_), ledger(ledger_), reporter(reporter_),
-        transports(transports_), run_id(std::move(run_id_)), state_dir(std::move(state_dir_)), files(std::move(files_)) {}
+      : project(project_),
+        playbook(playbook_),
+        env(env_),
+        db(db_),
+        ledger(ledger_),
+        reporter(reporter_),
+        transports(transports_),
+        run_id(std::move(run_id_)),
+        state_dir(std::move(state_dir_)),
+        files(std::move(files_)) {}
 
   const config::Project& project;
   const config::Playbook& playbook;
@@ -84,7 +92,7 @@ struct StageContext {
   // driver: alembic
   std::vector<migrate::AlembicRevision> alembic_chain;
   std::vector<migrate::AlembicRevision> alembic_todo;  // pending at the start of the stage
-  bool alembic_changed = false;                         // `upgrade head` was started
+  bool alembic_changed = false;                        // `upgrade head` was started
   std::optional<BackupMeta> backup;                    // this run's verified backup
 };
 

@@ -51,8 +51,7 @@ std::string attempt(const config::HealthSpec& spec, long timeout_ms, const std::
 }
 }  // namespace
 
-ProbeResult probe_health(const config::HealthSpec& spec,
-                         const std::function<void(int, const std::string&)>& on_attempt,
+ProbeResult probe_health(const config::HealthSpec& spec, const std::function<void(int, const std::string&)>& on_attempt,
                          const std::function<bool()>& should_stop, const std::string& connect_to) {
   static const bool k_init = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
   (void)k_init;
@@ -60,7 +59,8 @@ ProbeResult probe_health(const config::HealthSpec& spec,
   auto deadline = std::chrono::steady_clock::now() + spec.timeout;
   while (true) {
     ++res.attempts;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     res.last = attempt(spec, std::max(200L, static_cast<long>(std::min<long long>(left, 10'000))), connect_to);
     if (res.last.empty()) {
       res.ok = true;

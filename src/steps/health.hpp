@@ -17,8 +17,7 @@ struct ProbeResult {
 // failed attempt. Stops early when `should_stop` returns true.
 // `connect_to` ("HOST:PORT:127.0.0.1:LOCALPORT") sends the request through a tunnel while the
 // URL and Host header stay as written.
-ProbeResult probe_health(const config::HealthSpec& spec,
-                         const std::function<void(int, const std::string&)>& on_attempt,
+ProbeResult probe_health(const config::HealthSpec& spec, const std::function<void(int, const std::string&)>& on_attempt,
                          const std::function<bool()>& should_stop, const std::string& connect_to = "");
 
 // Host and port of a URL (port defaulted from the scheme). Throws Error(Config) when unparsable.

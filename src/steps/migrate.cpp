@@ -16,10 +16,9 @@ void exec_statements(db::Connection& db, const std::string& sql, const std::stri
       db.exec(st.text);
     } catch (const db::DbError& e) {
       if (run::interrupted())
-        throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name() + " at " + file +
-                                            ":" + std::to_string(st.line));
-      throw db::DbError(file + ":" + std::to_string(st.line) + ":" + std::to_string(st.col) + ": " +
-                            e.what(),
+        throw Error(ErrorKind::Command,
+                    "interrupted by " + run::interrupt_name() + " at " + file + ":" + std::to_string(st.line));
+      throw db::DbError(file + ":" + std::to_string(st.line) + ":" + std::to_string(st.col) + ": " + e.what(),
                         e.sqlstate(), e.position());
     }
   }
@@ -39,14 +38,12 @@ void run_checks(db::Connection& db, const std::string& sql, const std::string& f
       try {
         return db.exec(st.text);
       } catch (const db::DbError& e) {
-        throw db::DbError(file + ":" + std::to_string(st.line) + ": " + e.what(), e.sqlstate(),
-                          e.position());
+        throw db::DbError(file + ":" + std::to_string(st.line) + ": " + e.what(), e.sqlstate(), e.position());
       }
     }();
     if (r.single_bool() && (r.is_null(0, 0) || !r.boolean(0, 0)))
       throw Error(ErrorKind::Verify, file + ":" + std::to_string(st.line) + ": check returned " +
-                                         (r.is_null(0, 0) ? "null" : "false") + ": " +
-                                         first_line(st.text));
+                                         (r.is_null(0, 0) ? "null" : "false") + ": " + first_line(st.text));
   }
 }
 
@@ -116,7 +113,8 @@ std::string apply_migrations(StageContext& ctx, bool each, Millis lock_timeout) 
         index += 1;
       }
     }
-    ctx.reporter.step_progress("migrate", std::to_string(done) + "/" + std::to_string(total) + " " + pending[from].id());
+    ctx.reporter.step_progress("migrate",
+                               std::to_string(done) + "/" + std::to_string(total) + " " + pending[from].id());
     try {
       db.exec_script(script);
     } catch (const db::DbError& e) {
@@ -129,7 +127,8 @@ std::string apply_migrations(StageContext& ctx, bool each, Millis lock_timeout) 
       open = false;
       if (!each) staged.clear();  // the whole transaction is gone
       const auto& m = pending[from + k];
-      if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name() + " in " + m.id());
+      if (run::interrupted())
+        throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name() + " in " + m.id());
       std::string where = m.dir + "/up.sql";
       if (failed >= ranges[k].first && failed < ranges[k].second) {
         auto st = migrate::split_statements(m.up_sql, where)[failed - ranges[k].first];
@@ -193,7 +192,8 @@ std::string apply_migrations(StageContext& ctx, bool each, Millis lock_timeout) 
     }
     throw;
   }
-  if (ctx.applied_this_run.empty()) return "nothing to apply, at " + (ctx.plan.current.empty() ? std::string("no version") : ctx.plan.current);
+  if (ctx.applied_this_run.empty())
+    return "nothing to apply, at " + (ctx.plan.current.empty() ? std::string("no version") : ctx.plan.current);
   return "applied " + std::to_string(ctx.applied_this_run.size()) + ": " + span(ctx.applied_this_run);
 }
 
@@ -203,8 +203,7 @@ std::string revert_migrations(StageContext& ctx) {
   while (!ctx.applied_this_run.empty()) {
     const auto& m = ctx.applied_this_run.back();
     std::string id = m.version + "_" + m.name;
-    if (!m.down_sql)
-      throw Error(ErrorKind::Command, id + " is irreversible (no down SQL)");
+    if (!m.down_sql) throw Error(ErrorKind::Command, id + " is irreversible (no down SQL)");
     try {
       db.exec("BEGIN");
       exec_statements(db, *m.down_sql, id + "/down.sql (stored)");

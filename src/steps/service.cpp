@@ -14,11 +14,11 @@ std::string restart_service(StageContext& ctx, const config::Service& svc, std::
   auto& t = ctx.transports.get(svc.on);
   auto res = t.run(cmd);
   if (res.timed_out)
-    throw Error(ErrorKind::Command, "restart of '" + svc.name + "' timed out after " +
-                                        format_duration(*cmd.timeout) + " on " + t.describe());
+    throw Error(ErrorKind::Command, "restart of '" + svc.name + "' timed out after " + format_duration(*cmd.timeout) +
+                                        " on " + t.describe());
   if (!res.ok())
-    throw Error(ErrorKind::Command, "restart of '" + svc.name + "' exited with " +
-                                        std::to_string(res.exit_code) + " on " + t.describe() +
+    throw Error(ErrorKind::Command, "restart of '" + svc.name + "' exited with " + std::to_string(res.exit_code) +
+                                        " on " + t.describe() +
                                         (res.last_line().empty() ? "" : ": " + res.last_line()));
   return "restarted on " + t.describe();
 }
@@ -39,18 +39,17 @@ std::string check_health(StageContext& ctx, const config::Service& svc, const st
   auto res = probe_health(
       spec,
       [&](int n, const std::string& why) {
-        ctx.reporter.step_progress(step_label, "attempt " + std::to_string(n) + ": " + why + " (" +
-                                                   format_duration(sw.elapsed()) + ")");
+        ctx.reporter.step_progress(
+            step_label, "attempt " + std::to_string(n) + ": " + why + " (" + format_duration(sw.elapsed()) + ")");
       },
       [] { return run::interrupted(); }, connect_to);
   if (!res.ok) {
     if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
-    throw Error(ErrorKind::Verify, svc.name + " unhealthy after " + std::to_string(res.attempts) +
-                                       " attempt(s) in " + format_duration(sw.elapsed()) + ": " +
-                                       spec.url + ": " + res.last);
+    throw Error(ErrorKind::Verify, svc.name + " unhealthy after " + std::to_string(res.attempts) + " attempt(s) in " +
+                                       format_duration(sw.elapsed()) + ": " + spec.url + ": " + res.last);
   }
-  return "healthy (" + spec.url + ", " + std::to_string(res.attempts) + " attempt" +
-         (res.attempts == 1 ? "" : "s") + ")";
+  return "healthy (" + spec.url + ", " + std::to_string(res.attempts) + " attempt" + (res.attempts == 1 ? "" : "s") +
+         ")";
 }
 
 namespace {
@@ -72,10 +71,14 @@ class HealthStep : public Step {
 
 std::unique_ptr<Step> make_step_extra(const config::StepSpec& spec) {
   switch (spec.kind) {
-    case config::StepKind::Restart: return std::make_unique<RestartStep>(spec);
-    case config::StepKind::Health: return std::make_unique<HealthStep>(spec);
-    case config::StepKind::Backup: return make_backup_step(spec);
-    default: throw Error(ErrorKind::Internal, "no step for " + spec.label());
+    case config::StepKind::Restart:
+      return std::make_unique<RestartStep>(spec);
+    case config::StepKind::Health:
+      return std::make_unique<HealthStep>(spec);
+    case config::StepKind::Backup:
+      return make_backup_step(spec);
+    default:
+      throw Error(ErrorKind::Internal, "no step for " + spec.label());
   }
 }
 

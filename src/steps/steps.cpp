@@ -20,7 +20,8 @@ class MigrateStep : public Step {
   std::string alembic_upgrade(StageContext& ctx) {
     const auto& src = ctx.playbook.migrations;
     std::string before = ctx.baseline.version;
-    if (ctx.alembic_todo.empty()) return "nothing to apply, at " + (before.empty() ? std::string("no revision") : before);
+    if (ctx.alembic_todo.empty())
+      return "nothing to apply, at " + (before.empty() ? std::string("no revision") : before);
     ctx.alembic_changed = true;  // from here on, a failure may have changed the database
     migrate::alembic_run(ctx.transports.get(src.on), src, "upgrade head", m_spec.timeout);
     std::string after = migrate::alembic_current(ctx.db);
@@ -38,8 +39,7 @@ class SqlStep : public Step {
   using Step::Step;
   std::string run(StageContext& ctx) override {
     auto r = ctx.db.exec(m_spec.sql);
-    if (r.single_bool() && (r.is_null(0, 0) || !r.boolean(0, 0)))
-      throw Error(ErrorKind::Verify, "returned false");
+    if (r.single_bool() && (r.is_null(0, 0) || !r.boolean(0, 0))) throw Error(ErrorKind::Verify, "returned false");
     return r.rows() == 1 && r.cols() == 1 ? "returned " + r.text(0, 0) : "done";
   }
   bool changes_database() const override { return true; }
@@ -58,8 +58,7 @@ class RunStep : public Step {
     if (res.timed_out)
       throw Error(ErrorKind::Command, "timed out after " + format_duration(*m_spec.timeout) + " on " + t.describe());
     if (res.exit_code != 0)
-      throw Error(ErrorKind::Command, "exited with " + std::to_string(res.exit_code) + " on " +
-                                          t.describe() +
+      throw Error(ErrorKind::Command, "exited with " + std::to_string(res.exit_code) + " on " + t.describe() +
                                           (res.last_line().empty() ? "" : ": " + res.last_line()));
     std::string last = res.last_line();
     return last.empty() ? "exit 0" : last;
@@ -103,8 +102,8 @@ class VerifyStep : public Step {
           continue;
         }
         if (it->second != n)
-          failures.push_back("rows " + table + ": expected " + std::to_string(it->second) +
-                             ", found " + std::to_string(n));
+          failures.push_back("rows " + table + ": expected " + std::to_string(it->second) + ", found " +
+                             std::to_string(n));
       }
       for (const auto& [table, n] : ctx.baseline.row_counts) {
         if (m_spec.row_counts_all && !now.count(table))
@@ -116,8 +115,8 @@ class VerifyStep : public Step {
       try {
         auto r = ctx.db.exec(sql);
         if (!r.single_bool())
-          failures.push_back("sql '" + first_line(sql) + "': expected one boolean, found " +
-                             std::to_string(r.rows()) + " row(s)");
+          failures.push_back("sql '" + first_line(sql) + "': expected one boolean, found " + std::to_string(r.rows()) +
+                             " row(s)");
         else if (r.is_null(0, 0) || !r.boolean(0, 0))
           failures.push_back("sql '" + first_line(sql) + "': expected true, found " +
                              (r.is_null(0, 0) ? "null" : "false"));
@@ -146,11 +145,16 @@ std::string current_version(StageContext& ctx) {
 
 std::unique_ptr<Step> make_step(const config::StepSpec& spec) {
   switch (spec.kind) {
-    case config::StepKind::Migrate: return std::make_unique<MigrateStep>(spec);
-    case config::StepKind::Sql: return std::make_unique<SqlStep>(spec);
-    case config::StepKind::Run: return std::make_unique<RunStep>(spec);
-    case config::StepKind::Verify: return std::make_unique<VerifyStep>(spec);
-    default: return make_step_extra(spec);
+    case config::StepKind::Migrate:
+      return std::make_unique<MigrateStep>(spec);
+    case config::StepKind::Sql:
+      return std::make_unique<SqlStep>(spec);
+    case config::StepKind::Run:
+      return std::make_unique<RunStep>(spec);
+    case config::StepKind::Verify:
+      return std::make_unique<VerifyStep>(spec);
+    default:
+      return make_step_extra(spec);
   }
 }
 

@@ -4,8 +4,7 @@
 
 namespace ferry::transport {
 
-DockerTransport::DockerTransport(Transport& via, config::DockerSpec spec)
-    : m_via(via), m_spec(std::move(spec)) {}
+DockerTransport::DockerTransport(Transport& via, config::DockerSpec spec) : m_via(via), m_spec(std::move(spec)) {}
 
 std::string DockerTransport::describe() const {
   return "docker exec " + m_spec.container + (m_via.describe() == "local" ? "" : " via " + m_via.describe());
@@ -34,8 +33,8 @@ CommandResult DockerTransport::run(const Command& cmd, const OutputSink& out) {
   auto res = m_via.run(outer, out);
   if (res.exit_code == 125 || (res.exit_code != 0 && res.err.find("no such container") != std::string::npos) ||
       res.err.find("is not running") != std::string::npos)
-    throw Error(ErrorKind::Transport, "container '" + m_spec.container + "' is missing or stopped (" +
-                                          describe() + "): " + res.last_line());
+    throw Error(ErrorKind::Transport,
+                "container '" + m_spec.container + "' is missing or stopped (" + describe() + "): " + res.last_line());
   return res;
 }
 

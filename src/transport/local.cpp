@@ -84,8 +84,7 @@ CommandResult LocalTransport::run(const Command& cmd, const OutputSink& sink) {
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (cmd.stdin_fd >= 0) close(cmd.stdin_fd);  // the child has it now
-  if (rc != 0)
-    throw Error(ErrorKind::Transport, "cannot start '" + cmd.argv[0] + "': " + strerror(rc));
+  if (rc != 0) throw Error(ErrorKind::Transport, "cannot start '" + cmd.argv[0] + "': " + strerror(rc));
   in.close_end(0);
   out.close_end(1);
   err.close_end(1);
@@ -93,18 +92,29 @@ CommandResult LocalTransport::run(const Command& cmd, const OutputSink& sink) {
   CommandResult res;
   const std::string& input = cmd.stdin_data;
   size_t written = 0;
-  if (input.empty() || cmd.stdin_fd >= 0) in.close_end(1);
-  else fcntl(in.fd[1], F_SETFL, O_NONBLOCK);
-  auto deadline = cmd.timeout ? std::chrono::steady_clock::now() + *cmd.timeout
-                              : std::chrono::steady_clock::time_point::max();
+  if (input.empty() || cmd.stdin_fd >= 0)
+    in.close_end(1);
+  else
+    fcntl(in.fd[1], F_SETFL, O_NONBLOCK);
+  auto deadline =
+      cmd.timeout ? std::chrono::steady_clock::now() + *cmd.timeout : std::chrono::steady_clock::time_point::max();
   std::vector<char> buf(1 << 16);
   while (out.fd[0] >= 0 || err.fd[0] >= 0) {
     pollfd fds[3];
     int n = 0;
     int idx_out = -1, idx_err = -1, idx_in = -1;
-    if (out.fd[0] >= 0) { idx_out = n; fds[n++] = {out.fd[0], POLLIN, 0}; }
-    if (err.fd[0] >= 0) { idx_err = n; fds[n++] = {err.fd[0], POLLIN, 0}; }
-    if (in.fd[1] >= 0) { idx_in = n; fds[n++] = {in.fd[1], POLLOUT, 0}; }
+    if (out.fd[0] >= 0) {
+      idx_out = n;
+      fds[n++] = {out.fd[0], POLLIN, 0};
+    }
+    if (err.fd[0] >= 0) {
+      idx_err = n;
+      fds[n++] = {err.fd[0], POLLIN, 0};
+    }
+    if (in.fd[1] >= 0) {
+      idx_in = n;
+      fds[n++] = {in.fd[1], POLLOUT, 0};
+    }
     int wait_ms = 200;
     if (cmd.timeout) {
       auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now()).count();
@@ -127,8 +137,10 @@ CommandResult LocalTransport::run(const Command& cmd, const OutputSink& sink) {
       if (idx < 0 || !(fds[idx].revents & (POLLIN | POLLHUP | POLLERR))) return;
       ssize_t got = read(p.fd[0], buf.data(), buf.size());
       if (got > 0) {
-        if (is_out && sink) sink(buf.data(), static_cast<size_t>(got));
-        else (is_out ? res.out : res.err).append(buf.data(), static_cast<size_t>(got));
+        if (is_out && sink)
+          sink(buf.data(), static_cast<size_t>(got));
+        else
+          (is_out ? res.out : res.err).append(buf.data(), static_cast<size_t>(got));
       } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
         p.close_end(0);
       }
@@ -145,8 +157,10 @@ CommandResult LocalTransport::run(const Command& cmd, const OutputSink& sink) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
-  if (WIFEXITED(status)) res.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status)) res.exit_code = 128 + WTERMSIG(status);
+  if (WIFEXITED(status))
+    res.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status))
+    res.exit_code = 128 + WTERMSIG(status);
   if (res.timed_out) res.exit_code = res.exit_code ? res.exit_code : 124;
   return res;
 }

@@ -129,9 +129,9 @@ void SshSession::connect_once(const config::SshSpec& spec) {
                                        LIBSSH2_KNOWNHOST_TYPE_PLAIN | LIBSSH2_KNOWNHOST_KEYENC_RAW, &found);
   libssh2_knownhost_free(kh);
   if (check == LIBSSH2_KNOWNHOST_CHECK_MISMATCH)
-    throw Error(ErrorKind::Transport,
-                who + "host key " + fp + " does not match the key recorded for it in " + kh_file,
-                "if the host was really re-keyed, remove its old line from " + kh_file + "; otherwise someone may be intercepting");
+    throw Error(ErrorKind::Transport, who + "host key " + fp + " does not match the key recorded for it in " + kh_file,
+                "if the host was really re-keyed, remove its old line from " + kh_file +
+                    "; otherwise someone may be intercepting");
   if (check != LIBSSH2_KNOWNHOST_CHECK_MATCH) {
     if (spec.host_key != "accept-new")
       throw Error(ErrorKind::Transport, who + "host key " + fp + " is not in " + kh_file,
@@ -167,7 +167,8 @@ void SshSession::connect_once(const config::SshSpec& spec) {
       libssh2_agent_disconnect(agent);
     }
     if (agent) libssh2_agent_free(agent);
-    if (!ok) throw Error(ErrorKind::Transport, who + "no key in the SSH agent was accepted for '" + user + "'", "no-retry");
+    if (!ok)
+      throw Error(ErrorKind::Transport, who + "no key in the SSH agent was accepted for '" + user + "'", "no-retry");
   } else {
     std::string identity = expand_home(spec.identity);
     if (access(identity.c_str(), R_OK) != 0)
@@ -291,15 +292,18 @@ CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
             written = input.size();  // the remote end stopped reading
           }
         }
-        if (written >= input.size() && in_fd < 0 && libssh2_channel_send_eof(ch) != LIBSSH2_ERROR_EAGAIN) eof_sent = true;
+        if (written >= input.size() && in_fd < 0 && libssh2_channel_send_eof(ch) != LIBSSH2_ERROR_EAGAIN)
+          eof_sent = true;
       }
       for (int stream : {0, 1}) {
         while (true) {
           ssize_t n = libssh2_channel_read_ex(ch, stream, buf.data(), buf.size());
           if (n <= 0) break;
           progress = true;
-          if (stream == 0 && sink) sink(buf.data(), static_cast<size_t>(n));
-          else (stream == 0 ? res.out : res.err).append(buf.data(), static_cast<size_t>(n));
+          if (stream == 0 && sink)
+            sink(buf.data(), static_cast<size_t>(n));
+          else
+            (stream == 0 ? res.out : res.err).append(buf.data(), static_cast<size_t>(n));
         }
       }
       eof = libssh2_channel_eof(ch);
@@ -333,8 +337,10 @@ CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
     libssh2_channel_get_exit_signal(ch, &signal, nullptr, nullptr, nullptr, nullptr, nullptr);
     res.exit_code = libssh2_channel_get_exit_status(ch);
     if (signal) {
-      if (std::strcmp(signal, "KILL") == 0) res.exit_code = 137;
-      else if (res.exit_code == 0) res.exit_code = 128 + 15;
+      if (std::strcmp(signal, "KILL") == 0)
+        res.exit_code = 137;
+      else if (res.exit_code == 0)
+        res.exit_code = 128 + 15;
     }
     libssh2_channel_free(ch);
   }
@@ -403,8 +409,10 @@ void SshTunnel::pump() {
       auto& l = links[i];
       if (!l.local_closed && (fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) {
         ssize_t n = read(l.fd, buf.data(), buf.size());
-        if (n > 0) l.to_remote.append(buf.data(), static_cast<size_t>(n));
-        else if (n == 0 || (errno != EAGAIN && errno != EINTR)) l.local_closed = true;
+        if (n > 0)
+          l.to_remote.append(buf.data(), static_cast<size_t>(n));
+        else if (n == 0 || (errno != EAGAIN && errno != EINTR))
+          l.local_closed = true;
       }
     }
     bool dead_any = false;
@@ -422,9 +430,13 @@ void SshTunnel::pump() {
           size_t off = 0;
           while (off < static_cast<size_t>(n)) {
             ssize_t w = write(l.fd, buf.data() + off, static_cast<size_t>(n) - off);
-            if (w > 0) off += static_cast<size_t>(w);
-            else if (errno == EAGAIN) { pollfd p{l.fd, POLLOUT, 0}; poll(&p, 1, 50); }
-            else break;
+            if (w > 0)
+              off += static_cast<size_t>(w);
+            else if (errno == EAGAIN) {
+              pollfd p{l.fd, POLLOUT, 0};
+              poll(&p, 1, 50);
+            } else
+              break;
           }
         }
         if (libssh2_channel_eof(l.ch) || (l.local_closed && l.to_remote.empty())) {
@@ -435,7 +447,8 @@ void SshTunnel::pump() {
         }
       }
     }
-    if (dead_any) links.erase(std::remove_if(links.begin(), links.end(), [](const Link& l) { return l.fd < 0; }), links.end());
+    if (dead_any)
+      links.erase(std::remove_if(links.begin(), links.end(), [](const Link& l) { return l.fd < 0; }), links.end());
   }
   std::lock_guard<std::mutex> lock(s.mutex());
   for (auto& l : links) {

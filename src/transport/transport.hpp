@@ -33,9 +33,11 @@ struct Command {
   std::function<bool()> should_stop;
 
   // `sh -c SCRIPT`: for commands users write in YAML, which are shell by nature.
-  static Command shell(const std::string& script) { Command c;
+  static Command shell(const std::string& script) {
+    Command c;
     c.argv = {"/bin/sh", "-c", script};
-    return c; }
+    return c;
+  }
 };
 
 struct CommandResult {

@@ -28,14 +28,17 @@ TEST(Alembic, UpgradeThroughDockerExecAndDowngradeOnFailedHealth) {
   Project project;
   std::string url = "postgresql://postgres@127.0.0.1:" + std::to_string(pg.port()) + "/app";
   project.write("environments/dev.yaml",
-                "connections:\n  app:\n    type: docker\n    container: " + app.name() + "\n    engine: /usr/bin/docker\n"
-                "    workdir: " + code + "\ndatabase:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " +
-                std::to_string(pg.port()) + "\nbackup:\n  dir: " + backups + "\n" + backend.yaml());
+                "connections:\n  app:\n    type: docker\n    container: " + app.name() +
+                    "\n    engine: /usr/bin/docker\n"
+                    "    workdir: " +
+                    code + "\ndatabase:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " +
+                    std::to_string(pg.port()) + "\nbackup:\n  dir: " + backups + "\n" + backend.yaml());
   project.write("playbooks/promote.yaml",
-                "migrations: {driver: alembic, on: app, command: 'env DATABASE_URL=" + url + " alembic'}\n"
-                "stages: [dev]\nsteps:\n  - backup\n  - migrate\n  - verify:\n      columns:\n"
-                "        - tasks.due_date: timestamp with time zone\n      row_counts: all\n"
-                "  - restart: backend\n  - health: backend\n");
+                "migrations: {driver: alembic, on: app, command: 'env DATABASE_URL=" + url +
+                    " alembic'}\n"
+                    "stages: [dev]\nsteps:\n  - backup\n  - migrate\n  - verify:\n      columns:\n"
+                    "        - tasks.due_date: timestamp with time zone\n      row_counts: all\n"
+                    "  - restart: backend\n  - health: backend\n");
   auto plan = project.ferry({"plan", "promote"});
   EXPECT_EQ(plan.code, 0) << plan.all();
   EXPECT_TRUE(contains(plan.out, "at alembic revision none; 3 pending")) << plan.out;

@@ -21,9 +21,10 @@ class Cli : public ::testing::Test {
   void SetUp() override {
     pg().create_db("app");
     secret_env = {{"APP_DB_PASSWORD", "s3cret-pw-$(touch /tmp/pwned)'\""}};
-    project.write("environments/dev.yaml",
-                  "database:\n  name: app\n  user: postgres\n  password: ${APP_DB_PASSWORD}\n  host: 127.0.0.1\n  port: " +
-                      std::to_string(pg().port()) + "\nbackup:\n  dir: backups\n");
+    project.write(
+        "environments/dev.yaml",
+        "database:\n  name: app\n  user: postgres\n  password: ${APP_DB_PASSWORD}\n  host: 127.0.0.1\n  port: " +
+            std::to_string(pg().port()) + "\nbackup:\n  dir: backups\n");
     project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - backup\n  - migrate\n  - sql: SELECT 1\n");
     project.migration("0001_create", "CREATE TABLE t (id int);", "DROP TABLE t;");
   }

@@ -19,15 +19,20 @@ TEST(DockerTools, BackupAndRestoreThroughDockerExec) {
   if (!Container().ok()) GTEST_SKIP() << "podman could not start a container here (see stderr)";
   PgCluster pg("", /*in_container=*/true);
   pg.create_db("app");
-  pg.exec("app", "CREATE TABLE tasks (id serial PRIMARY KEY, title text NOT NULL); INSERT INTO tasks (title) SELECT 't' || g FROM generate_series(1, 1000) g;");
+  pg.exec("app",
+          "CREATE TABLE tasks (id serial PRIMARY KEY, title text NOT NULL); INSERT INTO tasks (title) SELECT 't' || g "
+          "FROM generate_series(1, 1000) g;");
   Project project;
   std::string backups = temp_dir("ferry-docker-backups");
-  project.write("environments/prod.yaml",
-                "connections:\n  pg:\n    type: docker\n    container: " + pg.container() + "\n    engine: /usr/bin/docker\n"
-                "database:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " + std::to_string(pg.port()) +
-                "\n  tools: pg\nbackup:\n  dir: " + backups + "\n");
-  project.migration("0001_drop_title", "ALTER TABLE tasks DROP COLUMN title;", "ALTER TABLE tasks ADD COLUMN title text;");
-  project.write("playbooks/p.yaml", "stages: [prod]\nsteps:\n  - backup\n  - migrate\n  - verify:\n      columns: [tasks.title]\n");
+  project.write("environments/prod.yaml", "connections:\n  pg:\n    type: docker\n    container: " + pg.container() +
+                                              "\n    engine: /usr/bin/docker\n"
+                                              "database:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " +
+                                              std::to_string(pg.port()) + "\n  tools: pg\nbackup:\n  dir: " + backups +
+                                              "\n");
+  project.migration("0001_drop_title", "ALTER TABLE tasks DROP COLUMN title;",
+                    "ALTER TABLE tasks ADD COLUMN title text;");
+  project.write("playbooks/p.yaml",
+                "stages: [prod]\nsteps:\n  - backup\n  - migrate\n  - verify:\n      columns: [tasks.title]\n");
   auto r = project.ferry({"run", "p"});
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_TRUE(contains(r.out, "restored backup prod-")) << r.out;

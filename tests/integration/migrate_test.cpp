@@ -42,7 +42,8 @@ TEST_F(Migrate, AppliesInOrderAndRecordsTheLedger) {
   ASSERT_EQ(r.code, 0) << r.all();
   EXPECT_TRUE(contains(r.out, "applied 5: 0001_t1 .. 0005_t5")) << r.out;
   EXPECT_EQ(count("SELECT count(*) FROM pg_tables WHERE tablename ~ '^t[1-5]$'"), "5");
-  EXPECT_EQ(count("SELECT string_agg(version, ',' ORDER BY version) FROM ferry.migrations"), "0001,0002,0003,0004,0005");
+  EXPECT_EQ(count("SELECT string_agg(version, ',' ORDER BY version) FROM ferry.migrations"),
+            "0001,0002,0003,0004,0005");
   EXPECT_EQ(count("SELECT down_sql FROM ferry.migrations WHERE version = '0003'"), "DROP TABLE t3;");
   EXPECT_EQ(count("SELECT checksum FROM ferry.migrations WHERE version = '0001'"),
             count("SELECT encode(sha256('CREATE TABLE t1 (id int);'), 'hex')"));
@@ -68,7 +69,8 @@ TEST_F(Migrate, FailureInTheThirdOfFiveLeavesNothingInDefaultMode) {
   five_migrations(3);
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_TRUE(contains(r.out, "0003_t3: migrations/0003_t3/up.sql:2:1: relation \"no_such_table\" does not exist")) << r.out;
+  EXPECT_TRUE(contains(r.out, "0003_t3: migrations/0003_t3/up.sql:2:1: relation \"no_such_table\" does not exist"))
+      << r.out;
   EXPECT_EQ(count("SELECT count(*) FROM pg_tables WHERE tablename ~ '^t[1-5]$'"), "0");
   EXPECT_EQ(count("SELECT count(*) FROM ferry.migrations"), "0");
   EXPECT_EQ(count("SELECT outcome FROM ferry.runs"), "rolled_back");
@@ -82,7 +84,8 @@ TEST_F(Migrate, EachModeWithStopKeepsAndReportsTheFirstTwo) {
   EXPECT_EQ(r.code, 2) << r.all();
   EXPECT_TRUE(contains(r.out, "committed by this run: 2 migration(s), newest 0002")) << r.out;
   EXPECT_TRUE(contains(r.out, "a human must act") || contains(r.out, "environment changed")) << r.out;
-  EXPECT_EQ(count("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename ~ '^t[1-5]$'"), "t1,t2");
+  EXPECT_EQ(count("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename ~ '^t[1-5]$'"),
+            "t1,t2");
   EXPECT_EQ(count("SELECT string_agg(version, ',' ORDER BY version) FROM ferry.migrations"), "0001,0002");
   EXPECT_EQ(count("SELECT outcome FROM ferry.runs"), "needs_attention");
 }
@@ -101,8 +104,9 @@ TEST_F(Migrate, EachModeWithRollbackRevertsTheFirstTwoByDownSql) {
 }
 
 TEST_F(Migrate, NoTransactionMigrationBuildsAnIndexConcurrently) {
-  project.migration("0001_t", "CREATE TABLE t (id int, a text);\nINSERT INTO t SELECT g, g::text FROM generate_series(1, 1000) g;",
-                    "DROP TABLE t;");
+  project.migration(
+      "0001_t", "CREATE TABLE t (id int, a text);\nINSERT INTO t SELECT g, g::text FROM generate_series(1, 1000) g;",
+      "DROP TABLE t;");
   project.migration("0002_idx", "-- ferry:no-transaction\nCREATE INDEX CONCURRENTLY t_a_idx ON t (a);\n",
                     "DROP INDEX t_a_idx;");
   project.migration("0003_after", "ALTER TABLE t ADD COLUMN b int;", "ALTER TABLE t DROP COLUMN b;");
@@ -191,21 +195,28 @@ TEST_F(Migrate, SecondRunIsRefusedAtOnceNamingTheHolder) {
 TEST_F(Migrate, PagilaRowCountsUnchanged) {
   pg().load_pagila("app");
   std::string before = count(
-      "SELECT string_agg(format('%s=%s', c.relname, (xpath('/row/n/text()', query_to_xml('select count(*) as n from public.' || quote_ident(c.relname), false, true, '')))[1]::text), ',' ORDER BY c.relname) "
+      "SELECT string_agg(format('%s=%s', c.relname, (xpath('/row/n/text()', query_to_xml('select count(*) as n from "
+      "public.' || quote_ident(c.relname), false, true, '')))[1]::text), ',' ORDER BY c.relname) "
       "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r'");
   project.migration("0001_customer_tier", "ALTER TABLE customer ADD COLUMN tier text NOT NULL DEFAULT 'standard';",
                     "ALTER TABLE customer DROP COLUMN tier;");
-  project.migration("0002_rental_idx", "-- ferry:no-transaction\nCREATE INDEX CONCURRENTLY rental_last_update_idx ON rental (last_update);",
-                    "DROP INDEX rental_last_update_idx;");
-  project.migration("0003_audit", "CREATE TABLE audit_log (id bigserial PRIMARY KEY, at timestamptz DEFAULT now(), what text);",
+  project.migration(
+      "0002_rental_idx",
+      "-- ferry:no-transaction\nCREATE INDEX CONCURRENTLY rental_last_update_idx ON rental (last_update);",
+      "DROP INDEX rental_last_update_idx;");
+  project.migration("0003_audit",
+                    "CREATE TABLE audit_log (id bigserial PRIMARY KEY, at timestamptz DEFAULT now(), what text);",
                     "DROP TABLE audit_log;");
   project.write("playbooks/promote.yaml",
-                "stages: [dev]\nsteps:\n  - migrate\n  - verify:\n      columns:\n        - customer.tier: text\n      row_counts: all\n");
+                "stages: [dev]\nsteps:\n  - migrate\n  - verify:\n      columns:\n        - customer.tier: text\n      "
+                "row_counts: all\n");
   auto r = project.ferry({"run", "promote"});
   ASSERT_EQ(r.code, 0) << r.all();
   std::string after = count(
-      "SELECT string_agg(format('%s=%s', c.relname, (xpath('/row/n/text()', query_to_xml('select count(*) as n from public.' || quote_ident(c.relname), false, true, '')))[1]::text), ',' ORDER BY c.relname) "
-      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.relname <> 'audit_log'");
+      "SELECT string_agg(format('%s=%s', c.relname, (xpath('/row/n/text()', query_to_xml('select count(*) as n from "
+      "public.' || quote_ident(c.relname), false, true, '')))[1]::text), ',' ORDER BY c.relname) "
+      "FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' AND c.relkind = 'r' "
+      "AND c.relname <> 'audit_log'");
   EXPECT_EQ(before, after);
   EXPECT_TRUE(contains(before, "rental=16044")) << before;
   EXPECT_EQ(count("SELECT count(*) FROM customer WHERE tier = 'standard'"), "599");

@@ -23,17 +23,20 @@ class Remote : public ::testing::Test {
   void SetUp() override {
     if (!sshd.ok()) GTEST_SKIP() << "sshd tests need root";
     pg().create_db("app");
-    pg().exec("app", "CREATE TABLE tasks (id serial PRIMARY KEY, title text NOT NULL); INSERT INTO tasks (title) SELECT 't' || g FROM generate_series(1, 300) g;");
+    pg().exec("app",
+              "CREATE TABLE tasks (id serial PRIMARY KEY, title text NOT NULL); INSERT INTO tasks (title) SELECT 't' "
+              "|| g FROM generate_series(1, 300) g;");
     backend = std::make_unique<Backend>(pg(), "app", "tasks.title", "ferrytest");
     remote_backups = temp_dir("ferry-remote-backups");
     fs::permissions(remote_backups, fs::perms::all);
-    project.write("environments/stage.yaml",
-                  "connections:\n" + sshd.connection_yaml("host") +
-                      "database:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " + std::to_string(pg().port()) +
-                      "\n  tunnel: host\n  tools: host\nbackup:\n  on: host\n  dir: " + remote_backups +
-                      "/stage\nservices:\n  backend:\n    on: host\n    restart: " + backend->restart_command() +
-                      "\n    health:\n      url: " + backend->health_url() +
-                      "\n      via: host\n      expect_body: '\"status\": \"ok\"'\n      timeout: 3s\n      interval: 100ms\n");
+    project.write(
+        "environments/stage.yaml",
+        "connections:\n" + sshd.connection_yaml("host") +
+            "database:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " + std::to_string(pg().port()) +
+            "\n  tunnel: host\n  tools: host\nbackup:\n  on: host\n  dir: " + remote_backups +
+            "/stage\nservices:\n  backend:\n    on: host\n    restart: " + backend->restart_command() +
+            "\n    health:\n      url: " + backend->health_url() +
+            "\n      via: host\n      expect_body: '\"status\": \"ok\"'\n      timeout: 3s\n      interval: 100ms\n");
   }
   void TearDown() override { fs::remove_all(remote_backups); }
   std::string q(const std::string& sql) { return pg().value("app", sql); }
@@ -47,7 +50,8 @@ class Remote : public ::testing::Test {
 TEST_F(Remote, WholeRunOverSshWithOneHandshake) {
   project.migration("0001_due", "ALTER TABLE tasks ADD COLUMN due date;", "ALTER TABLE tasks DROP COLUMN due;");
   project.write("playbooks/promote.yaml",
-                "stages: [stage]\nsteps:\n  - backup\n  - migrate\n  - verify:\n      columns: [tasks.due]\n      row_counts: all\n"
+                "stages: [stage]\nsteps:\n  - backup\n  - migrate\n  - verify:\n      columns: [tasks.due]\n      "
+                "row_counts: all\n"
                 "  - restart: backend\n  - health: backend\n  - run: {on: host, command: whoami}\n");
   int before = sshd.accepted_logins();
   auto r = project.ferry({"run", "promote"});
@@ -70,8 +74,10 @@ TEST_F(Remote, WholeRunOverSshWithOneHandshake) {
 
 TEST_F(Remote, HealthFailureOverSshRollsBackAndRestoresHealth) {
   std::string fp = json::parse(project.ferry({"status", "--json"}).out)[0]["fingerprint"];
-  project.migration("0001_rename", "ALTER TABLE tasks RENAME COLUMN title TO name;", "ALTER TABLE tasks RENAME COLUMN name TO title;");
-  project.write("playbooks/promote.yaml", "stages: [stage]\nsteps:\n  - backup\n  - migrate\n  - restart: backend\n  - health: backend\n");
+  project.migration("0001_rename", "ALTER TABLE tasks RENAME COLUMN title TO name;",
+                    "ALTER TABLE tasks RENAME COLUMN name TO title;");
+  project.write("playbooks/promote.yaml",
+                "stages: [stage]\nsteps:\n  - backup\n  - migrate\n  - restart: backend\n  - health: backend\n");
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_TRUE(contains(r.out, "reverted 1 by down SQL")) << r.out;
@@ -86,12 +92,15 @@ TEST_F(Remote, HealthFailureOverSshRollsBackAndRestoresHealth) {
 
 TEST_F(Remote, BackupStreamedOverSshIntoThisMachineAndRestoredBack) {
   std::string local_backups = temp_dir("ferry-streamed");
-  project.write("environments/stage.yaml",
-                "connections:\n" + sshd.connection_yaml("host") + "database:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " +
-                    std::to_string(pg().port()) + "\n  tunnel: host\n  tools: host\nbackup:\n  dir: " + local_backups + "\n");
+  project.write(
+      "environments/stage.yaml",
+      "connections:\n" + sshd.connection_yaml("host") +
+          "database:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " + std::to_string(pg().port()) +
+          "\n  tunnel: host\n  tools: host\nbackup:\n  dir: " + local_backups + "\n");
   std::string titles = q("SELECT md5(string_agg(title, ',' ORDER BY id)) FROM tasks");
   project.migration("0001_drop", "ALTER TABLE tasks DROP COLUMN title;", "ALTER TABLE tasks ADD COLUMN title text;");
-  project.write("playbooks/promote.yaml", "stages: [stage]\nsteps:\n  - backup\n  - migrate\n  - verify:\n      columns: [tasks.title]\n");
+  project.write("playbooks/promote.yaml",
+                "stages: [stage]\nsteps:\n  - backup\n  - migrate\n  - verify:\n      columns: [tasks.title]\n");
   int before = sshd.accepted_logins();
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 1) << r.all();
@@ -106,15 +115,16 @@ TEST_F(Remote, BackupStreamedOverSshIntoThisMachineAndRestoredBack) {
 
 TEST_F(Remote, SshdDyingMidRunFailsCleanlyAndTheDatabaseIsRolledBack) {
   // The database is reached directly here, so it stays reachable when ssh goes away.
-  project.write("environments/stage.yaml",
-                "connections:\n" + sshd.connection_yaml("host") + "database:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " +
-                    std::to_string(pg().port()) + "\n");
+  project.write("environments/stage.yaml", "connections:\n" + sshd.connection_yaml("host") +
+                                               "database:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " +
+                                               std::to_string(pg().port()) + "\n");
   std::string fp = json::parse(project.ferry({"status", "--json"}).out)[0]["fingerprint"];
   project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
   std::string kill_sshd = "pkill -P $(cat " + sshd.dir() + "/sshd.pid); kill $(cat " + sshd.dir() + "/sshd.pid)";
-  project.write("playbooks/promote.yaml",
-                "stages: [stage]\nsteps:\n  - run: {on: host, command: 'true'}\n  - migrate\n  - run: {on: local, command: '" + kill_sshd +
-                    "'}\n  - run: {on: host, command: 'echo still here', timeout: 5s}\n");
+  project.write(
+      "playbooks/promote.yaml",
+      "stages: [stage]\nsteps:\n  - run: {on: host, command: 'true'}\n  - migrate\n  - run: {on: local, command: '" +
+          kill_sshd + "'}\n  - run: {on: host, command: 'echo still here', timeout: 5s}\n");
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_TRUE(contains(r.out, "FAILED  run echo still here")) << r.out;

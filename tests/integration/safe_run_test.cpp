@@ -79,7 +79,9 @@ TEST_F(SafeRun, HappyPathOnThreeStagesBehindGates) {
   for (const char* db : {"app", "staging", "production"}) {
     EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations", db), "1");
     EXPECT_EQ(q("SELECT count(*) FROM tasks", db), "500");
-    EXPECT_EQ(q("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tasks'::regclass AND attname = 'due_date'", db),
+    EXPECT_EQ(q("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'tasks'::regclass AND "
+                "attname = 'due_date'",
+                db),
               "timestamp with time zone");
   }
   EXPECT_TRUE(contains(r.out, "gate                   open: 1 pending verified in dev")) << r.out;
@@ -122,11 +124,13 @@ TEST_F(SafeRun, ThirdOfFiveFailsAndTheFirstTwoAreRevertedAndProven) {
 
 TEST_F(SafeRun, VerifyFailureSaysWhatAndRollsBack) {
   std::string fp = fingerprint();
-  project.migration("0001_due_date", "ALTER TABLE tasks ADD COLUMN due_date date;", "ALTER TABLE tasks DROP COLUMN due_date;");
+  project.migration("0001_due_date", "ALTER TABLE tasks ADD COLUMN due_date date;",
+                    "ALTER TABLE tasks DROP COLUMN due_date;");
   playbook(k_full_steps);
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_TRUE(contains(r.out, "column tasks.due_date: expected type 'timestamp with time zone', found 'date'")) << r.out;
+  EXPECT_TRUE(contains(r.out, "column tasks.due_date: expected type 'timestamp with time zone', found 'date'"))
+      << r.out;
   EXPECT_EQ(fingerprint(), fp);
   EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations"), "0");
 }
@@ -150,8 +154,9 @@ TEST_F(SafeRun, HealthFailureAfterRestartIsRolledBackAndTheBackendIsHealthyAgain
 TEST_F(SafeRun, FailingDownSqlFallsBackToTheBackupAndNewObjectsAreGone) {
   std::string fp = fingerprint();
   project.migration("0001_x", "CREATE TABLE x (id int); INSERT INTO x VALUES (1);", "DROP TABLE no_such_table;");
-  playbook("  - backup\n  - migrate\n  - sql: CREATE TABLE made_by_the_run (id int)\n"
-           "  - verify:\n      sql:\n        - SELECT false\n");
+  playbook(
+      "  - backup\n  - migrate\n  - sql: CREATE TABLE made_by_the_run (id int)\n"
+      "  - verify:\n      sql:\n        - SELECT false\n");
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_TRUE(contains(r.out, "down SQL of 0001_x failed")) << r.out;
@@ -241,7 +246,8 @@ TEST_F(SafeRun, SigtermDuringALongMigrationRollsBack) {
   playbook("  - backup\n  - migrate: {transaction: each}\n  - restart: backend\n");
   Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
   for (int i = 0; i < 200; ++i) {
-    if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") == "1") break;
+    if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") == "1")
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   auto t0 = std::chrono::steady_clock::now();
@@ -260,10 +266,13 @@ TEST_F(SafeRun, SigtermDuringABackupStopsItAndLeavesNoPartialFile) {
   project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
   playbook("  - backup\n  - migrate\n");
   // Enough data for a backup that takes a few seconds.
-  pg().exec("app", "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 3)::text) AS a FROM generate_series(1, 3000000) g");
+  pg().exec(
+      "app",
+      "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 3)::text) AS a FROM generate_series(1, 3000000) g");
   Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
   for (int i = 0; i < 400; ++i) {
-    if (q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' AND query LIKE 'COPY%'") == "1") break;
+    if (q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' AND query LIKE 'COPY%'") == "1")
+      break;
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   run.signal(SIGTERM);
@@ -283,15 +292,22 @@ TEST_F(SafeRun, ARunKilledMidWayIsReportedAsAbandonedByTheNextOne) {
   {
     Background run({ferry_binary(), "-C", project.root(), "run", "promote"}, {{"FERRY_OPERATOR", "carol"}});
     for (int i = 0; i < 200; ++i) {
-      if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") == "1") break;
+      if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") ==
+          "1")
+        break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     run.signal(SIGKILL);
     run.wait();
   }
   // Its session dies with it; the lock is free again once the server notices.
-  for (int i = 0; i < 100 && q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") != "0"; ++i) {
-    pg().exec("app", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()");
+  for (int i = 0;
+       i < 100 &&
+       q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") != "0";
+       ++i) {
+    pg().exec("app",
+              "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> "
+              "pg_backend_pid()");
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   project.migration("0001_slow", "SELECT 1;", "SELECT 1;");
@@ -316,7 +332,8 @@ TEST_F(SafeRun, UnwritableBackupDirectoryStopsBeforeAnyChange) {
 TEST_F(SafeRun, FullDiskStopsBeforeAnyChangeAndLeavesNoPartialFile) {
   std::string dir = temp_dir("ferry-full");
   if (mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=32k") != 0) GTEST_SKIP() << "cannot mount a small tmpfs here";
-  pg().exec("app", "INSERT INTO tasks (title) SELECT md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 20000) g");
+  pg().exec("app",
+            "INSERT INTO tasks (title) SELECT md5(g::text) || md5((g * 7)::text) FROM generate_series(1, 20000) g");
   project.env("dev", pg(), "app", "backup:\n  dir: " + dir + "\n");
   project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
   playbook("  - backup\n  - migrate\n");
@@ -394,17 +411,20 @@ TEST_F(PagilaRollback, EachModeFailureOnPagilaIsRevertedWithCountsAndFingerprint
   project.migration("0001_tier", "ALTER TABLE customer ADD COLUMN tier text NOT NULL DEFAULT 'standard';",
                     "ALTER TABLE customer DROP COLUMN tier;");
   project.migration("0002_film_idx", "CREATE INDEX film_rating_idx ON film (rating);", "DROP INDEX film_rating_idx;");
-  project.migration("0003_view", "CREATE VIEW premium_customers AS SELECT customer_id FROM customer WHERE tier = 'premium';",
+  project.migration("0003_view",
+                    "CREATE VIEW premium_customers AS SELECT customer_id FROM customer WHERE tier = 'premium';",
                     "DROP VIEW premium_customers;");
   project.migration("0004_broken", "ALTER TABLE rental ADD CONSTRAINT rental_sane CHECK (inventory_id < 0);",
                     "ALTER TABLE rental DROP CONSTRAINT rental_sane;");
-  project.write("playbooks/p.yaml", "stages: [dev]\nsteps:\n  - migrate: {transaction: each}\n  - verify: {row_counts: all}\n");
+  project.write("playbooks/p.yaml",
+                "stages: [dev]\nsteps:\n  - migrate: {transaction: each}\n  - verify: {row_counts: all}\n");
   auto fp = [&] { return json::parse(project.ferry({"status", "--json"}).out)[0]["fingerprint"].get<std::string>(); };
   std::string before = fp();
   std::string counts = pg().value("pagila", "SELECT sum(n_live_tup) FROM pg_stat_user_tables");
   auto r = project.ferry({"run", "p"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_TRUE(contains(r.out, "0004_broken: migrations/0004_broken/up.sql:1:1: check constraint \"rental_sane\"")) << r.out;
+  EXPECT_TRUE(contains(r.out, "0004_broken: migrations/0004_broken/up.sql:1:1: check constraint \"rental_sane\""))
+      << r.out;
   EXPECT_TRUE(contains(r.out, "reverted 3 by down SQL")) << r.out;
   EXPECT_TRUE(contains(r.out, "row counts as before")) << r.out;
   EXPECT_EQ(fp(), before);

@@ -47,7 +47,9 @@ class Conformance : public ::testing::TestWithParam<Kind> {
     docker.container = container().name();
     docker.engine = Container::engine();
     switch (k) {
-      case Kind::Local: t = std::make_unique<transport::LocalTransport>(); break;
+      case Kind::Local:
+        t = std::make_unique<transport::LocalTransport>();
+        break;
       case Kind::Ssh:
         session = std::make_shared<transport::SshSession>(spec_for(sshd()));
         t = std::make_unique<transport::SshTransport>(session);
@@ -117,8 +119,9 @@ TEST_P(Conformance, TimeoutStopsTheCommand) {
 }
 
 TEST_P(Conformance, HostileStringsArriveAsWritten) {
-  for (std::string hostile : {std::string("it's"), std::string("$(touch /tmp/ferry-pwned)"), std::string("`id`"),
-                              std::string("a\nb"), std::string("\"; exit 9; \""), std::string("*"), std::string("--help")}) {
+  for (std::string hostile :
+       {std::string("it's"), std::string("$(touch /tmp/ferry-pwned)"), std::string("`id`"), std::string("a\nb"),
+        std::string("\"; exit 9; \""), std::string("*"), std::string("--help")}) {
     transport::Command c;
     c.argv = {"printf", "%s", hostile};
     auto r = t->run(c);
@@ -138,13 +141,18 @@ TEST_P(Conformance, EnvironmentIsPassedOutsideArgv) {
   EXPECT_EQ(trim(r.err), "0");
 }
 
-INSTANTIATE_TEST_SUITE_P(Transports, Conformance, ::testing::Values(Kind::Local, Kind::Ssh, Kind::Docker, Kind::DockerOverSsh),
+INSTANTIATE_TEST_SUITE_P(Transports, Conformance,
+                         ::testing::Values(Kind::Local, Kind::Ssh, Kind::Docker, Kind::DockerOverSsh),
                          [](const auto& info) {
                            switch (info.param) {
-                             case Kind::Local: return "local";
-                             case Kind::Ssh: return "ssh";
-                             case Kind::Docker: return "docker";
-                             default: return "docker_over_ssh";
+                             case Kind::Local:
+                               return "local";
+                             case Kind::Ssh:
+                               return "ssh";
+                             case Kind::Docker:
+                               return "docker";
+                             default:
+                               return "docker_over_ssh";
                            }
                          });
 
@@ -177,7 +185,9 @@ TEST_F(SshHostKeys, UnknownKeyIsRefusedNamingTheFingerprint) {
     FAIL();
   } catch (const Error& e) {
     std::string msg = e.what();
-    EXPECT_TRUE(contains(msg, "cannot connect to 'ferrytest@127.0.0.1:" + std::to_string(server.port()) + "': host key SHA256:")) << msg;
+    EXPECT_TRUE(contains(
+        msg, "cannot connect to 'ferrytest@127.0.0.1:" + std::to_string(server.port()) + "': host key SHA256:"))
+        << msg;
     EXPECT_TRUE(contains(msg, "is not in " + server.known_hosts())) << msg;
   }
 }
@@ -266,7 +276,8 @@ TEST_F(SshHostKeys, UnreachableHostIsRetriedThenFails) {
 TEST_F(SshHostKeys, OneSessionManyChannelsAndATunnel) {
   auto session = std::make_shared<transport::SshSession>(spec_for(server));
   transport::SshTransport t(session);
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(t.run(transport::Command::shell("echo " + std::to_string(i))).out, std::to_string(i) + "\n");
+  for (int i = 0; i < 20; ++i)
+    EXPECT_EQ(t.run(transport::Command::shell("echo " + std::to_string(i))).out, std::to_string(i) + "\n");
   PgCluster pg;
   transport::SshTunnel tunnel(session, "127.0.0.1", pg.port());
   db::ConnectParams p;

@@ -32,7 +32,8 @@ Proc sh(const std::string& script, const std::map<std::string, std::string>& env
 }
 void must(const std::string& script) {
   auto p = sh(script);
-  if (p.code != 0) throw std::runtime_error("command failed (" + std::to_string(p.code) + "): " + script + "\n" + p.all());
+  if (p.code != 0)
+    throw std::runtime_error("command failed (" + std::to_string(p.code) + "): " + script + "\n" + p.all());
 }
 std::string q(const std::string& s) { return shell_quote(s); }
 bool is_root() { return getuid() == 0; }
@@ -94,15 +95,16 @@ PgCluster::PgCluster(const std::string& password, bool in_container) : m_passwor
     close(lock);
   }
   m_dir = temp_dir("ferry-pg");
-  must("cp -a " + q(tmpl + "/data") + " " + q(m_dir + "/data") + (is_root() ? " && chown -R postgres:postgres " + q(m_dir) : "") +
-       " && chmod 700 " + q(m_dir));
+  must("cp -a " + q(tmpl + "/data") + " " + q(m_dir + "/data") +
+       (is_root() ? " && chown -R postgres:postgres " + q(m_dir) : "") + " && chmod 700 " + q(m_dir));
   if (in_container) {
     Container image_ready;  // makes sure the image exists
     m_port = free_port();
     m_container = "ferry-test-pg-" + std::to_string(getpid()) + "-" + std::to_string(m_port);
     must("podman run -d --init --name " + q(m_container) + " --user postgres -v /usr:/usr:ro -v /etc:/etc:ro -v " +
-         q(m_dir) + ":" + q(m_dir) + " --network host localhost/hostusr:1 " + pgbin() + "/postgres -D " + q(m_dir + "/data") +
-         " -p " + std::to_string(m_port) + " -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off >/dev/null");
+         q(m_dir) + ":" + q(m_dir) + " --network host localhost/hostusr:1 " + pgbin() + "/postgres -D " +
+         q(m_dir + "/data") + " -p " + std::to_string(m_port) +
+         " -k /tmp -c listen_addresses=127.0.0.1 -c fsync=off >/dev/null");
     for (int i = 0; i < 200; ++i) {
       if (sh("pg_isready -q -h 127.0.0.1 -p " + std::to_string(m_port)).code == 0) return;
       usleep(50000);
@@ -111,10 +113,11 @@ PgCluster::PgCluster(const std::string& password, bool in_container) : m_passwor
   }
   for (int attempt = 0; attempt < 5; ++attempt) {
     m_port = free_port();
-    auto p = sh(as_pg(pgbin() + "/pg_ctl -D " + q(m_dir + "/data") + " -l " + q(m_dir + "/log") + " -w -t 30 -o " +
-                      q("-p " + std::to_string(m_port) + " -k " + m_dir +
-                        " -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off") +
-                      " start >/dev/null"));
+    auto p =
+        sh(as_pg(pgbin() + "/pg_ctl -D " + q(m_dir + "/data") + " -l " + q(m_dir + "/log") + " -w -t 30 -o " +
+                 q("-p " + std::to_string(m_port) + " -k " + m_dir +
+                   " -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off") +
+                 " start >/dev/null"));
     if (p.code == 0) return;
   }
   throw std::runtime_error("cannot start PostgreSQL in " + m_dir + ": " + read_file(m_dir + "/log"));
@@ -182,9 +185,9 @@ bool Project::exists(const std::string& rel) const { return fs::exists(path(rel)
 void Project::remove(const std::string& rel) const { fs::remove_all(path(rel)); }
 
 void Project::env(const std::string& name, const PgCluster& pg, const std::string& db, const std::string& extra) const {
-  write("environments/" + name + ".yaml", "description: test environment " + name +
-                                              "\ndatabase:\n  name: " + db + "\n  user: postgres\n  host: 127.0.0.1\n  port: " +
-                                              std::to_string(pg.port()) + "\n" + extra);
+  write("environments/" + name + ".yaml",
+        "description: test environment " + name + "\ndatabase:\n  name: " + db +
+            "\n  user: postgres\n  host: 127.0.0.1\n  port: " + std::to_string(pg.port()) + "\n" + extra);
 }
 
 void Project::migration(const std::string& dir, const std::string& up, const std::string& down) const {
@@ -252,8 +255,8 @@ Backend::Backend(const PgCluster& pg, const std::string& db, const std::string& 
   if (!user.empty()) {
     // Another user must reach the scripts: the checkout may sit under a private directory.
     must("chmod 777 " + q(m_state) + " && cp " + q(source_dir() + "/examples/backend/backend.sh") + " " +
-         q(source_dir() + "/examples/backend/backend.py") + " " + q(m_state) + " && chmod 755 " + q(m_state + "/backend.sh") +
-         " " + q(m_state + "/backend.py"));
+         q(source_dir() + "/examples/backend/backend.py") + " " + q(m_state) + " && chmod 755 " +
+         q(m_state + "/backend.sh") + " " + q(m_state + "/backend.py"));
   }
   std::ofstream(m_state + "/backend.env") << "PORT=" << m_port << "\nPGHOST=127.0.0.1\nPGPORT=" << pg.port()
                                           << "\nPGDATABASE=" << db << "\nPGUSER=postgres\nREQUIRE=" << require << "\n";
@@ -261,7 +264,8 @@ Backend::Backend(const PgCluster& pg, const std::string& db, const std::string& 
 }
 
 Backend::~Backend() {
-  sh((m_user.empty() ? source_dir() + "/examples/backend/backend.sh" : "runuser -u " + m_user + " -- " + m_state + "/backend.sh") +
+  sh((m_user.empty() ? source_dir() + "/examples/backend/backend.sh"
+                     : "runuser -u " + m_user + " -- " + m_state + "/backend.sh") +
      " stop " + q(m_state));
   fs::remove_all(m_state);
 }
@@ -278,20 +282,20 @@ std::string Backend::yaml() const {
 
 SshServer::SshServer() {
   if (!is_root()) return;
-  if (sh("id ferrytest >/dev/null 2>&1").code != 0)
-    must("useradd -m -s /bin/sh -p '*' ferrytest");
-  if (sh("id ferryroot >/dev/null 2>&1").code != 0)
-    must("useradd -o -u 0 -g 0 -M -d /tmp -s /bin/sh -p '*' ferryroot");
+  if (sh("id ferrytest >/dev/null 2>&1").code != 0) must("useradd -m -s /bin/sh -p '*' ferrytest");
+  if (sh("id ferryroot >/dev/null 2>&1").code != 0) must("useradd -o -u 0 -g 0 -M -d /tmp -s /bin/sh -p '*' ferryroot");
   m_dir = temp_dir("ferry-sshd");
-  must("chmod 755 " + q(m_dir) + " && mkdir -p /run/sshd && ssh-keygen -q -t ed25519 -N '' -f " + q(m_dir + "/host_key") +
-       " && ssh-keygen -q -t ed25519 -N '' -f " + q(m_dir + "/id_ed25519") + " && cp " + q(m_dir + "/id_ed25519.pub") +
-       " " + q(m_dir + "/authorized_keys") + " && chmod 644 " + q(m_dir + "/authorized_keys"));
+  must("chmod 755 " + q(m_dir) + " && mkdir -p /run/sshd && ssh-keygen -q -t ed25519 -N '' -f " +
+       q(m_dir + "/host_key") + " && ssh-keygen -q -t ed25519 -N '' -f " + q(m_dir + "/id_ed25519") + " && cp " +
+       q(m_dir + "/id_ed25519.pub") + " " + q(m_dir + "/authorized_keys") + " && chmod 644 " +
+       q(m_dir + "/authorized_keys"));
   m_port = free_port();
-  std::ofstream(m_dir + "/sshd_config") << "ListenAddress 127.0.0.1\nPort " << m_port << "\nHostKey " << m_dir
-                                        << "/host_key\nPidFile " << m_dir << "/sshd.pid\nAuthorizedKeysFile " << m_dir
-                                        << "/authorized_keys\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
-                                           "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n"
-                                           "StrictModes no\nAllowTcpForwarding yes\nLogLevel INFO\n";
+  std::ofstream(m_dir + "/sshd_config")
+      << "ListenAddress 127.0.0.1\nPort " << m_port << "\nHostKey " << m_dir << "/host_key\nPidFile " << m_dir
+      << "/sshd.pid\nAuthorizedKeysFile " << m_dir
+      << "/authorized_keys\nPubkeyAuthentication yes\nPasswordAuthentication no\n"
+         "KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n"
+         "StrictModes no\nAllowTcpForwarding yes\nLogLevel INFO\n";
   std::ofstream(m_dir + "/known_hosts") << "[127.0.0.1]:" << m_port << " " << host_public_key() << "\n";
   start();
   m_ok = true;
@@ -303,7 +307,8 @@ void SshServer::start() {
     if (sh("exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(m_port)).code == 0 || fs::exists(m_dir + "/sshd.pid")) break;
     usleep(20000);
   }
-  for (int i = 0; i < 100 && sh("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(m_port) + "'").code != 0; ++i) usleep(20000);
+  for (int i = 0; i < 100 && sh("bash -c 'exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(m_port) + "'").code != 0; ++i)
+    usleep(20000);
 }
 
 void SshServer::stop() {
@@ -324,9 +329,13 @@ std::string SshServer::host_public_key() const {
   return trim(k.substr(0, sp));
 }
 
-std::string SshServer::connection_yaml(const std::string& name, const std::string& extra, const std::string& user) const {
-  return "  " + name + ":\n    type: ssh\n    host: 127.0.0.1\n    port: " + std::to_string(m_port) + "\n    user: " + user + "\n"
-         "    identity: " + identity() + "\n    known_hosts: " + known_hosts() + "\n" + extra;
+std::string SshServer::connection_yaml(const std::string& name, const std::string& extra,
+                                       const std::string& user) const {
+  return "  " + name + ":\n    type: ssh\n    host: 127.0.0.1\n    port: " + std::to_string(m_port) +
+         "\n    user: " + user +
+         "\n"
+         "    identity: " +
+         identity() + "\n    known_hosts: " + known_hosts() + "\n" + extra;
 }
 
 std::string SshServer::log() const { return fs::exists(m_dir + "/sshd.log") ? read_file(m_dir + "/sshd.log") : ""; }
@@ -345,7 +354,8 @@ Container::Container(const std::string& extra_args) {
     flock(lock, LOCK_EX);
     if (sh("podman image exists localhost/hostusr:1").code != 0) {
       std::string d = temp_dir("ferry-rootfs");
-      must("cd " + q(d) + " && mkdir -p rootfs/etc rootfs/proc rootfs/sys rootfs/dev rootfs/tmp rootfs/var rootfs/run rootfs/root "
+      must("cd " + q(d) +
+           " && mkdir -p rootfs/etc rootfs/proc rootfs/sys rootfs/dev rootfs/tmp rootfs/var rootfs/run rootfs/root "
            "rootfs/usr rootfs/home && chmod 1777 rootfs/tmp && ln -s usr/bin rootfs/bin && ln -s usr/lib rootfs/lib && "
            "ln -s usr/lib64 rootfs/lib64 && ln -s usr/sbin rootfs/sbin && tar -C rootfs -cf rootfs.tar . && "
            "podman import rootfs.tar localhost/hostusr:1 >/dev/null");
@@ -355,8 +365,9 @@ Container::Container(const std::string& extra_args) {
     close(lock);
   }
   m_name = "ferry-test-" + std::to_string(getpid()) + "-" + std::to_string(free_port());
-  auto p = sh("podman run -d --init --name " + q(m_name) + " -v /usr:/usr:ro -v /etc:/etc:ro -v /tmp:/tmp --network host " +
-              extra_args + " localhost/hostusr:1 sleep infinity");
+  auto p =
+      sh("podman run -d --init --name " + q(m_name) + " -v /usr:/usr:ro -v /etc:/etc:ro -v /tmp:/tmp --network host " +
+         extra_args + " localhost/hostusr:1 sleep infinity");
   m_ok = p.code == 0;
   if (!m_ok) std::fprintf(stderr, "container did not start: %s\n", p.all().c_str());
 }

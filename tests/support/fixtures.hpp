@@ -119,7 +119,8 @@ class SshServer {
   std::string known_hosts() const { return m_dir + "/known_hosts"; }
   std::string host_public_key() const;  // "ssh-ed25519 AAAA..."
   // connections: block for an environment file, naming this server `name`.
-  std::string connection_yaml(const std::string& name, const std::string& extra = "", const std::string& user = "ferrytest") const;
+  std::string connection_yaml(const std::string& name, const std::string& extra = "",
+                              const std::string& user = "ferrytest") const;
   std::string log() const;
   int accepted_logins() const;  // "Accepted publickey" lines in the log
   void stop();

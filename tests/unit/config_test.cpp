@@ -116,7 +116,9 @@ services:
 }
 
 TEST_F(ConfigTest, FullPlaybookFromSpecIsAccepted) {
-  write("environments/dev.yaml", std::string(k_dev) + "connections:\n  host:\n    type: local\nservices:\n  backend:\n    restart: true\n    health:\n      url: http://x\nbackup:\n  dir: b\n");
+  write("environments/dev.yaml", std::string(k_dev) +
+                                     "connections:\n  host:\n    type: local\nservices:\n  backend:\n    restart: "
+                                     "true\n    health:\n      url: http://x\nbackup:\n  dir: b\n");
   write("playbooks/promote.yaml", R"(
 description: Promote pending migrations
 migrations: migrations
@@ -170,8 +172,7 @@ TEST_F(ConfigTest, WrongTypeNamesWhatWasExpected) {
   write("environments/dev.yaml", "protected: maybe\ndatabase:\n  name: app\n");
   EXPECT_EQ(error_of_project(), "environments/dev.yaml:1:12: 'protected' must be true or false, found 'maybe'");
   write("environments/dev.yaml", "database:\n  name: app\n  port: fifty\n");
-  EXPECT_EQ(error_of_project(),
-            "environments/dev.yaml:3:9: 'port' must be an integer from 1 to 65535, found 'fifty'");
+  EXPECT_EQ(error_of_project(), "environments/dev.yaml:3:9: 'port' must be an integer from 1 to 65535, found 'fifty'");
 }
 
 TEST_F(ConfigTest, MissingRequiredKey) {
@@ -185,8 +186,9 @@ TEST_F(ConfigTest, DanglingConnectionName) {
   write("environments/dev.yaml",
         "connections:\n  host:\n    type: local\n  pg:\n    type: docker\n    container: db\n    via: hots\n"
         "database:\n  name: app\n");
-  EXPECT_EQ(error_of_project(),
-            "environments/dev.yaml:7:10: 'via' names no connection 'hots' (did you mean 'host'?); known: host, local, pg");
+  EXPECT_EQ(
+      error_of_project(),
+      "environments/dev.yaml:7:10: 'via' names no connection 'hots' (did you mean 'host'?); known: host, local, pg");
   write("environments/dev.yaml", "database:\n  name: app\n  tools: pg\n");
   EXPECT_EQ(error_of_project(), "environments/dev.yaml:3:10: 'tools' names no connection 'pg'; known: local");
 }
@@ -216,7 +218,8 @@ TEST_F(ConfigTest, PlaybookStageMustNameAnEnvironment) {
   write("environments/dev.yaml", k_dev);
   write("environments/staging.yaml", k_dev);
   write("playbooks/p.yaml", "stages: [dev, stagng]\nsteps: [migrate]\n");
-  EXPECT_EQ(error_of_playbook("p"), "playbooks/p.yaml:1:15: stage 'stagng' names no environment (did you mean 'staging'?)");
+  EXPECT_EQ(error_of_playbook("p"),
+            "playbooks/p.yaml:1:15: stage 'stagng' names no environment (did you mean 'staging'?)");
 }
 
 TEST_F(ConfigTest, RestartNeedsAServiceOfEveryStage) {

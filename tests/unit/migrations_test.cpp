@@ -26,7 +26,8 @@ TEST(Split, DollarQuotedFunctionBodiesStayWhole) {
 }
 
 TEST(Split, CommentsAndStringsWithSemicolons) {
-  auto s = split_statements("-- a comment; with a semicolon\nSELECT 'x;y';\n/* block; comment */ SELECT E'it''s;';\n", "x.sql");
+  auto s = split_statements("-- a comment; with a semicolon\nSELECT 'x;y';\n/* block; comment */ SELECT E'it''s;';\n",
+                            "x.sql");
   ASSERT_EQ(s.size(), 2u);
   EXPECT_EQ(s[0].text, "SELECT 'x;y'");
   EXPECT_EQ(s[0].line, 2);
@@ -130,9 +131,15 @@ TEST(Plan, PendingAndEveryKindOfDrift) {
   d.add("0004_d", "SELECT 4;");
   auto files = load_migrations(d.root, "migrations");
   std::vector<db::AppliedMigration> applied(3);
-  applied[0].version = "0001"; applied[0].name = "a"; applied[0].checksum = sha256_hex("SELECT 1;");
-  applied[1].version = "0003"; applied[1].name = "c"; applied[1].checksum = "x";
-  applied[2].version = "0004"; applied[2].name = "d"; applied[2].checksum = sha256_hex("SELECT 4 changed;");
+  applied[0].version = "0001";
+  applied[0].name = "a";
+  applied[0].checksum = sha256_hex("SELECT 1;");
+  applied[1].version = "0003";
+  applied[1].name = "c";
+  applied[1].checksum = "x";
+  applied[2].version = "0004";
+  applied[2].name = "d";
+  applied[2].checksum = sha256_hex("SELECT 4 changed;");
   auto plan = make_plan(files, applied);
   EXPECT_EQ(plan.current, "0004");
   EXPECT_TRUE(plan.pending.empty());
