@@ -204,6 +204,25 @@ TEST_F(SafeRun, DataLossGuardRestoresTheBackupInsteadOfDownSql) {
   EXPECT_EQ(q("SELECT count(*) FROM payment"), payments);
 }
 
+TEST_F(SafeRun, AFailedStageStopsThePlaybookAndEarlierStagesKeepTheirSuccess) {
+  pg().create_db("staging");
+  pg().exec("staging", k_base_schema);
+  pg().exec("staging", "CREATE TABLE a (id int)");  // staging already has what 0001 creates: it fails there
+  write_env("staging", "staging", *backend, "requires: [dev]\n");
+  pg().create_db("production");
+  write_env("production", "production", *backend, "requires: [staging]\n");
+  project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
+  project.write("playbooks/promote.yaml", "stages: [dev, staging, production]\nsteps: [backup, migrate]\n");
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "stage dev succeeded")) << r.out;
+  EXPECT_TRUE(contains(r.out, "relation \"a\" already exists")) << r.out;
+  EXPECT_FALSE(contains(r.out, "stage production")) << r.out;
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations"), "1");                  // dev keeps it
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations", "staging"), "0");       // staging as before
+  EXPECT_EQ(q("SELECT to_regnamespace('ferry') IS NULL", "production"), "t");  // never touched
+}
+
 TEST_F(SafeRun, GateRefusesListingWhatIsMissing) {
   pg().create_db("staging");
   pg().exec("staging", k_base_schema);
