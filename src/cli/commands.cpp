@@ -59,6 +59,34 @@ int cmd_validate(const Globals& g) {
   return 0;
 }
 
+// The native part of a stage's plan: version, pending, drift, lock, gate.
+void print_native_plan(const Globals& g, const config::Project& project, const config::Environment& env,
+                       db::Ledger& ledger, const migrate::Plan& plan, const std::set<std::string>& earlier) {
+  std::cout << "  at version " << or_none(plan.current) << "; " << plan.pending.size() << " pending\n";
+  for (const auto& m : plan.pending)
+    std::cout << "    + " << m.id() << (m.no_transaction ? "  (no transaction)" : "")
+              << (m.irreversible ? "  (irreversible)" : "") << "\n";
+  for (const auto& d : plan.drift) std::cout << "  " << paint(g, "31", "drift") << ": " << d.message << "\n";
+  if (!plan.drift.empty()) std::cout << "  verdict: " << paint(g, "31", "refused (drift)") << "\n";
+  if (auto lock = ledger.lock_holder()) std::cout << "  lock: held by " << lock->describe() << "\n";
+  if (!env.requires_envs.empty()) {
+    auto missing = run::check_gate(project, env, plan.pending);
+    bool only_earlier = !missing.empty();
+    for (const auto& m : missing)
+      only_earlier &= earlier.count(m.substr(0, m.find(':'))) > 0 && m.find("is not applied") != std::string::npos;
+    std::string reqs;
+    for (const auto& r : env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
+    if (missing.empty())
+      std::cout << "  gate (" << reqs << "): " << paint(g, "32", "open") << "\n";
+    else if (only_earlier)
+      std::cout << "  gate (" << reqs << "): opens once the earlier stages of this run succeed\n";
+    else {
+      std::cout << "  gate (" << reqs << "): " << paint(g, "31", "closed") << "\n";
+      for (const auto& m : missing) std::cout << "    - " << m << "\n";
+    }
+  }
+}
+
 int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& only) {
   auto project = config::load_project(g.root);
   auto pb = config::load_playbook(project, playbook);
@@ -86,6 +114,7 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
       continue;
     }
     db::Ledger ledger(*link.conn);
+    std::vector<migrate::Migration> pending;  // native only: what choose_rollback reads
     if (pb.migrations.driver == config::Driver::Alembic) {
       steps::Transports transports(env);
       try {
@@ -106,43 +135,15 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
         std::cout << "  " << paint(g, "31", "alembic") << ": " << e.what() << "\n";
         code = 1;
       }
-      std::cout << "  steps:";
-      for (const auto& s : pb.steps) std::cout << " " << s.label() << ";";
-      auto choice = run::choose_rollback(pb, env, {});
-      std::cout << "\n  on failure: "
-                << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method) << " ("
-                << choice.reason << ")\n";
-      earlier.insert(name);
-      continue;
-    }
-    auto plan = migrate::make_plan(files, ledger.applied());
-    std::cout << "  at version " << or_none(plan.current) << "; " << plan.pending.size() << " pending\n";
-    for (const auto& m : plan.pending)
-      std::cout << "    + " << m.id() << (m.no_transaction ? "  (no transaction)" : "")
-                << (m.irreversible ? "  (irreversible)" : "") << "\n";
-    for (const auto& d : plan.drift) std::cout << "  " << paint(g, "31", "drift") << ": " << d.message << "\n";
-    if (!plan.drift.empty()) std::cout << "  verdict: " << paint(g, "31", "refused (drift)") << "\n";
-    if (auto lock = ledger.lock_holder()) std::cout << "  lock: held by " << lock->describe() << "\n";
-    if (!env.requires_envs.empty()) {
-      auto missing = run::check_gate(project, env, plan.pending);
-      bool only_earlier = !missing.empty();
-      for (const auto& m : missing)
-        only_earlier &= earlier.count(m.substr(0, m.find(':'))) > 0 && m.find("is not applied") != std::string::npos;
-      std::string reqs;
-      for (const auto& r : env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
-      if (missing.empty())
-        std::cout << "  gate (" << reqs << "): " << paint(g, "32", "open") << "\n";
-      else if (only_earlier)
-        std::cout << "  gate (" << reqs << "): opens once the earlier stages of this run succeed\n";
-      else {
-        std::cout << "  gate (" << reqs << "): " << paint(g, "31", "closed") << "\n";
-        for (const auto& m : missing) std::cout << "    - " << m << "\n";
-      }
+    } else {
+      auto plan = migrate::make_plan(files, ledger.applied());
+      pending = plan.pending;
+      print_native_plan(g, project, env, ledger, plan, earlier);
     }
     std::cout << "  steps:";
     for (const auto& s : pb.steps) std::cout << " " << s.label() << ";";
     std::cout << "\n";
-    auto choice = run::choose_rollback(pb, env, plan.pending);
+    auto choice = run::choose_rollback(pb, env, pending);
     std::cout << "  on failure: "
               << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method) << " ("
               << choice.reason << ")\n";

@@ -142,17 +142,6 @@ std::string Ledger::current_version() {
   return r.rows() ? r.text(0, 0) : "";
 }
 
-void Ledger::record_applied(const AppliedMigration& m) {
-  m_conn.exec_params(
-      "WITH m AS (INSERT INTO ferry.migrations (version, name, checksum, down_sql, duration_ms, "
-      "run_id, destroys_data, down_restores_data) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
-      "RETURNING version, name, run_id) "
-      "INSERT INTO ferry.history (version, name, action, run_id) "
-      "SELECT version, name, 'applied', run_id FROM m",
-      {m.version, m.name, m.checksum, m.down_sql, std::to_string(m.duration_ms), m.run_id,
-       m.destroys_data ? "true" : "false", m.down_restores_data ? "true" : "false"});
-}
-
 std::string Ledger::record_applied_sql(const AppliedMigration& m) {
   auto l = [&](const std::string& v) { return m_conn.literal(v); };
   return "WITH m AS (INSERT INTO ferry.migrations (version, name, checksum, down_sql, duration_ms, "
@@ -206,13 +195,6 @@ std::vector<RunRecord> Ledger::runs(int limit) {
       {std::to_string(limit)});
   for (int i = 0; i < r.rows(); ++i) out.push_back(run_from(r, i));
   return out;
-}
-
-std::optional<RunRecord> Ledger::run(const std::string& id) {
-  if (!schema_exists()) return std::nullopt;
-  auto r = m_conn.exec_params(std::string("SELECT ") + k_run_cols + " FROM ferry.runs WHERE id = $1", {id});
-  if (r.rows() == 0) return std::nullopt;
-  return run_from(r, 0);
 }
 
 std::vector<HistoryEvent> Ledger::history(int limit) {

@@ -66,8 +66,8 @@ class Ledger {
 
   std::vector<AppliedMigration> applied();  // ordered by version, oldest first
   std::string current_version();            // newest applied, "" when none
-  void record_applied(const AppliedMigration& m);
-  // The same as one SQL statement, to send in one round trip with the migration itself. Its
+  // Records an applied migration (and its history row) as one SQL statement, to send in one
+  // round trip with the migration itself. Its
   // duration is measured from the setting ferry.t0, set just before the migration's SQL.
   std::string record_applied_sql(const AppliedMigration& m);
   void record_reverted(const std::string& version, const std::string& run_id);
@@ -79,7 +79,6 @@ class Ledger {
   void finish_run(const std::string& id, const std::string& outcome, const std::string& version_after,
                   const std::string& error, const std::string& backup_id = "");
   std::vector<RunRecord> runs(int limit);
-  std::optional<RunRecord> run(const std::string& id);
   std::vector<HistoryEvent> history(int limit);
 
  private:

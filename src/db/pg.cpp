@@ -27,8 +27,6 @@ DbError error_from(PGresult* res, PGconn* conn) {
 }
 }  // namespace
 
-std::string Result::column_type_name(int col) const { return PQftype(m_res.get(), col) == 16 ? "bool" : "other"; }
-
 Connection::Connection(const ConnectParams& p) {
   m_describe = (p.user.empty() ? "" : p.user + "@") + p.host + ":" + std::to_string(p.port) + "/" + p.dbname;
   std::string port = std::to_string(p.port);

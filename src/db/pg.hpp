@@ -48,7 +48,6 @@ class Result {
   }
   long long integer(int row, int col) const { return std::stoll(text(row, col)); }
   bool boolean(int row, int col) const { return text(row, col) == "t"; }
-  std::string column_type_name(int col) const;  // only "bool" is distinguished
   bool single_bool() const { return rows() == 1 && cols() == 1 && PQftype(m_res.get(), 0) == 16; }
 
  private:

@@ -43,9 +43,7 @@ void open_session(Session& s, const config::Environment& env, steps::Transports&
   }
   set_cancel_target(s.conn);
   s.ledger->ensure_schema();
-  for (const auto& stale : s.ledger->abandon_stale_runs())
-    rep.message(report::Level::Warn, "run " + stale.id + " by " + stale.operator_name + " on " + stale.host +
-                                         " (started " + stale.started + ") never finished; it is marked abandoned");
+  report_abandoned_runs(*s.ledger, rep, env.name);
   db::RunRecord rec;
   rec.id = run_id;
   rec.playbook = what;

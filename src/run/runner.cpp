@@ -36,6 +36,14 @@ std::string host_name() {
 
 std::string new_run_id() { return stamp_id(6); }
 
+void report_abandoned_runs(db::Ledger& ledger, report::Reporter& rep, const std::string& env) {
+  for (const auto& stale : ledger.abandon_stale_runs()) {
+    rep.message(report::Level::Warn, "run " + stale.id + " by " + stale.operator_name + " on " + stale.host +
+                                         " (started " + stale.started + ") never finished; it is marked abandoned");
+    rep.message(report::Level::Hint, "check `ferry history " + env + "`: its changes, if any, are in the ledger");
+  }
+}
+
 std::string confirm_protected(const config::Environment& env, bool yes) {
   if (!env.is_protected || yes) return "";
   if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
@@ -140,12 +148,7 @@ class StageRunner {
     } unlock{ledger};
     ledger.ensure_schema();
     m_rep.step_finished("lock", "held by run " + m_run_id, lock_sw.elapsed());
-    for (const auto& stale : ledger.abandon_stale_runs()) {
-      m_rep.message(report::Level::Warn, "run " + stale.id + " by " + stale.operator_name + " on " + stale.host +
-                                             " (started " + stale.started + ") never finished; it is marked abandoned");
-      m_rep.message(report::Level::Hint,
-                    "check `ferry history " + m_env.name + "`: its changes, if any, are in the ledger");
-    }
+    report_abandoned_runs(ledger, m_rep, m_env.name);
 
     steps::StageContext ctx(m_project, m_pb, m_env, *conn, ledger, m_rep, transports, m_run_id, m_opts.state_dir,
                             m_files);

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "config/model.hpp"
+#include "db/ledger.hpp"
 #include "report/reporter.hpp"
 
 namespace ferry::run {
@@ -41,6 +42,9 @@ int backup_environment(const config::Project& project, const std::string& env, c
 // Console + journal (.ferry/runs/RUN_ID.jsonl) + optional --report file, behind one Fanout.
 report::Fanout make_reporter(const config::Project& project, const std::string& run_id, const std::string& state_dir,
                              const std::string& report_file, bool color, bool quiet, bool verbose);
+
+// Marks runs a killed ferry left 'running' as abandoned, and tells the operator about each.
+void report_abandoned_runs(db::Ledger& ledger, report::Reporter& rep, const std::string& env);
 
 // Helpers shared with the read-only commands (plan, status).
 std::string operator_name();
