@@ -24,7 +24,7 @@ if [ ! -x build/ferry ] || [ -n "${FERRY_REBUILD:-}" ] || find src CMakeLists.tx
   cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build build -j2 --target ferry
 fi
-ferry="$root/build/ferry"
+ferry_bin="$root/build/ferry"
 remote=false
 [ "$(id -u)" = 0 ] && command -v podman >/dev/null && remote=true
 
@@ -102,6 +102,13 @@ ENV
 done
 $remote || { echo "(not root, or no podman: staging and production are local too)"; }
 
+# The demo's project lives in the state directory: the example playbooks and migrations are
+# copied there and its environments written there, so the checkout is never modified.
+project="$state/project"
+mkdir -p "$project/environments"
+cp -r playbooks migrations "$project/"
+ferry() { "$ferry_bin" -C "$project" "$@"; }
+
 restart() { echo "$state/bin/backend.sh restart $state/backend-$1"; }
 health() {
   cat <<YAML
@@ -124,7 +131,7 @@ ssh_conn() {  # name user
 YAML
 }
 
-cat > environments/dev.yaml <<YAML
+cat > "$project"/environments/dev.yaml <<YAML
 # Written by scripts/demo.sh: the developer database, on this machine.
 description: Developer database
 database:
@@ -142,7 +149,7 @@ $(health 1)
 YAML
 
 if $remote; then
-  cat > environments/staging.yaml <<YAML
+  cat > "$project"/environments/staging.yaml <<YAML
 # Written by scripts/demo.sh: staging, reached over SSH (ferrydemo@127.0.0.1:$ssh_port).
 description: "Staging over SSH: gated on dev"
 requires: [dev]
@@ -166,7 +173,7 @@ services:
 $(health 2)
       via: host
 YAML
-  cat > environments/production.yaml <<YAML
+  cat > "$project"/environments/production.yaml <<YAML
 # Written by scripts/demo.sh: production, PostgreSQL in the container ferry-demo-pg, reached
 # by docker exec over SSH.
 description: "Production: docker exec over SSH, gated on staging, protected"
@@ -200,7 +207,7 @@ YAML
 else
   for env in staging production; do
     n=2; req=dev; prot=false; [ "$env" = production ] && { n=3; req=staging; prot=true; }
-    cat > "environments/$env.yaml" <<YAML
+    cat > "$project/environments/$env.yaml" <<YAML
 # Written by scripts/demo.sh: a local stand-in for $env.
 description: "$env (local)"
 protected: $prot
@@ -232,36 +239,38 @@ fi
 
 echo
 echo "== ferry validate"
-"$ferry" validate
+ferry validate
 echo
 echo "== ferry plan promote"
-"$ferry" plan promote
+ferry plan promote
 echo
 echo "== ferry run promote --yes   (production is protected: --yes confirms it)"
-"$ferry" run promote --yes
+ferry run promote --yes
 echo
 echo "== ferry status"
-"$ferry" status
+ferry status
 echo
 echo "== a migration that breaks the backend (renames tasks.title): watch the rollback on dev"
-cp -r examples/breaking/0005_rename_title migrations/
+cp -r examples/breaking/0005_rename_title "$project/migrations/"
 set +e
-"$ferry" run hotfix --env dev
+ferry run hotfix --env dev
 code=$?
 echo "(exit code $code: 1 means failed, and the environment is proven as it was before)"
 echo
 echo "== and staging stays gated: dev never succeeded with it"
-"$ferry" run hotfix --env staging
+ferry run hotfix --env staging
 code=$?
 set -e
 echo "(exit code $code: 3 means refused before changing anything)"
-rm -rf migrations/0005_rename_title
+rm -rf "$project/migrations/0005_rename_title"
 echo
 echo "== ferry history dev"
-"$ferry" history dev
+ferry history dev
 echo
 echo "== ferry backups production"
-"$ferry" backups production
+ferry backups production
 echo
+echo "The demo's project (environments, playbooks, migrations, .ferry journals) is $project:"
+echo "  build/ferry -C $project status"
 echo "Everything is still running. Stop it with:"
 echo "  scripts/demo-stop.sh"
