@@ -107,7 +107,8 @@ Split split_with(bool parser, const std::string& text) {
 // accepted whole by the parser: (piece, its byte offset in sql, the parser's split of it).
 // PostgreSQL's scanner finds where a piece may end; a piece the parser rejects in its last
 // statement (a cut inside BEGIN ATOMIC ... END, whose ';' the scanner cannot see) is read again
-// twice as long. Any other parse error is the file's.
+// twice as long, and so is one whose first statement does not end in it. Any other parse error
+// is the file's.
 using ChunkVisitor = std::function<void(const std::string& piece, size_t base, const Split& split)>;
 void for_each_chunk(const std::string& sql, const std::string& file, size_t chunk_bytes, const ChunkVisitor& fn) {
   chunk_bytes = std::max<size_t>(chunk_bytes, 16);
@@ -119,6 +120,10 @@ void for_each_chunk(const std::string& sql, const std::string& file, size_t chun
     size_t last_start = 0;
     if (!rest) {
       Split scan = split_with(false, piece);
+      if (scan.error && scan.error->offset > 0 && scan.error->offset < piece.size()) {
+        piece.resize(scan.error->offset);  // the piece ends inside a literal or comment: cut before it
+        scan = split_with(false, piece);
+      }
       if (scan.error || scan.stmts.size() < 2) {
         window *= 2;
         continue;
