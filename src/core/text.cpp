@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -102,7 +103,15 @@ std::string trim(std::string_view s) {
 std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(ErrorKind::Config, "cannot read '" + path + "'");
-  std::ostringstream ss;
+  std::error_code ec;
+  if (auto size = std::filesystem::file_size(path, ec); !ec && std::filesystem::is_regular_file(path, ec)) {
+    // Sized once: a stringstream would hold up to three copies of a large migration at its peak.
+    std::string out(size, '\0');
+    in.read(out.data(), static_cast<std::streamsize>(size));
+    out.resize(static_cast<size_t>(in.gcount()));
+    return out;
+  }
+  std::ostringstream ss;  // a pipe or device: no size to ask for
   ss << in.rdbuf();
   return ss.str();
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <iostream>
 #include <map>
 
 #include "core/error.hpp"
@@ -51,7 +52,12 @@ std::vector<Migration> load_migrations(const std::string& dir, const std::string
     std::string base = e.path().filename().string();
     size_t digits = 0;
     while (digits < base.size() && std::isdigit(static_cast<unsigned char>(base[digits]))) ++digits;
-    if (digits == 0) continue;  // not a migration (README, helpers)
+    if (digits == 0) {  // not a migration (helpers, notes): say so, a typo would skip one silently
+      if (base[0] != '.')
+        std::cerr << "warning: " << display_dir << "/" << base
+                  << " is ignored: a migration directory's name starts with its version digits\n";
+      continue;
+    }
     Migration m;
     m.version = base.substr(0, digits);
     m.name = base.substr(digits);
@@ -73,9 +79,10 @@ std::vector<Migration> load_migrations(const std::string& dir, const std::string
     fs::path verify = e.path() / "verify.sql";
     if (fs::is_regular_file(verify, ec)) m.verify_sql = read_file(verify.string());
     // Parse everything now: a syntax error is a configuration error, found before any run.
-    m.up_statements = split_statements(m.up_sql, m.dir + "/up.sql").size();
-    if (m.down_sql) split_statements(*m.down_sql, m.dir + "/down.sql");
-    if (m.verify_sql) split_statements(*m.verify_sql, m.dir + "/verify.sql");
+    // A COMMIT or BEGIN in a file ferry runs in its own transaction would break that transaction.
+    m.up_statements = check_statements(m.up_sql, m.dir + "/up.sql", !m.no_transaction);
+    if (m.down_sql) check_statements(*m.down_sql, m.dir + "/down.sql", true);
+    if (m.verify_sql) check_statements(*m.verify_sql, m.dir + "/verify.sql", true);
     std::string norm = m.version;
     norm.erase(0, std::min(norm.find_first_not_of('0'), norm.size() - 1));
     if (auto it = seen.find(norm); it != seen.end())

@@ -2,119 +2,220 @@
 
 #include <pg_query.h>
 
+#include <algorithm>
+#include <cctype>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
 
 #include "core/error.hpp"
+#include "migrate/sql_safety.hpp"
 
 namespace ferry::migrate {
 
 namespace {
-// Line and column of byte offset `pos` in `text`.
-std::pair<int, int> line_col(const std::string& text, size_t pos) {
-  int line = 1, col = 1;
-  for (size_t i = 0; i < pos && i < text.size(); ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      col = 1;
+// Line and column of byte offsets asked for in increasing order: the text is read once, however
+// many statements it holds.
+class LineCursor {
+ public:
+  explicit LineCursor(std::string_view text) : m_text(text) {}
+  std::pair<int, int> at(size_t pos) {
+    if (pos < m_pos) m_pos = 0, m_line = 1, m_col = 1;  // never asked backwards; stay right anyway
+    pos = std::min(pos, m_text.size());
+    for (; m_pos < pos; ++m_pos) {
+      if (m_text[m_pos] == '\n') {
+        ++m_line;
+        m_col = 1;
+      } else {
+        ++m_col;
+      }
+    }
+    return {m_line, m_col};
+  }
+
+ private:
+  std::string_view m_text;
+  size_t m_pos = 0;
+  int m_line = 1, m_col = 1;
+};
+
+// PostgreSQL's error cursor counts characters (1-based); the byte offset of that character.
+size_t byte_offset(std::string_view text, int cursor) {
+  if (cursor <= 1) return 0;
+  int chars = 0;
+  for (size_t i = 0; i < text.size(); ++i)
+    if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80 && ++chars == cursor) return i;
+  return text.size();
+}
+
+// Length of the whitespace and comments (nested /* */, as PostgreSQL reads them) at the start.
+size_t leading_blank(std::string_view t) {
+  size_t i = 0;
+  while (i < t.size()) {
+    if (std::isspace(static_cast<unsigned char>(t[i]))) {
+      ++i;
+    } else if (t.compare(i, 2, "--") == 0) {
+      size_t nl = t.find('\n', i);
+      i = nl == std::string_view::npos ? t.size() : nl + 1;
+    } else if (t.compare(i, 2, "/*") == 0) {
+      int depth = 0;
+      do {
+        if (t.compare(i, 2, "/*") == 0) {
+          ++depth;
+          i += 2;
+        } else if (t.compare(i, 2, "*/") == 0) {
+          --depth;
+          i += 2;
+        } else {
+          ++i;
+        }
+      } while (depth > 0 && i < t.size());
     } else {
-      ++col;
+      break;
     }
   }
-  return {line, col};
+  return i;
+}
+
+struct ParseError {
+  std::string message;
+  size_t offset;  // bytes, in the text given to the parser
+};
+
+struct Split {
+  std::vector<std::pair<size_t, size_t>> stmts;  // byte offset and length of each statement
+  std::optional<ParseError> error;
+};
+
+Split split_with(bool parser, const std::string& text) {
+  PgQuerySplitResult r = parser ? pg_query_split_with_parser(text.c_str()) : pg_query_split_with_scanner(text.c_str());
+  Split s;
+  if (r.error) {
+    s.error = ParseError{r.error->message ? r.error->message : "syntax error", byte_offset(text, r.error->cursorpos)};
+  } else {
+    for (int i = 0; i < r.n_stmts; ++i) {
+      size_t loc = static_cast<size_t>(r.stmts[i]->stmt_location);
+      size_t len = r.stmts[i]->stmt_len == 0 ? text.size() - loc : static_cast<size_t>(r.stmts[i]->stmt_len);
+      s.stmts.push_back({loc, len});
+    }
+  }
+  pg_query_free_split_result(r);
+  return s;
+}
+
+// Hands the SQL to `fn` in pieces of about `chunk_bytes` that end between statements, each
+// accepted whole by the parser: (piece, its byte offset in sql, the parser's split of it).
+// PostgreSQL's scanner finds where a piece may end; a piece the parser rejects in its last
+// statement (a cut inside BEGIN ATOMIC ... END, whose ';' the scanner cannot see) is read again
+// twice as long, and so is one whose first statement does not end in it. Any other parse error
+// is the file's.
+using ChunkVisitor = std::function<void(const std::string& piece, size_t base, const Split& split)>;
+void for_each_chunk(const std::string& sql, const std::string& file, size_t chunk_bytes, const ChunkVisitor& fn) {
+  chunk_bytes = std::max<size_t>(chunk_bytes, 16);
+  size_t pos = 0, window = chunk_bytes;
+  LineCursor errors(sql);
+  while (pos < sql.size()) {
+    bool rest = sql.size() - pos <= window;
+    std::string piece = sql.substr(pos, rest ? std::string::npos : window);
+    size_t last_start = 0;
+    if (!rest) {
+      Split scan = split_with(false, piece);
+      if (scan.error && scan.error->offset > 0 && scan.error->offset < piece.size()) {
+        piece.resize(scan.error->offset);  // the piece ends inside a literal or comment: cut before it
+        scan = split_with(false, piece);
+      }
+      if (scan.error || scan.stmts.size() < 2) {
+        window *= 2;
+        continue;
+      }
+      piece.resize(scan.stmts.back().first);
+      last_start = scan.stmts[scan.stmts.size() - 2].first;
+    }
+    Split split = split_with(true, piece);
+    if (split.error && !rest && split.error->offset >= last_start) {
+      window *= 2;
+      continue;
+    }
+    if (split.error) {
+      auto [line, col] = errors.at(pos + split.error->offset);
+      throw Error(ErrorKind::Config,
+                  file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + split.error->message);
+    }
+    fn(piece, pos, split);
+    pos += piece.size();
+    window = chunk_bytes;
+  }
 }
 }  // namespace
 
-std::vector<Statement> split_statements(const std::string& sql, const std::string& file) {
-  PgQuerySplitResult r = pg_query_split_with_parser(sql.c_str());
-  if (r.error) {
-    std::string msg = r.error->message ? r.error->message : "syntax error";
-    size_t pos = r.error->cursorpos > 0 ? static_cast<size_t>(r.error->cursorpos - 1) : 0;
-    pg_query_free_split_result(r);
-    auto [line, col] = line_col(sql, pos);
-    throw Error(ErrorKind::Config, file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + msg);
-  }
-  std::vector<Statement> out;
-  for (int i = 0; i < r.n_stmts; ++i) {
-    size_t loc = static_cast<size_t>(r.stmts[i]->stmt_location);
-    size_t len = r.stmts[i]->stmt_len == 0 ? sql.size() - loc : static_cast<size_t>(r.stmts[i]->stmt_len);
-    std::string text = sql.substr(loc, len);
-    // The parser's location includes leading whitespace and comments; point at the statement.
-    size_t skip = 0;
-    while (skip < text.size()) {
-      if (std::isspace(static_cast<unsigned char>(text[skip]))) {
-        ++skip;
-      } else if (text.compare(skip, 2, "--") == 0) {
-        size_t nl = text.find('\n', skip);
-        skip = nl == std::string::npos ? text.size() : nl + 1;
-      } else if (text.compare(skip, 2, "/*") == 0) {
-        size_t end = text.find("*/", skip + 2);
-        skip = end == std::string::npos ? text.size() : end + 2;
-      } else {
-        break;
-      }
+void for_each_statement(const std::string& sql, const std::string& file, const StatementVisitor& fn,
+                        size_t chunk_bytes) {
+  LineCursor cursor(sql);
+  for_each_chunk(sql, file, chunk_bytes, [&](const std::string&, size_t base, const Split& split) {
+    for (auto [loc, len] : split.stmts) {
+      std::string_view text = std::string_view(sql).substr(base + loc, len);
+      size_t skip = leading_blank(text);
+      if (skip >= text.size()) continue;
+      auto [line, col] = cursor.at(base + loc + skip);
+      fn(text.substr(skip), line, col);
     }
-    if (skip >= text.size()) continue;
-    auto [line, col] = line_col(sql, loc + skip);
-    out.push_back(Statement{text.substr(skip), line, col});
-  }
-  pg_query_free_split_result(r);
+  });
+}
+
+std::vector<Statement> split_statements(const std::string& sql, const std::string& file, size_t chunk_bytes) {
+  std::vector<Statement> out;
+  for_each_statement(
+      sql, file,
+      [&](std::string_view text, int line, int col) {
+        out.push_back({std::string(text), line, col});
+      },
+      chunk_bytes);
   return out;
 }
 
-namespace {
-using nlohmann::json;
-
-std::string check_node(const json& stmt) {
-  if (!stmt.is_object()) return "";
-  if (auto it = stmt.find("DropStmt"); it != stmt.end()) {
-    std::string type = it->value("removeType", "");
-    if (type == "OBJECT_TABLE" || type == "OBJECT_SCHEMA" || type == "OBJECT_MATVIEW")
-      return "drops a " + std::string(type == "OBJECT_TABLE"    ? "table"
-                                      : type == "OBJECT_SCHEMA" ? "schema"
-                                                                : "materialized view");
-  }
-  if (stmt.contains("TruncateStmt")) return "truncates a table";
-  if (auto it = stmt.find("DeleteStmt"); it != stmt.end() && !it->contains("whereClause"))
-    return "deletes without WHERE";
-  if (auto it = stmt.find("UpdateStmt"); it != stmt.end() && !it->contains("whereClause"))
-    return "updates without WHERE";
-  if (auto it = stmt.find("AlterTableStmt"); it != stmt.end()) {
-    const json cmds = it->value("cmds", json::array());
-    for (const auto& cmd : cmds) {
-      auto c = cmd.find("AlterTableCmd");
-      if (c == cmd.end()) continue;
-      std::string sub = c->value("subtype", "");
-      if (sub == "AT_DropColumn") return "drops column '" + c->value("name", "") + "'";
-      if (sub == "AT_AlterColumnType") return "changes the type of column '" + c->value("name", "") + "'";
-    }
-  }
-  return "";
-}
-}  // namespace
-
 std::string destroys_data(const std::string& sql) {
-  // Cheap prefilter: every destructive statement holds one of these words. Most migrations
-  // hold none, and skip the parse.
-  std::string lower;
-  lower.reserve(sql.size());
-  for (char c : sql) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  bool maybe = false;
-  for (const char* w : {"drop", "truncate", "delete", "update", "type"}) maybe |= lower.find(w) != std::string::npos;
-  if (!maybe) return "";
-  PgQueryParseResult r = pg_query_parse(sql.c_str());
   std::string why;
-  if (!r.error && r.parse_tree) {
-    auto tree = json::parse(r.parse_tree, nullptr, false);
-    if (!tree.is_discarded()) {
-      const json stmts = tree.value("stmts", json::array());
-      for (const auto& s : stmts) {
-        why = check_node(s.value("stmt", json::object()));
-        if (!why.empty()) break;
+  detail::MigrationReading reading;
+  try {
+    for_each_chunk(sql, "", k_split_chunk_bytes, [&](const std::string& piece, size_t, const Split&) {
+      if (!why.empty()) return;
+      PgQueryParseResult r = pg_query_parse(piece.c_str());
+      if (r.error || !r.parse_tree) {
+        why = "cannot be read by the parser";
+      } else {
+        auto tree = nlohmann::json::parse(r.parse_tree, nullptr, false);
+        why = tree.is_discarded() ? "cannot be read by the parser" : reading.read(tree);
       }
-    }
+      pg_query_free_parse_result(r);
+    });
+  } catch (const Error&) {
+    return "does not parse";
   }
-  pg_query_free_parse_result(r);
   return why;
+}
+
+size_t check_statements(const std::string& sql, const std::string& file, bool transactional) {
+  static const std::set<std::string> k_first_words = {"begin", "commit",  "rollback",  "end",    "abort",
+                                                      "start", "prepare", "savepoint", "release"};
+  std::set<std::string> savepoints;  // set by this SQL so far
+  size_t count = 0;
+  for_each_statement(sql, file, [&](std::string_view text, int line, int col) {
+    ++count;
+    if (!transactional) return;
+    std::string word;
+    for (char c : text) {
+      if (!std::isalpha(static_cast<unsigned char>(c))) break;
+      word.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+    if (!k_first_words.count(word)) return;  // the cheap test: most statements stop here
+    std::string why = detail::transaction_misuse(std::string(text), savepoints);
+    if (!why.empty())
+      throw Error(ErrorKind::Config, file + ":" + std::to_string(line) + ":" + std::to_string(col) + ": " + why,
+                  file.ends_with("up.sql") ? "ferry runs up.sql in its own transaction; remove it, or put "
+                                             "'-- ferry:no-transaction' on the first line"
+                                           : "ferry runs this file in its own transaction; remove it");
+  });
+  return count;
 }
 
 }  // namespace ferry::migrate

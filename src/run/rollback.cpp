@@ -165,7 +165,15 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
         fan.step_finished("down", "already at " + *opts.to_version, sw.elapsed());
       } else {
         changed = true;
-        std::string summary = steps::revert_migrations(ctx);
+        size_t before = ctx.applied_this_run.size();
+        std::string summary = [&] {
+          try {
+            return steps::revert_migrations(ctx);
+          } catch (const Error&) {
+            changed = ctx.applied_this_run.size() != before;  // a failed down rolled back: reverted none
+            throw;
+          }
+        }();
         fan.step_finished("down", summary + ", now at " + s.ledger->current_version(), sw.elapsed());
       }
       // Prove against a backup taken at that version, when one exists.

@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "core/duration.hpp"
 #include "core/text.hpp"
 #include "migrate/sql_parser.hpp"
 #include "run/interrupt.hpp"
@@ -197,21 +198,48 @@ std::string apply_migrations(StageContext& ctx, bool each, Millis lock_timeout) 
   return "applied " + std::to_string(ctx.applied_this_run.size()) + ": " + span(ctx.applied_this_run);
 }
 
+namespace {
+// Down SQL waits for its locks no longer than the playbook's migrate step allows (10s when it has
+// none, as for `ferry rollback --to`): queued behind a reader, an ALTER would block every other
+// session on the table for as long as it waits.
+Millis down_lock_timeout(const config::Playbook& pb) {
+  for (const auto& s : pb.steps)
+    if (s.kind == config::StepKind::Migrate) return s.lock_timeout;
+  return Millis(10'000);
+}
+
+std::string still_applied(const std::vector<db::AppliedMigration>& ms) {
+  std::string out;
+  for (auto it = ms.rbegin(); it != ms.rend(); ++it) out += (out.empty() ? "" : ", ") + it->version + "_" + it->name;
+  return out;
+}
+}  // namespace
+
 std::string revert_migrations(StageContext& ctx) {
   auto& db = ctx.db;
+  Millis lock_timeout = down_lock_timeout(ctx.playbook);
   size_t reverted = 0;
   while (!ctx.applied_this_run.empty()) {
     const auto& m = ctx.applied_this_run.back();
     std::string id = m.version + "_" + m.name;
     if (!m.down_sql) throw Error(ErrorKind::Command, id + " is irreversible (no down SQL)");
+    std::string file = id + "/down.sql (stored)";
     try {
-      db.exec("BEGIN");
-      exec_statements(db, *m.down_sql, id + "/down.sql (stored)");
+      migrate::check_statements(*m.down_sql, file, true);  // a stored COMMIT would split the revert in two
+      db.exec("BEGIN; SET LOCAL lock_timeout = '" + std::to_string(lock_timeout.count()) + "ms'");
+      exec_statements(db, *m.down_sql, file);
       ctx.ledger.record_reverted(m.version, ctx.run_id);
       db.exec("COMMIT");
     } catch (const Error& e) {
       db.rollback_if_open();
-      throw Error(e.kind(), "down SQL of " + id + " failed: " + e.what());
+      auto* dbe = dynamic_cast<const db::DbError*>(&e);
+      std::string why = dbe && dbe->sqlstate() == "55P03"
+                            ? "could not take its lock within " + format_duration(lock_timeout) +
+                                  " (lock_timeout; another session holds a conflicting lock): " + e.what()
+                            : std::string("failed: ") + e.what();
+      throw Error(e.kind(), "down SQL of " + id + " " + why +
+                                "; nothing of it was applied, still applied: " + still_applied(ctx.applied_this_run) +
+                                (reverted ? " (" + std::to_string(reverted) + " newer reverted)" : ""));
     }
     ctx.applied_this_run.pop_back();
     ++reverted;

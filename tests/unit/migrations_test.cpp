@@ -58,8 +58,8 @@ TEST(DataLoss, ReadsThePlanNotTheText) {
   EXPECT_EQ(destroys_data("TRUNCATE t"), "truncates a table");
   EXPECT_EQ(destroys_data("DELETE FROM t"), "deletes without WHERE");
   EXPECT_EQ(destroys_data("UPDATE t SET a = 1"), "updates without WHERE");
-  EXPECT_EQ(destroys_data("DELETE FROM t WHERE id = 1"), "");
-  EXPECT_EQ(destroys_data("UPDATE t SET a = 1 WHERE b"), "");
+  EXPECT_EQ(destroys_data("DELETE FROM t WHERE id = 1"), "deletes rows");
+  EXPECT_EQ(destroys_data("UPDATE t SET a = 1 WHERE b"), "updates rows");
   EXPECT_EQ(destroys_data("ALTER TABLE t ADD COLUMN c int; SELECT 'DROP TABLE x'"), "");
   EXPECT_EQ(destroys_data("DROP INDEX i"), "");
   EXPECT_EQ(destroys_data("-- DROP TABLE t\nCREATE TABLE u (id int)"), "");
