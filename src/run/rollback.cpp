@@ -265,9 +265,13 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   int code = error.empty() ? exit_code::k_ok : changed ? exit_code::k_failed_dirty : exit_code::k_failed_clean;
   if (code == exit_code::k_failed_dirty) {
     fan.message(report::Level::Error, "the rollback did not complete: a human must act");
-    if (auto good = steps::newest_good_backup(env, transports)) {
-      fan.message(report::Level::Hint, "newest backup whose sha256 matches: " + good->file);
-      fan.message(report::Level::Hint, "restore by hand: " + steps::manual_restore_command(env, *good));
+    try {
+      if (auto good = steps::newest_good_backup(env, transports)) {
+        fan.message(report::Level::Hint, "newest backup whose sha256 matches: " + good->file);
+        fan.message(report::Level::Hint, "restore by hand: " + steps::manual_restore_command(env, *good));
+      }
+    } catch (const Error& e) {
+      fan.message(report::Level::Warn, std::string("cannot look for a good backup: ") + e.what());
     }
   }
   try {

@@ -199,7 +199,7 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   if (res.ok()) return;
   std::string why = "restore of " + meta.id + " failed on " + t.describe() + ": " + res.last_line();
   if (maybe_committed(ctx.db, printed_txid(psql_out))) throw Error(ErrorKind::Command, why);
-  throw RestoreNotApplied(ErrorKind::Command, why + "; nothing was changed (the restore transaction rolled back)");
+  throw RestoreNotApplied(ErrorKind::Command, why + "; its transaction rolled back: the database is as it was before the restore");
 }
 
 }  // namespace ferry::steps
