@@ -321,7 +321,9 @@ int cmd_backups(const Globals& g, const std::string& env_name, bool as_json) {
   const auto& env = project.environment(env_name);
   if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
   steps::Transports transports(env);
-  auto all = steps::list_backups(env, transports);
+  std::vector<std::string> warnings;
+  auto all = steps::list_backups(env, transports, &warnings);
+  for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
   if (as_json) {
     json a = json::array();
     for (const auto& b : all) a.push_back(steps::backup_to_json(b, false));

@@ -56,6 +56,42 @@ void open_session(Session& s, const config::Environment& env, steps::Transports&
   rep.step_finished("lock", "held by run " + run_id, sw.elapsed());
 }
 
+std::vector<steps::BackupMeta> list_backups_warning(const config::Environment& env, steps::Transports& transports,
+                                                    report::Reporter& rep) {
+  std::vector<std::string> warnings;
+  auto all = steps::list_backups(env, transports, &warnings);
+  for (const auto& w : warnings) rep.message(report::Level::Warn, w);
+  return all;
+}
+
+// The backup `--backup ID|latest` names, refused (nothing changed) when it is another
+// environment's, unknown, or its file does not match its sha256.
+steps::BackupMeta pick_backup(const config::Environment& env, steps::Transports& transports, report::Reporter& rep,
+                              const std::string& wanted) {
+  if (wanted != "latest" && !steps::valid_backup_id(env.name, wanted))
+    throw Error(ErrorKind::Config,
+                "'" + wanted + "' is not a backup of environment '" + env.name + "' (its backups are " + env.name +
+                    "-YYYYMMDDTHHMMSSZ-XXXX)",
+                "list them with `ferry backups " + env.name + "`");
+  std::optional<steps::BackupMeta> found;
+  for (const auto& b : list_backups_warning(env, transports, rep))
+    if (b.verified && (wanted == "latest" || b.id == wanted)) {
+      found = b;
+      break;
+    }
+  if (!found)
+    throw Error(ErrorKind::Config, "no verified backup '" + wanted + "' for '" + env.name + "'",
+                "list them with `ferry backups " + env.name + "`");
+  if (auto why = steps::check_backup_file(env, transports, *found); !why.empty()) {
+    auto good = steps::newest_good_backup(env, transports, found->id);
+    throw Error(ErrorKind::Command, "backup " + found->id + " cannot be restored: " + why + "; nothing was changed",
+                good ? "a good backup of " + env.name + " (its sha256 matches): " + good->id +
+                           "; restore it with `ferry rollback " + env.name + " --backup " + good->id + "`"
+                     : "no backup of " + env.name + " matches its sha256");
+  }
+  return *found;
+}
+
 }  // namespace
 
 int backup_environment(const config::Project& project, const std::string& env_name, const RunOptions& opts) {
@@ -90,7 +126,9 @@ int backup_environment(const config::Project& project, const std::string& env_na
         sw.elapsed());
     fan.message(report::Level::Info, "file: " + meta.file);
     s.ledger->finish_run(run_id, "succeeded", s.ledger->current_version(), "", meta.id);
-    int n = steps::prune_backups(env, transports);
+    std::vector<std::string> warnings;
+    int n = steps::prune_backups(env, transports, &warnings);
+    for (const auto& w : warnings) fan.message(report::Level::Warn, w);
     if (n > 0) fan.message(report::Level::Info, "pruned " + std::to_string(n) + " old backup(s)");
     fan.stage_finished(env.name, "succeeded", total.elapsed());
     fan.run_finished("succeeded", 0, total.elapsed());
@@ -177,25 +215,22 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
         fan.step_finished("down", summary + ", now at " + s.ledger->current_version(), sw.elapsed());
       }
       // Prove against a backup taken at that version, when one exists.
-      for (const auto& b : steps::list_backups(env, transports))
+      for (const auto& b : list_backups_warning(env, transports, fan))
         if (b.verified && migrate::compare_versions(b.version, *opts.to_version) == 0 &&
             b.version == s.ledger->current_version()) {
           target_backup = b;
           break;
         }
     } else {
-      auto all = steps::list_backups(env, transports);
-      for (const auto& b : all)
-        if (b.verified && (*opts.backup_id == "latest" || b.id == *opts.backup_id)) {
-          target_backup = b;
-          break;
-        }
-      if (!target_backup)
-        throw Error(ErrorKind::Config, "no verified backup '" + *opts.backup_id + "' for '" + env.name + "'",
-                    "list them with `ferry backups " + env.name + "`");
+      target_backup = pick_backup(env, transports, fan, *opts.backup_id);
       fan.step_started("restore");
       changed = true;
-      steps::restore_backup(ctx, *target_backup);
+      try {
+        steps::restore_backup(ctx, *target_backup);
+      } catch (const steps::RestoreNotApplied&) {
+        changed = false;  // the restore transaction rolled back: the database is as it was
+        throw;
+      }
       fan.step_finished("restore",
                         "restored " + target_backup->id + " (version " +
                             (target_backup->version.empty() ? "none" : target_backup->version) + ")",
@@ -238,10 +273,13 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   int code = error.empty() ? exit_code::k_ok : changed ? exit_code::k_failed_dirty : exit_code::k_failed_clean;
   if (code == exit_code::k_failed_dirty) {
     fan.message(report::Level::Error, "the rollback did not complete: a human must act");
-    auto backups = steps::list_backups(env, transports);
-    if (!backups.empty()) {
-      fan.message(report::Level::Hint, "newest backup: " + backups.front().file);
-      fan.message(report::Level::Hint, "restore by hand: " + steps::manual_restore_command(env, backups.front()));
+    try {
+      if (auto good = steps::newest_good_backup(env, transports)) {
+        fan.message(report::Level::Hint, "newest backup whose sha256 matches: " + good->file);
+        fan.message(report::Level::Hint, "restore by hand: " + steps::manual_restore_command(env, *good));
+      }
+    } catch (const Error& e) {
+      fan.message(report::Level::Warn, std::string("cannot look for a good backup: ") + e.what());
     }
   }
   try {

@@ -4,26 +4,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <thread>
-
 #include <algorithm>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "core/text.hpp"
 #include "db/introspect.hpp"
 #include "run/interrupt.hpp"
+#include "steps/backup_internal.hpp"
 
 namespace ferry::steps {
 
 using nlohmann::json;
 
-namespace {
+namespace detail {
 
 // Words that run a PostgreSQL client tool where database.tools lives, as a shell command on
 // backup.on's host. Only connections reachable from that host's shell are supported.
 std::string tool(const config::Environment& env, const std::string& prog, const std::vector<std::string>& args,
-                 bool interactive_stdin, bool here = false) {
+                 bool interactive_stdin, bool here) {
   if (here)
     return shell_join([&] {
       std::vector<std::string> w = {prog};
@@ -127,6 +127,32 @@ std::map<std::string, std::string> tool_env(const config::Environment& env) {
   return e;
 }
 
+std::string error_summary(const std::string& stderr_text) {
+  std::vector<std::string> lines;
+  size_t pos = 0;
+  while (pos < stderr_text.size()) {
+    size_t nl = stderr_text.find('\n', pos);
+    std::string l = trim(stderr_text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos));
+    if (!l.empty() && (lines.empty() || lines.back() != l)) lines.push_back(l);
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
+  }
+  // The error is in the first lines (pg_dump: error: ...); the last says where it stopped.
+  std::string out;
+  for (size_t i = 0; i < lines.size(); ++i) {
+    if (i >= 3 && i + 1 < lines.size()) continue;
+    out += (out.empty() ? "" : " | ") + std::string(i >= 3 && lines.size() > 4 ? "... | " : "") + lines[i];
+  }
+  if (out.size() > 600) out = out.substr(0, 597) + "...";
+  return out;
+}
+
+}  // namespace detail
+
+namespace {
+
+using namespace detail;
+
 std::string new_backup_id(const std::string& env_name) { return env_name + "-" + stamp_id(4); }
 
 std::string human_bytes(long long n) {
@@ -155,85 +181,59 @@ json ledger_json(const std::vector<db::AppliedMigration>& ledger) {
   return a;
 }
 
-BackupMeta meta_from_json(const json& j) {
-  BackupMeta m;
-  m.id = j.value("id", "");
-  m.environment = j.value("environment", "");
-  m.time = j.value("time", "");
-  m.file = j.value("file", "");
-  m.format = j.value("format", "custom");
-  m.compression = j.value("compression", "pg_dump");
-  m.size = j.value("size", 0LL);
-  m.sha256 = j.value("sha256", "");
-  m.version = j.value("version", "");
-  m.fingerprint = j.value("fingerprint", "");
-  m.run_id = j.value("run_id", "");
-  m.verified = j.value("verified", false);
-  const json counts = j.value("row_counts", json::object());
-  for (const auto& [k, v] : counts.items()) m.row_counts[k] = v.get<long long>();
-  const json ledger = j.value("ledger", json::array());
-  for (const auto& r : ledger) {
-    db::AppliedMigration a;
-    a.version = r.value("version", "");
-    a.name = r.value("name", "");
-    a.checksum = r.value("checksum", "");
-    if (r.contains("down_sql") && r["down_sql"].is_string()) a.down_sql = r["down_sql"].get<std::string>();
-    a.applied_at = r.value("applied_at", "");
-    a.duration_ms = r.value("duration_ms", 0LL);
-    a.run_id = r.value("run_id", "");
-    a.destroys_data = r.value("destroys_data", false);
-    a.down_restores_data = r.value("down_restores_data", false);
-    m.ledger.push_back(a);
-  }
-  return m;
-}
+// The dump-verify-compress-hash pipeline. Prints "FERRY_BACKUP SIZE SHA256" on success.
+// Prints a dump tool's stderr ($1) as one bounded line: its first lines and its last.
+#define FERRY_ERRS_FN                                                                                            \
+  "errs() { grep -v '^[[:space:]]*$' -- \"$1\" 2>/dev/null | awk 'NR<=3{print;next}{l=$0;n=NR}END{if(n>4)print " \
+  "\"...\";if(n)print l}' | tr '\\n\\t' '  ' | cut -c1-600; }\n"
 
 // The dump-verify-compress-hash pipeline. Prints "FERRY_BACKUP SIZE SHA256" on success.
-const char* k_custom_script = R"SH(set -u -o pipefail
-umask 077
+// noclobber: a file planted at a partial path (a symlink elsewhere) is never written through.
+const char* k_custom_script = "set -u -o pipefail -o noclobber\n" FERRY_ERRS_FN R"SH(umask 077
 d=$1; id=$2
 mkdir -p -- "$d" || { echo "cannot create backup directory $d" >&2; exit 73; }
 if command -v zstd >/dev/null 2>&1; then comp=zstd; ext=.dump.zst; else comp=pg_dump; ext=.dump; fi
 f="$d/$id$ext"; t="$d/.$id$ext.partial"
-trap 'rm -f -- "$t" "$t.fifo" "$t.sum" "$t.verr"' EXIT
+trap 'rm -f -- "$t" "$t.fifo" "$t.sum" "$t.verr" "$t.derr"' EXIT
 trap 'exit 143' TERM INT HUP
 : > "$t" || { echo "cannot write in backup directory $d" >&2; exit 73; }
 mkfifo -- "$t.fifo" || exit 73
 # The verification reads back the very bytes that go into the file (decompressing them), whole.
 if [ "$comp" = zstd ]; then
   bash -c 'set -o pipefail; zstd -q -d -c | eval "$FERRY_VERIFY"' < "$t.fifo" > /dev/null 2> "$t.verr" & v=$!
-  eval "$FERRY_DUMP_RAW" | zstd -q -1 -T2 -c | tee -p -- "$t" "$t.fifo" | sha256sum > "$t.sum"
+  eval "$FERRY_DUMP_RAW" 2> "$t.derr" | zstd -q -1 -T2 -c | tee -p -- "$t" "$t.fifo" | sha256sum > "$t.sum"
 else
   eval "$FERRY_VERIFY" < "$t.fifo" > /dev/null 2> "$t.verr" & v=$!
-  eval "$FERRY_DUMP" | tee -p -- "$t" "$t.fifo" | sha256sum > "$t.sum"
+  eval "$FERRY_DUMP" 2> "$t.derr" | tee -p -- "$t" "$t.fifo" | sha256sum > "$t.sum"
 fi
 st=("${PIPESTATUS[@]}")
 wait "$v"; vs=$?
-if [ "${st[0]}" != 0 ]; then echo "pg_dump failed (exit ${st[0]})" >&2; exit 1; fi
+if [ "${st[0]}" != 0 ]; then echo "pg_dump failed (exit ${st[0]}): $(errs "$t.derr")" >&2; exit 1; fi
 for s in "${st[@]}"; do
   if [ "$s" != 0 ]; then echo "writing the backup failed (exit statuses ${st[*]}): is the disk full?" >&2; exit 1; fi
 done
 if [ "$vs" != 0 ]; then echo "verification failed: pg_restore could not read the dump back: $(tail -n 1 "$t.verr")" >&2; exit 1; fi
 size=$(stat -c %s -- "$t")
 sum=$(cut -c1-64 "$t.sum")
-mv -- "$t" "$f" || exit 1
+mv -T -- "$t" "$f" || exit 1
 echo "FERRY_BACKUP $size $sum $comp $f"
 )SH";
 
-const char* k_directory_script = R"SH(set -u -o pipefail
-umask 077
+const char* k_directory_script = "set -u -o pipefail -o noclobber\n" FERRY_ERRS_FN R"SH(umask 077
 d=$1; id=$2
 mkdir -p -- "$d" || { echo "cannot create backup directory $d" >&2; exit 73; }
 f="$d/$id.dir"; t="$d/.$id.dir.partial"
-trap 'rm -rf -- "$t"' EXIT
+trap 'rm -rf -- "$t" "$t.derr"' EXIT
 trap 'exit 143' TERM INT HUP
-eval "$FERRY_DUMP -Fd -f \"\$t\"" || { echo "pg_dump failed: is the disk full?" >&2; exit 1; }
+eval "$FERRY_DUMP -Fd -f \"\$t\"" 2> "$t.derr" || { echo "pg_dump failed: $(errs "$t.derr")" >&2; exit 1; }
 eval "$FERRY_VERIFY \"\$t\"" > /dev/null || { echo "verification failed: pg_restore could not read the dump back" >&2; exit 1; }
 sum=$(cd "$t" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum | cut -c1-64)
 size=$(du -sb -- "$t" | cut -f1)
-mv -- "$t" "$f" || exit 1
+mv -T -- "$t" "$f" || exit 1
 echo "FERRY_BACKUP $size $sum pg_dump $f"
 )SH";
+
+#undef FERRY_ERRS_FN
 
 void write_remote_file(transport::Transport& t, const std::string& path, const std::string& content) {
   transport::Command c;
@@ -366,7 +366,8 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
     auto& at = ctx.transports.get(env.database.tools);
     auto [produced, consumed] = pipe_through(at, dump, t, cmd);
     if (!produced.ok())
-      throw Error(ErrorKind::Command, "pg_dump failed on " + at.describe() + ": " + produced.last_line());
+      throw Error(ErrorKind::Command, "pg_dump failed on " + at.describe() + " (exit " +
+                                          std::to_string(produced.exit_code) + "): " + error_summary(produced.err));
     res = consumed;
   } else {
     res = t.run(cmd);
@@ -396,144 +397,6 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   write_remote_file(t, spec.dir + "/" + meta.id + ".json", backup_to_json(meta, true).dump(2) + "\n");
   ctx.backup = meta;
   return meta;
-}
-
-std::vector<BackupMeta> list_backups(const config::Environment& env, Transports& transports) {
-  std::vector<BackupMeta> out;
-  if (!env.backup) return out;
-  transport::Command c;
-  c.argv = {"/bin/sh", "-c",
-            "for f in \"$1\"/*.json; do [ -f \"$f\" ] && cat -- \"$f\" && printf '\\n\\036\\n'; done; exit 0", "sh",
-            env.backup->dir};
-  auto r = transports.get(env.backup->on).run(c);
-  size_t pos = 0;
-  while (pos < r.out.size()) {
-    size_t sep = r.out.find("\n\036\n", pos);
-    std::string doc = r.out.substr(pos, sep == std::string::npos ? std::string::npos : sep - pos);
-    auto j = json::parse(doc, nullptr, false);
-    if (!j.is_discarded() && j.is_object() && j.contains("id")) out.push_back(meta_from_json(j));
-    if (sep == std::string::npos) break;
-    pos = sep + 3;
-  }
-  std::sort(out.begin(), out.end(), [](const BackupMeta& a, const BackupMeta& b) { return a.time > b.time; });
-  return out;
-}
-
-int prune_backups(const config::Environment& env, Transports& transports) {
-  if (!env.backup || env.backup->keep <= 0) return 0;
-  auto all = list_backups(env, transports);
-  int removed = 0;
-  int kept = 0;
-  for (const auto& b : all) {
-    if (!b.verified) continue;
-    if (++kept <= env.backup->keep) continue;
-    transport::Command c;
-    c.argv = {"/bin/sh", "-c", "rm -rf -- \"$1\" \"$2\"", "sh", b.file, env.backup->dir + "/" + b.id + ".json"};
-    if (transports.get(env.backup->on).run(c).ok()) ++removed;
-  }
-  return removed;
-}
-
-std::string manual_restore_command(const config::Environment& env, const BackupMeta& meta) {
-  std::vector<std::string> args = conn_args(env);
-  args.pop_back();  // a human may be prompted for the password
-  args.insert(args.end(), {"--clean", "--if-exists", "--single-transaction", "-d", env.database.name});
-  std::string restore = shell_join(args);
-  if (meta.compression == "zstd") return "zstd -dc " + shell_quote(meta.file) + " | pg_restore " + restore;
-  return "pg_restore " + restore + " " + shell_quote(meta.file);
-}
-
-void restore_backup(StageContext& ctx, const BackupMeta& meta) {
-  const auto& env = ctx.env;
-  if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
-  // Before: drop every user schema (public is recreated empty), so objects created after
-  // the backup are gone. After: the ledger as it was at backup time.
-  // One transaction cannot use pg_restore -j; parallel index builds and a large
-  // maintenance_work_mem win most of that back.
-  std::string pre =
-      "SET lock_timeout = '60s';\nSET maintenance_work_mem = '512MB';\nSET max_parallel_maintenance_workers = 2;\n"
-      "SET synchronous_commit = off;\n";
-  auto schemas = ctx.db.exec(
-      "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') "
-      "AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%' ORDER BY 1");
-  for (int i = 0; i < schemas.rows(); ++i) pre += "DROP SCHEMA " + db::quote_ident(schemas.text(i, 0)) + " CASCADE;\n";
-  pre += "CREATE SCHEMA public;\nGRANT USAGE ON SCHEMA public TO PUBLIC;\n";
-  pre += "ALTER SCHEMA public OWNER TO pg_database_owner;\n";
-  std::string post = "SELECT pg_catalog.set_config('search_path', 'public', false);\n";
-  post += "CREATE TEMP TABLE ferry_restored_ledger (LIKE ferry.migrations);\n";
-  for (const auto& m : meta.ledger) {
-    post +=
-        "INSERT INTO ferry_restored_ledger (version, name, checksum, down_sql, applied_at, duration_ms, run_id, "
-        "destroys_data, down_restores_data) VALUES (" +
-        db::quote_literal(m.version) + ", " + db::quote_literal(m.name) + ", " + db::quote_literal(m.checksum) + ", " +
-        (m.down_sql ? db::quote_literal(*m.down_sql) : "NULL") + ", " +
-        (m.applied_at.empty() ? "now()" : db::quote_literal(m.applied_at)) + ", " + std::to_string(m.duration_ms) +
-        ", " + db::quote_literal(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " +
-        (m.down_restores_data ? "true" : "false") + ");\n";
-  }
-  std::string rid = db::quote_literal(ctx.run_id);
-  post +=
-      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'reverted', " + rid +
-      " FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = m.version);\n"
-      "DELETE FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = "
-      "m.version);\n"
-      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'restored', " +
-      rid +
-      " FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM ferry.migrations m WHERE m.version = r.version);\n"
-      "INSERT INTO ferry.migrations SELECT * FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM "
-      "ferry.migrations m WHERE m.version = r.version);\n";
-
-  std::vector<std::string> psql_args = conn_args(env);
-  psql_args.insert(psql_args.end(),
-                   {"-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-d", env.database.name, "-f", "-"});
-  bool streamed = !tools_on_backup_host(env);
-  if (streamed) check_streamable(env);
-  transport::Command cmd;
-  cmd.env = streamed ? std::map<std::string, std::string>{} : tool_env(env);
-  cmd.env["FERRY_PRE_SQL"] = pre;
-  cmd.env["FERRY_POST_SQL"] = post;
-  // Streamed: this machine turns the dump into SQL and psql runs where the tools are.
-  cmd.env["FERRY_PSQL"] = streamed ? "cat" : tool(env, "psql", psql_args, true);
-  std::string script =
-      "set -u -o pipefail\nf=$1\n[ -e \"$f\" ] || { echo \"backup file $f is missing\" >&2; exit 66; }\n";
-  if (meta.format == "directory") {
-    cmd.env["FERRY_TO_SQL"] = tool(env, "pg_restore", {"-f", "-"}, false) + " \"$f\"";
-    script +=
-        "{ printf '%s\\n' \"$FERRY_PRE_SQL\"; eval \"$FERRY_TO_SQL\"; printf '%s\\n' \"$FERRY_POST_SQL\"; } | eval "
-        "\"$FERRY_PSQL\"\n";
-  } else {
-    cmd.env["FERRY_TO_SQL"] = tool(env, "pg_restore", {"-f", "-"}, true, streamed);
-    std::string cat = meta.compression == "zstd" ? "zstd -dc -- \"$f\"" : "cat -- \"$f\"";
-    script += "{ printf '%s\\n' \"$FERRY_PRE_SQL\"; " + cat +
-              " | eval \"$FERRY_TO_SQL\"; printf '%s\\n' \"$FERRY_POST_SQL\"; } | eval \"$FERRY_PSQL\"\n";
-  }
-  // Verify the file is the one we wrote before trusting it.
-  std::string check =
-      "sum=$(" +
-      std::string(meta.format == "directory" ? "cd \"$f\" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum"
-                                             : "sha256sum -- \"$f\"") +
-      " | cut -c1-64); [ \"$sum\" = \"$2\" ] || { echo \"backup file $f does not match its sha256 (found $sum)\" >&2; "
-      "exit 65; }\n";
-  script = script.substr(0, script.find("\n", script.find("exit 66")) + 1) + check +
-           script.substr(script.find("\n", script.find("exit 66")) + 1);
-  cmd.argv = {"bash", "-c", script, "ferry-restore", meta.file, meta.sha256};
-  auto& t = ctx.transports.get(env.backup->on);
-  run::set_cancel_target(nullptr);  // a signal must not cancel the restore half-way
-  transport::CommandResult res;
-  if (streamed) {
-    transport::Command psql;
-    psql.argv = {"psql"};
-    psql.argv.insert(psql.argv.end(), psql_args.begin(), psql_args.end());
-    psql.env = tool_env(env);
-    auto& at = ctx.transports.get(env.database.tools);
-    auto [produced, consumed] = pipe_through(t, cmd, at, psql);
-    res = !produced.ok() ? produced : consumed;
-  } else {
-    res = t.run(cmd);
-  }
-  run::set_cancel_target(&ctx.db);
-  if (!res.ok())
-    throw Error(ErrorKind::Command, "restore of " + meta.id + " failed on " + t.describe() + ": " + res.last_line());
 }
 
 }  // namespace ferry::steps

@@ -13,6 +13,7 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "core/error.hpp"
 #include "steps/step.hpp"
 
 namespace ferry::steps {
@@ -22,15 +23,37 @@ std::unique_ptr<Step> make_backup_step(const config::StepSpec& spec);
 // Takes a verified backup now; sets ctx.backup. Throws on any failure, leaving no partial file.
 BackupMeta take_backup(StageContext& ctx, const std::string& step_label);
 
-// Every backup's sidecar under backup.dir, newest first.
-std::vector<BackupMeta> list_backups(const config::Environment& env, Transports& transports);
+// True when `id` is ENV-YYYYMMDDTHHMMSSZ-XXXX of this environment (so no '/', no '..').
+bool valid_backup_id(const std::string& env_name, const std::string& id);
 
-// Restores the backup into the database in ONE transaction: user schemas dropped, the dump
-// replayed, ferry.migrations set back to the backup's ledger. A failure changes nothing.
+// This environment's backups under backup.dir, newest first (by the time in the ID). Only
+// sidecars whose ID is ENV-YYYYMMDDTHHMMSSZ-XXXX of this environment, whose `environment` is
+// this one and whose name is ID.json count; `file` is rebuilt from backup.dir and the ID.
+// Unreadable, ill-typed or inconsistent sidecars are skipped, each with a line in `warnings`.
+std::vector<BackupMeta> list_backups(const config::Environment& env, Transports& transports,
+                                     std::vector<std::string>* warnings = nullptr);
+
+// Thrown by restore_backup when the restore transaction did not commit: nothing changed.
+class RestoreNotApplied : public Error {
+ public:
+  using Error::Error;
+};
+
+// Restores the backup into the database in ONE transaction: user schemas and large objects
+// dropped, the dump replayed, ferry.migrations set back to the backup's ledger. The COMMIT is
+// sent only when every producer succeeded. Throws RestoreNotApplied when the transaction is
+// known not to have committed, another Error when it may have.
 void restore_backup(StageContext& ctx, const BackupMeta& meta);
 
 // Removes verified backups beyond backup.keep (newest kept). Returns how many were removed.
-int prune_backups(const config::Environment& env, Transports& transports);
+int prune_backups(const config::Environment& env, Transports& transports, std::vector<std::string>* warnings = nullptr);
+
+// "" when the backup's file exists in backup.dir (not a symlink) and matches its sha256; else why not.
+std::string check_backup_file(const config::Environment& env, Transports& transports, const BackupMeta& meta);
+
+// The newest verified backup of `env` other than `except_id` whose file matches its sha256.
+std::optional<BackupMeta> newest_good_backup(const config::Environment& env, Transports& transports,
+                                             const std::string& except_id = "");
 
 // The command a human runs to restore by hand (secrets as $PGPASSWORD).
 std::string manual_restore_command(const config::Environment& env, const BackupMeta& meta);

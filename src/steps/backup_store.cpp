@@ -1,0 +1,197 @@
+// The backups of one environment under backup.dir: sidecars read strictly (one bad sidecar is
+// skipped with a warning, never a crash), paths built from backup.dir and a validated ID
+// (never from a sidecar's `file`), retention, and the sha256 check before a restore.
+#include <time.h>
+
+#include <algorithm>
+#include <ctime>
+#include <nlohmann/json.hpp>
+#include <regex>
+
+#include "core/text.hpp"
+#include "steps/backup.hpp"
+#include "steps/backup_internal.hpp"
+
+namespace ferry::steps {
+
+using nlohmann::json;
+
+namespace detail {
+
+std::string backup_file_path(const std::string& dir, const std::string& id, const std::string& format,
+                             const std::string& compression) {
+  if (format == "directory") return dir + "/" + id + ".dir";
+  if (format != "custom") return "";
+  if (compression == "zstd") return dir + "/" + id + ".dump.zst";
+  if (compression == "pg_dump") return dir + "/" + id + ".dump";
+  return "";
+}
+
+std::string sha256_check_script(const std::string& format) {
+  std::string sum = format == "directory" ? "cd \"$f\" && find . -type f | LC_ALL=C sort | xargs cat | sha256sum"
+                                          : "sha256sum -- \"$f\"";
+  return "[ -L \"$f\" ] && { echo \"backup file $f is a symbolic link; ferry restores only what is in backup.dir\" "
+         ">&2; exit 65; }\n"
+         "[ -e \"$f\" ] || { echo \"backup file $f is missing\" >&2; exit 66; }\n"
+         "sum=$(" +
+         sum +
+         " | cut -c1-64); [ \"$sum\" = \"$2\" ] || { echo \"backup file $f does not match its sha256 (found $sum)\" "
+         ">&2; exit 65; }\n";
+}
+
+}  // namespace detail
+
+bool valid_backup_id(const std::string& env_name, const std::string& id) {
+  static const std::regex k_rest("[0-9]{8}T[0-9]{6}Z-[0-9a-f]{4}");
+  if (env_name.empty() || id.size() <= env_name.size() + 1 || id.compare(0, env_name.size(), env_name) != 0 ||
+      id[env_name.size()] != '-')
+    return false;
+  return id.find('/') == std::string::npos && std::regex_match(id.substr(env_name.size() + 1), k_rest);
+}
+
+namespace {
+
+using namespace detail;
+
+BackupMeta meta_from_json(const json& j) {
+  BackupMeta m;
+  m.id = j.value("id", "");
+  m.environment = j.value("environment", "");
+  m.time = j.value("time", "");
+  m.file = j.value("file", "");
+  m.format = j.value("format", "custom");
+  m.compression = j.value("compression", "pg_dump");
+  m.size = j.value("size", 0LL);
+  m.sha256 = j.value("sha256", "");
+  m.version = j.value("version", "");
+  m.fingerprint = j.value("fingerprint", "");
+  m.run_id = j.value("run_id", "");
+  m.verified = j.value("verified", false);
+  const json counts = j.value("row_counts", json::object());
+  for (const auto& [k, v] : counts.items()) m.row_counts[k] = v.get<long long>();
+  const json ledger = j.value("ledger", json::array());
+  if (!ledger.is_array()) throw Error(ErrorKind::Config, "'ledger' is not a list");
+  for (const auto& r : ledger) {
+    db::AppliedMigration a;
+    a.version = r.value("version", "");
+    a.name = r.value("name", "");
+    a.checksum = r.value("checksum", "");
+    if (r.contains("down_sql") && !r["down_sql"].is_null()) a.down_sql = r["down_sql"].get<std::string>();
+    a.applied_at = r.value("applied_at", "");
+    a.duration_ms = r.value("duration_ms", 0LL);
+    a.run_id = r.value("run_id", "");
+    a.destroys_data = r.value("destroys_data", false);
+    a.down_restores_data = r.value("down_restores_data", false);
+    m.ledger.push_back(a);
+  }
+  return m;
+}
+
+// YYYYMMDDTHHMMSSZ of a valid ID, as seconds since the epoch.
+std::time_t id_time(const std::string& env_name, const std::string& id) {
+  std::tm t{};
+  if (!strptime(id.substr(env_name.size() + 1, 16).c_str(), "%Y%m%dT%H%M%SZ", &t)) return -1;
+  return timegm(&t);
+}
+
+// Why the sidecar at `path` is not a backup of `env` ("" when it is; "-" when it is another
+// environment's, which is silently not ours). Sets m.file from backup.dir and the ID.
+std::string reject_reason(const config::Environment& env, const std::string& path, BackupMeta& m) {
+  if (!valid_backup_id(env.name, m.id)) {
+    if (m.environment != env.name) return "-";
+    return "its id '" + m.id + "' is not a backup ID of '" + env.name + "' (" + env.name + "-YYYYMMDDTHHMMSSZ-XXXX)";
+  }
+  if (m.environment != env.name) return "its environment is '" + m.environment + "', not '" + env.name + "'";
+  if (path != env.backup->dir + "/" + m.id + ".json") return "its name is not " + m.id + ".json";
+  m.file = backup_file_path(env.backup->dir, m.id, m.format, m.compression);
+  if (m.file.empty()) return "unknown format '" + m.format + "' or compression '" + m.compression + "'";
+  std::time_t t = id_time(env.name, m.id);
+  if (t < 0) return "its id '" + m.id + "' holds no valid time";
+  if (t > std::time(nullptr) + 600) return "its id '" + m.id + "' is dated in the future";
+  return "";
+}
+
+}  // namespace
+
+std::vector<BackupMeta> list_backups(const config::Environment& env, Transports& transports,
+                                     std::vector<std::string>* warnings) {
+  std::vector<BackupMeta> out;
+  if (!env.backup) return out;
+  transport::Command c;
+  c.argv = {"/bin/sh", "-c",
+            "for f in \"$1\"/*.json; do [ -f \"$f\" ] || continue; printf '%s\\n' \"$f\"; cat -- \"$f\" 2>/dev/null; "
+            "printf '\\n\\036\\n'; done; exit 0",
+            "sh", env.backup->dir};
+  auto r = transports.get(env.backup->on).run(c);
+  auto warn = [&](const std::string& path, const std::string& why) {
+    if (warnings) warnings->push_back("skipped backup sidecar " + path + ": " + why);
+  };
+  size_t pos = 0;
+  while (pos < r.out.size()) {
+    size_t sep = r.out.find("\n\036\n", pos);
+    std::string rec = r.out.substr(pos, sep == std::string::npos ? std::string::npos : sep - pos);
+    pos = sep == std::string::npos ? r.out.size() : sep + 3;
+    size_t nl = rec.find('\n');
+    std::string path = rec.substr(0, nl);
+    auto j = json::parse(nl == std::string::npos ? std::string() : rec.substr(nl + 1), nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+      warn(path, "unreadable or not a JSON object");
+      continue;
+    }
+    BackupMeta m;
+    try {
+      m = meta_from_json(j);
+    } catch (const std::exception& e) {
+      warn(path, std::string("a field has the wrong type: ") + e.what());
+      continue;
+    }
+    std::string why = reject_reason(env, path, m);
+    if (why == "-") continue;
+    if (!why.empty()) {
+      warn(path, why);
+      continue;
+    }
+    out.push_back(std::move(m));
+  }
+  // Newest first, by the time in the ID (ferry's clock when the backup started).
+  auto stamp = [](const BackupMeta& m) { return m.id.substr(0, m.id.size() - 5); };
+  std::sort(out.begin(), out.end(), [&](const BackupMeta& a, const BackupMeta& b) {
+    if (stamp(a) != stamp(b)) return stamp(a) > stamp(b);
+    return a.time != b.time ? a.time > b.time : a.id > b.id;
+  });
+  return out;
+}
+
+int prune_backups(const config::Environment& env, Transports& transports, std::vector<std::string>* warnings) {
+  if (!env.backup || env.backup->keep <= 0) return 0;
+  auto all = list_backups(env, transports, warnings);
+  int removed = 0;
+  int kept = 0;
+  for (const auto& b : all) {
+    if (!b.verified) continue;
+    if (++kept <= env.backup->keep) continue;
+    // Both paths are backup.dir + a validated ID: nothing outside backup.dir is ever removed.
+    transport::Command c;
+    c.argv = {"/bin/sh", "-c", "rm -rf -- \"$1\" \"$2\"", "sh", b.file, env.backup->dir + "/" + b.id + ".json"};
+    if (transports.get(env.backup->on).run(c).ok()) ++removed;
+  }
+  return removed;
+}
+
+std::string check_backup_file(const config::Environment& env, Transports& transports, const BackupMeta& meta) {
+  transport::Command c;
+  c.argv = {"bash", "-c", "f=$1\n" + sha256_check_script(meta.format), "ferry-check", meta.file, meta.sha256};
+  auto r = transports.get(env.backup->on).run(c);
+  if (r.ok()) return "";
+  std::string why = r.last_line();
+  return why.empty() ? "the check failed (exit " + std::to_string(r.exit_code) + ")" : why;
+}
+
+std::optional<BackupMeta> newest_good_backup(const config::Environment& env, Transports& transports,
+                                             const std::string& except_id) {
+  for (const auto& b : list_backups(env, transports))
+    if (b.verified && b.id != except_id && check_backup_file(env, transports, b).empty()) return b;
+  return std::nullopt;
+}
+
+}  // namespace ferry::steps

@@ -1,0 +1,205 @@
+// Restore: a backup replayed into the database in ONE transaction that can commit only after
+// every producer (zstd, pg_restore, the filter) has exited 0.
+//
+// psql runs WITHOUT --single-transaction; ferry sends BEGIN itself, then a guard: a deferred
+// constraint trigger that fails the COMMIT unless `ferry.restore_complete` is set in the
+// transaction. The script sends that setting and the COMMIT only when all producers
+// succeeded; otherwise psql reaches the end of its input with the transaction open and the
+// server rolls it back (and a COMMIT psql might still send, e.g. a half-written last line,
+// fails on the guard). pg_restore runs with --single-transaction so that it emits no COMMIT of
+// its own in the middle (large objects); its leading BEGIN and trailing COMMIT are removed by
+// a filter that never alters COPY data or function bodies.
+#include <chrono>
+#include <thread>
+
+#include "core/text.hpp"
+#include "db/introspect.hpp"
+#include "run/interrupt.hpp"
+#include "steps/backup.hpp"
+#include "steps/backup_internal.hpp"
+
+namespace ferry::steps {
+
+namespace {
+
+using namespace detail;
+
+// Drops pg_restore's first `BEGIN;` (before any statement) and its last `COMMIT;` (followed
+// only by blank lines, comments and \unrestrict). A data line "COMMIT;" is followed by more
+// data or by "\." and is kept; only lines before the first statement or after the last are
+// touched.
+const char* k_filter_awk = R"AWK({ o = !($0 == "" || $0 ~ /^--/ || $0 ~ /^\\(un)?restrict /) }
+!s && $0 == "BEGIN;" { s = 1; next }
+o { s = 1 }
+h && o { printf "COMMIT;\n%s", b; h = 0; b = "" }
+h { b = b $0 "\n"; next }
+$0 == "COMMIT;" { h = 1; b = ""; next }
+{ print }
+END { if (h) printf "%s", b }
+)AWK";
+
+// Before the dump: the transaction, its id (to learn its fate should psql die), the guard,
+// then every user schema dropped (public recreated empty) and every large object unlinked,
+// so objects created after the backup are gone and the dump's large objects can be created.
+std::string pre_sql(StageContext& ctx) {
+  std::string pre =
+      "BEGIN;\nSET client_min_messages = warning;\nSELECT 'FERRY_TXID ' || txid_current();\n"
+      "CREATE TEMP TABLE ferry_restore_guard (id int);\n"
+      "CREATE FUNCTION pg_temp.ferry_restore_guard() RETURNS trigger LANGUAGE plpgsql AS $ferry$BEGIN\n"
+      "  IF pg_catalog.current_setting('ferry.restore_complete', true) IS DISTINCT FROM 'yes' THEN\n"
+      "    RAISE EXCEPTION 'ferry: the restore did not complete; nothing is committed';\n"
+      "  END IF;\n  RETURN NULL;\nEND$ferry$;\n"
+      "CREATE CONSTRAINT TRIGGER ferry_restore_guard AFTER INSERT ON ferry_restore_guard DEFERRABLE INITIALLY "
+      "DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.ferry_restore_guard();\n"
+      "INSERT INTO ferry_restore_guard VALUES (1);\n"
+      "SET lock_timeout = '60s';\nSET maintenance_work_mem = '512MB';\nSET max_parallel_maintenance_workers = 2;\n"
+      "SET synchronous_commit = off;\n"
+      "SELECT count(pg_catalog.lo_unlink(oid)) FROM pg_catalog.pg_largeobject_metadata;\n";
+  auto schemas = ctx.db.exec(
+      "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') "
+      "AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%' ORDER BY 1");
+  for (int i = 0; i < schemas.rows(); ++i) pre += "DROP SCHEMA " + db::quote_ident(schemas.text(i, 0)) + " CASCADE;\n";
+  pre += "CREATE SCHEMA public;\nGRANT USAGE ON SCHEMA public TO PUBLIC;\n";
+  pre += "ALTER SCHEMA public OWNER TO pg_database_owner;\n";
+  return pre;
+}
+
+// After the dump: ferry.migrations set back to the backup's ledger, with history rows.
+std::string post_sql(StageContext& ctx, const BackupMeta& meta) {
+  std::string post = "SELECT pg_catalog.set_config('search_path', 'public', false);\n";
+  post += "CREATE TEMP TABLE ferry_restored_ledger (LIKE ferry.migrations);\n";
+  for (const auto& m : meta.ledger) {
+    post +=
+        "INSERT INTO ferry_restored_ledger (version, name, checksum, down_sql, applied_at, duration_ms, run_id, "
+        "destroys_data, down_restores_data) VALUES (" +
+        db::quote_literal(m.version) + ", " + db::quote_literal(m.name) + ", " + db::quote_literal(m.checksum) + ", " +
+        (m.down_sql ? db::quote_literal(*m.down_sql) : "NULL") + ", " +
+        (m.applied_at.empty() ? "now()" : db::quote_literal(m.applied_at)) + ", " + std::to_string(m.duration_ms) +
+        ", " + db::quote_literal(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " +
+        (m.down_restores_data ? "true" : "false") + ");\n";
+  }
+  std::string rid = db::quote_literal(ctx.run_id);
+  post +=
+      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'reverted', " + rid +
+      " FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = m.version);\n"
+      "DELETE FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = "
+      "m.version);\n"
+      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'restored', " +
+      rid +
+      " FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM ferry.migrations m WHERE m.version = r.version);\n"
+      "INSERT INTO ferry.migrations SELECT * FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM "
+      "ferry.migrations m WHERE m.version = r.version);\n";
+  return post;
+}
+
+// The restore script: check the file, then BEGIN + pre, the dump as SQL, and post + COMMIT
+// only when every producer exited 0. A producer killed by SIGPIPE means psql stopped first
+// (its own error says why).
+std::string restore_script(const BackupMeta& meta) {
+  std::string producers = meta.format == "directory"
+                              ? "eval \"$FERRY_TO_SQL\" 2>>\"$e\""
+                              : (meta.compression == "zstd" ? "zstd -dc -- \"$f\"" : "cat -- \"$f\"") +
+                                    std::string(" 2>>\"$e\" | eval \"$FERRY_TO_SQL\" 2>>\"$e\"");
+  return "set -u -o pipefail\nf=$1\n" + sha256_check_script(meta.format) +
+         "e=$(mktemp) || exit 70\ntrap 'rm -f -- \"$e\"' EXIT\n"
+         "{\n  printf '%s\\n' \"$FERRY_PRE_SQL\"\n  " +
+         producers +
+         " | awk \"$FERRY_FILTER\"\n"
+         "  st=(\"${PIPESTATUS[@]}\")\n"
+         "  for s in \"${st[@]}\"; do\n"
+         "    [ \"$s\" = 0 ] && continue\n"
+         "    case \" ${st[*]} \" in *\" 141 \"*) exit 1 ;; esac\n"
+         "    echo \"reading the backup failed (exit statuses ${st[*]}): $(grep -v '^[[:space:]]*$' \"$e\" | head -n 3 "
+         "| tr '\\n' ' ' | cut -c1-500)\" >&2\n"
+         "    exit 1\n"
+         "  done\n"
+         "  printf '%s\\nSELECT pg_catalog.set_config(%s, %s, true);\\nCOMMIT;\\n' \"$FERRY_POST_SQL\" "
+         "\"'ferry.restore_complete'\" \"'yes'\"\n"
+         "} | eval \"$FERRY_PSQL\"\n";
+}
+
+// The restore transaction's id, as psql printed it.
+std::optional<long long> printed_txid(const std::string& out) {
+  auto p = out.find("FERRY_TXID ");
+  if (p == std::string::npos) return std::nullopt;
+  try {
+    return std::stoll(out.substr(p + 11, 24));
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+// True when the transaction committed (or its fate cannot be learnt): only then is the
+// database possibly changed.
+bool maybe_committed(db::Connection& db, std::optional<long long> txid) {
+  if (!txid) return false;  // psql never began it
+  try {
+    for (int i = 0; i < 100; ++i) {
+      std::string s = db.exec("SELECT txid_status(" + std::to_string(*txid) + ")").text(0, 0);
+      if (s == "aborted") return false;
+      if (s == "committed") return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the server has not seen psql go yet
+    }
+  } catch (const Error&) {
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string manual_restore_command(const config::Environment& env, const BackupMeta& meta) {
+  std::vector<std::string> args = conn_args(env);
+  args.pop_back();  // a human may be prompted for the password
+  args.insert(args.end(), {"--clean", "--if-exists", "--single-transaction", "-d", env.database.name});
+  std::string restore = shell_join(args);
+  if (meta.compression == "zstd") return "zstd -dc " + shell_quote(meta.file) + " | pg_restore " + restore;
+  return "pg_restore " + restore + " " + shell_quote(meta.file);
+}
+
+void restore_backup(StageContext& ctx, const BackupMeta& meta) {
+  const auto& env = ctx.env;
+  if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
+  std::vector<std::string> psql_args = conn_args(env);
+  psql_args.insert(psql_args.end(),
+                   {"-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", env.database.name, "-f", "-"});
+  bool streamed = !tools_on_backup_host(env);
+  if (streamed) check_streamable(env);
+  transport::Command cmd;
+  cmd.env = streamed ? std::map<std::string, std::string>{} : tool_env(env);
+  cmd.env["FERRY_PRE_SQL"] = pre_sql(ctx);
+  cmd.env["FERRY_POST_SQL"] = post_sql(ctx, meta);
+  cmd.env["FERRY_FILTER"] = k_filter_awk;
+  // Streamed: this machine turns the dump into SQL and psql runs where the tools are.
+  cmd.env["FERRY_PSQL"] = streamed ? "cat" : tool(env, "psql", psql_args, true);
+  // One transaction: pg_restore -1 emits no COMMIT between large objects (the filter drops its
+  // outer BEGIN/COMMIT; ferry's own frame the restore).
+  if (meta.format == "directory")
+    cmd.env["FERRY_TO_SQL"] = tool(env, "pg_restore", {"--single-transaction", "-f", "-"}, false) + " \"$f\"";
+  else
+    cmd.env["FERRY_TO_SQL"] = tool(env, "pg_restore", {"--single-transaction", "-f", "-"}, true, streamed);
+  cmd.argv = {"bash", "-c", restore_script(meta), "ferry-restore", meta.file, meta.sha256};
+  auto& t = ctx.transports.get(env.backup->on);
+  run::set_cancel_target(nullptr);  // a signal must not cancel the restore half-way
+  transport::CommandResult res;
+  std::string psql_out;
+  if (streamed) {
+    transport::Command psql;
+    psql.argv = {"psql"};
+    psql.argv.insert(psql.argv.end(), psql_args.begin(), psql_args.end());
+    psql.env = tool_env(env);
+    auto& at = ctx.transports.get(env.database.tools);
+    auto [produced, consumed] = pipe_through(t, cmd, at, psql);
+    res = !produced.ok() ? produced : consumed;
+    psql_out = consumed.out;
+  } else {
+    res = t.run(cmd);
+    psql_out = res.out;
+  }
+  run::set_cancel_target(&ctx.db);
+  if (res.ok()) return;
+  std::string why = "restore of " + meta.id + " failed on " + t.describe() + ": " + res.last_line();
+  if (maybe_committed(ctx.db, printed_txid(psql_out))) throw Error(ErrorKind::Command, why);
+  throw RestoreNotApplied(ErrorKind::Command, why + "; its transaction rolled back: the database is as it was before the restore");
+}
+
+}  // namespace ferry::steps
