@@ -310,4 +310,26 @@ TEST_F(BackupSafety, ASymlinkInBackupDirIsNotRestoredThrough) {
   EXPECT_EQ(q("SELECT to_regclass('made_after') IS NOT NULL"), "t");
 }
 
+// Item 12 in `ferry run`: when the run's own backup is corrupted mid-run, the restore is refused
+// (the migration stays: exit 2), and the hints name a good backup, never the corrupt file.
+TEST_F(BackupSafety, ARunWhoseBackupWasCorruptedNamesAGoodBackupNotTheCorruptOne) {
+  auto good = take();
+  project.write("corrupt.sh", "f=$(ls -t '" + dir + "'/*.dump.zst | head -n 1); printf rot >> \"$f\"\n");
+  project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
+  project.write("playbooks/promote.yaml",
+                "stages: [dev]\nrollback: restore\nsteps:\n  - backup\n  - migrate\n  - run: sh " +
+                    project.path("corrupt.sh") + "\n  - verify:\n      sql: [SELECT false]\n");
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 2) << r.all();
+  auto l = list();
+  ASSERT_EQ(l.size(), 2u);
+  std::string bad = l[0]["id"];
+  ASSERT_NE(bad, good["id"].get<std::string>());
+  EXPECT_TRUE(contains(r.out, "does not match its sha256")) << r.out;
+  EXPECT_TRUE(contains(r.out, "ferry rollback dev --backup " + good["id"].get<std::string>())) << r.out;
+  EXPECT_FALSE(contains(r.out, "--backup " + bad)) << r.out;
+  EXPECT_FALSE(contains(r.out, "zstd -dc " + dir + "/" + bad)) << r.out;
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+}
+
 }  // namespace
