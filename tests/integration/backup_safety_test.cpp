@@ -332,4 +332,22 @@ TEST_F(BackupSafety, ARunWhoseBackupWasCorruptedNamesAGoodBackupNotTheCorruptOne
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
 }
 
+// The restore removes pg_restore's own BEGIN/COMMIT only: data rows and function bodies that
+// look like transaction control come back unchanged.
+TEST_F(BackupSafety, RowsAndBodiesThatLookLikeTransactionControlSurviveARestore) {
+  pg().exec(
+      "app",
+      "CREATE TABLE lines (n int, t text); INSERT INTO lines VALUES (1, 'BEGIN;'), (2, 'COMMIT;'), (3, '--'), "
+      "(4, ''), (5, 'COMMIT;');"
+      "CREATE PROCEDURE tick() LANGUAGE plpgsql AS $$\nBEGIN\nINSERT INTO lines VALUES (9, 'x');\nCOMMIT;\nEND\n$$;");
+  std::string before = q("SELECT string_agg(n || '=' || t, '|' ORDER BY n) FROM lines");
+  std::string body = q("SELECT md5(prosrc) FROM pg_proc WHERE proname = 'tick'");
+  take();
+  pg().exec("app", "DELETE FROM lines; DROP PROCEDURE tick()");
+  auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT string_agg(n || '=' || t, '|' ORDER BY n) FROM lines"), before);
+  EXPECT_EQ(q("SELECT md5(prosrc) FROM pg_proc WHERE proname = 'tick'"), body);
+}
+
 }  // namespace
