@@ -257,7 +257,9 @@ class StageRunner {
       out = {exit_code::k_ok, "succeeded", ""};
       if (m_env.backup && ctx.backup) {
         try {
-          int n = steps::prune_backups(m_env, transports);
+          std::vector<std::string> warnings;
+          int n = steps::prune_backups(m_env, transports, &warnings);
+          for (const auto& w : warnings) m_rep.message(report::Level::Warn, w);
           if (n > 0)
             m_rep.message(report::Level::Info, "pruned " + std::to_string(n) + " old backup(s), keeping " +
                                                    std::to_string(m_env.backup->keep));
@@ -283,15 +285,21 @@ class StageRunner {
   }
 
   void say_restore_by_hand(steps::StageContext& ctx) {
-    if (ctx.backup) {
-      m_rep.message(report::Level::Hint, "the backup taken before this run is " + ctx.backup->file);
-      m_rep.message(report::Level::Hint, "restore it with ferry: ferry rollback " + m_env.name + " --backup " +
-                                             ctx.backup->id + (m_env.is_protected ? " --yes" : ""));
-      m_rep.message(report::Level::Hint, "or by hand: " + steps::manual_restore_command(m_env, *ctx.backup));
+    std::string bad;  // never suggest a backup whose file does not match its sha256
+    auto b = ctx.backup ? steps::restorable_backup(m_env, ctx.transports, *ctx.backup, bad) : std::nullopt;
+    if (!bad.empty()) m_rep.message(report::Level::Error, "the backup taken before this run is unusable: " + bad);
+    if (b) {
+      m_rep.message(report::Level::Hint, (b->id == ctx.backup->id ? "the backup taken before this run is "
+                                                                  : "the newest backup whose sha256 matches is ") +
+                                             b->file);
+      m_rep.message(report::Level::Hint, "restore it with ferry: ferry rollback " + m_env.name + " --backup " + b->id +
+                                             (m_env.is_protected ? " --yes" : ""));
+      m_rep.message(report::Level::Hint, "or by hand: " + steps::manual_restore_command(m_env, *b));
     } else {
-      m_rep.message(report::Level::Hint, "this run took no backup; inspect " + m_env.name +
-                                             " with `ferry status --env " + m_env.name + "` and `ferry history " +
-                                             m_env.name + "`");
+      m_rep.message(report::Level::Hint,
+                    std::string(ctx.backup ? "no backup matches its sha256" : "this run took no backup") +
+                        "; inspect " + m_env.name + " with `ferry status --env " + m_env.name +
+                        "` and `ferry history " + m_env.name + "`");
     }
   }
 

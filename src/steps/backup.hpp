@@ -55,6 +55,12 @@ std::string check_backup_file(const config::Environment& env, Transports& transp
 std::optional<BackupMeta> newest_good_backup(const config::Environment& env, Transports& transports,
                                              const std::string& except_id = "");
 
+// The backup to tell a human to restore: `preferred` when its file matches its sha256 (or
+// cannot be checked), else the newest of the environment that does (nullopt: none); `why`
+// then says what is wrong with `preferred`. Never throws.
+std::optional<BackupMeta> restorable_backup(const config::Environment& env, Transports& transports,
+                                            const BackupMeta& preferred, std::string& why);
+
 // The command a human runs to restore by hand (secrets as $PGPASSWORD).
 std::string manual_restore_command(const config::Environment& env, const BackupMeta& meta);
 

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <tuple>
 
 #include "core/text.hpp"
 #include "steps/backup.hpp"
@@ -178,13 +179,22 @@ int prune_backups(const config::Environment& env, Transports& transports, std::v
   return removed;
 }
 
-std::string check_backup_file(const config::Environment& env, Transports& transports, const BackupMeta& meta) {
+namespace {
+
+// The sha256 check's exit status (0 ok, 65 mismatch or symlink, 66 missing) and message.
+std::pair<int, std::string> run_check(const config::Environment& env, Transports& transports, const BackupMeta& meta) {
   transport::Command c;
   c.argv = {"bash", "-c", "f=$1\n" + sha256_check_script(meta.format), "ferry-check", meta.file, meta.sha256};
   auto r = transports.get(env.backup->on).run(c);
-  if (r.ok()) return "";
+  if (r.ok()) return {0, ""};
   std::string why = r.last_line();
-  return why.empty() ? "the check failed (exit " + std::to_string(r.exit_code) + ")" : why;
+  return {r.exit_code, why.empty() ? "the check failed (exit " + std::to_string(r.exit_code) + ")" : why};
+}
+
+}  // namespace
+
+std::string check_backup_file(const config::Environment& env, Transports& transports, const BackupMeta& meta) {
+  return run_check(env, transports, meta).second;
 }
 
 std::optional<BackupMeta> newest_good_backup(const config::Environment& env, Transports& transports,
@@ -192,6 +202,19 @@ std::optional<BackupMeta> newest_good_backup(const config::Environment& env, Tra
   for (const auto& b : list_backups(env, transports))
     if (b.verified && b.id != except_id && check_backup_file(env, transports, b).empty()) return b;
   return std::nullopt;
+}
+
+std::optional<BackupMeta> restorable_backup(const config::Environment& env, Transports& transports,
+                                            const BackupMeta& preferred, std::string& why) {
+  try {
+    int code = 0;
+    std::tie(code, why) = run_check(env, transports, preferred);
+    // A missing file may come back (an unmounted disk); a mismatching one is known bad.
+    if (code == 0 || code == 66) return preferred;
+    return newest_good_backup(env, transports, preferred.id);
+  } catch (const Error&) {
+    return preferred;  // cannot look: the preferred one is still the best guess
+  }
 }
 
 }  // namespace ferry::steps

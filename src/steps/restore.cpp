@@ -198,8 +198,10 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   run::set_cancel_target(&ctx.db);
   if (res.ok()) return;
   std::string why = "restore of " + meta.id + " failed on " + t.describe() + ": " + res.last_line();
-  if (maybe_committed(ctx.db, printed_txid(psql_out))) throw Error(ErrorKind::Command, why);
-  throw RestoreNotApplied(ErrorKind::Command, why + "; its transaction rolled back: the database is as it was before the restore");
+  auto txid = printed_txid(psql_out);
+  if (maybe_committed(ctx.db, txid)) throw Error(ErrorKind::Command, why);
+  throw RestoreNotApplied(ErrorKind::Command, why + (txid ? "; its transaction rolled back" : "") +
+                                                  ": the database is as it was before the restore");
 }
 
 }  // namespace ferry::steps

@@ -310,4 +310,44 @@ TEST_F(BackupSafety, ASymlinkInBackupDirIsNotRestoredThrough) {
   EXPECT_EQ(q("SELECT to_regclass('made_after') IS NOT NULL"), "t");
 }
 
+// Item 12 in `ferry run`: when the run's own backup is corrupted mid-run, the restore is refused
+// (the migration stays: exit 2), and the hints name a good backup, never the corrupt file.
+TEST_F(BackupSafety, ARunWhoseBackupWasCorruptedNamesAGoodBackupNotTheCorruptOne) {
+  auto good = take();
+  project.write("corrupt.sh", "f=$(ls -t '" + dir + "'/*.dump.zst | head -n 1); printf rot >> \"$f\"\n");
+  project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
+  project.write("playbooks/promote.yaml",
+                "stages: [dev]\nrollback: restore\nsteps:\n  - backup\n  - migrate\n  - run: sh " +
+                    project.path("corrupt.sh") + "\n  - verify:\n      sql: [SELECT false]\n");
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 2) << r.all();
+  auto l = list();
+  ASSERT_EQ(l.size(), 2u);
+  std::string bad = l[0]["id"];
+  ASSERT_NE(bad, good["id"].get<std::string>());
+  EXPECT_TRUE(contains(r.out, "does not match its sha256")) << r.out;
+  EXPECT_TRUE(contains(r.out, "ferry rollback dev --backup " + good["id"].get<std::string>())) << r.out;
+  EXPECT_FALSE(contains(r.out, "--backup " + bad)) << r.out;
+  EXPECT_FALSE(contains(r.out, "zstd -dc " + dir + "/" + bad)) << r.out;
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+}
+
+// The restore removes pg_restore's own BEGIN/COMMIT only: data rows and function bodies that
+// look like transaction control come back unchanged.
+TEST_F(BackupSafety, RowsAndBodiesThatLookLikeTransactionControlSurviveARestore) {
+  pg().exec(
+      "app",
+      "CREATE TABLE lines (n int, t text); INSERT INTO lines VALUES (1, 'BEGIN;'), (2, 'COMMIT;'), (3, '--'), "
+      "(4, ''), (5, 'COMMIT;');"
+      "CREATE PROCEDURE tick() LANGUAGE plpgsql AS $$\nBEGIN\nINSERT INTO lines VALUES (9, 'x');\nCOMMIT;\nEND\n$$;");
+  std::string before = q("SELECT string_agg(n || '=' || t, '|' ORDER BY n) FROM lines");
+  std::string body = q("SELECT md5(prosrc) FROM pg_proc WHERE proname = 'tick'");
+  take();
+  pg().exec("app", "DELETE FROM lines; DROP PROCEDURE tick()");
+  auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT string_agg(n || '=' || t, '|' ORDER BY n) FROM lines"), before);
+  EXPECT_EQ(q("SELECT md5(prosrc) FROM pg_proc WHERE proname = 'tick'"), body);
+}
+
 }  // namespace
