@@ -305,7 +305,9 @@ std::string read_alter(const json& body) {
     if (sub == "AT_DropColumn") return "drops column '" + c->value("name", "") + "'";
     if (sub == "AT_AlterColumnType") return "changes the type of column '" + c->value("name", "") + "'";
     if (!safe_alters().count(sub)) return "alters a table (" + sub.substr(3) + ")";
-    if (sub == "AT_AddColumn")  // a default is computed for every existing row
+    // A new column's default is computed, and a CHECK is evaluated, for every existing row (and
+    // PostgreSQL does not require a CHECK's functions to be immutable).
+    if (sub == "AT_AddColumn" || sub == "AT_AddConstraint")
       if (auto why = scan(c->value("def", json::object())); !why.empty()) return why;
   }
   return "";

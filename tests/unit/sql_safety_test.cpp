@@ -32,6 +32,7 @@ TEST(SqlSafety, DataChangesThatAreNotPlainUpdateOrDeleteCount) {
       "WITH gone AS (DELETE FROM t RETURNING *) INSERT INTO archive SELECT * FROM gone",
       "INSERT INTO log SELECT * FROM (WITH u AS (UPDATE t SET a = 1 RETURNING id) SELECT id FROM u) s",
       "ALTER TABLE t ADD COLUMN c int DEFAULT touch_rows()",
+      "ALTER TABLE t ADD CONSTRAINT c CHECK (audit_and_fix(a))",
       "CREATE TRIGGER tr BEFORE INSERT ON t FOR EACH ROW EXECUTE FUNCTION f(); INSERT INTO t VALUES (1)",
       "TRUNCATE t",
       "DROP TABLE t",
