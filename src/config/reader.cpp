@@ -65,15 +65,18 @@ class Guard {
 
 // Line and column (1-based) of the second document's start, for the message.
 std::pair<int, int> second_document_at(const std::string& text, const YAML::Node& second) {
-  if (second.Mark().line >= 0) return {second.Mark().line + 1, second.Mark().column + 1};
-  int line = 1;
+  // An empty second document has no place of its own (or one past its '---'): find the '---'.
+  if (!second.IsNull() && second.Mark().line >= 0) return {second.Mark().line + 1, second.Mark().column + 1};
+  int line = 0;
   bool content = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    if (i == 0 || text[i - 1] == '\n') {
-      if (text.compare(i, 3, "---") == 0 && content) return {line, 1};
-      if (text[i] != '#' && text[i] != '\n' && text.compare(i, 3, "---") != 0) content = true;
-      if (i > 0) ++line;
-    }
+  for (size_t pos = 0; pos <= text.size();) {
+    size_t nl = text.find('\n', pos);
+    std::string l = trim(text.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos));
+    ++line;
+    if (l.rfind("---", 0) == 0 && content) return {line, 1};
+    if (!l.empty() && l[0] != '#' && l.rfind("---", 0) != 0) content = true;
+    if (nl == std::string::npos) break;
+    pos = nl + 1;
   }
   return {line, 1};
 }

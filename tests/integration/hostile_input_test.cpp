@@ -240,6 +240,11 @@ TEST_F(HostileInput, DuplicateKeysAndSecondDocumentsAreRefused) {
   EXPECT_EQ(two.code, 64);
   EXPECT_EQ(two.err,
             "ferry: error: playbooks/p.yaml:4:1: a second YAML document; a configuration file holds exactly one\n");
+  project.write("playbooks/p.yaml", "---\nstages: [dev]\nsteps: [migrate]\n---\n# nothing more\n");
+  auto empty = project.ferry({"validate"});
+  EXPECT_EQ(empty.code, 64);
+  EXPECT_EQ(empty.err,
+            "ferry: error: playbooks/p.yaml:4:1: a second YAML document; a configuration file holds exactly one\n");
 }
 
 // Item 21b: files and directories that cannot be used are configuration errors naming them.
