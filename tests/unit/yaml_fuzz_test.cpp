@@ -260,7 +260,7 @@ TEST_F(YamlFuzz, MutationsNeverCrashAndEveryErrorHasAPlace) {
   transport::LocalTransport local;
   int refused = 0, validated = 0;
   auto t0 = std::chrono::steady_clock::now();
-  for (int iter = 0; iter < 1500; ++iter) {
+  for (int iter = 0; iter < 1200; ++iter) {
     const auto& [rel, original] = k_files[static_cast<size_t>(iter) % k_files.size()];
     std::string mutated = m.mutate(original);
     write(rel, mutated);
@@ -271,7 +271,7 @@ TEST_F(YamlFuzz, MutationsNeverCrashAndEveryErrorHasAPlace) {
           << "iteration " << iter << " (" << rel << "): " << err.substr(0, 300);
       EXPECT_EQ(err.find("fuzz-secret-value"), std::string::npos) << "iteration " << iter << ": " << err;
       EXPECT_LT(err.size(), 2000u) << "iteration " << iter;
-      if (iter % 25 == 0 && fs::exists(ferry_binary())) {
+      if (iter % 40 == 0 && fs::exists(ferry_binary())) {
         transport::Command c;
         c.argv = {ferry_binary(), "-C", m_root, "validate"};
         auto r = local.run(c);
@@ -283,7 +283,7 @@ TEST_F(YamlFuzz, MutationsNeverCrashAndEveryErrorHasAPlace) {
     }
     write(rel, original);
   }
-  EXPECT_GT(refused, 500);
+  EXPECT_GT(refused, 400) << "of 1200";
   EXPECT_GT(validated, 5);
   EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(60));
 }
