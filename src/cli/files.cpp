@@ -32,11 +32,16 @@ void make_private_dir(const fs::path& dir) {
 }
 }  // namespace
 
-void prepare_state_dir(const std::string& dir) {
+void prepare_state_dir(const std::string& dir, bool own) {
   fs::path runs = fs::path(dir) / "runs";
   make_private_dir(fs::path(dir));
   make_private_dir(runs);
-  ::chmod(runs.c_str(), 0700);  // ferry's own directory: journals are for the operator only
+  // Written by an older ferry with the umask's modes: journals are for the operator only.
+  if (own) ::chmod(dir.c_str(), 0700);
+  ::chmod(runs.c_str(), 0700);
+  std::error_code ec;
+  for (fs::directory_iterator it(runs, ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().extension() == ".jsonl" && it->is_regular_file(ec)) ::chmod(it->path().c_str(), 0600);
   if (::access(runs.c_str(), W_OK | X_OK) != 0) cannot("the state directory", runs.string(), errno);
 }
 

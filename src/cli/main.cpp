@@ -117,7 +117,8 @@ int main(int argc, char** argv) {
   g.color = use_color(no_color);
   g.quiet = quiet;
   g.verbose = verbose;
-  if (g.state_dir.empty()) g.state_dir = (std::filesystem::path(g.root) / ".ferry").string();
+  bool own_state_dir = g.state_dir.empty();  // ROOT/.ferry is ferry's own: tightened when it exists
+  if (own_state_dir) g.state_dir = (std::filesystem::path(g.root) / ".ferry").string();
 
   std::optional<config::Project> loaded;  // its secrets redact the final error message
   try {
@@ -131,7 +132,7 @@ int main(int argc, char** argv) {
     const auto& project = *loaded;
     if (run->parsed()) {
       auto pb = config::load_playbook(project, playbook);
-      prepare_state_dir(g.state_dir);
+      prepare_state_dir(g.state_dir, own_state_dir);
       if (!report_file.empty()) prepare_report_file(report_file);
       run::RunOptions o;
       o.only_env = env_opt;
@@ -145,7 +146,7 @@ int main(int argc, char** argv) {
       return run::run_playbook(project, pb, o);
     }
     if (backup->parsed()) {
-      prepare_state_dir(g.state_dir);
+      prepare_state_dir(g.state_dir, own_state_dir);
       run::RunOptions o;
       o.state_dir = g.state_dir;
       o.command_line = joined_argv(argc, argv);
@@ -156,7 +157,7 @@ int main(int argc, char** argv) {
     if (rollback->parsed()) {
       if (!to_version && !backup_id)
         throw Error(ErrorKind::Config, "rollback needs --to VERSION or --backup ID|latest");
-      prepare_state_dir(g.state_dir);
+      prepare_state_dir(g.state_dir, own_state_dir);
       run::RollbackOptions o;
       o.env = env_name;
       o.to_version = to_version;

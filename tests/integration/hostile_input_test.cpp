@@ -196,6 +196,12 @@ TEST_F(HostileInput, HealthUrlMustBeHttp) {
 
 // Item 17: the state directory is private to the operator, and so are journals and reports.
 TEST_F(HostileInput, JournalsAndReportsArePrivate) {
+  // A .ferry/ an older ferry left world-readable is tightened too.
+  fs::create_directories(project.path(".ferry/runs"));
+  project.write(".ferry/runs/old.jsonl", "{}\n");
+  fs::permissions(project.path(".ferry"), fs::perms(0755));
+  fs::permissions(project.path(".ferry/runs"), fs::perms(0755));
+  fs::permissions(project.path(".ferry/runs/old.jsonl"), fs::perms(0644));
   playbook("  - sql: SELECT true\n");
   auto r = project.ferry({"run", "p", "--report", project.path("report.json")});
   ASSERT_EQ(r.code, 0) << r.all();
@@ -206,8 +212,13 @@ TEST_F(HostileInput, JournalsAndReportsArePrivate) {
     EXPECT_EQ(mode_of(e.path().string()), 0600) << e.path();
     ++journals_seen;
   }
-  EXPECT_EQ(journals_seen, 1);
+  EXPECT_EQ(journals_seen, 2);
   EXPECT_EQ(mode_of(project.path("report.json")), 0600);
+  // A fresh state directory of the user's choosing is created private.
+  std::string state = project.path("elsewhere/state");
+  ASSERT_EQ(project.ferry({"--state-dir", state, "run", "p"}).code, 0);
+  EXPECT_EQ(mode_of(state), 0700);
+  EXPECT_EQ(mode_of(state + "/runs"), 0700);
 }
 
 // Item 19: aliases that multiply a large value are refused at once, not expanded.
