@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "config/loader.hpp"
 #include "core/error.hpp"
@@ -60,15 +61,16 @@ int cmd_validate(const Globals& g) {
 }
 
 // The native part of a stage's plan: version, pending, drift, lock, gate.
-void print_native_plan(const Globals& g, const config::Project& project, const config::Environment& env,
-                       db::Ledger& ledger, const migrate::Plan& plan, const std::set<std::string>& earlier) {
-  std::cout << "  at version " << or_none(plan.current) << "; " << plan.pending.size() << " pending\n";
+void print_native_plan(std::ostream& os, const Globals& g, const config::Project& project,
+                       const config::Environment& env, db::Ledger& ledger, const migrate::Plan& plan,
+                       const std::set<std::string>& earlier) {
+  os << "  at version " << or_none(plan.current) << "; " << plan.pending.size() << " pending\n";
   for (const auto& m : plan.pending)
-    std::cout << "    + " << m.id() << (m.no_transaction ? "  (no transaction)" : "")
-              << (m.irreversible ? "  (irreversible)" : "") << "\n";
-  for (const auto& d : plan.drift) std::cout << "  " << paint(g, "31", "drift") << ": " << d.message << "\n";
-  if (!plan.drift.empty()) std::cout << "  verdict: " << paint(g, "31", "refused (drift)") << "\n";
-  if (auto lock = ledger.lock_holder()) std::cout << "  lock: held by " << lock->describe() << "\n";
+    os << "    + " << m.id() << (m.no_transaction ? "  (no transaction)" : "")
+       << (m.irreversible ? "  (irreversible)" : "") << "\n";
+  for (const auto& d : plan.drift) os << "  " << paint(g, "31", "drift") << ": " << d.message << "\n";
+  if (!plan.drift.empty()) os << "  verdict: " << paint(g, "31", "refused (drift)") << "\n";
+  if (auto lock = ledger.lock_holder()) os << "  lock: held by " << lock->describe() << "\n";
   if (!env.requires_envs.empty()) {
     auto missing = run::check_gate(project, env, plan.pending);
     bool only_earlier = !missing.empty();
@@ -77,12 +79,12 @@ void print_native_plan(const Globals& g, const config::Project& project, const c
     std::string reqs;
     for (const auto& r : env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
     if (missing.empty())
-      std::cout << "  gate (" << reqs << "): " << paint(g, "32", "open") << "\n";
+      os << "  gate (" << reqs << "): " << paint(g, "32", "open") << "\n";
     else if (only_earlier)
-      std::cout << "  gate (" << reqs << "): opens once the earlier stages of this run succeed\n";
+      os << "  gate (" << reqs << "): opens once the earlier stages of this run succeed\n";
     else {
-      std::cout << "  gate (" << reqs << "): " << paint(g, "31", "closed") << "\n";
-      for (const auto& m : missing) std::cout << "    - " << m << "\n";
+      os << "  gate (" << reqs << "): " << paint(g, "31", "closed") << "\n";
+      for (const auto& m : missing) os << "    - " << m << "\n";
     }
   }
 }
@@ -97,18 +99,25 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
       throw Error(ErrorKind::Config, "playbook '" + pb.name + "' has no stage '" + *only + "'");
     stages = {*only};
   }
-  std::cout << paint(g, "1", "plan " + pb.name) << (pb.description.empty() ? "" : "  " + pb.description) << "\n";
+  // Everything plan prints passes through the project's secrets (a ${secret:VAR} in a step).
+  std::ostringstream os;
+  auto flush = [&] {
+    std::cout << project.secrets.redact(os.str()) << std::flush;
+    os.str("");
+  };
+  os << paint(g, "1", "plan " + pb.name) << (pb.description.empty() ? "" : "  " + pb.description) << "\n";
   int code = 0;
   std::set<std::string> earlier;
   for (const auto& name : stages) {
+    flush();
     const auto& env = project.environment(name);
-    std::cout << paint(g, "1", "stage " + name) << "  " << run::target_description(env)
-              << (env.is_protected ? paint(g, "33", "  [protected: needs --yes]") : "") << "\n";
+    os << paint(g, "1", "stage " + name) << "  " << run::target_description(env)
+       << (env.is_protected ? paint(g, "33", "  [protected: needs --yes]") : "") << "\n";
     run::DbLink link;
     try {
       link = run::connect(env);
     } catch (const Error& e) {
-      std::cout << "  " << paint(g, "31", "unreachable") << ": " << e.what() << "\n";
+      os << "  " << paint(g, "31", "unreachable") << ": " << e.what() << "\n";
       code = 1;
       earlier.insert(name);
       continue;
@@ -121,34 +130,34 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
         auto chain = migrate::alembic_history(transports.get(pb.migrations.on), pb.migrations);
         std::string cur = migrate::alembic_current(*link.conn);
         auto todo = migrate::alembic_pending(chain, cur);
-        std::cout << "  at alembic revision " << or_none(cur) << "; " << todo.size() << " pending\n";
-        for (const auto& r : todo) std::cout << "    + " << r.id << "  " << r.message << "\n";
+        os << "  at alembic revision " << or_none(cur) << "; " << todo.size() << " pending\n";
+        for (const auto& r : todo) os << "    + " << r.id << "  " << r.message << "\n";
         if (!env.requires_envs.empty()) {
           auto missing = run::check_alembic_gate(project, env, chain);
-          std::cout << "  gate: "
-                    << (missing.empty() ? paint(g, "32", "open")
-                                        : "closed (until the required stages reach " + chain.back().id + ")")
-                    << "\n";
-          for (const auto& m : missing) std::cout << "    - " << m << "\n";
+          os << "  gate: "
+             << (missing.empty() ? paint(g, "32", "open")
+                                 : "closed (until the required stages reach " + chain.back().id + ")")
+             << "\n";
+          for (const auto& m : missing) os << "    - " << m << "\n";
         }
       } catch (const Error& e) {
-        std::cout << "  " << paint(g, "31", "alembic") << ": " << e.what() << "\n";
+        os << "  " << paint(g, "31", "alembic") << ": " << e.what() << "\n";
         code = 1;
       }
     } else {
       auto plan = migrate::make_plan(files, ledger.applied());
       pending = plan.pending;
-      print_native_plan(g, project, env, ledger, plan, earlier);
+      print_native_plan(os, g, project, env, ledger, plan, earlier);
     }
-    std::cout << "  steps:";
-    for (const auto& s : pb.steps) std::cout << " " << s.label() << ";";
-    std::cout << "\n";
+    os << "  steps:";
+    for (const auto& s : pb.steps) os << " " << s.label() << ";";
+    os << "\n";
     auto choice = run::choose_rollback(pb, env, pending);
-    std::cout << "  on failure: "
-              << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method) << " ("
-              << choice.reason << ")\n";
+    os << "  on failure: " << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method)
+       << " (" << choice.reason << ")\n";
     earlier.insert(name);
   }
+  flush();
   return code;
 }
 

@@ -8,6 +8,7 @@
 
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
+#include "cli/files.hpp"
 #include "config/loader.hpp"
 #include "core/error.hpp"
 #include "run/runner.hpp"
@@ -116,8 +117,10 @@ int main(int argc, char** argv) {
   g.color = use_color(no_color);
   g.quiet = quiet;
   g.verbose = verbose;
-  if (g.state_dir.empty()) g.state_dir = (std::filesystem::path(g.root) / ".ferry").string();
+  bool own_state_dir = g.state_dir.empty();  // ROOT/.ferry is ferry's own: tightened when it exists
+  if (own_state_dir) g.state_dir = (std::filesystem::path(g.root) / ".ferry").string();
 
+  std::optional<config::Project> loaded;  // its secrets redact the final error message
   try {
     if (validate->parsed()) return cmd_validate(g);
     if (plan->parsed()) return cmd_plan(g, playbook, env_opt);
@@ -125,9 +128,12 @@ int main(int argc, char** argv) {
     if (history->parsed()) return cmd_history(g, env_name, json);
     if (backups->parsed()) return cmd_backups(g, env_name, json);
     if (make_new->parsed()) return cmd_new(g, new_name);
-    auto project = config::load_project(g.root);
+    loaded = config::load_project(g.root);
+    const auto& project = *loaded;
     if (run->parsed()) {
       auto pb = config::load_playbook(project, playbook);
+      prepare_state_dir(g.state_dir, own_state_dir);
+      if (!report_file.empty()) prepare_report_file(report_file);
       run::RunOptions o;
       o.only_env = env_opt;
       o.yes = yes;
@@ -140,6 +146,7 @@ int main(int argc, char** argv) {
       return run::run_playbook(project, pb, o);
     }
     if (backup->parsed()) {
+      prepare_state_dir(g.state_dir, own_state_dir);
       run::RunOptions o;
       o.state_dir = g.state_dir;
       o.command_line = joined_argv(argc, argv);
@@ -150,6 +157,7 @@ int main(int argc, char** argv) {
     if (rollback->parsed()) {
       if (!to_version && !backup_id)
         throw Error(ErrorKind::Config, "rollback needs --to VERSION or --backup ID|latest");
+      prepare_state_dir(g.state_dir, own_state_dir);
       run::RollbackOptions o;
       o.env = env_name;
       o.to_version = to_version;
@@ -163,11 +171,12 @@ int main(int argc, char** argv) {
       return run::rollback_environment(project, o);
     }
   } catch (const Error& e) {
-    std::cerr << "ferry: " << (e.kind() == ErrorKind::Refused ? "refused: " : "error: ") << e.what() << "\n";
-    if (!e.hint().empty()) std::cerr << "hint: " << e.hint() << "\n";
+    auto redact = [&](const std::string& s) { return loaded ? loaded->secrets.redact(s) : s; };
+    std::cerr << "ferry: " << (e.kind() == ErrorKind::Refused ? "refused: " : "error: ") << redact(e.what()) << "\n";
+    if (!e.hint().empty()) std::cerr << "hint: " << redact(e.hint()) << "\n";
     return exit_for(e.kind());
   } catch (const std::exception& e) {
-    std::cerr << "ferry: internal error: " << e.what() << "\n";
+    std::cerr << "ferry: internal error: " << (loaded ? loaded->secrets.redact(e.what()) : e.what()) << "\n";
     return exit_code::k_failed_clean;
   }
   return exit_code::k_usage;

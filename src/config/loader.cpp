@@ -1,53 +1,18 @@
 #include "config/loader.hpp"
 
-#include <yaml-cpp/yaml.h>
-
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
 
+#include "config/reader.hpp"
+#include "config/step_reader.hpp"
 #include "core/error.hpp"
 #include "core/text.hpp"
 
 namespace fs = std::filesystem;
 
 namespace ferry::config {
-
-const char* step_kind_name(StepKind k) {
-  switch (k) {
-    case StepKind::Backup:
-      return "backup";
-    case StepKind::Migrate:
-      return "migrate";
-    case StepKind::Verify:
-      return "verify";
-    case StepKind::Restart:
-      return "restart";
-    case StepKind::Health:
-      return "health";
-    case StepKind::Run:
-      return "run";
-    case StepKind::Sql:
-      return "sql";
-  }
-  return "?";
-}
-
-std::string StepSpec::label() const {
-  std::string name = step_kind_name(kind);
-  switch (kind) {
-    case StepKind::Restart:
-    case StepKind::Health:
-      return name + " " + service;
-    case StepKind::Run:
-      return name + " " + first_line(command);
-    case StepKind::Sql:
-      return name + " " + first_line(sql);
-    default:
-      return name;
-  }
-}
 
 const Environment& Project::environment(const std::string& name) const {
   auto it = environments.find(name);
@@ -68,148 +33,17 @@ const Environment& Project::environment(const std::string& name) const {
 
 namespace {
 
-// Reading context for one file: its display name and the secrets found in it.
-struct Reader {
-  std::string file;
-  Secrets* secrets;
-
-  Mark mark(const YAML::Node& n) const {
-    auto m = n.Mark();
-    return Mark{file, m.line + 1, m.column + 1};
-  }
-  [[noreturn]] void fail(const YAML::Node& n, const std::string& msg) const {
-    throw Error(ErrorKind::Config, mark(n).str() + ": " + msg);
-  }
-  [[noreturn]] void fail_at(const Mark& m, const std::string& msg) const {
-    throw Error(ErrorKind::Config, m.str() + ": " + msg);
-  }
-
-  static std::string describe(const YAML::Node& n) {
-    if (n.IsMap()) return "a mapping";
-    if (n.IsSequence()) return "a list";
-    if (n.IsNull()) return "nothing";
-    return "'" + n.Scalar() + "'";
-  }
-
-  // Checks that `node` is a mapping whose keys are all in `allowed`.
-  void expect_map(const YAML::Node& node, const std::string& what, const std::vector<std::string>& allowed) const {
-    if (!node.IsMap()) fail(node, what + " must be a mapping, found " + describe(node));
-    for (auto it = node.begin(); it != node.end(); ++it) {
-      std::string key = it->first.Scalar();
-      if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
-      std::string hint = closest(key, allowed);
-      fail(it->first, "unknown key '" + key + "' in " + what + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
-    }
-  }
-
-  void require(const YAML::Node& node, const std::string& what, const std::string& key) const {
-    if (!node[key]) fail(node, what + ": missing required key '" + key + "'");
-  }
-
-  // ${VAR} interpolation; values read from the environment become secrets.
-  std::string interpolate(const YAML::Node& n, const std::string& raw) const {
-    std::string out;
-    size_t i = 0;
-    while (i < raw.size()) {
-      if (raw[i] == '$' && i + 1 < raw.size() && raw[i + 1] == '{') {
-        size_t end = raw.find('}', i + 2);
-        if (end == std::string::npos) fail(n, "unterminated '${' in '" + raw + "'");
-        std::string var = raw.substr(i + 2, end - i - 2);
-        const char* v = std::getenv(var.c_str());
-        if (!v) fail(n, "environment variable '" + var + "' is not set (used as ${" + var + "})");
-        if (secrets) secrets->add(v);
-        out += v;
-        i = end + 1;
-      } else {
-        out.push_back(raw[i++]);
-      }
-    }
-    return out;
-  }
-
-  std::string str(const YAML::Node& n, const std::string& key) const {
-    if (!n.IsScalar()) fail(n, "'" + key + "' must be a string, found " + describe(n));
-    return interpolate(n, n.Scalar());
-  }
-  std::string str_or(const YAML::Node& map, const std::string& key, std::string def) const {
-    auto n = map[key];
-    if (!n || n.IsNull()) return def;
-    return str(n, key);
-  }
-  bool boolean(const YAML::Node& n, const std::string& key) const {
-    if (n.IsScalar()) {
-      const auto& s = n.Scalar();
-      if (s == "true" || s == "True" || s == "yes") return true;
-      if (s == "false" || s == "False" || s == "no") return false;
-    }
-    fail(n, "'" + key + "' must be true or false, found " + describe(n));
-  }
-  bool bool_or(const YAML::Node& map, const std::string& key, bool def) const {
-    auto n = map[key];
-    return (!n || n.IsNull()) ? def : boolean(n, key);
-  }
-  int integer(const YAML::Node& n, const std::string& key, int lo, int hi) const {
-    if (n.IsScalar()) {
-      const auto& s = n.Scalar();
-      if (!s.empty() && s.size() < 10 && std::all_of(s.begin(), s.end(), ::isdigit)) {
-        int v = std::stoi(s);
-        if (v >= lo && v <= hi) return v;
-      }
-    }
-    fail(n, "'" + key + "' must be an integer from " + std::to_string(lo) + " to " + std::to_string(hi) + ", found " +
-                describe(n));
-  }
-  int int_or(const YAML::Node& map, const std::string& key, int def, int lo, int hi) const {
-    auto n = map[key];
-    return (!n || n.IsNull()) ? def : integer(n, key, lo, hi);
-  }
-  Millis duration(const YAML::Node& n, const std::string& key) const {
-    if (n.IsScalar()) {
-      if (auto d = parse_duration(n.Scalar())) return *d;
-    }
-    fail(n, "'" + key + "' must be a duration like 500ms, 30s, 5m or 1h, found " + describe(n));
-  }
-  Millis duration_or(const YAML::Node& map, const std::string& key, Millis def) const {
-    auto n = map[key];
-    return (!n || n.IsNull()) ? def : duration(n, key);
-  }
-  std::string one_of(const YAML::Node& map, const std::string& key, std::string def,
-                     const std::vector<std::string>& allowed) const {
-    auto n = map[key];
-    if (!n || n.IsNull()) return def;
-    std::string v = str(n, key);
-    if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) {
-      std::string list;
-      for (const auto& a : allowed) list += (list.empty() ? "" : " or ") + ("'" + a + "'");
-      fail(n, "'" + key + "' must be " + list + ", found '" + v + "'");
-    }
-    return v;
-  }
-  std::vector<std::string> str_list(const YAML::Node& n, const std::string& key) const {
-    std::vector<std::string> out;
-    if (!n || n.IsNull()) return out;
-    if (!n.IsSequence()) fail(n, "'" + key + "' must be a list, found " + describe(n));
-    for (const auto& item : n) out.push_back(str(item, key));
-    return out;
-  }
-};
-
-YAML::Node load_yaml(const std::string& path, const std::string& display) {
-  try {
-    return YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    throw Error(ErrorKind::Config, "cannot read '" + display + "'");
-  } catch (const YAML::Exception& e) {
-    throw Error(ErrorKind::Config, display + ":" + std::to_string(e.mark.line + 1) + ":" +
-                                       std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
-}
-
 std::string display_path(const std::string& root, const fs::path& p) {
   std::error_code ec;
   auto rel = fs::relative(p, root, ec);
   if (!ec && !rel.empty() && rel.native().rfind("..", 0) != 0) return rel.string();
   return p.string();
+}
+
+bool is_http_url(const std::string& url) {
+  std::string lower;
+  for (char c : url.substr(0, 8)) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  return lower.rfind("http://", 0) == 0 || lower.rfind("https://", 0) == 0;
 }
 
 Connection read_connection(const Reader& r, const std::string& name, const YAML::Node& n) {
@@ -301,7 +135,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
   r.expect_map(db, "database",
                {"name", "user", "password", "password_file", "host", "port", "tunnel", "sslmode", "tools"});
   r.require(db, "database", "name");
-  env.database.name = r.str(db["name"], "name");
+  env.database.name = r.nonempty(db, "name", "");
   env.database.user = r.str_or(db, "user", "");
   if (db["password"] && db["password_file"])
     r.fail(db["password_file"], "give either 'password' or 'password_file', not both");
@@ -326,7 +160,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
     env.database.password = content;
     secrets.add(content);
   }
-  env.database.host = r.str_or(db, "host", env.database.host);
+  env.database.host = r.nonempty(db, "host", env.database.host);
   env.database.port = r.int_or(db, "port", 5432, 1, 65535);
   env.database.tunnel = r.str_or(db, "tunnel", "");
   if (!env.database.tunnel.empty()) {
@@ -365,13 +199,19 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
       r.expect_map(n, what, {"on", "restart", "restart_timeout", "health"});
       s.on = r.str_or(n, "on", "local");
       if (n["on"]) check_connection_ref(r, env, n["on"], "on", s.on);
-      s.restart = r.str_or(n, "restart", "");
+      if (n["restart"] && !n["restart"].IsNull()) {
+        auto restart = r.shell(n["restart"], "restart");
+        s.restart = restart.text;
+        s.restart_env = restart.env;
+      }
       s.restart_timeout = r.duration_or(n, "restart_timeout", s.restart_timeout);
       if (auto h = n["health"]) {
         r.expect_map(h, what + " health", {"url", "via", "expect_status", "expect_body", "timeout", "interval"});
         r.require(h, what + " health", "url");
         HealthSpec hs;
         hs.url = r.str(h["url"], "url");
+        if (!is_http_url(hs.url))
+          r.fail(h["url"], "'url' must be an http:// or https:// address, found " + Reader::describe(h["url"]));
         hs.via = r.str_or(h, "via", "");
         if (h["via"]) check_connection_ref(r, env, h["via"], "via", hs.via);
         hs.expect_status = r.int_or(h, "expect_status", 200, 100, 599);
@@ -386,124 +226,36 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
   return env;
 }
 
-ColumnCheck parse_column_ref(const Reader& r, const YAML::Node& n, const std::string& ref) {
-  auto dot = ref.rfind('.');
-  if (dot == std::string::npos || dot == 0 || dot + 1 == ref.size())
-    r.fail(n, "column '" + ref + "' must be written TABLE.COLUMN");
-  return ColumnCheck{ref.substr(0, dot), ref.substr(dot + 1), ""};
+// The *.yaml and *.yml files of root/sub, sorted. One that cannot be read (a symlink loop, no
+// permission) is a configuration error naming it, not a file silently skipped.
+std::vector<fs::path> yaml_files(const std::string& root, const std::string& sub) {
+  std::vector<fs::path> files;
+  std::error_code ec;
+  fs::directory_iterator it(fs::path(root) / sub, ec);
+  if (ec) throw Error(ErrorKind::Config, "cannot read '" + sub + "/': " + ec.message());
+  for (; it != fs::directory_iterator(); it.increment(ec)) {
+    if (ec) throw Error(ErrorKind::Config, "cannot read '" + sub + "/': " + ec.message());
+    auto ext = it->path().extension();
+    if (ext != ".yaml" && ext != ".yml") continue;
+    bool regular = it->is_regular_file(ec);
+    if (ec)
+      throw Error(ErrorKind::Config,
+                  "cannot read '" + sub + "/" + it->path().filename().string() + "': " + ec.message());
+    if (regular) files.push_back(it->path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
 }
 
-const std::vector<std::string> k_step_kinds = {"backup", "migrate", "verify", "restart", "health", "run", "sql"};
-
-StepSpec read_step(const Reader& r, const YAML::Node& item) {
-  StepSpec s;
-  s.mark = r.mark(item);
-  std::string kind;
-  YAML::Node body;
-  YAML::Node kind_node = item;
-  if (item.IsScalar()) {
-    kind = item.Scalar();
-  } else if (item.IsMap()) {
-    for (auto it = item.begin(); it != item.end(); ++it) {
-      std::string key = it->first.Scalar();
-      if (key == "timeout") {
-        s.timeout = r.duration(it->second, "timeout");
-        continue;
-      }
-      bool known = std::find(k_step_kinds.begin(), k_step_kinds.end(), key) != k_step_kinds.end();
-      if (known && !kind.empty()) r.fail(it->first, "a step has one kind, found both '" + kind + "' and '" + key + "'");
-      kind = key;
-      kind_node.reset(it->first);
-      body.reset(it->second);
-      if (!known) break;  // reported below, with a suggestion
-    }
-    if (kind.empty()) r.fail(item, "a step needs a kind: one of backup, migrate, verify, restart, health, run, sql");
-  } else {
-    r.fail(item, "a step must be a name or a mapping, found " + Reader::describe(item));
-  }
-  if (std::find(k_step_kinds.begin(), k_step_kinds.end(), kind) == k_step_kinds.end()) {
-    std::string hint = closest(kind, k_step_kinds);
-    r.fail(kind_node, "unknown step '" + kind + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
-  }
-  bool has_body = body && !body.IsNull();
-  if (kind == "backup") {
-    s.kind = StepKind::Backup;
-    if (has_body) r.expect_map(body, "backup step", {"timeout"});
-  } else if (kind == "migrate") {
-    s.kind = StepKind::Migrate;
-    if (has_body) {
-      r.expect_map(body, "migrate step", {"transaction", "lock_timeout", "timeout"});
-      s.transaction_each = r.one_of(body, "transaction", "all", {"all", "each"}) == "each";
-      s.lock_timeout = r.duration_or(body, "lock_timeout", s.lock_timeout);
-    }
-  } else if (kind == "verify") {
-    s.kind = StepKind::Verify;
-    if (!has_body) r.fail(kind_node, "a verify step needs columns, absent_columns, row_counts or sql");
-    r.expect_map(body, "verify step", {"columns", "absent_columns", "row_counts", "sql", "timeout"});
-    if (auto cols = body["columns"]) {
-      if (!cols.IsSequence()) r.fail(cols, "'columns' must be a list, found " + Reader::describe(cols));
-      for (const auto& c : cols) {
-        if (c.IsScalar()) {
-          s.columns.push_back(parse_column_ref(r, c, c.Scalar()));
-        } else if (c.IsMap() && c.size() == 1) {
-          auto it = c.begin();
-          auto check = parse_column_ref(r, it->first, it->first.Scalar());
-          check.type = r.str(it->second, "type");
-          s.columns.push_back(check);
-        } else {
-          r.fail(c, "a column is written TABLE.COLUMN or {TABLE.COLUMN: TYPE}, found " + Reader::describe(c));
-        }
-      }
-    }
-    if (auto cols = body["absent_columns"]) {
-      for (const auto& ref : r.str_list(cols, "absent_columns"))
-        s.absent_columns.push_back(parse_column_ref(r, cols, ref));
-    }
-    if (auto rc = body["row_counts"]) {
-      if (rc.IsScalar()) {
-        if (rc.Scalar() != "all")
-          r.fail(rc, "'row_counts' must be 'all' or a list of tables, found '" + rc.Scalar() + "'");
-        s.row_counts_all = true;
-      } else {
-        s.row_count_tables = r.str_list(rc, "row_counts");
-      }
-    }
-    if (auto sql = body["sql"]) {
-      if (sql.IsScalar())
-        s.assertions.push_back(r.str(sql, "sql"));
-      else
-        s.assertions = r.str_list(sql, "sql");
-    }
-  } else if (kind == "restart" || kind == "health") {
-    s.kind = kind == "restart" ? StepKind::Restart : StepKind::Health;
-    if (!has_body) r.fail(kind_node, "'" + kind + "' needs a service name");
-    if (body.IsMap()) {
-      r.expect_map(body, kind + " step", {"service", "timeout"});
-      r.require(body, kind + " step", "service");
-      s.service = r.str(body["service"], "service");
-      if (body["timeout"]) s.timeout = r.duration(body["timeout"], "timeout");
-    } else {
-      s.service = r.str(body, kind);
-    }
-  } else if (kind == "run") {
-    s.kind = StepKind::Run;
-    if (!has_body) r.fail(kind_node, "'run' needs a command");
-    if (body.IsMap()) {
-      r.expect_map(body, "run step", {"on", "command", "timeout"});
-      r.require(body, "run step", "command");
-      s.on = r.str_or(body, "on", "local");
-      s.command = r.str(body["command"], "command");
-      if (body["timeout"]) s.timeout = r.duration(body["timeout"], "timeout");
-    } else {
-      s.command = r.str(body, "run");
-    }
-  } else {
-    s.kind = StepKind::Sql;
-    if (!has_body) r.fail(kind_node, "'sql' needs a statement");
-    s.sql = r.str(body, "sql");
-  }
-  if (has_body && body.IsMap() && body["timeout"] && !s.timeout) s.timeout = r.duration(body["timeout"], "timeout");
-  return s;
+// A playbook given as a path must lie inside the project: ferry reads nothing else.
+void check_inside_project(const std::string& root, const fs::path& path, const std::string& name_or_path) {
+  std::error_code ec;
+  auto file = fs::weakly_canonical(fs::absolute(path), ec);
+  auto base = fs::weakly_canonical(fs::absolute(root), ec);
+  auto rel = file.lexically_relative(base);
+  if (ec || rel.empty() || rel.native().rfind("..", 0) == 0)
+    throw Error(ErrorKind::Config, "playbook '" + name_or_path + "' is outside the project directory; refused",
+                "playbooks are files under playbooks/ of the project (-C DIR)");
 }
 
 }  // namespace
@@ -516,13 +268,7 @@ Project load_project(const std::string& root) {
   if (!fs::is_directory(dir, ec))
     throw Error(ErrorKind::Config, "no environments/ directory under '" + root + "'",
                 "run ferry in a project directory, or pass -C DIR");
-  std::vector<fs::path> files;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    auto ext = e.path().extension();
-    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) files.push_back(e.path());
-  }
-  std::sort(files.begin(), files.end());
-  for (const auto& f : files) {
+  for (const auto& f : yaml_files(root, "environments")) {
     auto env = read_environment(root, f, p.secrets);
     p.environments[env.name] = std::move(env);
   }
@@ -547,13 +293,8 @@ Project load_project(const std::string& root) {
 std::vector<std::string> list_playbooks(const std::string& root) {
   std::vector<std::string> out;
   std::error_code ec;
-  fs::path dir = fs::path(root) / "playbooks";
-  if (!fs::is_directory(dir, ec)) return out;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    auto ext = e.path().extension();
-    if (e.is_regular_file() && (ext == ".yaml" || ext == ".yml")) out.push_back(e.path().stem().string());
-  }
-  std::sort(out.begin(), out.end());
+  if (!fs::is_directory(fs::path(root) / "playbooks", ec)) return out;
+  for (const auto& f : yaml_files(root, "playbooks")) out.push_back(f.stem().string());
   return out;
 }
 
@@ -577,7 +318,8 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
                 "no playbook '" + name_or_path + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"),
                 "playbooks are files under playbooks/, named without .yaml, or a path");
   }
-  // Playbooks hold no secrets of their own, but ${VAR} values in them are redacted too.
+  check_inside_project(root, path, name_or_path);
+  // ${secret:VAR} values in a playbook are redacted like the environments' secrets.
   Reader r{display_path(root, fs::absolute(path)), &project.secrets};
   YAML::Node doc = load_yaml(path.string(), r.file);
   Playbook pb;
@@ -595,7 +337,11 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
       pb.migrations.driver = driver == "alembic" ? Driver::Alembic : Driver::Native;
       pb.migrations.dir = r.str_or(m, "dir", pb.migrations.dir);
       pb.migrations.on = r.str_or(m, "on", "local");
-      pb.migrations.command = r.str_or(m, "command", "alembic");
+      if (m["command"] && !m["command"].IsNull()) {
+        auto command = r.shell(m["command"], "command");
+        pb.migrations.command = command.text;
+        pb.migrations.env = command.env;
+      }
     }
   }
   r.require(doc, "the playbook", "stages");

@@ -78,7 +78,8 @@ struct HealthSpec {
 struct Service {
   std::string name;
   std::string on = "local";
-  std::string restart;
+  std::string restart;  // shell text; its ${VAR} references are expanded by the shell from restart_env
+  std::map<std::string, std::string> restart_env;
   std::optional<HealthSpec> health;
   Millis restart_timeout{120'000};
 };
@@ -121,7 +122,8 @@ struct StepSpec {
   std::string service;
   // run
   std::string on = "local";
-  std::string command;
+  std::string command;  // shell text; its ${VAR} references are expanded by the shell from env
+  std::map<std::string, std::string> env;
   // sql
   std::string sql;
 
@@ -134,7 +136,8 @@ struct MigrationsSource {
   Driver driver = Driver::Native;
   std::string dir = "migrations";   // native: relative to the project root
   std::string on = "local";         // alembic
-  std::string command = "alembic";  // alembic
+  std::string command = "alembic";  // alembic: shell words, ${VAR} expanded by the shell from env
+  std::map<std::string, std::string> env;
 };
 
 enum class OnFailure { Rollback, Stop };
@@ -156,8 +159,8 @@ struct Playbook {
 struct Project {
   std::string root;
   std::map<std::string, Environment> environments;
-  // Grows while playbooks are read (their ${VAR} values are secrets too); everything else in a
-  // Project is fixed once loaded.
+  // Grows while playbooks are read (their ${secret:VAR} values); everything else in a Project
+  // is fixed once loaded.
   mutable Secrets secrets;
 
   const Environment& environment(const std::string& name) const;  // throws Error(Config)

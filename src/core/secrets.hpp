@@ -1,5 +1,5 @@
-// Secret redaction. Every secret value read from configuration (passwords, ${VAR} values,
-// password_file contents) is registered here once; every string bound for output, logs,
+// Secret redaction. Every secret value read from configuration (passwords, password_file
+// contents, ${secret:VAR} values) is registered here once; every string bound for output, logs,
 // journals and reports passes through redact(). It lives in core so that no call site has
 // to remember it: the reporters and the journal call it on everything they write.
 #pragma once
@@ -15,6 +15,7 @@ class Secrets {
   bool empty() const { return m_values.empty(); }
 
  private:
+  void add_one(const std::string& value);
   std::vector<std::string> m_values;
 };
 

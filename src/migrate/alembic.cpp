@@ -13,6 +13,7 @@ std::string alembic_run(transport::Transport& t, const config::MigrationsSource&
                         std::optional<Millis> timeout) {
   // `command` is written by the user as shell words ("alembic -c /app/alembic.ini").
   auto cmd = transport::Command::shell(src.command + " " + args);
+  cmd.env = src.env;  // ${VAR} values in `command`: expanded by the shell from its environment
   cmd.timeout = timeout;
   auto r = t.run(cmd);
   if (r.timed_out) throw Error(ErrorKind::Command, "'" + src.command + " " + args + "' timed out on " + t.describe());

@@ -1,3 +1,7 @@
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -9,6 +13,15 @@ namespace ferry::report {
 
 namespace {
 using nlohmann::json;
+
+// Creates the file readable by its owner only (it quotes row values, response bodies and
+// command output), before a stream opens it. A file that exists is tightened too.
+void create_private(const std::string& path) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return;  // the stream's own open reports the failure
+  ::fchmod(fd, 0600);
+  ::close(fd);
+}
 
 // Turns each call into one JSON event and hands it to emit().
 class JsonEvents : public Reporter {
@@ -72,7 +85,7 @@ class JsonEvents : public Reporter {
 
 class Journal : public JsonEvents {
  public:
-  explicit Journal(const std::string& path) : m_out(path, std::ios::app) {
+  explicit Journal(const std::string& path) : m_out((create_private(path), path), std::ios::app) {
     if (!m_out) throw Error(ErrorKind::Config, "cannot write journal '" + path + "'");
   }
 
@@ -105,6 +118,7 @@ class ReportFile : public JsonEvents {
         doc["finished"] = e["at"];
       }
     }
+    create_private(m_path);
     std::ofstream out(m_path);
     out << doc.dump(2) << '\n';
   }

@@ -9,6 +9,7 @@ namespace ferry::steps {
 
 std::string restart_service(StageContext& ctx, const config::Service& svc, std::optional<Millis> timeout) {
   auto cmd = transport::Command::shell(svc.restart);
+  cmd.env = svc.restart_env;  // ${VAR} values: expanded by the shell, never pasted into its text
   cmd.timeout = timeout ? *timeout : svc.restart_timeout;
   if (ctx.env.connections.at(svc.on).type == config::ConnectionType::Local) cmd.cwd = ctx.project.root;
   auto& t = ctx.transports.get(svc.on);

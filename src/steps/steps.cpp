@@ -49,7 +49,11 @@ class RunStep : public Step {
  public:
   using Step::Step;
   std::string run(StageContext& ctx) override {
-    auto cmd = transport::Command::shell(m_spec.command);
+    // bash with pipefail: `pg_dump ... | gzip > f` fails when pg_dump does. ${VAR} values reach
+    // the shell through its environment, never through its text.
+    transport::Command cmd;
+    cmd.argv = {"bash", "-o", "pipefail", "-c", m_spec.command};
+    cmd.env = m_spec.env;
     cmd.timeout = m_spec.timeout;
     // Commands on this machine run in the project root; on other hosts, where they land.
     if (ctx.env.connections.at(m_spec.on).type == config::ConnectionType::Local) cmd.cwd = ctx.project.root;

@@ -1,0 +1,173 @@
+// Reading one playbook step: its kind, its body, and its timeout.
+#include <algorithm>
+
+#include "config/reader.hpp"
+#include "config/step_reader.hpp"
+#include "core/text.hpp"
+
+namespace ferry::config {
+
+const char* step_kind_name(StepKind k) {
+  switch (k) {
+    case StepKind::Backup:
+      return "backup";
+    case StepKind::Migrate:
+      return "migrate";
+    case StepKind::Verify:
+      return "verify";
+    case StepKind::Restart:
+      return "restart";
+    case StepKind::Health:
+      return "health";
+    case StepKind::Run:
+      return "run";
+    case StepKind::Sql:
+      return "sql";
+  }
+  return "?";
+}
+
+std::string StepSpec::label() const {
+  std::string name = step_kind_name(kind);
+  switch (kind) {
+    case StepKind::Restart:
+    case StepKind::Health:
+      return name + " " + service;
+    case StepKind::Run:
+      return name + " " + first_line(command);
+    case StepKind::Sql:
+      return name + " " + first_line(sql);
+    default:
+      return name;
+  }
+}
+
+namespace {
+
+ColumnCheck parse_column_ref(const Reader& r, const YAML::Node& n, const std::string& ref) {
+  auto dot = ref.rfind('.');
+  if (dot == std::string::npos || dot == 0 || dot + 1 == ref.size())
+    r.fail(n, "column '" + ref + "' must be written TABLE.COLUMN");
+  return ColumnCheck{ref.substr(0, dot), ref.substr(dot + 1), ""};
+}
+
+const std::vector<std::string> k_step_kinds = {"backup", "migrate", "verify", "restart", "health", "run", "sql"};
+
+}  // namespace
+
+StepSpec read_step(const Reader& r, const YAML::Node& item) {
+  StepSpec s;
+  s.mark = r.mark(item);
+  std::string kind;
+  YAML::Node body;
+  YAML::Node kind_node = item;
+  if (item.IsScalar()) {
+    kind = item.Scalar();
+  } else if (item.IsMap()) {
+    for (auto it = item.begin(); it != item.end(); ++it) {
+      std::string key = it->first.Scalar();
+      if (key == "timeout") {
+        s.timeout = r.duration(it->second, "timeout");
+        continue;
+      }
+      bool known = std::find(k_step_kinds.begin(), k_step_kinds.end(), key) != k_step_kinds.end();
+      if (known && !kind.empty()) r.fail(it->first, "a step has one kind, found both '" + kind + "' and '" + key + "'");
+      kind = key;
+      kind_node.reset(it->first);
+      body.reset(it->second);
+      if (!known) break;  // reported below, with a suggestion
+    }
+    if (kind.empty()) r.fail(item, "a step needs a kind: one of backup, migrate, verify, restart, health, run, sql");
+  } else {
+    r.fail(item, "a step must be a name or a mapping, found " + Reader::describe(item));
+  }
+  if (std::find(k_step_kinds.begin(), k_step_kinds.end(), kind) == k_step_kinds.end()) {
+    std::string hint = closest(kind, k_step_kinds);
+    r.fail(kind_node, "unknown step '" + kind + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+  }
+  bool has_body = body && !body.IsNull();
+  if (kind == "backup") {
+    s.kind = StepKind::Backup;
+    if (has_body) r.expect_map(body, "backup step", {"timeout"});
+  } else if (kind == "migrate") {
+    s.kind = StepKind::Migrate;
+    if (has_body) {
+      r.expect_map(body, "migrate step", {"transaction", "lock_timeout", "timeout"});
+      s.transaction_each = r.one_of(body, "transaction", "all", {"all", "each"}) == "each";
+      s.lock_timeout = r.duration_or(body, "lock_timeout", s.lock_timeout);
+    }
+  } else if (kind == "verify") {
+    s.kind = StepKind::Verify;
+    if (!has_body) r.fail(kind_node, "a verify step needs columns, absent_columns, row_counts or sql");
+    r.expect_map(body, "verify step", {"columns", "absent_columns", "row_counts", "sql", "timeout"});
+    if (auto cols = body["columns"]) {
+      if (!cols.IsSequence()) r.fail(cols, "'columns' must be a list, found " + Reader::describe(cols));
+      for (const auto& c : cols) {
+        if (c.IsScalar()) {
+          s.columns.push_back(parse_column_ref(r, c, c.Scalar()));
+        } else if (c.IsMap() && c.size() == 1) {
+          auto it = c.begin();
+          auto check = parse_column_ref(r, it->first, it->first.Scalar());
+          check.type = r.str(it->second, "type");
+          s.columns.push_back(check);
+        } else {
+          r.fail(c, "a column is written TABLE.COLUMN or {TABLE.COLUMN: TYPE}, found " + Reader::describe(c));
+        }
+      }
+    }
+    if (auto cols = body["absent_columns"]) {
+      for (const auto& ref : r.str_list(cols, "absent_columns"))
+        s.absent_columns.push_back(parse_column_ref(r, cols, ref));
+    }
+    if (auto rc = body["row_counts"]) {
+      if (rc.IsScalar()) {
+        if (rc.Scalar() != "all")
+          r.fail(rc, "'row_counts' must be 'all' or a list of tables, found '" + rc.Scalar() + "'");
+        s.row_counts_all = true;
+      } else {
+        s.row_count_tables = r.str_list(rc, "row_counts");
+      }
+    }
+    if (auto sql = body["sql"]) {
+      if (sql.IsScalar())
+        s.assertions.push_back(r.str(sql, "sql"));
+      else
+        s.assertions = r.str_list(sql, "sql");
+    }
+  } else if (kind == "restart" || kind == "health") {
+    s.kind = kind == "restart" ? StepKind::Restart : StepKind::Health;
+    if (!has_body) r.fail(kind_node, "'" + kind + "' needs a service name");
+    if (body.IsMap()) {
+      r.expect_map(body, kind + " step", {"service", "timeout"});
+      r.require(body, kind + " step", "service");
+      s.service = r.str(body["service"], "service");
+      if (body["timeout"]) s.timeout = r.duration(body["timeout"], "timeout");
+    } else {
+      s.service = r.str(body, kind);
+    }
+  } else if (kind == "run") {
+    s.kind = StepKind::Run;
+    if (!has_body) r.fail(kind_node, "'run' needs a command");
+    if (body.IsMap()) {
+      r.expect_map(body, "run step", {"on", "command", "timeout"});
+      r.require(body, "run step", "command");
+      s.on = r.str_or(body, "on", "local");
+      auto command = r.shell(body["command"], "command");
+      s.command = command.text;
+      s.env = command.env;
+      if (body["timeout"]) s.timeout = r.duration(body["timeout"], "timeout");
+    } else {
+      auto command = r.shell(body, "run");
+      s.command = command.text;
+      s.env = command.env;
+    }
+  } else {
+    s.kind = StepKind::Sql;
+    if (!has_body) r.fail(kind_node, "'sql' needs a statement");
+    s.sql = r.str(body, "sql");
+  }
+  if (has_body && body.IsMap() && body["timeout"] && !s.timeout) s.timeout = r.duration(body["timeout"], "timeout");
+  return s;
+}
+
+}  // namespace ferry::config
