@@ -129,24 +129,18 @@ void Connection::cancel() const {
 }
 
 std::string quote_ident(const std::string& ident) {
-  std::string out;
-  size_t start = 0;
-  while (true) {
-    size_t dot = ident.find('.', start);
-    std::string part = ident.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!out.empty()) out += ".";
-    out += "\"";
-    for (char c : part) {
-      if (c == '"')
-        out += "\"\"";
-      else
-        out.push_back(c);
-    }
-    out += "\"";
-    if (dot == std::string::npos) break;
-    start = dot + 1;
+  std::string out = "\"";
+  for (char c : ident) {
+    if (c == '"')
+      out += "\"\"";
+    else
+      out.push_back(c);
   }
-  return out;
+  return out + "\"";
+}
+
+std::string quote_qualified(const std::string& schema, const std::string& name) {
+  return quote_ident(schema) + "." + quote_ident(name);
 }
 
 std::string quote_literal(const std::string& text) {

@@ -98,8 +98,11 @@ class Connection {
   std::string m_describe;
 };
 
-// Quotes an identifier or a dotted name for SQL: "a"."b".
+// Quotes ONE identifier for SQL, whatever it contains: odd.name -> "odd.name", a"b -> "a""b".
+// A name is never split on dots: "my.schema" is one schema.
 std::string quote_ident(const std::string& ident);
+// A schema-qualified name: "my.schema"."odd.name".
+std::string quote_qualified(const std::string& schema, const std::string& name);
 std::string quote_literal(const std::string& text);
 
 }  // namespace ferry::db

@@ -66,12 +66,13 @@ struct StageOutcome {
 
 // Fingerprint + row counts, compared with the baseline. "" when equal, else what differs.
 std::string compare_with_baseline(db::Connection& db, const steps::Baseline& base) {
-  std::string fp = db::schema_fingerprint(db);
+  std::string description = db::schema_description(db);
+  std::string fp = sha256_hex(description);
   auto counts = db::row_counts(db);
   std::string diff;
   if (fp != base.fingerprint)
     diff += "schema fingerprint " + fp.substr(0, 12) + " differs from " + base.fingerprint.substr(0, 12) +
-            " before the run";
+            " before the run (" + db::describe_difference(base.description, description) + ")";
   for (const auto& [t, n] : base.row_counts) {
     auto it = counts.find(t);
     if (it == counts.end())
@@ -82,6 +83,8 @@ std::string compare_with_baseline(db::Connection& db, const steps::Baseline& bas
   }
   for (const auto& [t, n] : counts)
     if (!base.row_counts.count(t)) diff += (diff.empty() ? "" : "; ") + std::string("table ") + t + " is new";
+  for (const auto& s : db::sequences_behind(base.sequences, db::sequence_positions(db)))
+    diff += (diff.empty() ? "" : "; ") + s;
   return diff;
 }
 
@@ -198,8 +201,10 @@ class StageRunner {
     Stopwatch bsw;
     ctx.baseline.version = ctx.plan.current;
     try {
-      ctx.baseline.fingerprint = db::schema_fingerprint(*conn);
+      ctx.baseline.description = db::schema_description(*conn);
+      ctx.baseline.fingerprint = sha256_hex(ctx.baseline.description);
       ctx.baseline.row_counts = db::row_counts(*conn);
+      ctx.baseline.sequences = db::sequence_positions(*conn);
     } catch (const Error& e) {
       // Nothing has changed yet: a clean failure.
       std::string why = interrupted() ? "interrupted by " + interrupt_name() : std::string(e.what());

@@ -169,6 +169,11 @@ BackupMeta meta_from_json(const json& j) {
   m.fingerprint = j.value("fingerprint", "");
   m.run_id = j.value("run_id", "");
   m.verified = j.value("verified", false);
+  if (j.contains("database_settings") && j["database_settings"].is_array()) {
+    m.database_settings.emplace();
+    for (const auto& d : j["database_settings"])
+      m.database_settings->push_back({d.value("role", ""), d.value("setting", "")});
+  }
   const json counts = j.value("row_counts", json::object());
   for (const auto& [k, v] : counts.items()) m.row_counts[k] = v.get<long long>();
   const json ledger = j.value("ledger", json::array());
@@ -269,6 +274,11 @@ json backup_to_json(const BackupMeta& m, bool with_ledger) {
             {"run_id", m.run_id},
             {"verified", m.verified}};
   if (with_ledger) j["ledger"] = ledger_json(m.ledger);
+  if (m.database_settings) {
+    j["database_settings"] = json::array();
+    for (const auto& d : *m.database_settings)
+      j["database_settings"].push_back({{"role", d.role}, {"setting", d.setting}});
+  }
   return j;
 }
 
@@ -297,6 +307,7 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   std::string snapshot = ctx.db.exec("SELECT pg_export_snapshot()").text(0, 0);
   meta.version = current_version(ctx);
   meta.ledger = ctx.ledger.applied();
+  meta.database_settings = db::database_settings(ctx.db);
   std::exception_ptr count_error;
   std::thread counter([&] {
     try {
@@ -459,6 +470,7 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   for (int i = 0; i < schemas.rows(); ++i) pre += "DROP SCHEMA " + db::quote_ident(schemas.text(i, 0)) + " CASCADE;\n";
   pre += "CREATE SCHEMA public;\nGRANT USAGE ON SCHEMA public TO PUBLIC;\n";
   pre += "ALTER SCHEMA public OWNER TO pg_database_owner;\n";
+  pre += "COMMENT ON SCHEMA public IS 'standard public schema';\n";  // the dump names it only when it differs
   std::string post = "SELECT pg_catalog.set_config('search_path', 'public', false);\n";
   post += "CREATE TEMP TABLE ferry_restored_ledger (LIKE ferry.migrations);\n";
   for (const auto& m : meta.ledger) {
@@ -482,6 +494,8 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
       " FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM ferry.migrations m WHERE m.version = r.version);\n"
       "INSERT INTO ferry.migrations SELECT * FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM "
       "ferry.migrations m WHERE m.version = r.version);\n";
+  // Last: a restored setting (search_path, statement_timeout...) must not affect the lines above.
+  if (meta.database_settings) post += db::database_settings_sql(env.database.name, *meta.database_settings);
 
   std::vector<std::string> psql_args = conn_args(env);
   psql_args.insert(psql_args.end(),

@@ -1,0 +1,160 @@
+// What "proven as before" means: the proof after a rollback sees what an incomplete down SQL
+// leaves behind (triggers, grants, policies, comments, sequences, function attributes, enum
+// labels, database settings...), is not fooled by internal numbers (a restored table whose
+// history dropped a column), works with names that contain dots, quotes and spaces, and tells
+// the truth when the connection to PostgreSQL is lost. Real PostgreSQL, the real ferry binary.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "support/fixtures.hpp"
+
+namespace fs = std::filesystem;
+using namespace ferry::test;
+using nlohmann::json;
+
+namespace {
+
+const char* k_base_schema =
+    "DO $$BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'ferry_reader') THEN "
+    "CREATE ROLE ferry_reader; END IF; END$$;"
+    "CREATE TYPE mood AS ENUM ('sad', 'ok');"
+    "CREATE TABLE tasks (id bigserial PRIMARY KEY, title text NOT NULL, m mood);"
+    "INSERT INTO tasks (title) SELECT 'task ' || g FROM generate_series(1, 500) g;"
+    "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;";
+
+class Proof : public ::testing::Test {
+ protected:
+  static PgCluster& pg() {
+    static PgCluster cluster;
+    return cluster;
+  }
+  void SetUp() override {
+    reset_db();
+    backups = temp_dir("ferry-backups");
+    project.env("dev", pg(), "app", "backup:\n  dir: " + backups + "\n");
+  }
+  void TearDown() override { fs::remove_all(backups); }
+  void reset_db() {
+    pg().create_db("app");
+    pg().exec("app", k_base_schema);
+  }
+  std::string q(const std::string& sql) { return pg().value("app", sql); }
+  void playbook(const std::string& steps, const std::string& extra = "") {
+    project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n" + steps + extra);
+  }
+  std::string fingerprint() {
+    auto st = project.ferry({"status", "--env", "dev", "--json"});
+    return json::parse(st.out)[0]["fingerprint"].get<std::string>();
+  }
+
+  Project project;
+  std::string backups;
+};
+
+// A migration whose down SQL forgets to undo something, and a query that is 't' while the
+// leftover is there.
+struct Leftover {
+  const char* name;
+  const char* up;
+  const char* down;
+  const char* present;
+};
+
+const Leftover k_leftovers[] = {
+    {"Trigger", "CREATE TRIGGER t BEFORE INSERT ON tasks FOR EACH ROW EXECUTE FUNCTION touch();", "SELECT 1;",
+     "SELECT count(*) > 0 FROM pg_trigger WHERE tgname = 't'"},
+    {"Grant", "GRANT SELECT ON tasks TO ferry_reader;", "SELECT 1;",
+     "SELECT has_table_privilege('ferry_reader', 'tasks', 'SELECT')"},
+    {"PolicyAndRowLevelSecurity",
+     "ALTER TABLE tasks ENABLE ROW LEVEL SECURITY; CREATE POLICY own ON tasks USING (id > 0);",
+     "DROP POLICY own ON tasks;", "SELECT relrowsecurity FROM pg_class WHERE relname = 'tasks'"},
+    {"Comment", "COMMENT ON TABLE tasks IS 'what to do';", "SELECT 1;",
+     "SELECT obj_description('tasks'::regclass, 'pg_class') IS NOT NULL"},
+    {"SequenceOption", "ALTER SEQUENCE tasks_id_seq INCREMENT BY 10;", "SELECT 1;",
+     "SELECT increment_by <> 1 FROM pg_sequences WHERE sequencename = 'tasks_id_seq'"},
+    {"SequenceMovedBack", "SELECT setval('tasks_id_seq', 1);", "SELECT 1;",
+     "SELECT last_value < 500 FROM pg_sequences WHERE sequencename = 'tasks_id_seq'"},
+    {"FunctionAttribute", "ALTER FUNCTION touch() SECURITY DEFINER SET search_path = public;", "SELECT 1;",
+     "SELECT prosecdef FROM pg_proc WHERE proname = 'touch'"},
+    {"EnumLabel", "ALTER TYPE mood ADD VALUE 'happy';", "SELECT 1;",
+     "SELECT count(*) > 0 FROM pg_enum WHERE enumlabel = 'happy'"},
+    {"DatabaseSetting", "ALTER DATABASE app SET work_mem = '7MB';", "SELECT 1;",
+     "SELECT count(*) > 0 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase "
+     "WHERE d.datname = 'app'"},
+    {"TableOwner", "ALTER TABLE tasks OWNER TO ferry_reader;", "SELECT 1;",
+     "SELECT pg_get_userbyid(relowner) <> 'postgres' FROM pg_class WHERE relname = 'tasks'"},
+    {"Unlogged", "ALTER TABLE tasks SET UNLOGGED;", "SELECT 1;",
+     "SELECT relpersistence = 'u' FROM pg_class WHERE relname = 'tasks'"},
+    {"Reloptions", "ALTER TABLE tasks SET (fillfactor = 70);", "SELECT 1;",
+     "SELECT reloptions IS NOT NULL FROM pg_class WHERE relname = 'tasks'"},
+    {"FunctionBody",
+     "CREATE OR REPLACE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN NEW.title = 'x'; RETURN NEW; "
+     "END$$;",
+     "SELECT 1;", "SELECT prosrc LIKE '%NEW.title%' FROM pg_proc WHERE proname = 'touch'"},
+};
+
+class ProofLeftover : public Proof, public ::testing::WithParamInterface<Leftover> {};
+
+TEST_P(ProofLeftover, AnIncompleteDownSqlIsNotProvenAndTheBackupIsRestored) {
+  const auto& c = GetParam();
+  project.migration("0001_leftover", c.up, c.down);
+  project.migration("0002_fails", "SELECT 1/0;", "SELECT 1;");
+  const std::string steps = "  - backup\n  - migrate: {transaction: each}\n";
+
+  // rollback: down never restores: the leftover stays, and ferry says a human must act.
+  playbook(steps, "rollback: down\n");
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 2) << r.all();
+  EXPECT_TRUE(contains(r.out, "NOT proven")) << r.out;
+  EXPECT_EQ(q(c.present), "t");
+  EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "needs_attention");
+
+  // rollback: auto: the proof after down SQL fails, the backup is restored and proven.
+  reset_db();
+  std::string fp = fingerprint();
+  playbook(steps);
+  r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "not proven after down SQL; restoring the backup instead")) << r.out;
+  EXPECT_TRUE(contains(r.out, "row counts as before")) << r.out;
+  EXPECT_EQ(q(c.present), "f");
+  EXPECT_EQ(fingerprint(), fp);
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+  EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "rolled_back");
+}
+
+INSTANTIATE_TEST_SUITE_P(Proof, ProofLeftover, ::testing::ValuesIn(k_leftovers),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(Proof, ACompleteDownSqlIsProvenWithoutTheBackup) {
+  // Rows inserted and deleted again move the sequence forward; a grant revoked, a comment
+  // removed, a setting reset: all as before, no restore needed.
+  project.migration("0001_complete",
+                    "INSERT INTO tasks (title) SELECT 'more' FROM generate_series(1, 20);"
+                    "GRANT SELECT ON tasks TO ferry_reader; COMMENT ON TABLE tasks IS 'x';"
+                    "ALTER DATABASE app SET work_mem = '7MB';",
+                    "DELETE FROM tasks WHERE title = 'more'; REVOKE SELECT ON tasks FROM ferry_reader;"
+                    "COMMENT ON TABLE tasks IS NULL; ALTER DATABASE app RESET work_mem;");
+  project.migration("0002_fails", "SELECT 1/0;", "SELECT 1;");
+  playbook("  - backup\n  - migrate: {transaction: each}\n");
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "reverted 1 by down SQL")) << r.out;
+  EXPECT_FALSE(contains(r.out, "restoring the backup")) << r.out;
+  EXPECT_TRUE(contains(r.out, "row counts as before")) << r.out;
+  EXPECT_EQ(q("SELECT last_value > 500 FROM pg_sequences WHERE sequencename = 'tasks_id_seq'"), "t");
+}
+
+TEST_F(Proof, TheFailedProofSaysWhatDiffers) {
+  project.migration("0001_trigger", "CREATE TRIGGER t BEFORE INSERT ON tasks FOR EACH ROW EXECUTE FUNCTION touch();",
+                    "SELECT 1;");
+  project.migration("0002_fails", "SELECT 1/0;", "SELECT 1;");
+  playbook("  - migrate: {transaction: each}\n", "rollback: down\n");
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 2) << r.all();
+  EXPECT_TRUE(contains(r.out, "new: trigger public.tasks CREATE TRIGGER t BEFORE INSERT ON public.tasks")) << r.out;
+}
+
+}  // namespace
