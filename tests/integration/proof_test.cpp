@@ -157,4 +157,69 @@ TEST_F(Proof, TheFailedProofSaysWhatDiffers) {
   EXPECT_TRUE(contains(r.out, "new: trigger public.tasks CREATE TRIGGER t BEFORE INSERT ON public.tasks")) << r.out;
 }
 
+TEST_F(Proof, ATableWhoseHistoryDroppedAColumnIsProvenAfterARestore) {
+  // attnum 4 is a dropped column: a restore recreates the table without the gap.
+  pg().exec("app", "ALTER TABLE tasks ADD COLUMN junk int; ALTER TABLE tasks DROP COLUMN junk;");
+  project.migration("0001_note", "ALTER TABLE tasks ADD COLUMN note text;", "ALTER TABLE tasks DROP COLUMN note;");
+  playbook("  - backup\n  - migrate\n");
+  auto r = project.ferry({"run", "promote"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  r = project.ferry({"backup", "dev"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  std::string fp = fingerprint();
+
+  // rollback --backup: the restored table has no dropped column; it is as the backup says.
+  r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_TRUE(contains(r.out, "and row counts equal to backup")) << r.out;
+  EXPECT_EQ(fingerprint(), fp);
+
+  // rollback --to: the down SQL leaves a dropped column behind; still equal to the backup at 0001.
+  project.migration("0002_more", "ALTER TABLE tasks ADD COLUMN more int;", "ALTER TABLE tasks DROP COLUMN more;");
+  r = project.ferry({"run", "promote"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  r = project.ferry({"rollback", "dev", "--to", "0001"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_TRUE(contains(r.out, "equal to backup")) << r.out;
+
+  // Automatic rollback by restore.
+  pg().exec("app", "ALTER TABLE tasks ADD COLUMN junk2 int; ALTER TABLE tasks DROP COLUMN junk2;");
+  project.migration("0002_more", "ALTER TABLE tasks ADD COLUMN more int; SELECT 1/0;",
+                    "ALTER TABLE tasks DROP COLUMN more;");
+  playbook("  - backup\n  - migrate\n", "rollback: restore\n");
+  r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "restored backup")) << r.out;
+  EXPECT_TRUE(contains(r.out, "row counts as before")) << r.out;
+  EXPECT_EQ(fingerprint(), fp);
+}
+
+TEST_F(Proof, NamesWithDotsQuotesAndSpacesRunBackUpAndRestore) {
+  pg().exec("app",
+            "CREATE SCHEMA \"my.schema\"; CREATE TABLE \"my.schema\".\"odd.name\" (id int PRIMARY KEY);"
+            "INSERT INTO \"my.schema\".\"odd.name\" VALUES (1), (2), (3);"
+            "CREATE TABLE \"we\"\"ird name\" (x int); INSERT INTO \"we\"\"ird name\" VALUES (1), (2);");
+  std::string fp = fingerprint();
+  project.migration("0001_note", "ALTER TABLE \"my.schema\".\"odd.name\" ADD COLUMN note text;",
+                    "ALTER TABLE \"my.schema\".\"odd.name\" DROP COLUMN note;");
+  playbook(
+      "  - backup\n  - migrate\n  - verify:\n      columns:\n        - '\"my.schema\".\"odd.name\".note': text\n"
+      "      row_counts: all\n");
+  auto r = project.ferry({"run", "promote"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  auto list = json::parse(project.ferry({"backups", "dev", "--json"}).out);
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0]["row_counts"]["\"my.schema\".\"odd.name\""], 3) << list[0]["row_counts"].dump();
+  EXPECT_EQ(list[0]["row_counts"]["public.\"we\"\"ird name\""], 2) << list[0]["row_counts"].dump();
+
+  r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(fingerprint(), fp);
+  EXPECT_EQ(q("SELECT count(*) FROM information_schema.columns WHERE table_name = 'odd.name' AND column_name = "
+              "'note'"),
+            "0");
+  EXPECT_EQ(q("SELECT count(*) FROM \"my.schema\".\"odd.name\""), "3");
+  EXPECT_EQ(q("SELECT count(*) FROM \"we\"\"ird name\""), "2");
+}
+
 }  // namespace
