@@ -84,6 +84,13 @@ class Connection {
   // A literal safe for this connection's settings (PQescapeLiteral).
   std::string literal(const std::string& text) const;
 
+  // True when the session answers (a lost connection: a restart, pg_terminate_backend).
+  bool alive();
+  // A new session with the same parameters (PQreset), tried `attempts` times with waits
+  // doubling from 250 ms. Session state (settings, advisory locks) is gone. Throws DbError
+  // when the server stays unreachable.
+  void reconnect(int attempts = 7);
+
   bool in_transaction() const;
   void rollback_if_open();  // ROLLBACK when a transaction is open or aborted; never throws
 

@@ -300,7 +300,19 @@ class StageRunner {
     }
   }
 
+  bool unchanged_since_baseline(steps::StageContext& ctx) {
+    try {
+      return compare_with_baseline(ctx.db, ctx.baseline).empty();
+    } catch (const Error&) {
+      return false;
+    }
+  }
+
   StageOutcome after_stop(steps::StageContext& ctx, const std::string& failure) {
+    if (!recover_connection(ctx)) {
+      say_restore_by_hand(ctx);
+      return {exit_code::k_failed_dirty, "needs attention", failure + "; the connection to PostgreSQL was lost"};
+    }
     std::string diff = compare_with_baseline(ctx.db, ctx.baseline);
     if (diff.empty()) {
       m_rep.message(report::Level::Info,
@@ -315,6 +327,36 @@ class StageRunner {
     return {exit_code::k_failed_dirty, "needs attention", failure};
   }
 
+  // After a lost connection (PostgreSQL restarted, the backend terminated): a new session, the
+  // run's lock again, and what the ledger says this run committed (a transaction the server
+  // lost is not in it). False when the server stays away or another session took the lock.
+  bool recover_connection(steps::StageContext& ctx) {
+    if (ctx.db.alive()) return true;
+    Stopwatch sw;
+    m_rep.message(report::Level::Warn, "the connection to PostgreSQL was lost; reconnecting");
+    try {
+      ctx.db.reconnect();
+    } catch (const Error& e) {
+      m_rep.step_compensated("database", false, e.what(), sw.elapsed());
+      return false;
+    }
+    if (!ctx.ledger.try_lock()) {
+      m_rep.step_compensated("database", false,
+                             "reconnected, but another session took the lock while the connection was lost",
+                             sw.elapsed());
+      return false;
+    }
+    m_connection_lost = true;
+    if (!steps::is_alembic(ctx)) {
+      ctx.applied_this_run.clear();
+      for (auto& a : ctx.ledger.applied())
+        if (a.run_id == m_run_id) ctx.applied_this_run.push_back(a);
+    }
+    m_rep.message(report::Level::Info,
+                  "reconnected; this run's migrations in the ledger: " + std::to_string(ctx.applied_this_run.size()));
+    return true;
+  }
+
   bool restore(steps::StageContext& ctx, const std::string& why) {
     Stopwatch sw;
     if (!ctx.backup) {
@@ -322,14 +364,22 @@ class StageRunner {
                              sw.elapsed());
       return false;
     }
-    try {
-      steps::restore_backup(ctx, *ctx.backup);
-      ctx.applied_this_run.clear();
-      m_rep.step_compensated("database", true, "restored backup " + ctx.backup->id + " (" + why + ")", sw.elapsed());
-      return true;
-    } catch (const Error& e) {
-      m_rep.step_compensated("database", false, std::string("restore failed: ") + e.what(), sw.elapsed());
-      return false;
+    for (int attempt = 1;; ++attempt) {
+      try {
+        steps::restore_backup(ctx, *ctx.backup);
+        ctx.applied_this_run.clear();
+        m_rep.step_compensated("database", true, "restored backup " + ctx.backup->id + " (" + why + ")", sw.elapsed());
+        return true;
+      } catch (const Error& e) {
+        // The restore is one transaction: when the server went away under it, nothing of it
+        // was applied, and it can run again once the server is back.
+        bool lost = attempt == 1 && !ctx.db.alive();
+        m_rep.step_compensated("database", false, std::string("restore failed: ") + e.what(), sw.elapsed());
+        if (!lost || !recover_connection(ctx)) return false;
+        m_rep.message(report::Level::Warn,
+                      "the connection was lost during the restore (one transaction: nothing "
+                      "of it was applied); restoring again");
+      }
     }
   }
 
@@ -398,6 +448,13 @@ class StageRunner {
     }());
     bool changed_db = false;
     for (const auto& s : completed) changed_db |= s->changes_database();
+    if (!recover_connection(ctx)) {
+      say_restore_by_hand(ctx);
+      return {exit_code::k_failed_dirty, "needs attention", failure + "; the connection to PostgreSQL was lost"};
+    }
+    bool rolled_back_by_server =
+        m_connection_lost && ctx.applied_this_run.empty() && !steps::is_alembic(ctx) && unchanged_since_baseline(ctx);
+    if (rolled_back_by_server) changed_db = false;  // nothing of this run is in the database
     bool db_ok = true;
     bool used_restore = false;
     if (steps::is_alembic(ctx)) {
@@ -465,6 +522,9 @@ class StageRunner {
     }
     if (was_interrupted) m_rep.message(report::Level::Info, "stopped by " + interrupt_name() + " after rolling back");
     if (diff.empty()) {
+      if (rolled_back_by_server)
+        m_rep.message(report::Level::Info,
+                      "the connection was lost; the transaction was rolled back by PostgreSQL; proven as before");
       if (choice.method == "down SQL (data loss!)")
         m_rep.message(report::Level::Warn, "down SQL restored the schema, but " + choice.reason);
       return {exit_code::k_failed_clean, "rolled back", failure};
@@ -481,6 +541,7 @@ class StageRunner {
   std::string m_run_id;
   const RunOptions& m_opts;
   const std::vector<migrate::Migration>& m_files;
+  bool m_connection_lost = false;  // reconnected during this stage
 };
 
 }  // namespace

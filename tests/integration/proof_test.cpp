@@ -5,6 +5,8 @@
 // the truth when the connection to PostgreSQL is lost. Real PostgreSQL, the real ferry binary.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -220,6 +222,75 @@ TEST_F(Proof, NamesWithDotsQuotesAndSpacesRunBackUpAndRestore) {
             "0");
   EXPECT_EQ(q("SELECT count(*) FROM \"my.schema\".\"odd.name\""), "3");
   EXPECT_EQ(q("SELECT count(*) FROM \"we\"\"ird name\""), "2");
+}
+
+// Waits until `sql` (on database app) returns a non-empty first value; returns it.
+std::string wait_for(PgCluster& pg, const std::string& sql) {
+  for (int i = 0; i < 300; ++i) {
+    std::string v = pg.value("app", sql);
+    if (!v.empty()) return v;
+    usleep(100000);
+  }
+  return "";
+}
+
+const char* k_ferry_sleeping =
+    "SELECT pid FROM pg_stat_activity WHERE application_name = 'ferry' AND query LIKE '%pg_sleep(20)%' "
+    "AND pid <> pg_backend_pid()";
+
+TEST_F(Proof, ATerminatedConnectionDuringTransactionAllIsProvenAsBefore) {
+  project.migration("0001_slow", "ALTER TABLE tasks ADD COLUMN x int; SELECT pg_sleep(20);",
+                    "ALTER TABLE tasks DROP COLUMN x;");
+  playbook("  - backup\n  - migrate: {transaction: all}\n");
+  Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
+  std::string pid = wait_for(pg(), k_ferry_sleeping);
+  ASSERT_FALSE(pid.empty());
+  q("SELECT pg_terminate_backend(" + pid + ")");
+  auto r = run.wait();
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(
+      contains(r.out, "the connection was lost; the transaction was rolled back by PostgreSQL; proven as before"))
+      << r.out;
+  EXPECT_FALSE(contains(r.out, "restoring the backup")) << r.out;
+  EXPECT_EQ(q("SELECT count(*) FROM pg_attribute WHERE attrelid = 'tasks'::regclass AND attname = 'x'"), "0");
+  EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "rolled_back");
+}
+
+TEST_F(Proof, APostgresRestartDuringTransactionAllIsProvenAsBefore) {
+  project.migration("0001_slow", "ALTER TABLE tasks ADD COLUMN x int; SELECT pg_sleep(20);",
+                    "ALTER TABLE tasks DROP COLUMN x;");
+  playbook("  - backup\n  - migrate: {transaction: all}\n");
+  Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
+  ASSERT_FALSE(wait_for(pg(), k_ferry_sleeping).empty());
+  pg().restart();
+  auto r = run.wait();
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(
+      contains(r.out, "the connection was lost; the transaction was rolled back by PostgreSQL; proven as before"))
+      << r.out;
+  EXPECT_EQ(q("SELECT count(*) FROM pg_attribute WHERE attrelid = 'tasks'::regclass AND attname = 'x'"), "0");
+  EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "rolled_back");
+}
+
+TEST_F(Proof, APostgresRestartDuringARestoreRestoresAgainAndIsProven) {
+  std::string fp = fingerprint();
+  project.migration("0001_fails", "CREATE TABLE t2 (x int); SELECT 1/0;", "DROP TABLE t2;");
+  playbook("  - backup\n  - migrate\n", "rollback: restore\n");
+  // A reader holds tasks: the restore's DROP SCHEMA waits for it, and the server restarts then.
+  auto reader = pg().connect("app");
+  reader->exec("BEGIN; LOCK TABLE tasks IN ACCESS SHARE MODE");
+  Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
+  ASSERT_FALSE(
+      wait_for(pg(), "SELECT pid FROM pg_stat_activity WHERE application_name = 'psql' AND wait_event_type = 'Lock'")
+          .empty());
+  pg().restart();
+  auto r = run.wait();
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "restoring again")) << r.out;
+  EXPECT_TRUE(contains(r.out, "row counts as before")) << r.out;
+  EXPECT_EQ(fingerprint(), fp);
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+  EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "rolled_back");
 }
 
 }  // namespace
