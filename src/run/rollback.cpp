@@ -214,6 +214,7 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
                         "fingerprint " + fp.substr(0, 12) + (opts.backup_id ? " and row counts" : "") +
                             " equal to backup " + target_backup->id,
                         psw.elapsed());
+      if (opts.backup_id) s.ledger->settle_applying(run_id, true);  // nothing of an interrupted migration is left
     } else {
       fan.step_finished(
           "proof",

@@ -183,6 +183,11 @@ class StageRunner {
                     "restore the migration files as they were applied, or roll back with `ferry rollback " +
                         m_env.name + " --to VERSION`");
     }
+    if (auto cut = alembic ? std::vector<std::string>{} : interrupted_migrations(ledger); !cut.empty()) {
+      std::string list;
+      for (const auto& c : cut) list += "\n  " + c;
+      return refuse("'" + m_env.name + "' has an interrupted migration:" + list, interrupted_hint(m_env));
+    }
     if (!m_env.requires_envs.empty()) {
       Stopwatch gsw;
       auto missing = alembic ? check_alembic_gate(m_project, m_env, ctx.alembic_chain)
@@ -300,6 +305,15 @@ class StageRunner {
     }
   }
 
+  // Proven as before: a no-transaction migration this run cut off left nothing behind.
+  void settle_interrupted(steps::StageContext& ctx) {
+    try {
+      ctx.ledger.settle_applying(m_run_id);
+    } catch (const Error& e) {
+      m_rep.message(report::Level::Warn, std::string("could not settle the 'applying' mark: ") + e.what());
+    }
+  }
+
   bool unchanged_since_baseline(steps::StageContext& ctx) {
     try {
       return compare_with_baseline(ctx.db, ctx.baseline).empty();
@@ -315,6 +329,7 @@ class StageRunner {
     }
     std::string diff = compare_with_baseline(ctx.db, ctx.baseline);
     if (diff.empty()) {
+      settle_interrupted(ctx);
       m_rep.message(report::Level::Info,
                     "on_failure: stop; the database is unchanged (fingerprint and row counts as before)");
       return {exit_code::k_failed_clean, "failed", failure};
@@ -522,6 +537,7 @@ class StageRunner {
     }
     if (was_interrupted) m_rep.message(report::Level::Info, "stopped by " + interrupt_name() + " after rolling back");
     if (diff.empty()) {
+      settle_interrupted(ctx);
       if (rolled_back_by_server)
         m_rep.message(report::Level::Info,
                       "the connection was lost; the transaction was rolled back by PostgreSQL; proven as before");

@@ -5,6 +5,7 @@
 // the truth when the connection to PostgreSQL is lost. Real PostgreSQL, the real ferry binary.
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -291,6 +292,55 @@ TEST_F(Proof, APostgresRestartDuringARestoreRestoresAgainAndIsProven) {
   EXPECT_EQ(fingerprint(), fp);
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
   EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "rolled_back");
+}
+
+TEST_F(Proof, ANoTransactionMigrationKilledBeforeItsLedgerRowNeedsAHuman) {
+  ASSERT_EQ(project.ferry({"backup", "dev"}).code, 0);  // creates the ferry schema
+  project.migration("0001_x", "-- ferry:no-transaction\nALTER TABLE tasks ADD COLUMN x int;",
+                    "ALTER TABLE tasks DROP COLUMN x;");
+  playbook("  - migrate\n");
+  // A session holds ferry.migrations against writes: ferry's ledger row waits; then ferry is
+  // killed and its backend terminated, after the migration's statement, before its ledger row.
+  auto holder = pg().connect("app");
+  holder->exec("BEGIN; LOCK TABLE ferry.migrations IN SHARE MODE");
+  {
+    Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
+    std::string pid = wait_for(pg(),
+                               "SELECT pid FROM pg_stat_activity WHERE application_name = 'ferry' AND "
+                               "wait_event_type = 'Lock' AND query LIKE '%INSERT INTO ferry.migrations%'");
+    ASSERT_FALSE(pid.empty());
+    run.signal(SIGKILL);
+    run.wait();
+    q("SELECT pg_terminate_backend(" + pid + ")");
+  }
+  holder->exec("ROLLBACK");
+  EXPECT_EQ(q("SELECT count(*) FROM pg_attribute WHERE attrelid = 'tasks'::regclass AND attname = 'x'"), "1");
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations"), "0");
+
+  auto st = project.ferry({"status", "--env", "dev"});
+  EXPECT_TRUE(contains(st.out, "interrupted  0001_x (no-transaction) was cut off while applying")) << st.out;
+  EXPECT_TRUE(contains(st.out, "a human must look")) << st.out;
+  auto plan = project.ferry({"plan", "promote"});
+  EXPECT_TRUE(contains(plan.out, "refused (interrupted migration)")) << plan.out;
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 3) << r.all();
+  EXPECT_TRUE(contains(r.out, "0001_x (no-transaction) was cut off while applying")) << r.out;
+
+  // The human undoes it and says so, as the hint tells: the next run applies it.
+  pg().exec("app",
+            "ALTER TABLE tasks DROP COLUMN x; INSERT INTO ferry.history (version, name, action, run_id) "
+            "VALUES ('0001', 'x', 'resolved', 'by hand')");
+  r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations"), "1");
+}
+
+TEST_F(Proof, AFailedNoTransactionMigrationThatLeftNothingIsSettled) {
+  project.migration("0001_x", "-- ferry:no-transaction\nSELECT 1/0;", "SELECT 1;");
+  playbook("  - migrate\n");
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_FALSE(contains(project.ferry({"status", "--env", "dev"}).out, "interrupted")) << r.out;
 }
 
 }  // namespace
