@@ -56,6 +56,26 @@ void open_session(Session& s, const config::Environment& env, steps::Transports&
   rep.step_finished("lock", "held by run " + run_id, sw.elapsed());
 }
 
+// The restore is one transaction: when the server went away under it (a restart, a terminated
+// backend), nothing of it was applied. Reconnect, take the lock again, and restore once more.
+void restore_once_more_if_lost(steps::StageContext& ctx, const steps::BackupMeta& b, Session& s,
+                               report::Reporter& rep) {
+  try {
+    steps::restore_backup(ctx, b);
+    return;
+  } catch (const Error& e) {
+    if (s.conn->alive()) throw;
+    rep.message(report::Level::Warn, std::string("the connection was lost during the restore (one transaction: "
+                                                 "nothing of it was applied): ") +
+                                         e.what());
+  }
+  s.conn->reconnect();
+  if (!s.ledger->try_lock())
+    throw Error(ErrorKind::Command, "reconnected, but another session took the lock while the connection was lost");
+  rep.message(report::Level::Info, "reconnected; restoring again");
+  steps::restore_backup(ctx, b);
+}
+
 }  // namespace
 
 int backup_environment(const config::Project& project, const std::string& env_name, const RunOptions& opts) {
@@ -187,7 +207,7 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
                     "list them with `ferry backups " + env.name + "`");
       fan.step_started("restore");
       changed = true;
-      steps::restore_backup(ctx, *target_backup);
+      restore_once_more_if_lost(ctx, *target_backup, s, fan);
       fan.step_finished("restore",
                         "restored " + target_backup->id + " (version " +
                             (target_backup->version.empty() ? "none" : target_backup->version) + ")",

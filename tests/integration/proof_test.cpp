@@ -341,4 +341,22 @@ TEST_F(Proof, AFailedNoTransactionMigrationThatLeftNothingIsSettled) {
   EXPECT_FALSE(contains(project.ferry({"status", "--env", "dev"}).out, "interrupted")) << r.out;
 }
 
+TEST_F(Proof, APostgresRestartDuringRollbackBackupRestoresAgain) {
+  ASSERT_EQ(project.ferry({"backup", "dev"}).code, 0);
+  std::string fp = fingerprint();
+  pg().exec("app", "CREATE TABLE t2 (x int); DELETE FROM tasks WHERE id > 100;");
+  auto reader = pg().connect("app");
+  reader->exec("BEGIN; LOCK TABLE tasks IN ACCESS SHARE MODE");
+  Background rb({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"});
+  ASSERT_FALSE(
+      wait_for(pg(), "SELECT pid FROM pg_stat_activity WHERE application_name = 'psql' AND wait_event_type = 'Lock'")
+          .empty());
+  pg().restart();
+  auto r = rb.wait();
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_TRUE(contains(r.out, "restoring again")) << r.out;
+  EXPECT_EQ(fingerprint(), fp);
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+}
+
 }  // namespace
