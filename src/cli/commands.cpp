@@ -70,6 +70,11 @@ void print_native_plan(std::ostream& os, const Globals& g, const config::Project
        << (m.irreversible ? "  (irreversible)" : "") << "\n";
   for (const auto& d : plan.drift) os << "  " << paint(g, "31", "drift") << ": " << d.message << "\n";
   if (!plan.drift.empty()) os << "  verdict: " << paint(g, "31", "refused (drift)") << "\n";
+  if (auto cut = run::interrupted_migrations(ledger); !cut.empty()) {
+    for (const auto& c : cut) os << "  " << paint(g, "31", "interrupted") << ": " << c << "\n";
+    os << "  verdict: " << paint(g, "31", "refused (interrupted migration)") << "\n";
+    os << "  hint: " << run::interrupted_hint(env) << "\n";
+  }
   if (auto lock = ledger.lock_holder()) os << "  lock: held by " << lock->describe() << "\n";
   if (!env.requires_envs.empty()) {
     auto missing = run::check_gate(project, env, plan.pending);
@@ -212,6 +217,9 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
       json drift = json::array();
       for (const auto& d : plan.drift) drift.push_back(d.message);
       e["drift"] = drift;
+      json cut = json::array();
+      for (const auto& c : run::interrupted_migrations(ledger)) cut.push_back(c);
+      e["interrupted"] = cut;
       auto holder = ledger.lock_holder();
       e["lock"] = holder ? json(holder->describe()) : json(nullptr);
       auto runs = ledger.runs(1);
@@ -252,6 +260,9 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
     std::cout << "\n";
     if (e["drift"].empty()) std::cout << "  drift        none\n";
     for (const auto& d : e["drift"]) std::cout << "  drift        " << paint(g, "31", d.get<std::string>()) << "\n";
+    for (const auto& c : e["interrupted"])
+      std::cout << "  interrupted  " << paint(g, "31", c.get<std::string>()) << "\n  hint         "
+                << run::interrupted_hint(project.environments.at(e["environment"].get<std::string>())) << "\n";
     std::cout << "  lock         " << (e["lock"].is_null() ? "free" : e["lock"].get<std::string>()) << "\n";
     if (e["last_run"].is_null()) {
       std::cout << "  last run     none\n";

@@ -11,14 +11,51 @@ namespace ferry::db {
 
 // The ordered, human-readable description the fingerprint hashes (one object per line).
 std::string schema_description(Connection& conn);
-// sha256 of schema_description: tables, columns (type, nullability, default), constraints,
-// indexes, sequences, views, functions of the user's schemas, excluding schema `ferry`,
-// `alembic_version`, and the system schemas.
+// sha256 of schema_description: what "as before" means for the schema. Per object of the user's
+// schemas (excluding schema `ferry`, `alembic_version` and the system schemas), as a user sees
+// it: schemas (owner, grants, comments); tables, views, sequences (kind, owner, grants,
+// UNLOGGED, reloptions, row-level security, partitioning); live columns in order (name, type,
+// nullability, default, identity, generated, collation, column grants); constraints, indexes,
+// triggers, rules and policies by their definition text; sequence options; functions (body and
+// attributes: SECURITY DEFINER, SET search_path, volatility...; owner, grants); types (enum
+// labels in order, domains); comments; extensions; event triggers; and the database's own
+// settings (ALTER DATABASE/ROLE ... SET). Never internal numbers (OIDs, attnum): a restored
+// table whose history dropped a column has the same fingerprint.
 std::string schema_fingerprint(Connection& conn);
+// What differs between two descriptions, for a message: "gone: LINE", "new: LINE" (at most
+// `limit` lines, then "and N more").
+std::string describe_difference(const std::string& before, const std::string& now, size_t limit = 5);
 
-// Exact row counts of every user table ("schema.table"), or of the named tables.
+// "schema.table" as ferry names a table in row counts and sidecars. A part containing '.' or
+// '"' is double-quoted ("my.schema"."odd.name"), so two tables never share a name.
+std::string table_key(const std::string& schema, const std::string& table);
+
+// Exact row counts of every user table (keyed by table_key), or of the named tables.
 // Throws Error(Verify) naming a table that does not exist.
 std::map<std::string, long long> row_counts(Connection& conn, const std::vector<std::string>& only = {});
+
+// Where a sequence stands: its last value (nullopt before its first nextval, or when it
+// cannot be read) and its direction.
+struct SequencePosition {
+  std::optional<long long> last_value;
+  bool ascending = true;
+};
+std::map<std::string, SequencePosition> sequence_positions(Connection& conn);
+// One line per sequence that is behind where it was `before` (moved back, or reset). A
+// sequence that moved forward is as before: sequences never give numbers back, and a
+// rolled-back insert leaves them ahead too.
+std::vector<std::string> sequences_behind(const std::map<std::string, SequencePosition>& before,
+                                          const std::map<std::string, SequencePosition>& now);
+
+// The database's own settings (ALTER DATABASE ... SET, ALTER ROLE ... IN DATABASE ... SET).
+struct DatabaseSetting {
+  std::string role;     // "" = every role (ALTER DATABASE)
+  std::string setting;  // "name=value" as pg_db_role_setting stores it
+};
+std::vector<DatabaseSetting> database_settings(Connection& conn);
+// SQL (for psql, inside the restore's transaction) that sets database `dbname`'s settings back
+// to exactly `settings`: every current setting is reset first.
+std::string database_settings_sql(const std::string& dbname, const std::vector<DatabaseSetting>& settings);
 
 // The type of a column as PostgreSQL names it (format_type), or nullopt when it is absent.
 std::optional<std::string> column_type(Connection& conn, const std::string& table, const std::string& column);

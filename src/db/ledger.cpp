@@ -161,6 +161,30 @@ void Ledger::record_reverted(const std::string& version, const std::string& run_
       {version, run_id});
 }
 
+void Ledger::mark_applying(const AppliedMigration& m) {
+  m_conn.exec_params("INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, 'applying', $3)",
+                     {m.version, m.name, m.run_id});
+}
+
+std::vector<HistoryEvent> Ledger::interrupted_applies() {
+  std::vector<HistoryEvent> out;
+  if (!schema_exists()) return out;
+  auto r = m_conn.exec(
+      "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), version, name, action, run_id FROM "
+      "(SELECT DISTINCT ON (version) * FROM ferry.history ORDER BY version, id DESC) newest "
+      "WHERE action = 'applying' ORDER BY version::numeric");
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4)});
+  return out;
+}
+
+void Ledger::settle_applying(const std::string& run_id, bool every_run) {
+  for (const auto& e : interrupted_applies())
+    if (every_run || e.run_id == run_id)
+      m_conn.exec_params("INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, 'failed', $3)",
+                         {e.version, e.name, run_id});
+}
+
 std::vector<RunRecord> Ledger::abandon_stale_runs() {
   std::vector<RunRecord> out;
   auto r = m_conn.exec(std::string("UPDATE ferry.runs SET outcome = 'abandoned', finished = now(), "

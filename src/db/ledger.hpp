@@ -41,7 +41,7 @@ struct HistoryEvent {
   std::string at;
   std::string version;
   std::string name;
-  std::string action;  // applied | reverted
+  std::string action;  // applied | reverted | restored | applying | failed | resolved
   std::string run_id;
 };
 
@@ -71,6 +71,17 @@ class Ledger {
   // duration is measured from the setting ferry.t0, set just before the migration's SQL.
   std::string record_applied_sql(const AppliedMigration& m);
   void record_reverted(const std::string& version, const std::string& run_id);
+
+  // A no-transaction migration is marked 'applying' in ferry.history (committed) before its
+  // first statement; its 'applied' row supersedes the mark. A mark that stays newest means the
+  // migration was cut off (ferry killed, connection lost) with part of it applied and no
+  // ledger row: a human must look.
+  void mark_applying(const AppliedMigration& m);
+  // Versions whose newest history event is 'applying' (event.run_id: the run that started it).
+  std::vector<HistoryEvent> interrupted_applies();
+  // After a proven rollback: this run's marks (or, after a proven restore, every run's) are
+  // settled with a 'failed' event (not applied, nothing of it left).
+  void settle_applying(const std::string& run_id, bool every_run = false);
 
   void insert_run(const RunRecord& r);
   // Runs left 'running' by a ferry that died (we hold the lock, so none is alive): marked

@@ -1,5 +1,8 @@
 #include "db/pg.hpp"
 
+#include <chrono>
+#include <thread>
+
 namespace ferry::db {
 
 namespace {
@@ -111,6 +114,35 @@ std::string Connection::literal(const std::string& text) const {
   return out;
 }
 
+bool Connection::alive() {
+  if (!m_conn || PQstatus(m_conn) != CONNECTION_OK) return false;
+  if (PQtransactionStatus(m_conn) == PQTRANS_INERROR) return true;  // answers, but would refuse SELECT
+  PGresult* r = PQexec(m_conn, "SELECT 1");
+  bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+  PQclear(r);
+  return ok;
+}
+
+void Connection::reconnect(int attempts) {
+  int wait_ms = 250;
+  for (int i = 0; i < attempts; ++i) {
+    if (i > 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
+      wait_ms *= 2;
+    }
+    PQreset(m_conn);
+    if (PQstatus(m_conn) == CONNECTION_OK) {
+      if (m_cancel) PQfreeCancel(m_cancel);
+      m_cancel = PQgetCancel(m_conn);
+      return;
+    }
+  }
+  std::string why = PQerrorMessage(m_conn);
+  while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
+  throw DbError("cannot reconnect to '" + m_describe + "' after " + std::to_string(attempts) + " attempts: " + why,
+                "08001", 0);
+}
+
 bool Connection::in_transaction() const {
   auto s = PQtransactionStatus(m_conn);
   return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
@@ -129,24 +161,18 @@ void Connection::cancel() const {
 }
 
 std::string quote_ident(const std::string& ident) {
-  std::string out;
-  size_t start = 0;
-  while (true) {
-    size_t dot = ident.find('.', start);
-    std::string part = ident.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!out.empty()) out += ".";
-    out += "\"";
-    for (char c : part) {
-      if (c == '"')
-        out += "\"\"";
-      else
-        out.push_back(c);
-    }
-    out += "\"";
-    if (dot == std::string::npos) break;
-    start = dot + 1;
+  std::string out = "\"";
+  for (char c : ident) {
+    if (c == '"')
+      out += "\"\"";
+    else
+      out.push_back(c);
   }
-  return out;
+  return out + "\"";
+}
+
+std::string quote_qualified(const std::string& schema, const std::string& name) {
+  return quote_ident(schema) + "." + quote_ident(name);
 }
 
 std::string quote_literal(const std::string& text) {

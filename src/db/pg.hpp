@@ -84,6 +84,13 @@ class Connection {
   // A literal safe for this connection's settings (PQescapeLiteral).
   std::string literal(const std::string& text) const;
 
+  // True when the session answers (a lost connection: a restart, pg_terminate_backend).
+  bool alive();
+  // A new session with the same parameters (PQreset), tried `attempts` times with waits
+  // doubling from 250 ms. Session state (settings, advisory locks) is gone. Throws DbError
+  // when the server stays unreachable.
+  void reconnect(int attempts = 7);
+
   bool in_transaction() const;
   void rollback_if_open();  // ROLLBACK when a transaction is open or aborted; never throws
 
@@ -98,8 +105,11 @@ class Connection {
   std::string m_describe;
 };
 
-// Quotes an identifier or a dotted name for SQL: "a"."b".
+// Quotes ONE identifier for SQL, whatever it contains: odd.name -> "odd.name", a"b -> "a""b".
+// A name is never split on dots: "my.schema" is one schema.
 std::string quote_ident(const std::string& ident);
+// A schema-qualified name: "my.schema"."odd.name".
+std::string quote_qualified(const std::string& schema, const std::string& name);
 std::string quote_literal(const std::string& text);
 
 }  // namespace ferry::db

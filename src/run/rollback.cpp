@@ -92,6 +92,26 @@ steps::BackupMeta pick_backup(const config::Environment& env, steps::Transports&
   return *found;
 }
 
+// The restore is one transaction: when the server went away under it (a restart, a terminated
+// backend), nothing of it was applied. Reconnect, take the lock again, and restore once more.
+void restore_once_more_if_lost(steps::StageContext& ctx, const steps::BackupMeta& b, Session& s,
+                               report::Reporter& rep) {
+  try {
+    steps::restore_backup(ctx, b);
+    return;
+  } catch (const Error& e) {
+    if (s.conn->alive()) throw;
+    rep.message(report::Level::Warn, std::string("the connection was lost during the restore (one transaction: "
+                                                 "nothing of it was applied): ") +
+                                         e.what());
+  }
+  s.conn->reconnect();
+  if (!s.ledger->try_lock())
+    throw Error(ErrorKind::Command, "reconnected, but another session took the lock while the connection was lost");
+  rep.message(report::Level::Info, "reconnected; restoring again");
+  steps::restore_backup(ctx, b);
+}
+
 }  // namespace
 
 int backup_environment(const config::Project& project, const std::string& env_name, const RunOptions& opts) {
@@ -226,7 +246,7 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
       fan.step_started("restore");
       changed = true;
       try {
-        steps::restore_backup(ctx, *target_backup);
+        restore_once_more_if_lost(ctx, *target_backup, s, fan);
       } catch (const steps::RestoreNotApplied&) {
         changed = false;  // the restore transaction rolled back: the database is as it was
         throw;
@@ -257,6 +277,7 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
                         "fingerprint " + fp.substr(0, 12) + (opts.backup_id ? " and row counts" : "") +
                             " equal to backup " + target_backup->id,
                         psw.elapsed());
+      if (opts.backup_id) s.ledger->settle_applying(run_id, true);  // nothing of an interrupted migration is left
     } else {
       fan.step_finished(
           "proof",

@@ -66,12 +66,13 @@ struct StageOutcome {
 
 // Fingerprint + row counts, compared with the baseline. "" when equal, else what differs.
 std::string compare_with_baseline(db::Connection& db, const steps::Baseline& base) {
-  std::string fp = db::schema_fingerprint(db);
+  std::string description = db::schema_description(db);
+  std::string fp = sha256_hex(description);
   auto counts = db::row_counts(db);
   std::string diff;
   if (fp != base.fingerprint)
     diff += "schema fingerprint " + fp.substr(0, 12) + " differs from " + base.fingerprint.substr(0, 12) +
-            " before the run";
+            " before the run (" + db::describe_difference(base.description, description) + ")";
   for (const auto& [t, n] : base.row_counts) {
     auto it = counts.find(t);
     if (it == counts.end())
@@ -82,6 +83,8 @@ std::string compare_with_baseline(db::Connection& db, const steps::Baseline& bas
   }
   for (const auto& [t, n] : counts)
     if (!base.row_counts.count(t)) diff += (diff.empty() ? "" : "; ") + std::string("table ") + t + " is new";
+  for (const auto& s : db::sequences_behind(base.sequences, db::sequence_positions(db)))
+    diff += (diff.empty() ? "" : "; ") + s;
   return diff;
 }
 
@@ -180,6 +183,11 @@ class StageRunner {
                     "restore the migration files as they were applied, or roll back with `ferry rollback " +
                         m_env.name + " --to VERSION`");
     }
+    if (auto cut = alembic ? std::vector<std::string>{} : interrupted_migrations(ledger); !cut.empty()) {
+      std::string list;
+      for (const auto& c : cut) list += "\n  " + c;
+      return refuse("'" + m_env.name + "' has an interrupted migration:" + list, interrupted_hint(m_env));
+    }
     if (!m_env.requires_envs.empty()) {
       Stopwatch gsw;
       auto missing = alembic ? check_alembic_gate(m_project, m_env, ctx.alembic_chain)
@@ -198,8 +206,10 @@ class StageRunner {
     Stopwatch bsw;
     ctx.baseline.version = ctx.plan.current;
     try {
-      ctx.baseline.fingerprint = db::schema_fingerprint(*conn);
+      ctx.baseline.description = db::schema_description(*conn);
+      ctx.baseline.fingerprint = sha256_hex(ctx.baseline.description);
       ctx.baseline.row_counts = db::row_counts(*conn);
+      ctx.baseline.sequences = db::sequence_positions(*conn);
     } catch (const Error& e) {
       // Nothing has changed yet: a clean failure.
       std::string why = interrupted() ? "interrupted by " + interrupt_name() : std::string(e.what());
@@ -303,9 +313,31 @@ class StageRunner {
     }
   }
 
+  // Proven as before: a no-transaction migration this run cut off left nothing behind.
+  void settle_interrupted(steps::StageContext& ctx) {
+    try {
+      ctx.ledger.settle_applying(m_run_id);
+    } catch (const Error& e) {
+      m_rep.message(report::Level::Warn, std::string("could not settle the 'applying' mark: ") + e.what());
+    }
+  }
+
+  bool unchanged_since_baseline(steps::StageContext& ctx) {
+    try {
+      return compare_with_baseline(ctx.db, ctx.baseline).empty();
+    } catch (const Error&) {
+      return false;
+    }
+  }
+
   StageOutcome after_stop(steps::StageContext& ctx, const std::string& failure) {
+    if (!recover_connection(ctx)) {
+      say_restore_by_hand(ctx);
+      return {exit_code::k_failed_dirty, "needs attention", failure + "; the connection to PostgreSQL was lost"};
+    }
     std::string diff = compare_with_baseline(ctx.db, ctx.baseline);
     if (diff.empty()) {
+      settle_interrupted(ctx);
       m_rep.message(report::Level::Info,
                     "on_failure: stop; the database is unchanged (fingerprint and row counts as before)");
       return {exit_code::k_failed_clean, "failed", failure};
@@ -318,6 +350,36 @@ class StageRunner {
     return {exit_code::k_failed_dirty, "needs attention", failure};
   }
 
+  // After a lost connection (PostgreSQL restarted, the backend terminated): a new session, the
+  // run's lock again, and what the ledger says this run committed (a transaction the server
+  // lost is not in it). False when the server stays away or another session took the lock.
+  bool recover_connection(steps::StageContext& ctx) {
+    if (ctx.db.alive()) return true;
+    Stopwatch sw;
+    m_rep.message(report::Level::Warn, "the connection to PostgreSQL was lost; reconnecting");
+    try {
+      ctx.db.reconnect();
+    } catch (const Error& e) {
+      m_rep.step_compensated("database", false, e.what(), sw.elapsed());
+      return false;
+    }
+    if (!ctx.ledger.try_lock()) {
+      m_rep.step_compensated("database", false,
+                             "reconnected, but another session took the lock while the connection was lost",
+                             sw.elapsed());
+      return false;
+    }
+    m_connection_lost = true;
+    if (!steps::is_alembic(ctx)) {
+      ctx.applied_this_run.clear();
+      for (auto& a : ctx.ledger.applied())
+        if (a.run_id == m_run_id) ctx.applied_this_run.push_back(a);
+    }
+    m_rep.message(report::Level::Info,
+                  "reconnected; this run's migrations in the ledger: " + std::to_string(ctx.applied_this_run.size()));
+    return true;
+  }
+
   bool restore(steps::StageContext& ctx, const std::string& why) {
     Stopwatch sw;
     if (!ctx.backup) {
@@ -325,14 +387,22 @@ class StageRunner {
                              sw.elapsed());
       return false;
     }
-    try {
-      steps::restore_backup(ctx, *ctx.backup);
-      ctx.applied_this_run.clear();
-      m_rep.step_compensated("database", true, "restored backup " + ctx.backup->id + " (" + why + ")", sw.elapsed());
-      return true;
-    } catch (const Error& e) {
-      m_rep.step_compensated("database", false, std::string("restore failed: ") + e.what(), sw.elapsed());
-      return false;
+    for (int attempt = 1;; ++attempt) {
+      try {
+        steps::restore_backup(ctx, *ctx.backup);
+        ctx.applied_this_run.clear();
+        m_rep.step_compensated("database", true, "restored backup " + ctx.backup->id + " (" + why + ")", sw.elapsed());
+        return true;
+      } catch (const Error& e) {
+        // The restore is one transaction: when the server went away under it, nothing of it
+        // was applied, and it can run again once the server is back.
+        bool lost = attempt == 1 && !ctx.db.alive();
+        m_rep.step_compensated("database", false, std::string("restore failed: ") + e.what(), sw.elapsed());
+        if (!lost || !recover_connection(ctx)) return false;
+        m_rep.message(report::Level::Warn,
+                      "the connection was lost during the restore (one transaction: nothing "
+                      "of it was applied); restoring again");
+      }
     }
   }
 
@@ -401,6 +471,13 @@ class StageRunner {
     }());
     bool changed_db = false;
     for (const auto& s : completed) changed_db |= s->changes_database();
+    if (!recover_connection(ctx)) {
+      say_restore_by_hand(ctx);
+      return {exit_code::k_failed_dirty, "needs attention", failure + "; the connection to PostgreSQL was lost"};
+    }
+    bool rolled_back_by_server =
+        m_connection_lost && ctx.applied_this_run.empty() && !steps::is_alembic(ctx) && unchanged_since_baseline(ctx);
+    if (rolled_back_by_server) changed_db = false;  // nothing of this run is in the database
     bool db_ok = true;
     bool used_restore = false;
     if (steps::is_alembic(ctx)) {
@@ -468,6 +545,10 @@ class StageRunner {
     }
     if (was_interrupted) m_rep.message(report::Level::Info, "stopped by " + interrupt_name() + " after rolling back");
     if (diff.empty()) {
+      settle_interrupted(ctx);
+      if (rolled_back_by_server)
+        m_rep.message(report::Level::Info,
+                      "the connection was lost; the transaction was rolled back by PostgreSQL; proven as before");
       if (choice.method == "down SQL (data loss!)")
         m_rep.message(report::Level::Warn, "down SQL restored the schema, but " + choice.reason);
       return {exit_code::k_failed_clean, "rolled back", failure};
@@ -484,6 +565,7 @@ class StageRunner {
   std::string m_run_id;
   const RunOptions& m_opts;
   const std::vector<migrate::Migration>& m_files;
+  bool m_connection_lost = false;  // reconnected during this stage
 };
 
 }  // namespace

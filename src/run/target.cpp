@@ -107,6 +107,20 @@ std::vector<std::string> check_alembic_gate(const config::Project& project, cons
   return missing;
 }
 
+std::vector<std::string> interrupted_migrations(db::Ledger& ledger) {
+  std::vector<std::string> out;
+  for (const auto& e : ledger.interrupted_applies())
+    out.push_back(e.version + "_" + e.name + " (no-transaction) was cut off while applying (run " + e.run_id + ", " +
+                  e.at + "): part of it may be applied, and it is not in the ledger");
+  return out;
+}
+
+std::string interrupted_hint(const config::Environment& env) {
+  return "a human must look: undo what it applied (see its down.sql) or restore a backup (`ferry rollback " + env.name +
+         " --backup ID`, which settles it), then mark it settled: INSERT INTO ferry.history (version, name, "
+         "action, run_id) VALUES ('VERSION', 'NAME', 'resolved', 'by hand')";
+}
+
 RollbackChoice choose_rollback(const config::Playbook& pb, const config::Environment& env,
                                const std::vector<migrate::Migration>& pending) {
   bool has_backup = false;

@@ -36,6 +36,12 @@ std::vector<std::string> check_gate(const config::Project& project, const config
 std::vector<std::string> check_alembic_gate(const config::Project& project, const config::Environment& env,
                                             const std::vector<migrate::AlembicRevision>& chain);
 
+// No-transaction migrations cut off between their first statement and their ledger row (see
+// Ledger::mark_applying): one line each. Empty = none.
+std::vector<std::string> interrupted_migrations(db::Ledger& ledger);
+// What a human must do about them.
+std::string interrupted_hint(const config::Environment& env);
+
 // Rollback method a stage would use for these pending migrations, and why.
 struct RollbackChoice {
   std::string method;  // "down SQL" | "restore backup" | "none"

@@ -269,6 +269,11 @@ json backup_to_json(const BackupMeta& m, bool with_ledger) {
             {"run_id", m.run_id},
             {"verified", m.verified}};
   if (with_ledger) j["ledger"] = ledger_json(m.ledger);
+  if (m.database_settings) {
+    j["database_settings"] = json::array();
+    for (const auto& d : *m.database_settings)
+      j["database_settings"].push_back({{"role", d.role}, {"setting", d.setting}});
+  }
   return j;
 }
 
@@ -297,6 +302,7 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   std::string snapshot = ctx.db.exec("SELECT pg_export_snapshot()").text(0, 0);
   meta.version = current_version(ctx);
   meta.ledger = ctx.ledger.applied();
+  meta.database_settings = db::database_settings(ctx.db);
   std::exception_ptr count_error;
   std::thread counter([&] {
     try {

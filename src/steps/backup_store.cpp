@@ -68,6 +68,11 @@ BackupMeta meta_from_json(const json& j) {
   m.fingerprint = j.value("fingerprint", "");
   m.run_id = j.value("run_id", "");
   m.verified = j.value("verified", false);
+  if (j.contains("database_settings") && j["database_settings"].is_array()) {
+    m.database_settings.emplace();
+    for (const auto& d : j["database_settings"])
+      m.database_settings->push_back({d.value("role", ""), d.value("setting", "")});
+  }
   const json counts = j.value("row_counts", json::object());
   for (const auto& [k, v] : counts.items()) m.row_counts[k] = v.get<long long>();
   const json ledger = j.value("ledger", json::array());

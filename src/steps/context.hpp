@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "config/model.hpp"
+#include "db/introspect.hpp"
 #include "db/ledger.hpp"
 #include "db/pg.hpp"
 #include "migrate/alembic.hpp"
@@ -21,8 +22,10 @@ namespace ferry::steps {
 // The state a rollback must prove it returned to.
 struct Baseline {
   std::string fingerprint;
+  std::string description;  // what the fingerprint hashes, to say what differs
   std::map<std::string, long long> row_counts;
   std::string version;
+  std::map<std::string, db::SequencePosition> sequences;  // compared apart: they may move forward
 };
 
 // A verified backup as its sidecar ID.json describes it.
@@ -39,6 +42,9 @@ struct BackupMeta {
   std::string fingerprint;
   std::map<std::string, long long> row_counts;
   std::vector<db::AppliedMigration> ledger;  // ferry.migrations at backup time
+  // ALTER DATABASE/ROLE ... SET at backup time (not in a pg_dump without --create); a restore
+  // sets them back. nullopt: a sidecar written before ferry recorded them (left alone).
+  std::optional<std::vector<db::DatabaseSetting>> database_settings;
   std::string run_id;
   bool verified = false;
 };

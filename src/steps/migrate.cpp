@@ -157,7 +157,8 @@ std::string apply_migrations(StageContext& ctx, bool each, Millis lock_timeout) 
         auto rec = record_for(m);
         try {
           if (m.no_transaction) {
-            commit();  // what came before is committed first (SPEC 4.1)
+            commit();                       // what came before is committed first (SPEC 4.1)
+            ctx.ledger.mark_applying(rec);  // outlives a kill between the statements and the ledger row
             db.exec("SET lock_timeout = '" + std::to_string(lock_timeout.count()) + "ms'");
             db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, false)");
             exec_statements(db, m.up_sql, m.dir + "/up.sql");

@@ -61,6 +61,7 @@ std::string pre_sql(StageContext& ctx) {
   for (int i = 0; i < schemas.rows(); ++i) pre += "DROP SCHEMA " + db::quote_ident(schemas.text(i, 0)) + " CASCADE;\n";
   pre += "CREATE SCHEMA public;\nGRANT USAGE ON SCHEMA public TO PUBLIC;\n";
   pre += "ALTER SCHEMA public OWNER TO pg_database_owner;\n";
+  pre += "COMMENT ON SCHEMA public IS 'standard public schema';\n";  // the dump names it only when it differs
   return pre;
 }
 
@@ -89,6 +90,8 @@ std::string post_sql(StageContext& ctx, const BackupMeta& meta) {
       " FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM ferry.migrations m WHERE m.version = r.version);\n"
       "INSERT INTO ferry.migrations SELECT * FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM "
       "ferry.migrations m WHERE m.version = r.version);\n";
+  // Last: a restored setting (search_path, statement_timeout...) must not affect the lines above.
+  if (meta.database_settings) post += db::database_settings_sql(ctx.env.database.name, *meta.database_settings);
   return post;
 }
 

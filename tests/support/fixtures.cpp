@@ -133,6 +133,20 @@ PgCluster::~PgCluster() {
   fs::remove_all(m_dir);
 }
 
+void PgCluster::restart() {
+  if (!m_container.empty()) {
+    must("podman restart -t 5 " + q(m_container) + " >/dev/null");
+  } else {
+    must(as_pg(pgbin() + "/pg_ctl -D " + q(m_dir + "/data") + " -l " + q(m_dir + "/log") +
+               " -m fast -w -t 30 restart >/dev/null"));
+  }
+  for (int i = 0; i < 200; ++i) {
+    if (sh("pg_isready -q -h 127.0.0.1 -p " + std::to_string(m_port)).code == 0) return;
+    usleep(50000);
+  }
+  throw std::runtime_error("postgres did not come back after a restart");
+}
+
 std::unique_ptr<db::Connection> PgCluster::connect(const std::string& db, const std::string& user) {
   db::ConnectParams p;
   p.host = "127.0.0.1";

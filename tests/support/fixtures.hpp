@@ -30,6 +30,9 @@ class PgCluster {
   // First column of the first row, or "" when there is none.
   std::string value(const std::string& db, const std::string& sql);
   void exec(const std::string& db, const std::string& sql);
+  // Restarts the server (pg_ctl restart -m fast: every session is terminated), waiting until it
+  // accepts connections again.
+  void restart();
   // Loads the Pagila sample database (schema + data) into `db`.
   void load_pagila(const std::string& db);
 
