@@ -41,6 +41,24 @@ config::MigrationsSource status_source(const config::Project& p) {
   }
   return default_source();
 }
+// For an environment an Alembic playbook stages: version, applied and pending are revisions.
+void alembic_status(json& e, const config::Environment& env, const config::MigrationsSource& src,
+                    db::Connection& conn) {
+  steps::Transports transports(env);
+  auto chain = migrate::alembic_history(transports.get(src.on), src);
+  std::string cur = migrate::alembic_current(conn);
+  e["version"] = cur;
+  json pending = json::array();
+  try {
+    auto todo = migrate::alembic_pending(chain, cur);
+    for (const auto& r : todo) pending.push_back(r.id);
+    e["applied"] = chain.size() - todo.size();
+  } catch (const Error& err) {
+    e["drift"].push_back(err.what());
+    e["applied"] = 0;
+  }
+  e["pending"] = pending;
+}
 }  // namespace
 
 int cmd_validate(const Globals& g) {
@@ -124,10 +142,10 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
         std::cout << "  at alembic revision " << or_none(cur) << "; " << todo.size() << " pending\n";
         for (const auto& r : todo) std::cout << "    + " << r.id << "  " << r.message << "\n";
         if (!env.requires_envs.empty()) {
-          auto missing = run::check_alembic_gate(project, env, chain);
+          auto missing = run::check_alembic_gate(project, env, chain, todo);
           std::cout << "  gate: "
                     << (missing.empty() ? paint(g, "32", "open")
-                                        : "closed (until the required stages reach " + chain.back().id + ")")
+                                        : "closed (until the required stages reach " + todo.back().id + ")")
                     << "\n";
           for (const auto& m : missing) std::cout << "    - " << m << "\n";
         }
@@ -203,6 +221,7 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
       json drift = json::array();
       for (const auto& d : plan.drift) drift.push_back(d.message);
       e["drift"] = drift;
+      if (auto src = run::alembic_source(project, name)) alembic_status(e, env, *src, *conn);
       auto holder = ledger.lock_holder();
       e["lock"] = holder ? json(holder->describe()) : json(nullptr);
       auto runs = ledger.runs(1);
