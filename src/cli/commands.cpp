@@ -11,6 +11,7 @@
 #include "core/error.hpp"
 #include "core/text.hpp"
 #include "db/introspect.hpp"
+#include "core/output.hpp"
 #include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
 #include "run/runner.hpp"
@@ -150,7 +151,7 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
           for (const auto& m : missing) std::cout << "    - " << m << "\n";
         }
       } catch (const Error& e) {
-        std::cout << "  " << paint(g, "31", "alembic") << ": " << e.what() << "\n";
+        std::cout << "  " << paint(g, "31", "alembic") << ": " << console_part(e.what()) << "\n";
         code = 1;
       }
     } else {

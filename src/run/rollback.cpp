@@ -33,7 +33,8 @@ struct Session {
 
 // Opens the session: connect, lock (refusal -> exit 3 via Error(Refused)), schema, run row.
 void open_session(Session& s, const config::Environment& env, steps::Transports& transports, const std::string& run_id,
-                  const std::string& what, const std::string& command_line, report::Reporter& rep) {
+                  const std::string& what, const std::string& command_line, report::Reporter& rep,
+                  bool alembic = false) {
   Stopwatch sw;
   s.link = connect(env, &transports);
   s.conn = s.link.conn.get();
@@ -53,7 +54,7 @@ void open_session(Session& s, const config::Environment& env, steps::Transports&
   rec.environment = env.name;
   rec.operator_name = operator_name();
   rec.host = host_name();
-  rec.version_before = s.ledger->current_version();
+  rec.version_before = alembic ? migrate::alembic_current(*s.conn) : s.ledger->current_version();
   rec.command = command_line;
   s.ledger->insert_run(rec);
   rep.step_finished("lock", "held by run " + run_id, sw.elapsed());
@@ -266,7 +267,8 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   steps::Transports transports(env);
   Session s;
   try {
-    open_session(s, env, transports, run_id, "rollback", opts.command_line, fan);
+    open_session(s, env, transports, run_id, "rollback", opts.command_line, fan,
+                 pb.migrations.driver == config::Driver::Alembic);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Refused) return refuse(e.what());
     fan.message(report::Level::Error, e.what());

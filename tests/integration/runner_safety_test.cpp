@@ -6,10 +6,13 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "support/fixtures.hpp"
+#include "transport/transport.hpp"
 
 namespace fs = std::filesystem;
 using namespace ferry::test;
@@ -91,6 +94,42 @@ TEST_F(RunnerSafety, ARollbackKeepsItsLockWhileServicesRestart) {
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "50");
   EXPECT_EQ(q("SELECT string_agg(outcome, ',' ORDER BY started) FROM ferry.runs WHERE playbook = 'rollback'"),
             "succeeded");
+}
+
+// ferry's connection has TCP keepalives on at both ends (a NAT or proxy must not cut an idle
+// run silently): as `ss -tno` shows them, ferry's own socket and the server's (30 s, not 2 h).
+TEST_F(RunnerSafety, TheRunsConnectionHasTcpKeepalivesAtBothEnds) {
+  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - run: {command: sleep 3}\n");
+  Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'", "1"));
+  std::string client, server, all;
+  for (int i = 0; i < 20 && (client.empty() || server.empty()); ++i) {
+    ferry::transport::LocalTransport t;
+    ferry::transport::Command cmd;
+    cmd.argv = {"ss", "-tnpo"};
+    all = t.run(cmd).out;
+    std::string ferry_port;
+    std::istringstream in(all);
+    std::vector<std::vector<std::string>> rows;
+    for (std::string line; std::getline(in, line);) {
+      std::istringstream words(line);
+      rows.emplace_back(std::istream_iterator<std::string>(words), std::istream_iterator<std::string>());
+      if (contains(line, "pid=" + std::to_string(run.pid()) + ",") && rows.back().size() > 3)
+        ferry_port = rows.back()[3].substr(rows.back()[3].rfind(':'));
+      if (contains(line, "pid=" + std::to_string(run.pid()) + ",") && contains(line, "timer:(keepalive,") &&
+          !contains(line, "min,"))
+        client = line;
+    }
+    for (const auto& w : rows)
+      if (!ferry_port.empty() && w.size() > 5 && w[4].size() > ferry_port.size() &&
+          w[4].substr(w[4].size() - ferry_port.size()) == ferry_port && contains(w.back(), "timer:(keepalive,") &&
+          !contains(w.back(), "min,"))
+        server = w.back();
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_FALSE(client.empty()) << all;
+  EXPECT_FALSE(server.empty()) << all;
+  EXPECT_EQ(run.wait().code, 0);
 }
 
 // The session dies after the migration committed: no success is claimed, nothing is undone
@@ -205,7 +244,9 @@ TEST_F(RunnerSafetyAlembic, RollbackToARevisionDowngradesOrRefuses) {
   EXPECT_EQ(q("SELECT version_num FROM alembic_version"), "b2");
   EXPECT_EQ(q("SELECT to_regclass('priorities') IS NULL"), "t");
   EXPECT_EQ(q("SELECT version || ' ' || action FROM ferry.history ORDER BY id DESC LIMIT 1"), "c3 reverted");
-  EXPECT_EQ(q("SELECT outcome || ' ' || version_after FROM ferry.runs WHERE playbook = 'rollback'"), "succeeded b2");
+  EXPECT_EQ(q("SELECT outcome || ' ' || version_before || ' ' || version_after FROM ferry.runs "
+              "WHERE playbook = 'rollback'"),
+            "succeeded c3 b2");
   EXPECT_TRUE(project.exists("restarted"));
 
   r = project.ferry({"rollback", "dev", "--to", "b2"});
