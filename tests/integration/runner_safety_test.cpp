@@ -58,11 +58,11 @@ class RunnerSafety : public ::testing::Test {
   std::string backups;
 };
 
-// Item 4: the server ends sessions idle for 1 s; ferry's session idles 3 s in a `run:` step.
+// Item 4: the server ends sessions idle for 1 s; ferry's session idles 5 s in a `run:` step.
 TEST_F(RunnerSafety, AnIdleSessionTimeoutDoesNotCostARunItsLock) {
   pg().exec("app", "ALTER DATABASE app SET idle_session_timeout = '1s'");
   project.migration("0001_due", "ALTER TABLE tasks ADD COLUMN due date;", "ALTER TABLE tasks DROP COLUMN due;");
-  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - run: {command: sleep 3}\n  - migrate\n");
+  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - run: {command: sleep 5}\n  - migrate\n");
   Background first({ferry_binary(), "-C", project.root(), "run", "promote"}, {{"FERRY_OPERATOR", "alice"}});
   ASSERT_TRUE(wait_for("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ferry'", "1"));
   std::this_thread::sleep_for(std::chrono::milliseconds(1800));  // past the idle timeout
@@ -78,7 +78,7 @@ TEST_F(RunnerSafety, AnIdleSessionTimeoutDoesNotCostARunItsLock) {
 }
 
 TEST_F(RunnerSafety, ARollbackKeepsItsLockWhileServicesRestart) {
-  project.env("dev", pg(), "app", "backup:\n  dir: " + backups + "\nservices:\n  worker:\n    restart: sleep 3\n");
+  project.env("dev", pg(), "app", "backup:\n  dir: " + backups + "\nservices:\n  worker:\n    restart: sleep 5\n");
   ASSERT_EQ(project.ferry({"backup", "dev"}).code, 0);
   pg().exec("app", "ALTER DATABASE app SET idle_session_timeout = '1s'");
   Background first({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"},
