@@ -64,7 +64,7 @@ TEST_F(RunnerSafety, AnIdleSessionTimeoutDoesNotCostARunItsLock) {
   project.migration("0001_due", "ALTER TABLE tasks ADD COLUMN due date;", "ALTER TABLE tasks DROP COLUMN due;");
   project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - run: {command: sleep 5}\n  - migrate\n");
   Background first({ferry_binary(), "-C", project.root(), "run", "promote"}, {{"FERRY_OPERATOR", "alice"}});
-  ASSERT_TRUE(wait_for("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ferry'", "1"));
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'", "1"));
   std::this_thread::sleep_for(std::chrono::milliseconds(1800));  // past the idle timeout
   auto second = project.ferry({"run", "promote"}, {{"FERRY_OPERATOR", "bob"}});
   EXPECT_EQ(second.code, 3) << second.all();
@@ -83,7 +83,7 @@ TEST_F(RunnerSafety, ARollbackKeepsItsLockWhileServicesRestart) {
   pg().exec("app", "ALTER DATABASE app SET idle_session_timeout = '1s'");
   Background first({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"},
                    {{"FERRY_OPERATOR", "alice"}});
-  ASSERT_TRUE(wait_for("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ferry'", "1"));
+  ASSERT_TRUE(wait_for("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'", "1"));
   std::this_thread::sleep_for(std::chrono::milliseconds(1800));
   auto second = project.ferry({"rollback", "dev", "--backup", "latest"}, {{"FERRY_OPERATOR", "bob"}});
   EXPECT_EQ(second.code, 3) << second.all();
