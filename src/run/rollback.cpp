@@ -224,24 +224,6 @@ void prove_rollback(steps::StageContext& ctx, const std::optional<steps::BackupM
       psw.elapsed());
 }
 
-// Records the outcome in ferry.runs; when ferry's own session is gone, on a new one.
-void record_rollback(steps::StageContext& ctx, const std::string& outcome, const std::string& error,
-                     const std::string& backup_id) {
-  try {
-    ctx.ledger.finish_run(ctx.run_id, outcome, steps::current_version(ctx), error, backup_id);
-    return;
-  } catch (const Error&) {
-  }
-  try {
-    auto link = connect(ctx.env, &ctx.transports);
-    db::Ledger ledger(*link.conn);
-    std::string version = steps::is_alembic(ctx) ? migrate::alembic_current(*link.conn) : ledger.current_version();
-    ledger.finish_run(ctx.run_id, outcome, version, error, backup_id);
-  } catch (const Error& e) {
-    ctx.reporter.message(report::Level::Warn, std::string("could not record the run's outcome: ") + e.what());
-  }
-}
-
 }  // namespace
 
 int rollback_environment(const config::Project& project, const RollbackOptions& opts) {
@@ -343,11 +325,11 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
     } catch (const Error&) {
     }
   }
-  record_rollback(ctx,
-                  error.empty()                       ? "succeeded"
-                  : code == exit_code::k_failed_dirty ? "needs_attention"
-                                                      : "failed",
-                  error, target_backup ? target_backup->id : "");
+  record_run_outcome(ctx,
+                     error.empty()                       ? "succeeded"
+                     : code == exit_code::k_failed_dirty ? "needs_attention"
+                                                         : "failed",
+                     error, target_backup ? target_backup->id : "");
   std::string outcome = error.empty() ? "succeeded" : code == exit_code::k_usage || code == 3 ? "refused" : "failed";
   fan.stage_finished(env.name, outcome, total.elapsed());
   fan.run_finished(outcome, code, total.elapsed());

@@ -212,7 +212,22 @@ class StageRunner {
     } else {
       out = compensate(ctx, completed, failure);
     }
-    record_outcome(ctx, out);
+    std::string outcome = out.outcome == "rolled back"       ? "rolled_back"
+                          : out.outcome == "needs attention" ? "needs_attention"
+                                                             : out.outcome;
+    if (!record_run_outcome(ctx, outcome, out.error, ctx.backup ? ctx.backup->id : "") &&
+        out.exit_code == exit_code::k_ok) {
+      // The changes are in place but the ledger says 'running': the next ferry marks the run
+      // abandoned and every later gate refuses what it applied. Not a success to report.
+      m_rep.message(report::Level::Error,
+                    "the run's changes are in place, but ferry.runs does not say it succeeded; "
+                    "later gates will refuse them: a human must act");
+      m_rep.message(report::Level::Hint,
+                    "once ferry.runs is writable, record it: UPDATE ferry.runs SET outcome = "
+                    "'succeeded', finished = now() WHERE id = '" +
+                        m_run_id + "'");
+      out = {exit_code::k_failed_dirty, "needs attention", "the outcome could not be recorded in ferry.runs"};
+    }
     return out;
   }
 
@@ -228,27 +243,6 @@ class StageRunner {
     m_rep.message(report::Level::Error, "this run changed '" + m_env.name + "' before that: a human must act");
     say_restore_by_hand(ctx);
     return {exit_code::k_failed_dirty, "needs attention", failure};
-  }
-
-  // Writes the outcome to ferry.runs; when ferry's own session is gone, on a new one.
-  void record_outcome(steps::StageContext& ctx, const StageOutcome& out) {
-    std::string outcome = out.outcome == "rolled back"       ? "rolled_back"
-                          : out.outcome == "needs attention" ? "needs_attention"
-                                                             : out.outcome;
-    std::string backup = ctx.backup ? ctx.backup->id : "";
-    try {
-      ctx.ledger.finish_run(m_run_id, outcome, steps::current_version(ctx), out.error, backup);
-      return;
-    } catch (const Error&) {
-    }
-    try {
-      auto link = connect(m_env, &ctx.transports);
-      db::Ledger ledger(*link.conn);
-      std::string version = steps::is_alembic(ctx) ? migrate::alembic_current(*link.conn) : ledger.current_version();
-      ledger.finish_run(m_run_id, outcome, version, out.error, backup);
-    } catch (const Error& e) {
-      m_rep.message(report::Level::Warn, std::string("could not record the run's outcome: ") + e.what());
-    }
   }
 
   void say_restore_by_hand(steps::StageContext& ctx) {

@@ -124,6 +124,25 @@ std::optional<config::MigrationsSource> alembic_source(const config::Project& pr
   return std::nullopt;
 }
 
+bool record_run_outcome(steps::StageContext& ctx, const std::string& outcome, const std::string& error,
+                        const std::string& backup_id) {
+  try {
+    ctx.ledger.finish_run(ctx.run_id, outcome, steps::current_version(ctx), error, backup_id);
+    return true;
+  } catch (const Error&) {
+  }
+  try {
+    auto link = connect(ctx.env, &ctx.transports);
+    db::Ledger ledger(*link.conn);
+    std::string version = steps::is_alembic(ctx) ? migrate::alembic_current(*link.conn) : ledger.current_version();
+    ledger.finish_run(ctx.run_id, outcome, version, error, backup_id);
+    return true;
+  } catch (const Error& e) {
+    ctx.reporter.message(report::Level::Warn, std::string("could not record the run's outcome: ") + e.what());
+    return false;
+  }
+}
+
 RollbackChoice choose_rollback(const config::Playbook& pb, const config::Environment& env,
                                const std::vector<migrate::Migration>& pending) {
   bool has_backup = false;

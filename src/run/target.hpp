@@ -43,6 +43,11 @@ std::vector<std::string> check_alembic_gate(const config::Project& project, cons
 // (how `rollback --to` and `status` know an environment is managed by Alembic).
 std::optional<config::MigrationsSource> alembic_source(const config::Project& project, const std::string& env);
 
+// Writes a run's outcome to ferry.runs; when ferry's own session is gone, over a new
+// connection. False, after a warning, when it could not.
+bool record_run_outcome(steps::StageContext& ctx, const std::string& outcome, const std::string& error,
+                        const std::string& backup_id);
+
 // Rollback method a stage would use for these pending migrations, and why.
 struct RollbackChoice {
   std::string method;  // "down SQL" | "restore backup" | "none"

@@ -180,6 +180,26 @@ TEST_F(RunnerSafety, ARunWhoseSessionIsAliveIsNeverMarkedAbandoned) {
   EXPECT_EQ(q("SELECT outcome FROM ferry.runs WHERE id = 'dead'"), "abandoned");
 }
 
+// When ferry.runs cannot be written at the end, the run does not report a success its own
+// ledger (which later gates trust) does not show.
+TEST_F(RunnerSafety, AnOutcomeThatCannotBeRecordedIsNotReportedAsSuccess) {
+  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - migrate\n");
+  ASSERT_EQ(project.ferry({"run", "promote"}).code, 0);  // creates schema ferry
+  pg().exec("app",
+            "CREATE FUNCTION public.deny() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF NEW.outcome <> 'running' THEN RAISE EXCEPTION 'ferry.runs is read-only here'; END IF; "
+            "RETURN NEW; END $$; CREATE TRIGGER deny BEFORE UPDATE ON ferry.runs FOR EACH ROW EXECUTE FUNCTION "
+            "public.deny()");
+  project.migration("0001_due", "ALTER TABLE tasks ADD COLUMN due date;", "ALTER TABLE tasks DROP COLUMN due;");
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 2) << r.all();
+  EXPECT_TRUE(contains(r.out, "could not record the run's outcome")) << r.out;
+  EXPECT_TRUE(contains(r.out, "ferry.runs is read-only here")) << r.out;
+  EXPECT_TRUE(contains(r.out, "UPDATE ferry.runs SET outcome = 'succeeded'")) << r.out;
+  EXPECT_FALSE(contains(r.out, "run succeeded")) << r.out;
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations"), "1");
+}
+
 // Item 20: a failing command keeps its whole output (bounded), and the console shows the line
 // that carries the error, not merely the last one.
 TEST_F(RunnerSafety, AFailingCommandKeepsItsWholeOutputAndShowsTheErrorLine) {
