@@ -272,8 +272,9 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
       std::string now = steps::current_version(ctx);
       for (const auto& b : steps::list_backups(env, transports))
         if (b.verified && b.version == now &&
-            (steps::is_alembic(ctx) ? b.version == (*opts.to_version == "base" ? "" : *opts.to_version)
-                                    : migrate::compare_versions(b.version, *opts.to_version) == 0)) {
+            (steps::is_alembic(ctx)
+                 ? b.version == (*opts.to_version == "base" || *opts.to_version == "0" ? "" : *opts.to_version)
+                 : migrate::compare_versions(b.version, *opts.to_version) == 0)) {
           target_backup = b;
           break;
         }
