@@ -12,6 +12,7 @@
 #include "core/error.hpp"
 #include "core/text.hpp"
 #include "db/introspect.hpp"
+#include "core/output.hpp"
 #include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
 #include "run/runner.hpp"
@@ -41,6 +42,24 @@ config::MigrationsSource status_source(const config::Project& p) {
     }
   }
   return default_source();
+}
+// For an environment an Alembic playbook stages: version, applied and pending are revisions.
+void alembic_status(json& e, const config::Environment& env, const config::MigrationsSource& src,
+                    db::Connection& conn) {
+  steps::Transports transports(env);
+  auto chain = migrate::alembic_history(transports.get(src.on), src);
+  std::string cur = migrate::alembic_current(conn);
+  e["version"] = cur;
+  json pending = json::array();
+  try {
+    auto todo = migrate::alembic_pending(chain, cur);
+    for (const auto& r : todo) pending.push_back(r.id);
+    e["applied"] = chain.size() - todo.size();
+  } catch (const Error& err) {
+    e["drift"].push_back(err.what());
+    e["applied"] = 0;
+  }
+  e["pending"] = pending;
 }
 }  // namespace
 
@@ -138,15 +157,15 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
         os << "  at alembic revision " << or_none(cur) << "; " << todo.size() << " pending\n";
         for (const auto& r : todo) os << "    + " << r.id << "  " << r.message << "\n";
         if (!env.requires_envs.empty()) {
-          auto missing = run::check_alembic_gate(project, env, chain);
+          auto missing = run::check_alembic_gate(project, env, chain, todo);
           os << "  gate: "
              << (missing.empty() ? paint(g, "32", "open")
-                                 : "closed (until the required stages reach " + chain.back().id + ")")
+                                 : "closed (until the required stages reach " + todo.back().id + ")")
              << "\n";
           for (const auto& m : missing) os << "    - " << m << "\n";
         }
       } catch (const Error& e) {
-        os << "  " << paint(g, "31", "alembic") << ": " << e.what() << "\n";
+        os << "  " << paint(g, "31", "alembic") << ": " << console_part(e.what()) << "\n";
         code = 1;
       }
     } else {
@@ -220,6 +239,7 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
       json cut = json::array();
       for (const auto& c : run::interrupted_migrations(ledger)) cut.push_back(c);
       e["interrupted"] = cut;
+      if (auto src = run::alembic_source(project, name)) alembic_status(e, env, *src, *conn);
       auto holder = ledger.lock_holder();
       e["lock"] = holder ? json(holder->describe()) : json(nullptr);
       auto runs = ledger.runs(1);

@@ -377,6 +377,14 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
     if (step.kind == StepKind::Migrate) {
       if (seen_migrate) r.fail(node, "a playbook has at most one migrate step");
       seen_migrate = true;
+      // Alembic runs its own transactions: these would be accepted and then do nothing.
+      const YAML::Node body = node.IsMap() ? YAML::Node(node["migrate"]) : YAML::Node();
+      if (pb.migrations.driver == Driver::Alembic && body.IsMap())
+        for (const char* key : {"transaction", "lock_timeout"})
+          if (body[key])
+            r.fail(body[key], std::string("'") + key +
+                                  "' does not apply to the Alembic driver (alembic runs its own transactions); "
+                                  "remove it");
     }
     for (const auto& st : pb.stages) {
       const auto& env = project.environments.at(st);

@@ -83,7 +83,25 @@ CREATE TABLE IF NOT EXISTS ferry.history (
 }
 
 bool Ledger::try_lock() {
+  // set_config through pg_settings: settings this server does not have are skipped.
+  m_conn.exec(
+      "SELECT set_config(name, CASE WHEN name LIKE 'tcp_%' THEN v ELSE '0' END, false) FROM pg_settings, "
+      "(VALUES ('idle_session_timeout', ''), ('idle_in_transaction_session_timeout', ''), "
+      "('tcp_keepalives_idle', '30'), ('tcp_keepalives_interval', '10'), ('tcp_keepalives_count', '3')) "
+      "AS w(n, v) WHERE name = n");
   return m_conn.exec(std::string("SELECT pg_try_advisory_lock(") + k_lock_args + ")").boolean(0, 0);
+}
+
+bool Ledger::lock_held() {
+  try {
+    return m_conn
+        .exec(
+            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
+            "AND pid = pg_backend_pid() AND classid = 1717924466 AND objid = 1 AND objsubid = 2)")
+        .boolean(0, 0);
+  } catch (const Error&) {
+    return false;  // the session is gone, and the lock with it
+  }
 }
 
 void Ledger::unlock() {
@@ -189,7 +207,10 @@ std::vector<RunRecord> Ledger::abandon_stale_runs() {
   std::vector<RunRecord> out;
   auto r = m_conn.exec(std::string("UPDATE ferry.runs SET outcome = 'abandoned', finished = now(), "
                                    "error = 'ferry stopped without finishing this run (killed, or its machine died)' "
-                                   "WHERE outcome = 'running' RETURNING ") +
+                                   "WHERE outcome = 'running' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
+                                   "WHERE a.pid = ferry.runs.backend_pid "
+                                   "AND coalesce(a.backend_start <= ferry.runs.started, true)) "
+                                   "RETURNING ") +
                        k_run_cols);
   for (int i = 0; i < r.rows(); ++i) out.push_back(run_from(r, i));
   return out;

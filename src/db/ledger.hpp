@@ -59,8 +59,14 @@ class Ledger {
   void ensure_schema();
   bool schema_exists();
 
-  // Session-level advisory lock for the whole run.
+  // Session-level advisory lock for the whole run. try_lock first makes this session immune
+  // to idle timeouts (idle_session_timeout, idle_in_transaction_session_timeout set on the
+  // server, database or role) and turns on TCP keepalives: while a long step runs elsewhere
+  // the session idles, and losing it would release the lock.
   bool try_lock();
+  // True while this session still holds the run's lock; false when the lock or the session
+  // is gone (then another ferry may already be at work: stop, change nothing more).
+  bool lock_held();
   void unlock();
   std::optional<LockHolder> lock_holder();  // who holds it now, if anyone
 
@@ -84,8 +90,8 @@ class Ledger {
   void settle_applying(const std::string& run_id, bool every_run = false);
 
   void insert_run(const RunRecord& r);
-  // Runs left 'running' by a ferry that died (we hold the lock, so none is alive): marked
-  // 'abandoned' and returned, so the operator hears of them.
+  // Runs left 'running' by a ferry that died: marked 'abandoned' and returned, so the operator
+  // hears of them. A run whose backend session is still alive is never touched.
   std::vector<RunRecord> abandon_stale_runs();
   void finish_run(const std::string& id, const std::string& outcome, const std::string& version_after,
                   const std::string& error, const std::string& backup_id = "");

@@ -45,6 +45,14 @@ Connection::Connection(const ConnectParams& p) {
     keys.push_back("password");
     vals.push_back(p.password->c_str());
   }
+  // TCP keepalives: a run's session idles while long steps run elsewhere, and a NAT or proxy
+  // must not drop it silently (the run's advisory lock lives in it).
+  static const char* const k_keepalives[][2] = {
+      {"keepalives", "1"}, {"keepalives_idle", "30"}, {"keepalives_interval", "10"}, {"keepalives_count", "3"}};
+  for (const auto& kv : k_keepalives) {
+    keys.push_back(kv[0]);
+    vals.push_back(kv[1]);
+  }
   keys.push_back(nullptr);
   vals.push_back(nullptr);
   m_conn = PQconnectdbParams(keys.data(), vals.data(), 0);

@@ -19,7 +19,8 @@ std::string alembic_run(transport::Transport& t, const config::MigrationsSource&
   if (r.timed_out) throw Error(ErrorKind::Command, "'" + src.command + " " + args + "' timed out on " + t.describe());
   if (r.exit_code != 0)
     throw Error(ErrorKind::Command, "'" + src.command + " " + args + "' exited with " + std::to_string(r.exit_code) +
-                                        " on " + t.describe() + (r.last_line().empty() ? "" : ": " + r.last_line()));
+                                        " on " + t.describe() +
+                                        (r.failure_text().empty() ? "" : ": " + r.failure_text()));
   return r.out;
 }
 

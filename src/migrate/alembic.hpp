@@ -28,8 +28,8 @@ std::vector<AlembicRevision> alembic_pending(const std::vector<AlembicRevision>&
 // True when `rev` is `current` or one of its ancestors.
 bool alembic_reached(const std::vector<AlembicRevision>& chain, const std::string& current, const std::string& rev);
 
-// Runs `COMMAND ARGS` (e.g. "upgrade head") there; throws Error(Command) with the last line
-// of its output when it fails.
+// Runs `COMMAND ARGS` (e.g. "upgrade head") there; throws Error(Command) with the lines that
+// carry its error (and its whole output, bounded) when it fails.
 std::string alembic_run(transport::Transport& t, const config::MigrationsSource& src, const std::string& args,
                         std::optional<Millis> timeout);
 

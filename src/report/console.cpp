@@ -1,6 +1,7 @@
 #include <cstdio>
 #include <string>
 
+#include "core/output.hpp"
 #include "report/reporter.hpp"
 
 namespace ferry::report {
@@ -40,9 +41,10 @@ class Console : public Reporter {
   void step_compensated(const std::string& step, bool ok, const std::string& summary, Millis took) override {
     line(ok ? paint("33", "undone") : paint("31;1", "UNDO FAILED"), "undo " + step, summary, took);
   }
-  void message(Level level, const std::string& text) override {
+  void message(Level level, const std::string& message) override {
     if (m_quiet && level == Level::Info) return;
     clear_progress();
+    std::string text = console_part(message);
     switch (level) {
       case Level::Info:
         out("  " + text + "\n");
@@ -82,7 +84,7 @@ class Console : public Reporter {
   }
   void line(const std::string& mark, const std::string& step, const std::string& text, Millis took) {
     clear_progress();
-    std::string t = text;
+    std::string t = console_part(text);  // the journal and --report keep a command's whole output
     std::string rest;
     if (auto nl = t.find('\n'); nl != std::string::npos) {
       rest = t.substr(nl + 1);

@@ -1,8 +1,11 @@
 // `ferry rollback ENV` and `ferry backup ENV`: one-environment runs outside any playbook.
+#include <algorithm>
 #include <filesystem>
 
 #include "core/error.hpp"
+#include "config/loader.hpp"
 #include "core/text.hpp"
+#include "migrate/alembic.hpp"
 #include "db/introspect.hpp"
 #include "run/interrupt.hpp"
 #include "run/runner.hpp"
@@ -30,7 +33,8 @@ struct Session {
 
 // Opens the session: connect, lock (refusal -> exit 3 via Error(Refused)), schema, run row.
 void open_session(Session& s, const config::Environment& env, steps::Transports& transports, const std::string& run_id,
-                  const std::string& what, const std::string& command_line, report::Reporter& rep) {
+                  const std::string& what, const std::string& command_line, report::Reporter& rep,
+                  bool alembic = false) {
   Stopwatch sw;
   s.link = connect(env, &transports);
   s.conn = s.link.conn.get();
@@ -50,7 +54,7 @@ void open_session(Session& s, const config::Environment& env, steps::Transports&
   rec.environment = env.name;
   rec.operator_name = operator_name();
   rec.host = host_name();
-  rec.version_before = s.ledger->current_version();
+  rec.version_before = alembic ? migrate::alembic_current(*s.conn) : s.ledger->current_version();
   rec.command = command_line;
   s.ledger->insert_run(rec);
   rep.step_finished("lock", "held by run " + run_id, sw.elapsed());
@@ -162,35 +166,22 @@ int backup_environment(const config::Project& project, const std::string& env_na
   }
 }
 
-int rollback_environment(const config::Project& project, const RollbackOptions& opts) {
-  const auto& env = project.environment(opts.env);
-  std::string run_id = new_run_id();
-  install_signal_handlers();
-  auto fan = make_reporter(project, run_id, opts.state_dir, "", opts.color, opts.quiet, false);
-  Stopwatch total;
-  fan.run_started(run_id, "rollback", {env.name});
-  fan.stage_started(env.name, target_description(env));
-  auto refuse = [&](const std::string& why) {
-    fan.message(report::Level::Error, "refused: " + why);
-    fan.run_finished("refused", exit_code::k_refused, total.elapsed());
-    return exit_code::k_refused;
-  };
-  if (auto why = confirm_protected(env, opts.yes); !why.empty()) return refuse(why);
-  steps::Transports transports(env);
-  Session s;
-  try {
-    open_session(s, env, transports, run_id, "rollback", opts.command_line, fan);
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::Refused) return refuse(e.what());
-    fan.message(report::Level::Error, e.what());
-    fan.run_finished("failed", exit_code::k_failed_clean, total.elapsed());
-    return exit_code::k_failed_clean;
-  }
-  config::Playbook pb;  // services of the environment, restarted and probed
+namespace {
+
+constexpr const char* k_lock_lost = "ferry's database session was lost, and with it the lock";
+
+// Stops when the lock is no longer ours: another ferry may be at work.
+void guard_lock(db::Ledger& ledger) {
+  if (!ledger.lock_held())
+    throw Error(ErrorKind::Database, k_lock_lost, "nothing more is changed; check `ferry status` and `ferry history`");
+}
+
+// The services of the environment, restarted (unless --no-restart) and probed.
+config::Playbook rollback_playbook(const config::Environment& env, bool no_restart) {
+  config::Playbook pb;
   pb.name = "rollback";
-  std::vector<config::StepSpec> specs;
   for (const auto& [name, svc] : env.services) {
-    if (!svc.restart.empty() && !opts.no_restart) {
+    if (!svc.restart.empty() && !no_restart) {
       config::StepSpec r;
       r.kind = config::StepKind::Restart;
       r.service = name;
@@ -203,47 +194,164 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
       pb.steps.push_back(h);
     }
   }
+  return pb;
+}
+
+// Native --to: stored down SQL of every applied migration newer than `to`; `changed` when it changed something.
+void revert_native_to(steps::StageContext& ctx, const std::string& to, report::Reporter& rep, Stopwatch& sw,
+                      bool& changed) {
+  auto applied = ctx.ledger.applied();
+  bool known = to == "0";
+  for (const auto& a : applied) known |= migrate::compare_versions(a.version, to) == 0;
+  if (!known)
+    throw Error(ErrorKind::Config, "version '" + to + "' is not applied in '" + ctx.env.name + "'",
+                "see `ferry history " + ctx.env.name + "`; --to 0 reverts everything");
+  for (const auto& a : applied)
+    if (migrate::compare_versions(a.version, to) > 0) ctx.applied_this_run.push_back(a);
+  if (ctx.applied_this_run.empty()) {
+    rep.step_finished("down", "already at " + to, sw.elapsed());
+    return;
+  }
+  guard_lock(ctx.ledger);
+  changed = true;
+  size_t before = ctx.applied_this_run.size();
+  std::string summary;
+  try {
+    summary = steps::revert_migrations(ctx);
+  } catch (const Error&) {
+    changed = ctx.applied_this_run.size() != before;  // a failed down rolled back: reverted none
+    throw;
+  }
+  rep.step_finished("down", summary + ", now at " + ctx.ledger.current_version(), sw.elapsed());
+}
+
+// Alembic --to: `alembic downgrade REV` where the application lives; `changed` when it may have changed something.
+void downgrade_alembic_to(steps::StageContext& ctx, const std::string& to, report::Reporter& rep, Stopwatch& sw,
+                          bool& changed) {
+  const auto& src = ctx.playbook.migrations;
+  auto& t = ctx.transports.get(src.on);
+  auto chain = migrate::alembic_history(t, src);
+  std::string target = to == "0" ? "base" : to;
+  std::string now = migrate::alembic_current(ctx.db);
+  migrate::alembic_pending(chain, now);  // a revision the scripts do not know: drift, refused
+  bool known = target == "base";
+  for (const auto& r : chain) known |= r.id == target;
+  if (!known)
+    throw Error(ErrorKind::Config, "alembic revision '" + to + "' is not in the history of '" + ctx.env.name + "'",
+                "see `alembic history`; --to base downgrades everything");
+  if (target != "base" && !migrate::alembic_reached(chain, now, target))
+    throw Error(ErrorKind::Config,
+                "'" + ctx.env.name + "' is at alembic revision '" + (now.empty() ? std::string("base") : now) +
+                    "', before '" + to + "': rollback only goes back",
+                "to upgrade, run a playbook");
+  if (now.empty() || now == target) {
+    rep.step_finished("down", "already at " + target, sw.elapsed());
+    return;
+  }
+  guard_lock(ctx.ledger);
+  changed = true;  // a failed downgrade may have done part of its work
+  migrate::alembic_run(t, src, "downgrade " + target, std::nullopt);
+  auto undone = migrate::alembic_pending(chain, target == "base" ? "" : target);
+  for (auto it = undone.rbegin(); it != undone.rend(); ++it) {
+    if (migrate::alembic_reached(chain, now, it->id))
+      ctx.db.exec_params("INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, 'reverted', $3)",
+                         {it->id, it->message, ctx.run_id});
+  }
+  std::string after = migrate::alembic_current(ctx.db);
+  rep.step_finished(
+      "down",
+      "alembic downgrade " + target + " (from " + now + "), now at " + (after.empty() ? std::string("base") : after),
+      sw.elapsed());
+}
+
+// The proof: fingerprint (and, after a restore, row counts) equal to the target backup's.
+void prove_rollback(steps::StageContext& ctx, const std::optional<steps::BackupMeta>& target, bool restored,
+                    report::Reporter& rep) {
+  Stopwatch psw;
+  guard_lock(ctx.ledger);
+  if (!target) {
+    std::string v = steps::current_version(ctx);
+    rep.step_finished("proof",
+                      std::string(steps::is_alembic(ctx) ? "alembic revision " : "ledger ") + "at " +
+                          (v.empty() ? std::string("no version") : v) +
+                          "; no backup at that version to compare the schema with",
+                      psw.elapsed());
+    return;
+  }
+  std::string fp = db::schema_fingerprint(ctx.db);
+  auto counts = db::row_counts(ctx.db);
+  if (fp != target->fingerprint)
+    throw Error(ErrorKind::Verify, "proof failed: schema fingerprint " + fp.substr(0, 12) + " differs from backup " +
+                                       target->id + "'s " + target->fingerprint.substr(0, 12));
+  if (restored && counts != target->row_counts)
+    throw Error(ErrorKind::Verify, "proof failed: row counts differ from backup " + target->id + "'s");
+  rep.step_finished(
+      "proof",
+      "fingerprint " + fp.substr(0, 12) + (restored ? " and row counts" : "") + " equal to backup " + target->id,
+      psw.elapsed());
+  if (restored) ctx.ledger.settle_applying(ctx.run_id, true);  // nothing of an interrupted migration is left
+}
+
+}  // namespace
+
+int rollback_environment(const config::Project& project, const RollbackOptions& opts) {
+  const auto& env = project.environment(opts.env);
+  std::string run_id = new_run_id();
+  install_signal_handlers();
+  auto fan = make_reporter(project, run_id, opts.state_dir, "", opts.color, opts.quiet, false);
+  Stopwatch total;
+  fan.run_started(run_id, "rollback", {env.name});
+  fan.stage_started(env.name, target_description(env));
+  auto refuse = [&](const std::string& why, int code = exit_code::k_refused) {
+    fan.message(report::Level::Error, "refused: " + why);
+    fan.run_finished("refused", code, total.elapsed());
+    return code;
+  };
+  if (auto why = confirm_protected(env, opts.yes); !why.empty()) return refuse(why);
+  config::Playbook pb = rollback_playbook(env, opts.no_restart);
+  try {
+    if (auto src = alembic_source(project, env.name)) pb.migrations = *src;
+  } catch (const Error& e) {
+    return refuse(e.what(), exit_code::k_usage);
+  }
+  steps::Transports transports(env);
+  Session s;
+  try {
+    open_session(s, env, transports, run_id, "rollback", opts.command_line, fan,
+                 pb.migrations.driver == config::Driver::Alembic);
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::Refused) return refuse(e.what());
+    fan.message(report::Level::Error, e.what());
+    fan.run_finished("failed", exit_code::k_failed_clean, total.elapsed());
+    return exit_code::k_failed_clean;
+  }
   steps::StageContext ctx(project, pb, env, *s.conn, *s.ledger, fan, transports, run_id, opts.state_dir);
   std::string error;
+  ErrorKind kind = ErrorKind::Internal;
   bool changed = false;
   std::optional<steps::BackupMeta> target_backup;
   Stopwatch sw;
   try {
     if (opts.to_version) {
       fan.step_started("down");
-      auto applied = s.ledger->applied();
-      bool known = opts.to_version == std::string("0");
-      for (const auto& a : applied) known |= migrate::compare_versions(a.version, *opts.to_version) == 0;
-      if (!known && !applied.empty())
-        throw Error(ErrorKind::Config, "version '" + *opts.to_version + "' is not applied in '" + env.name + "'",
-                    "see `ferry history " + env.name + "`; --to 0 reverts everything");
-      for (const auto& a : applied)
-        if (migrate::compare_versions(a.version, *opts.to_version) > 0) ctx.applied_this_run.push_back(a);
-      if (ctx.applied_this_run.empty()) {
-        fan.step_finished("down", "already at " + *opts.to_version, sw.elapsed());
-      } else {
-        changed = true;
-        size_t before = ctx.applied_this_run.size();
-        std::string summary = [&] {
-          try {
-            return steps::revert_migrations(ctx);
-          } catch (const Error&) {
-            changed = ctx.applied_this_run.size() != before;  // a failed down rolled back: reverted none
-            throw;
-          }
-        }();
-        fan.step_finished("down", summary + ", now at " + s.ledger->current_version(), sw.elapsed());
-      }
+      if (steps::is_alembic(ctx))
+        downgrade_alembic_to(ctx, *opts.to_version, fan, sw, changed);
+      else
+        revert_native_to(ctx, *opts.to_version, fan, sw, changed);
       // Prove against a backup taken at that version, when one exists.
+      std::string now = steps::current_version(ctx);
       for (const auto& b : list_backups_warning(env, transports, fan))
-        if (b.verified && migrate::compare_versions(b.version, *opts.to_version) == 0 &&
-            b.version == s.ledger->current_version()) {
+        if (b.verified && b.version == now &&
+            (steps::is_alembic(ctx)
+                 ? b.version == (*opts.to_version == "base" || *opts.to_version == "0" ? "" : *opts.to_version)
+                 : migrate::compare_versions(b.version, *opts.to_version) == 0)) {
           target_backup = b;
           break;
         }
     } else {
       target_backup = pick_backup(env, transports, fan, *opts.backup_id);
       fan.step_started("restore");
+      guard_lock(*s.ledger);
       changed = true;
       try {
         restore_once_more_if_lost(ctx, *target_backup, s, fan);
@@ -263,35 +371,18 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
       std::string summary = step->run(ctx);
       fan.step_finished(step->name(), summary, ssw.elapsed());
     }
-    Stopwatch psw;
-    if (target_backup) {
-      std::string fp = db::schema_fingerprint(*s.conn);
-      auto counts = db::row_counts(*s.conn);
-      if (fp != target_backup->fingerprint)
-        throw Error(ErrorKind::Verify, "proof failed: schema fingerprint " + fp.substr(0, 12) +
-                                           " differs from backup " + target_backup->id + "'s " +
-                                           target_backup->fingerprint.substr(0, 12));
-      if (opts.backup_id && counts != target_backup->row_counts)
-        throw Error(ErrorKind::Verify, "proof failed: row counts differ from backup " + target_backup->id + "'s");
-      fan.step_finished("proof",
-                        "fingerprint " + fp.substr(0, 12) + (opts.backup_id ? " and row counts" : "") +
-                            " equal to backup " + target_backup->id,
-                        psw.elapsed());
-      if (opts.backup_id) s.ledger->settle_applying(run_id, true);  // nothing of an interrupted migration is left
-    } else {
-      fan.step_finished(
-          "proof",
-          "ledger at " +
-              (s.ledger->current_version().empty() ? std::string("no version") : s.ledger->current_version()) +
-              "; no backup at that version to compare the schema with",
-          psw.elapsed());
-    }
+    prove_rollback(ctx, target_backup, opts.backup_id.has_value(), fan);
   } catch (const Error& e) {
     error = e.what();
+    kind = e.kind();
     fan.step_failed("rollback", error, sw.elapsed());
     if (!e.hint().empty()) fan.message(report::Level::Hint, e.hint());
   }
-  int code = error.empty() ? exit_code::k_ok : changed ? exit_code::k_failed_dirty : exit_code::k_failed_clean;
+  int code = error.empty()                ? exit_code::k_ok
+             : changed                    ? exit_code::k_failed_dirty
+             : kind == ErrorKind::Config  ? exit_code::k_usage
+             : kind == ErrorKind::Refused ? exit_code::k_refused
+                                          : exit_code::k_failed_clean;
   if (code == exit_code::k_failed_dirty) {
     fan.message(report::Level::Error, "the rollback did not complete: a human must act");
     try {
@@ -303,16 +394,14 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
       fan.message(report::Level::Warn, std::string("cannot look for a good backup: ") + e.what());
     }
   }
-  try {
-    s.ledger->finish_run(run_id,
-                         error.empty() ? "succeeded"
-                         : code == 2   ? "needs_attention"
-                                       : "failed",
-                         s.ledger->current_version(), error, target_backup ? target_backup->id : "");
-  } catch (const Error&) {
-  }
-  fan.stage_finished(env.name, error.empty() ? "succeeded" : "failed", total.elapsed());
-  fan.run_finished(error.empty() ? "succeeded" : "failed", code, total.elapsed());
+  record_run_outcome(ctx,
+                     error.empty()                       ? "succeeded"
+                     : code == exit_code::k_failed_dirty ? "needs_attention"
+                                                         : "failed",
+                     error, target_backup ? target_backup->id : "");
+  std::string outcome = error.empty() ? "succeeded" : code == exit_code::k_usage || code == 3 ? "refused" : "failed";
+  fan.stage_finished(env.name, outcome, total.elapsed());
+  fan.run_finished(outcome, code, total.elapsed());
   return code;
 }
 

@@ -1,8 +1,5 @@
 #include "run/runner.hpp"
 
-#include <pwd.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -12,6 +9,7 @@
 #include "db/introspect.hpp"
 #include "migrate/sql_parser.hpp"
 #include "run/interrupt.hpp"
+#include "run/proof.hpp"
 #include "run/target.hpp"
 #include "steps/backup.hpp"
 #include "steps/service.hpp"
@@ -21,84 +19,15 @@ namespace fs = std::filesystem;
 
 namespace ferry::run {
 
-std::string operator_name() {
-  if (const char* o = std::getenv("FERRY_OPERATOR"); o && *o) return o;
-  if (const char* u = std::getenv("USER"); u && *u) return u;
-  if (auto* pw = getpwuid(getuid())) return pw->pw_name;
-  return "unknown";
-}
-
-std::string host_name() {
-  char buf[256] = {0};
-  gethostname(buf, sizeof buf - 1);
-  return buf;
-}
-
-std::string new_run_id() { return stamp_id(6); }
-
-void report_abandoned_runs(db::Ledger& ledger, report::Reporter& rep, const std::string& env) {
-  for (const auto& stale : ledger.abandon_stale_runs()) {
-    rep.message(report::Level::Warn, "run " + stale.id + " by " + stale.operator_name + " on " + stale.host +
-                                         " (started " + stale.started + ") never finished; it is marked abandoned");
-    rep.message(report::Level::Hint, "check `ferry history " + env + "`: its changes, if any, are in the ledger");
-  }
-}
-
-std::string confirm_protected(const config::Environment& env, bool yes) {
-  if (!env.is_protected || yes) return "";
-  if (isatty(STDIN_FILENO) && isatty(STDOUT_FILENO)) {
-    std::cout << "environment '" << env.name << "' is protected. Type its name to continue: " << std::flush;
-    std::string typed;
-    std::getline(std::cin, typed);
-    if (trim(typed) == env.name) return "";
-    return "environment '" + env.name + "' is protected and the name typed did not match";
-  }
-  return "environment '" + env.name + "' is protected: pass --yes, or type its name at a terminal";
-}
-
 namespace {
+
+constexpr const char* k_lock_lost = "ferry's database session was lost, and with it the run's lock";
 
 struct StageOutcome {
   int exit_code = 0;
   std::string outcome;  // succeeded | rolled back | failed | refused | needs attention
   std::string error;
 };
-
-// Fingerprint + row counts, compared with the baseline. "" when equal, else what differs.
-std::string compare_with_baseline(db::Connection& db, const steps::Baseline& base) {
-  std::string description = db::schema_description(db);
-  std::string fp = sha256_hex(description);
-  auto counts = db::row_counts(db);
-  std::string diff;
-  if (fp != base.fingerprint)
-    diff += "schema fingerprint " + fp.substr(0, 12) + " differs from " + base.fingerprint.substr(0, 12) +
-            " before the run (" + db::describe_difference(base.description, description) + ")";
-  for (const auto& [t, n] : base.row_counts) {
-    auto it = counts.find(t);
-    if (it == counts.end())
-      diff += (diff.empty() ? "" : "; ") + std::string("table ") + t + " is gone";
-    else if (it->second != n)
-      diff += (diff.empty() ? "" : "; ") + std::string("rows ") + t + ": " + std::to_string(it->second) + " now, " +
-              std::to_string(n) + " before";
-  }
-  for (const auto& [t, n] : counts)
-    if (!base.row_counts.count(t)) diff += (diff.empty() ? "" : "; ") + std::string("table ") + t + " is new";
-  for (const auto& s : db::sequences_behind(base.sequences, db::sequence_positions(db)))
-    diff += (diff.empty() ? "" : "; ") + s;
-  return diff;
-}
-
-// Services whose health the proof checks: those the playbook restarts or probes.
-std::vector<const config::Service*> proof_services(const config::Playbook& pb, const config::Environment& env) {
-  std::vector<const config::Service*> out;
-  for (const auto& s : pb.steps) {
-    if (s.kind != config::StepKind::Restart && s.kind != config::StepKind::Health) continue;
-    const auto& svc = env.services.at(s.service);
-    if (!svc.health) continue;
-    if (std::find(out.begin(), out.end(), &svc) == out.end()) out.push_back(&svc);
-  }
-  return out;
-}
 
 class StageRunner {
  public:
@@ -190,7 +119,7 @@ class StageRunner {
     }
     if (!m_env.requires_envs.empty()) {
       Stopwatch gsw;
-      auto missing = alembic ? check_alembic_gate(m_project, m_env, ctx.alembic_chain)
+      auto missing = alembic ? check_alembic_gate(m_project, m_env, ctx.alembic_chain, ctx.alembic_todo)
                              : check_gate(m_project, m_env, ctx.plan.pending);
       if (!missing.empty()) {
         std::string list;
@@ -241,6 +170,11 @@ class StageRunner {
         m_rep.message(report::Level::Error, failure);
         break;
       }
+      if (!ledger.lock_held()) {
+        failure = k_lock_lost;
+        m_rep.step_failed(step->name(), "not started: " + failure, Millis(0));
+        break;
+      }
       Stopwatch ssw;
       m_rep.step_started(step->name());
       try {
@@ -262,8 +196,13 @@ class StageRunner {
       }
     }
 
+    // The lock must still be ours before success is declared, and before anything is undone.
+    bool lock_lost = !ledger.lock_held();
+    if (lock_lost && failure.empty()) failure = k_lock_lost;
     StageOutcome out;
-    if (failure.empty()) {
+    if (lock_lost) {
+      out = after_lock_lost(ctx, completed, failure);
+    } else if (failure.empty()) {
       out = {exit_code::k_ok, "succeeded", ""};
       if (m_env.backup && ctx.backup) {
         try {
@@ -282,16 +221,37 @@ class StageRunner {
     } else {
       out = compensate(ctx, completed, failure);
     }
-    try {
-      ledger.finish_run(m_run_id,
-                        out.outcome == "rolled back"       ? "rolled_back"
-                        : out.outcome == "needs attention" ? "needs_attention"
-                                                           : out.outcome,
-                        steps::current_version(ctx), out.error, ctx.backup ? ctx.backup->id : "");
-    } catch (const Error& e) {
-      m_rep.message(report::Level::Warn, std::string("could not record the run's outcome: ") + e.what());
+    std::string outcome = out.outcome == "rolled back"       ? "rolled_back"
+                          : out.outcome == "needs attention" ? "needs_attention"
+                                                             : out.outcome;
+    if (!record_run_outcome(ctx, outcome, out.error, ctx.backup ? ctx.backup->id : "") &&
+        out.exit_code == exit_code::k_ok) {
+      // The changes are in place but the ledger says 'running': the next ferry marks the run
+      // abandoned and every later gate refuses what it applied. Not a success to report.
+      m_rep.message(report::Level::Error,
+                    "the run's changes are in place, but ferry.runs does not say it succeeded; "
+                    "later gates will refuse them: a human must act");
+      m_rep.message(report::Level::Hint,
+                    "once ferry.runs is writable, record it: UPDATE ferry.runs SET outcome = "
+                    "'succeeded', finished = now() WHERE id = '" +
+                        m_run_id + "'");
+      out = {exit_code::k_failed_dirty, "needs attention", "the outcome could not be recorded in ferry.runs"};
     }
     return out;
+  }
+
+  // ferry's session (and with it the lock) is gone: another ferry may be at work, so nothing
+  // more is changed or undone here; say plainly what this run may have left.
+  StageOutcome after_lock_lost(steps::StageContext& ctx, const std::vector<std::unique_ptr<steps::Step>>& completed,
+                               const std::string& failure) {
+    bool changed = ctx.alembic_changed || !ctx.applied_this_run.empty();
+    for (const auto& s : completed) changed |= s->changes_database();
+    m_rep.message(report::Level::Error, "ferry lost its database session and with it the lock of run " + m_run_id +
+                                            "; it stops here and undoes nothing (another run may hold the lock now)");
+    if (!changed) return {exit_code::k_failed_clean, "failed", failure + "; nothing had been changed"};
+    m_rep.message(report::Level::Error, "this run changed '" + m_env.name + "' before that: a human must act");
+    say_restore_by_hand(ctx);
+    return {exit_code::k_failed_dirty, "needs attention", failure};
   }
 
   void say_restore_by_hand(steps::StageContext& ctx) {

@@ -1,7 +1,9 @@
 #include "run/target.hpp"
 
+#include <algorithm>
 #include <filesystem>
 
+#include "config/loader.hpp"
 #include "migrate/sql_parser.hpp"
 
 namespace ferry::run {
@@ -80,26 +82,28 @@ std::vector<std::string> check_gate(const config::Project& project, const config
 }
 
 std::vector<std::string> check_alembic_gate(const config::Project& project, const config::Environment& env,
-                                            const std::vector<migrate::AlembicRevision>& chain) {
+                                            const std::vector<migrate::AlembicRevision>& chain,
+                                            const std::vector<migrate::AlembicRevision>& pending) {
   std::vector<std::string> missing;
-  if (chain.empty()) return missing;
-  const std::string& head = chain.back().id;
+  if (pending.empty()) return missing;
+  const auto& newest = pending.back();
   for (const auto& req_name : env.requires_envs) {
     try {
       auto link = connect(project.environment(req_name));
       std::string cur = migrate::alembic_current(*link.conn);
-      if (!migrate::alembic_reached(chain, cur, head)) {
-        missing.push_back(req_name + ": at alembic revision '" + (cur.empty() ? std::string("none") : cur) +
-                          "', not yet at '" + head + "'");
-        continue;
-      }
+      std::string at = " (" + req_name + " is at " + (cur.empty() ? std::string("base") : cur) + ")";
+      bool all_there = true;
+      for (const auto& r : pending)
+        if (!migrate::alembic_reached(chain, cur, r.id)) {
+          missing.push_back(req_name + ": " + r.id + " (" + r.message + ") is not applied" + at);
+          all_there = false;
+        }
+      if (!all_there) continue;
       db::Ledger ledger(*link.conn);
       bool ok = false;
-      for (const auto& r : ledger.runs(50))
-        if (r.outcome == "succeeded" &&
-            (r.version_after == head || migrate::alembic_reached(chain, r.version_after, head)))
-          ok = true;
-      if (!ok) missing.push_back(req_name + ": no succeeded ferry run brought it to '" + head + "'");
+      for (const auto& run : ledger.runs(50))
+        ok |= run.outcome == "succeeded" && migrate::alembic_reached(chain, run.version_after, newest.id);
+      if (!ok) missing.push_back(req_name + ": no succeeded ferry run brought it to " + newest.id);
     } catch (const Error& e) {
       missing.push_back(req_name + ": cannot check: " + e.what());
     }
@@ -119,6 +123,38 @@ std::string interrupted_hint(const config::Environment& env) {
   return "a human must look: undo what it applied (see its down.sql) or restore a backup (`ferry rollback " + env.name +
          " --backup ID`, which settles it), then mark it settled: INSERT INTO ferry.history (version, name, "
          "action, run_id) VALUES ('VERSION', 'NAME', 'resolved', 'by hand')";
+}
+
+std::optional<config::MigrationsSource> alembic_source(const config::Project& project, const std::string& env) {
+  for (const auto& name : config::list_playbooks(project.root)) {
+    try {
+      auto pb = config::load_playbook(project, name);
+      if (pb.migrations.driver == config::Driver::Alembic &&
+          std::find(pb.stages.begin(), pb.stages.end(), env) != pb.stages.end())
+        return pb.migrations;
+    } catch (const Error&) {
+    }
+  }
+  return std::nullopt;
+}
+
+bool record_run_outcome(steps::StageContext& ctx, const std::string& outcome, const std::string& error,
+                        const std::string& backup_id) {
+  try {
+    ctx.ledger.finish_run(ctx.run_id, outcome, steps::current_version(ctx), error, backup_id);
+    return true;
+  } catch (const Error&) {
+  }
+  try {
+    auto link = connect(ctx.env, &ctx.transports);
+    db::Ledger ledger(*link.conn);
+    std::string version = steps::is_alembic(ctx) ? migrate::alembic_current(*link.conn) : ledger.current_version();
+    ledger.finish_run(ctx.run_id, outcome, version, error, backup_id);
+    return true;
+  } catch (const Error& e) {
+    ctx.reporter.message(report::Level::Warn, std::string("could not record the run's outcome: ") + e.what());
+    return false;
+  }
 }
 
 RollbackChoice choose_rollback(const config::Playbook& pb, const config::Environment& env,

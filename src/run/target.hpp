@@ -1,6 +1,7 @@
 // Connecting to an environment's database and reading its state (used by run, plan, status).
 #pragma once
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,9 +33,20 @@ std::vector<migrate::Migration> load_playbook_migrations(const config::Project& 
 std::vector<std::string> check_gate(const config::Project& project, const config::Environment& env,
                                     const std::vector<migrate::Migration>& pending);
 
-// Gate for the Alembic driver: every required environment must have reached `head`.
+// Gate for the Alembic driver: every revision the stage would apply (`pending`) must be reached
+// in each required environment, by a succeeded ferry run. One line per revision missing.
 std::vector<std::string> check_alembic_gate(const config::Project& project, const config::Environment& env,
-                                            const std::vector<migrate::AlembicRevision>& chain);
+                                            const std::vector<migrate::AlembicRevision>& chain,
+                                            const std::vector<migrate::AlembicRevision>& pending);
+
+// The Alembic settings of the first playbook that stages `env` with the Alembic driver, if any
+// (how `rollback --to` and `status` know an environment is managed by Alembic).
+std::optional<config::MigrationsSource> alembic_source(const config::Project& project, const std::string& env);
+
+// Writes a run's outcome to ferry.runs; when ferry's own session is gone, over a new
+// connection. False, after a warning, when it could not.
+bool record_run_outcome(steps::StageContext& ctx, const std::string& outcome, const std::string& error,
+                        const std::string& backup_id);
 
 // No-transaction migrations cut off between their first statement and their ledger row (see
 // Ledger::mark_applying): one line each. Empty = none.

@@ -20,7 +20,7 @@ std::string restart_service(StageContext& ctx, const config::Service& svc, std::
   if (!res.ok())
     throw Error(ErrorKind::Command, "restart of '" + svc.name + "' exited with " + std::to_string(res.exit_code) +
                                         " on " + t.describe() +
-                                        (res.last_line().empty() ? "" : ": " + res.last_line()));
+                                        (res.failure_text().empty() ? "" : ": " + res.failure_text()));
   return "restarted on " + t.describe();
 }
 

@@ -63,7 +63,7 @@ class RunStep : public Step {
       throw Error(ErrorKind::Command, "timed out after " + format_duration(*m_spec.timeout) + " on " + t.describe());
     if (res.exit_code != 0)
       throw Error(ErrorKind::Command, "exited with " + std::to_string(res.exit_code) + " on " + t.describe() +
-                                          (res.last_line().empty() ? "" : ": " + res.last_line()));
+                                          (res.failure_text().empty() ? "" : ": " + res.failure_text()));
     std::string last = res.last_line();
     return last.empty() ? "exit 0" : last;
   }

@@ -49,6 +49,14 @@ struct CommandResult {
   bool ok() const { return exit_code == 0 && !timed_out; }
   // The last non-empty line of stderr (or stdout), for messages.
   std::string last_line() const;
+  // The lines of stderr (or stdout) that carry the error: a Python traceback's exception line,
+  // else the lines naming an error (error, Error, ERROR, FATAL, fatal:), else the last 3.
+  std::string error_lines() const;
+  // All of stderr (or stdout), bounded: the first and last 100 lines, "... N lines omitted ...".
+  std::string bounded_output() const;
+  // For a failure message: error_lines(), then k_full_output_marker and bounded_output() when
+  // that has more to say. "" when the command printed nothing.
+  std::string failure_text() const;
 };
 
 // Receives stdout in chunks instead of buffering it (backups stream through this).
