@@ -7,6 +7,7 @@
 #include <regex>
 #include <set>
 
+#include "cli/lint_command.hpp"
 #include "config/loader.hpp"
 #include "core/error.hpp"
 #include "core/text.hpp"
@@ -139,6 +140,7 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
       auto plan = migrate::make_plan(files, ledger.applied());
       pending = plan.pending;
       print_native_plan(g, project, env, ledger, plan, earlier);
+      print_plan_lint(pb, *link.conn, plan.pending);
     }
     std::cout << "  steps:";
     for (const auto& s : pb.steps) std::cout << " " << s.label() << ";";
