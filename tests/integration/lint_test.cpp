@@ -61,6 +61,10 @@ TEST_F(LintCli, ExitCodeFollowsFailOn) {
   EXPECT_EQ(r.code, 3) << r.all();
   EXPECT_TRUE(contains(r.out, "migrations/0002_drop/up.sql:2:1: FL030 high: DROP table tasks")) << r.out;
   EXPECT_TRUE(contains(r.out, "1 reach --fail-on high")) << r.out;
+  // Without a playbook: migrations/ against every environment.
+  auto all = project.ferry({"lint"});
+  EXPECT_EQ(all.code, 3) << all.all();
+  EXPECT_TRUE(contains(all.out, "lint migrations/  (fail on high)\nstage dev")) << all.out;
   // Nothing was changed by linting.
   EXPECT_EQ(pg().value("app", "SELECT count(*) FROM tasks"), "500");
   EXPECT_EQ(pg().value("app", "SELECT count(*) FROM pg_indexes WHERE indexname = 'tasks_title'"), "0");
