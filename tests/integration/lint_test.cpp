@@ -207,6 +207,11 @@ TEST_F(LintCli, ClaimedLockIsTheLockTheStatementTakes) {
       {"FL011", "ALTER TABLE tasks ADD CONSTRAINT tasks_owner FOREIGN KEY (owner) REFERENCES users (id)"},
       {"FL035", "UPDATE tasks SET title = upper(title)"},
       {"FL001", "ALTER TABLE tasks ADD COLUMN due date"},
+      {"FL010", "ALTER TABLE tasks ADD CONSTRAINT tasks_id_positive CHECK (id > 0)"},
+      {"FL012", "ALTER TABLE tasks ADD CONSTRAINT tasks_title_key UNIQUE (title)"},
+      {"FL023", "REINDEX TABLE tasks"},
+      {"FL033", "TRUNCATE tasks"},
+      {"FL040", "CLUSTER tasks USING tasks_pkey"},
   };
   // Lock modes from weakest to strongest (PostgreSQL's table-level order).
   const std::vector<std::string> order = {
