@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli/lint_command.hpp"
 #include "config/loader.hpp"
 #include "core/error.hpp"
 #include "core/text.hpp"
@@ -172,6 +173,7 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
       auto plan = migrate::make_plan(files, ledger.applied());
       pending = plan.pending;
       print_native_plan(os, g, project, env, ledger, plan, earlier);
+      print_plan_lint(os, pb, *link.conn, plan.pending);
     }
     os << "  steps:";
     for (const auto& s : pb.steps) os << " " << s.label() << ";";

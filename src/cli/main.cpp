@@ -9,6 +9,7 @@
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
 #include "cli/files.hpp"
+#include "cli/lint_command.hpp"
 #include "config/loader.hpp"
 #include "core/error.hpp"
 #include "run/runner.hpp"
@@ -108,6 +109,9 @@ int main(int argc, char** argv) {
   auto* make_new = app.add_subcommand("new", "create migrations/<next version>_NAME/{up,down}.sql");
   make_new->add_option("NAME", new_name, "migration name (letters, digits, _ and -)")->required();
 
+  LintOptions lint_options;
+  auto* lint = add_lint_command(app, lint_options);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -128,6 +132,7 @@ int main(int argc, char** argv) {
     if (history->parsed()) return cmd_history(g, env_name, json);
     if (backups->parsed()) return cmd_backups(g, env_name, json);
     if (make_new->parsed()) return cmd_new(g, new_name);
+    if (lint->parsed()) return cmd_lint(g, lint_options);
     loaded = config::load_project(g.root);
     const auto& project = *loaded;
     if (run->parsed()) {

@@ -1,0 +1,38 @@
+// `ferry lint [PLAYBOOK]`: the risk of every pending migration on every stage, and the short
+// form `ferry plan` shows.
+#pragma once
+
+#include <ostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "cli/commands.hpp"
+#include "config/model.hpp"
+#include "db/pg.hpp"
+#include "migrate/migration_set.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace ferry::cli {
+
+struct LintOptions {
+  std::string playbook;  // "" = migrations/ against every environment
+  bool offline = false;
+  bool json = false;
+  bool rules = false;  // print the rule table (docs/lint.md) and exit
+  std::string fail_on = "high";
+  std::optional<double> medium_rows, high_rows;
+};
+
+// Registers the subcommand and its flags on `app`, filling `o`.
+CLI::App* add_lint_command(CLI::App& app, LintOptions& o);
+int cmd_lint(const Globals& g, const LintOptions& o);
+
+// For `ferry plan`: one line per pending migration with findings ("lint 0002_x: FL020 medium
+// (tasks), ..."), or one "lint: no findings" line; levels scaled by the sizes read on `conn`.
+void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connection& conn, const std::vector<migrate::Migration>& pending);
+
+}  // namespace ferry::cli

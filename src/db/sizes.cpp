@@ -1,0 +1,17 @@
+#include "db/sizes.hpp"
+
+namespace ferry::db {
+
+std::map<std::string, RelationSize> relation_sizes(Connection& conn, const std::set<std::string>& names) {
+  std::map<std::string, RelationSize> out;
+  for (const auto& name : names) {
+    auto r = conn.exec_params(
+        "SELECT c.reltuples::float8, pg_table_size(c.oid) FROM pg_class c "
+        "WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'm')",
+        {quote_ident(name)});
+    if (r.rows() == 1) out[name] = RelationSize{std::stod(r.text(0, 0)), r.integer(0, 1)};
+  }
+  return out;
+}
+
+}  // namespace ferry::db
