@@ -104,6 +104,13 @@ bool Ledger::lock_held() {
   }
 }
 
+long long Ledger::runs_started_after(const std::string& run_id) {
+  auto r = m_conn.exec_params(
+      "SELECT count(*) FROM ferry.runs WHERE id <> $1 AND started >= (SELECT started FROM ferry.runs WHERE id = $1)",
+      {run_id});
+  return std::stoll(r.text(0, 0));
+}
+
 void Ledger::unlock() {
   try {
     m_conn.exec(std::string("SELECT pg_advisory_unlock(") + k_lock_args + ")");

@@ -68,6 +68,9 @@ class Ledger {
   // is gone (then another ferry may already be at work: stop, change nothing more).
   bool lock_held();
   void unlock();
+  // Runs recorded on this database after `run_id` started: after a lost session, another ferry
+  // may have held the lock in between (then this run must not undo anything).
+  long long runs_started_after(const std::string& run_id);
   std::optional<LockHolder> lock_holder();  // who holds it now, if anyone
 
   std::vector<AppliedMigration> applied();  // ordered by version, oldest first

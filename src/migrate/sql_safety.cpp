@@ -47,6 +47,8 @@ const std::set<std::string>& safe_kinds() {
                                           "CreateConversionStmt",
                                           "CreateRoleStmt",
                                           "AlterRoleStmt",
+                                          "AlterRoleSetStmt",
+                                          "AlterDatabaseSetStmt",
                                           "CreateEventTrigStmt",
                                           "VacuumStmt",
                                           "ClusterStmt",

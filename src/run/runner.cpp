@@ -199,6 +199,10 @@ class StageRunner {
     // The lock must still be ours before success is declared, and before anything is undone.
     bool lock_lost = !ledger.lock_held();
     if (lock_lost && failure.empty()) failure = k_lock_lost;
+    // A session the server dropped (a restart, a terminated backend): a new session and the
+    // lock again, when no other run was recorded in between. Then the usual rollback and proof
+    // say what is true; otherwise stop and undo nothing.
+    if (lock_lost && !ctx.db.alive() && recover_connection(ctx)) lock_lost = false;
     StageOutcome out;
     if (lock_lost) {
       out = after_lock_lost(ctx, completed, failure);
@@ -326,6 +330,14 @@ class StageRunner {
     if (!ctx.ledger.try_lock()) {
       m_rep.step_compensated("database", false,
                              "reconnected, but another session took the lock while the connection was lost",
+                             sw.elapsed());
+      return false;
+    }
+    if (auto n = ctx.ledger.runs_started_after(m_run_id); n > 0) {
+      ctx.ledger.unlock();
+      m_rep.step_compensated("database", false,
+                             "reconnected, but " + std::to_string(n) +
+                                 " other run(s) started on this database while the connection was lost",
                              sw.elapsed());
       return false;
     }

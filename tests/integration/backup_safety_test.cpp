@@ -134,11 +134,12 @@ TEST_F(BackupSafety, EnvironmentsSharingABackupDirectoryNeverSeeEachOthersBackup
   write_env("staging", "staging");
   auto s = take("staging");
   EXPECT_EQ(list("dev").size(), 0u);
+  // A backup that is not this environment's is a bad argument: refused before anything (64).
   auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
-  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_EQ(r.code, 64) << r.all();
   EXPECT_TRUE(contains(r.out, "no verified backup 'latest' for 'dev'")) << r.out;
   r = project.ferry({"rollback", "dev", "--backup", s["id"]});
-  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_EQ(r.code, 64) << r.all();
   EXPECT_TRUE(contains(r.out, "is not a backup of environment 'dev'")) << r.out;
   EXPECT_EQ(q("SELECT to_regclass('only_in_staging') IS NULL"), "t");
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
