@@ -29,8 +29,13 @@ std::string argv_holding(const std::string& needle) {
   for (const auto& e : fs::directory_iterator("/proc", ec)) {
     std::string name = e.path().filename().string();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    std::ifstream in(e.path() / "cmdline", std::ios::binary);
-    std::string args((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::string args;
+    try {  // a process may exit while it is read
+      std::ifstream in(e.path() / "cmdline", std::ios::binary);
+      args.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    } catch (const std::exception&) {
+      continue;
+    }
     for (char& c : args)
       if (c == '\0') c = ' ';
     if (contains(args, needle)) found += "[" + name + "] " + args + "\n";

@@ -174,10 +174,13 @@ TEST_F(Migrate, SecondRunIsRefusedAtOnceNamingTheHolder) {
   project.migration("0001_slow", "SELECT pg_sleep(4);\nCREATE TABLE slow (id int);", "DROP TABLE slow;");
   Background first({ferry_binary(), "-C", project.root(), "run", "promote"}, {{"FERRY_OPERATOR", "alice"}});
   // Wait until the first run holds the lock (its row is in ferry.runs).
-  for (int i = 0; i < 100; ++i) {
-    if (count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1717924466") == "1" &&
-        count("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'") == "1")
-      break;
+  for (int i = 0; i < 200; ++i) {
+    try {  // ferry.runs does not exist until the first run has created it
+      if (count("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1717924466") == "1" &&
+          count("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'") == "1")
+        break;
+    } catch (const std::exception&) {
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   auto t0 = std::chrono::steady_clock::now();
