@@ -25,8 +25,8 @@ constexpr const char* k_wait_lock = "30m";
 constexpr const char* k_wait_ready = "2m";
 
 std::vector<std::string> run_argv(const ScheduleSpec& s) {
-  std::vector<std::string> a = {s.ferry, "-C", s.root, "-q", "run", s.playbook, "--wait-lock", k_wait_lock,
-                                "--wait-ready", k_wait_ready};
+  std::vector<std::string> a = {s.ferry,    "-C",          s.root,      "-q",           "run",
+                                s.playbook, "--wait-lock", k_wait_lock, "--wait-ready", k_wait_ready};
   if (s.yes) a.push_back("--yes");
   return a;
 }
@@ -52,10 +52,14 @@ std::string systemd_word(const std::string& word) {
   std::string out;
   bool plain = !word.empty();
   for (char c : word) {
-    if (c == '%') out += "%%";
-    else if (c == '$') out += "$$";
-    else if (c == '"' || c == '\\') out += std::string("\\") + c;
-    else out += c;
+    if (c == '%')
+      out += "%%";
+    else if (c == '$')
+      out += "$$";
+    else if (c == '"' || c == '\\')
+      out += std::string("\\") + c;
+    else
+      out += c;
     if (c == ' ' || c == '\t' || c == '"' || c == '\'' || c == '\\' || c == ';') plain = false;
   }
   return plain ? out : "\"" + out + "\"";
@@ -75,8 +79,9 @@ ScheduleUnits make_schedule(const ScheduleSpec& s) {
       "# only after TimeoutStopSec (longer than any rollback) is the rest killed.\n"
       "KillMode=mixed\nKillSignal=SIGTERM\nTimeoutStopSec=1h\n"
       "# exit 0 done; 1 failed and undone; 2 a human must act; 3 refused (locked, gate, drift); 64 config\n";
-  u.timer = "[Unit]\nDescription=ferry: playbook " + systemd_path(s.playbook) + " (" + systemd_path(s.every) + ")\n\n[Timer]\nOnCalendar=" +
-            s.every + "\nPersistent=true\nUnit=" + s.unit + ".service\n\n[Install]\nWantedBy=timers.target\n";
+  u.timer = "[Unit]\nDescription=ferry: playbook " + systemd_path(s.playbook) + " (" + systemd_path(s.every) +
+            ")\n\n[Timer]\nOnCalendar=" + s.every + "\nPersistent=true\nUnit=" + s.unit +
+            ".service\n\n[Install]\nWantedBy=timers.target\n";
   std::string cmd;
   for (const auto& w : run_argv(s)) {
     std::string q = shell_quote(w);
@@ -85,11 +90,12 @@ ScheduleUnits make_schedule(const ScheduleSpec& s) {
     cmd += (cmd.empty() ? "" : " ") + esc;
   }
   std::string when = cron_schedule(s.every);
-  u.crontab = "# no flock needed: ferry takes its own lock in each database; a second run waits up to " +
-              std::string(k_wait_lock) + ", then exits 3\n" +
-              (when.empty() ? "# '" + s.every + "' has no cron shorthand: replace M H DOM MON DOW with its five fields\n" +
-                                  "M H DOM MON DOW " + cmd + "\n"
-                            : when + " " + cmd + "\n");
+  u.crontab =
+      "# no flock needed: ferry takes its own lock in each database; a second run waits up to " +
+      std::string(k_wait_lock) + ", then exits 3\n" +
+      (when.empty() ? "# '" + s.every + "' has no cron shorthand: replace M H DOM MON DOW with its five fields\n" +
+                          "M H DOM MON DOW " + cmd + "\n"
+                    : when + " " + cmd + "\n");
   return u;
 }
 
@@ -120,12 +126,15 @@ int cmd_schedule(const Globals& g, const ScheduleOptions& o) {
   for (const auto& st : pb.stages) {
     const auto& env = shape.environments.at(st);
     s.yes |= env.is_protected;
-    if (!env.database.password_file.empty()) s.credentials.push_back({env.name + ".password", env.database.password_file});
+    if (!env.database.password_file.empty())
+      s.credentials.push_back({env.name + ".password", env.database.password_file});
   }
   auto u = make_schedule(s);
   if (!o.install) {
-    std::cout << "# /etc/systemd/system/" << s.unit << ".service\n" << u.service << "\n# /etc/systemd/system/"
-              << s.unit << ".timer\n" << u.timer << "\n# crontab -e\n" << u.crontab;
+    std::cout << "# /etc/systemd/system/" << s.unit << ".service\n"
+              << u.service << "\n# /etc/systemd/system/" << s.unit << ".timer\n"
+              << u.timer << "\n# crontab -e\n"
+              << u.crontab;
     return 0;
   }
   const char* home = std::getenv("HOME");

@@ -29,8 +29,8 @@ struct ScheduleSpec {
   std::string unit;      // "ferry-NAME"
   std::string every;     // daily | hourly | a systemd OnCalendar= expression
   std::string user;
-  bool system = true;  // a system unit (User= allowed) or a user unit
-  bool yes = false;    // a stage is protected: the run must confirm it
+  bool system = true;                                            // a system unit (User= allowed) or a user unit
+  bool yes = false;                                              // a stage is protected: the run must confirm it
   std::vector<std::pair<std::string, std::string>> credentials;  // ENV.password -> password_file
 };
 

@@ -150,9 +150,9 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
 
   r.require(doc, "the environment", "database");
   auto db = doc["database"];
-  r.expect_map(db, "database",
-               {"name", "user", "password", "password_file", "host", "port", "tunnel", "sslmode", "tools",
-                "connect_timeout"});
+  r.expect_map(
+      db, "database",
+      {"name", "user", "password", "password_file", "host", "port", "tunnel", "sslmode", "tools", "connect_timeout"});
   r.require(db, "database", "name");
   env.database.name = r.nonempty(db, "name", "");
   env.database.user = r.str_or(db, "user", "");

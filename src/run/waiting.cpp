@@ -22,8 +22,8 @@ bool sleep_unless_interrupted(Millis d) {
 }  // namespace
 
 bool is_not_ready_error(const std::string& message) {
-  for (const char* s : {"starting up", "not yet accepting connections", "Connection refused", "No such file or directory",
-                        "timeout expired", "57P03"})
+  for (const char* s : {"starting up", "not yet accepting connections", "Connection refused",
+                        "No such file or directory", "timeout expired", "57P03"})
     if (message.find(s) != std::string::npos) return true;
   return false;
 }

@@ -25,9 +25,9 @@ class Unattended : public ::testing::Test {
   // Starts a first run whose migration sleeps, and returns once it holds the lock.
   std::unique_ptr<Background> first_run_holding_the_lock() {
     project.migration("0001_slow", "SELECT pg_sleep(4);\nCREATE TABLE slow (id int);", "DROP TABLE slow;");
-    auto first = std::make_unique<Background>(std::vector<std::string>{ferry_binary(), "-C", project.root(), "run",
-                                                                        "promote"},
-                                              std::map<std::string, std::string>{{"FERRY_OPERATOR", "alice"}});
+    auto first =
+        std::make_unique<Background>(std::vector<std::string>{ferry_binary(), "-C", project.root(), "run", "promote"},
+                                     std::map<std::string, std::string>{{"FERRY_OPERATOR", "alice"}});
     for (int i = 0; i < 200; ++i) {
       if (value("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1717924466") == "1" &&
           value("SELECT count(*) FROM pg_tables WHERE schemaname = 'ferry' AND tablename = 'runs'") == "1" &&
@@ -46,8 +46,7 @@ TEST_F(Unattended, SecondRunWaitsForTheLockThenSucceeds) {
   auto second = project.ferry({"run", "promote", "--wait-lock", "60s"}, {{"FERRY_OPERATOR", "bob"}});
   EXPECT_EQ(second.code, 0) << second.all();
   EXPECT_TRUE(contains(second.all(), "environment 'dev' is locked by run " + first_id + " by alice")) << second.all();
-  EXPECT_TRUE(contains(second.all(), "waiting up to 1m00s (--wait-lock)") ||
-              contains(second.all(), "(--wait-lock)"))
+  EXPECT_TRUE(contains(second.all(), "waiting up to 1m00s (--wait-lock)") || contains(second.all(), "(--wait-lock)"))
       << second.all();
   auto done = first->wait();
   EXPECT_EQ(done.code, 0) << done.all();
@@ -117,6 +116,25 @@ TEST_F(Unattended, UnsetSecretOfAnotherEnvironmentDoesNotStopDev) {
   auto broken = project.ferry({"backup", "dev"});
   EXPECT_EQ(broken.code, 64) << broken.all();
   EXPECT_TRUE(contains(broken.all(), "colour")) << broken.all();
+}
+
+TEST_F(Unattended, ScheduleHandsPasswordFilesOverAsCredentials) {
+  project.write("environments/production.yaml",
+                "protected: true\ndatabase:\n  name: app\n  password_file: secrets/prod.pw\n");
+  project.write("playbooks/nightly.yaml", "stages: [production]\nsteps:\n  - migrate\n");
+  auto r = project.ferry({"schedule", "nightly", "--every", "hourly", "--user", "deploy"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_TRUE(contains(r.out, "LoadCredential=production.password:" + project.path("secrets/prod.pw") + "\n"))
+      << r.out;
+  EXPECT_TRUE(contains(r.out, "User=deploy\n")) << r.out;
+  EXPECT_TRUE(contains(r.out, "\n@hourly ")) << r.out;
+  EXPECT_TRUE(contains(r.out, " -q run nightly --wait-lock 30m --wait-ready 2m --yes\n")) << r.out;
+
+  // Under systemd the credential stands in for the file, which the service's user cannot read.
+  EXPECT_EQ(project.ferry({"validate"}).code, 64);
+  project.write("creds/production.password", "pw\n");
+  auto v = project.ferry({"validate"}, {{"CREDENTIALS_DIRECTORY", project.path("creds")}});
+  EXPECT_EQ(v.code, 0) << v.all();
 }
 
 }  // namespace
