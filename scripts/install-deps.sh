@@ -11,7 +11,7 @@ PKGS=(
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libpg-query-dev
   postgresql postgresql-client openssh-server
   python3 python3-psycopg2 python3-alembic python3-sqlalchemy alembic
-  zstd procps curl
+  zstd procps curl systemd
   podman podman-docker runc catatonit
 )
 

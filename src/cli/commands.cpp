@@ -211,7 +211,8 @@ std::vector<std::string> promotion_order(const config::Project& p) {
 }
 
 int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as_json) {
-  auto project = config::load_project(g.root);
+  // --env ENV resolves ${VAR} and password_file for ENV only.
+  auto project = only ? config::load_project(g.root, std::set<std::string>{*only}) : config::load_project(g.root);
   auto files = run::load_playbook_migrations(project, status_source(project));
   json out = json::array();
   int code = 0;

@@ -5,12 +5,15 @@
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
 #include "cli/files.hpp"
 #include "cli/lint_command.hpp"
+#include "cli/schedule_command.hpp"
 #include "config/loader.hpp"
+#include "core/duration.hpp"
 #include "core/error.hpp"
 #include "run/runner.hpp"
 
@@ -33,6 +36,29 @@ bool use_color(bool no_color) {
   const char* term = std::getenv("TERM");
   if (term && std::string(term) == "dumb") return false;
   return isatty(STDOUT_FILENO);
+}
+
+// --wait-lock / --wait-ready values: durations like 30s, 5m.
+Millis wait_option(const std::string& flag, const std::string& text) {
+  if (text.empty()) return Millis(0);
+  auto d = parse_duration(text);
+  if (!d) throw Error(ErrorKind::Config, flag + " must be a duration like 30s, 5m or 1h, found '" + text + "'");
+  return *d;
+}
+
+// A command resolves ${VAR} and password_file only for what it acts on: the playbook's stages
+// (or --env) and the environments their gates read, or the one ENV.
+std::set<std::string> touched(const std::string& root, const std::string& playbook,
+                              const std::optional<std::string>& only) {
+  auto shape = config::load_project(root, std::set<std::string>{});
+  std::set<std::string> envs;
+  if (only) {
+    envs.insert(*only);
+  } else {
+    auto pb = config::load_playbook(shape, playbook);
+    envs.insert(pb.stages.begin(), pb.stages.end());
+  }
+  return config::with_requirements(shape, envs);
 }
 
 std::string joined_argv(int argc, char** argv) {
@@ -104,6 +130,11 @@ int main(int argc, char** argv) {
   to_opt->excludes(bk_opt);
   rollback->add_flag("--yes", yes, "confirm a protected environment");
   rollback->add_flag("--no-restart", no_restart, "do not restart services afterwards");
+  std::string wait_lock, wait_ready;
+  for (auto* sub : {run, backup, rollback}) {
+    sub->add_option("--wait-lock", wait_lock, "wait up to DURATION for another run's lock (then exit 3)");
+    sub->add_option("--wait-ready", wait_ready, "retry connecting for up to DURATION while the database starts");
+  }
 
   std::string new_name;
   auto* make_new = app.add_subcommand("new", "create migrations/<next version>_NAME/{up,down}.sql");
@@ -111,6 +142,8 @@ int main(int argc, char** argv) {
 
   LintOptions lint_options;
   auto* lint = add_lint_command(app, lint_options);
+  ScheduleOptions schedule_options;
+  auto* schedule = add_schedule_command(app, schedule_options);
 
   try {
     app.parse(argc, argv);
@@ -133,7 +166,9 @@ int main(int argc, char** argv) {
     if (backups->parsed()) return cmd_backups(g, env_name, json);
     if (make_new->parsed()) return cmd_new(g, new_name);
     if (lint->parsed()) return cmd_lint(g, lint_options);
-    loaded = config::load_project(g.root);
+    if (schedule->parsed()) return cmd_schedule(g, schedule_options);
+    Millis lock_wait = wait_option("--wait-lock", wait_lock), ready_wait = wait_option("--wait-ready", wait_ready);
+    loaded = config::load_project(g.root, touched(g.root, playbook, run->parsed() ? env_opt : env_name));
     const auto& project = *loaded;
     if (run->parsed()) {
       auto pb = config::load_playbook(project, playbook);
@@ -148,6 +183,8 @@ int main(int argc, char** argv) {
       o.color = g.color;
       o.quiet = g.quiet;
       o.verbose = g.verbose;
+      o.wait_lock = lock_wait;
+      o.wait_ready = ready_wait;
       return run::run_playbook(project, pb, o);
     }
     if (backup->parsed()) {
@@ -157,6 +194,8 @@ int main(int argc, char** argv) {
       o.command_line = joined_argv(argc, argv);
       o.color = g.color;
       o.quiet = g.quiet;
+      o.wait_lock = lock_wait;
+      o.wait_ready = ready_wait;
       return run::backup_environment(project, env_name, o);
     }
     if (rollback->parsed()) {
@@ -173,6 +212,8 @@ int main(int argc, char** argv) {
       o.command_line = joined_argv(argc, argv);
       o.color = g.color;
       o.quiet = g.quiet;
+      o.wait_lock = lock_wait;
+      o.wait_ready = ready_wait;
       return run::rollback_environment(project, o);
     }
   } catch (const Error& e) {

@@ -28,6 +28,10 @@ const Environment& Project::environment(const std::string& name) const {
                   return s;
                 }()));
   }
+  if (!it->second.resolved)  // a command acts only on environments it resolved (load_project)
+    throw Error(ErrorKind::Config, it->second.unresolved.empty()
+                                       ? "environment '" + name + "' was read without its variables and secrets"
+                                       : it->second.unresolved);
   return it->second;
 }
 
@@ -96,10 +100,24 @@ void check_connection_ref(const Reader& r, const Environment& env, const YAML::N
                    (hint.empty() ? "" : " (did you mean '" + hint + "'?)") + "; known: " + known);
 }
 
-Environment read_environment(const std::string& root, const fs::path& path, Secrets& secrets) {
-  Reader r{display_path(root, path), &secrets};
-  YAML::Node doc = load_yaml(path.string(), r.file);
+std::string read_password_file(const Reader& r, const YAML::Node& pf, const fs::path& p, const std::string& file) {
+  std::string content;
+  try {
+    content = read_file(p.string());
+  } catch (const Error&) {
+    r.fail(pf, "cannot read password_file '" + file + "'");
+  }
+  while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) content.pop_back();
+  return content;
+}
+
+// Reads and validates one environment file; with `resolve` false its ${VAR} and password_file
+// are left unresolved (env.unresolved says what was left).
+Environment read_environment(const std::string& root, const fs::path& path, Secrets& secrets, bool resolve) {
   Environment env;
+  Reader r{display_path(root, path), &secrets};
+  if (!resolve) r.unresolved = &env.unresolved;
+  YAML::Node doc = load_yaml(path.string(), r.file);
   env.name = path.stem().string();
   env.file = r.file;
   if (!doc.IsMap()) r.fail(doc, "an environment file must be a mapping, found " + Reader::describe(doc));
@@ -132,8 +150,9 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
 
   r.require(doc, "the environment", "database");
   auto db = doc["database"];
-  r.expect_map(db, "database",
-               {"name", "user", "password", "password_file", "host", "port", "tunnel", "sslmode", "tools"});
+  r.expect_map(
+      db, "database",
+      {"name", "user", "password", "password_file", "host", "port", "tunnel", "sslmode", "tools", "connect_timeout"});
   r.require(db, "database", "name");
   env.database.name = r.nonempty(db, "name", "");
   env.database.user = r.str_or(db, "user", "");
@@ -150,15 +169,16 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
       file = std::string(home ? home : "") + file.substr(1);
     }
     fs::path p = fs::path(file).is_absolute() ? fs::path(file) : fs::path(root) / file;
-    std::string content;
-    try {
-      content = read_file(p.string());
-    } catch (const Error&) {
-      r.fail(pf, "cannot read password_file '" + file + "'");
+    env.database.password_file = fs::absolute(p).lexically_normal().string();
+    // Under systemd, LoadCredential=ENV.password (ferry schedule) hands the file over instead.
+    const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
+    std::error_code ec;
+    if (creds && fs::is_regular_file(fs::path(creds) / (env.name + ".password"), ec))
+      p = fs::path(creds) / (env.name + ".password");
+    if (resolve) {
+      env.database.password = read_password_file(r, pf, p, file);
+      secrets.add(*env.database.password);
     }
-    while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) content.pop_back();
-    env.database.password = content;
-    secrets.add(content);
   }
   env.database.host = r.nonempty(db, "host", env.database.host);
   env.database.port = r.int_or(db, "port", 5432, 1, 65535);
@@ -171,6 +191,11 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
   env.database.sslmode =
       r.one_of(db, "sslmode", "prefer", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"});
   env.database.tools = r.str_or(db, "tools", "local");
+  if (db["connect_timeout"]) {
+    auto t = r.duration(db["connect_timeout"], "connect_timeout");
+    if (t < Millis(1000)) r.fail(db["connect_timeout"], "'connect_timeout' must be at least 1s");
+    env.database.connect_timeout_s = static_cast<int>((t.count() + 999) / 1000);
+  }
   if (db["tools"]) check_connection_ref(r, env, db["tools"], "tools", env.database.tools);
 
   if (auto b = doc["backup"]) {
@@ -260,7 +285,7 @@ void check_inside_project(const std::string& root, const fs::path& path, const s
 
 }  // namespace
 
-Project load_project(const std::string& root) {
+Project load_project(const std::string& root, const std::optional<std::set<std::string>>& resolve_only) {
   Project p;
   p.root = root;
   fs::path dir = fs::path(root) / "environments";
@@ -269,7 +294,9 @@ Project load_project(const std::string& root) {
     throw Error(ErrorKind::Config, "no environments/ directory under '" + root + "'",
                 "run ferry in a project directory, or pass -C DIR");
   for (const auto& f : yaml_files(root, "environments")) {
-    auto env = read_environment(root, f, p.secrets);
+    bool resolve = !resolve_only || resolve_only->count(f.stem().string()) > 0;
+    auto env = read_environment(root, f, p.secrets, resolve);
+    env.resolved = resolve;
     p.environments[env.name] = std::move(env);
   }
   // requires: must name known environments
@@ -288,6 +315,18 @@ Project load_project(const std::string& root) {
     }
   }
   return p;
+}
+
+std::set<std::string> with_requirements(const Project& project, std::set<std::string> envs) {
+  std::vector<std::string> todo(envs.begin(), envs.end());
+  while (!todo.empty()) {
+    auto it = project.environments.find(todo.back());
+    todo.pop_back();
+    if (it == project.environments.end()) continue;
+    for (const auto& req : it->second.requires_envs)
+      if (envs.insert(req).second) todo.push_back(req);
+  }
+  return envs;
 }
 
 std::vector<std::string> list_playbooks(const std::string& root) {

@@ -56,6 +56,8 @@ struct Database {
   std::string tunnel;  // "" = connect directly
   std::string sslmode = "prefer";
   std::string tools = "local";
+  int connect_timeout_s = 10;  // per connection attempt (database.connect_timeout)
+  std::string password_file;   // the file as resolved (absolute), "" when none
 };
 
 struct BackupSpec {
@@ -94,6 +96,11 @@ struct Environment {
   Database database;
   std::optional<BackupSpec> backup;
   std::map<std::string, Service> services;
+  // The first ${VAR} or password_file left unresolved because the command does not act on this
+  // environment ("FILE:LINE:COL: ..."); "" when everything is resolved. Project::environment()
+  // throws it as a configuration error.
+  std::string unresolved;
+  bool resolved = true;  // false: read for its shape only (see load_project's resolve_only)
 };
 
 enum class StepKind { Backup, Migrate, Verify, Restart, Health, Run, Sql };

@@ -174,13 +174,22 @@ void Reader::expect_map(const YAML::Node& node, const std::string& what,
   }
 }
 
+const char* Reader::unset_or_value(const YAML::Node& n, const std::string& var, const std::string& written) const {
+  const char* v = std::getenv(var.c_str());
+  if (v) return v;
+  std::string msg = "environment variable '" + var + "' is not set (used as " + written + ")";
+  if (!unresolved) fail(n, msg);
+  if (unresolved->empty()) *unresolved = mark(n).str() + ": " + msg;
+  return nullptr;
+}
+
 std::string Reader::interpolate(const YAML::Node& n, const std::string& raw) const {
   std::string out;
   scan_refs(
       raw, [&](const std::string& t) { out += t; },
       [&](const std::string& var, bool secret, const std::string& written) {
-        const char* v = std::getenv(var.c_str());
-        if (!v) fail(n, "environment variable '" + var + "' is not set (used as " + written + ")");
+        const char* v = unset_or_value(n, var, written);
+        if (!v) return;
         if (secret && secrets) secrets->add(v);
         sources[v] = written;
         out += v;
@@ -197,10 +206,10 @@ ShellText Reader::shell(const YAML::Node& n, const std::string& key) const {
       [&](const std::string& var, bool secret, const std::string& written) {
         if (!is_shell_name(var))
           fail(n, "'" + written + "' in a command must name a variable of letters, digits and '_'");
-        const char* v = std::getenv(var.c_str());
-        if (!v) fail(n, "environment variable '" + var + "' is not set (used as " + written + ")");
-        if (secret && secrets) secrets->add(v);
+        const char* v = unset_or_value(n, var, written);
         out.text += "${" + var + "}";
+        if (!v) return;
+        if (secret && secrets) secrets->add(v);
         out.env[var] = v;
       },
       [&] { fail(n, "unterminated '${' in " + describe(n)); });

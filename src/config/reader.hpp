@@ -32,6 +32,9 @@ struct Reader {
   // Expanded ${VAR} values and the text they were written as, so that messages quote a
   // secret's text ("${PW}"), never its value.
   mutable std::map<std::string, std::string> sources = {};
+  // When set, an unset ${VAR} is not an error: it reads as "" and the first such problem is
+  // kept here (an environment the command does not act on).
+  std::string* unresolved = nullptr;
 
   Mark mark(const YAML::Node& n) const {
     auto m = n.Mark();
@@ -57,6 +60,8 @@ struct Reader {
 
   // ${VAR} and ${secret:VAR} expansion; ${secret:VAR} values become secrets.
   std::string interpolate(const YAML::Node& n, const std::string& raw) const;
+  // getenv(var); when unset: fails, or (with `unresolved`) records the problem and returns nullptr.
+  const char* unset_or_value(const YAML::Node& n, const std::string& var, const std::string& written) const;
   // A shell command: ${VAR} stays in the text, its value goes to the environment.
   ShellText shell(const YAML::Node& n, const std::string& key) const;
 

@@ -10,6 +10,7 @@
 #include "run/interrupt.hpp"
 #include "run/runner.hpp"
 #include "run/target.hpp"
+#include "run/waiting.hpp"
 #include "steps/backup.hpp"
 #include "steps/service.hpp"
 #include "steps/step.hpp"
@@ -31,19 +32,23 @@ struct Session {
   }
 };
 
+struct Waits {
+  Millis lock{0};
+  Millis ready{0};
+};
+
 // Opens the session: connect, lock (refusal -> exit 3 via Error(Refused)), schema, run row.
 void open_session(Session& s, const config::Environment& env, steps::Transports& transports, const std::string& run_id,
-                  const std::string& what, const std::string& command_line, report::Reporter& rep,
+                  const std::string& what, const std::string& command_line, report::Reporter& rep, Waits waits,
                   bool alembic = false) {
   Stopwatch sw;
-  s.link = connect(env, &transports);
+  s.link = connect_when_ready(env, &transports, waits.ready, rep);
   s.conn = s.link.conn.get();
   s.ledger = std::make_unique<db::Ledger>(*s.conn);
-  if (!s.ledger->try_lock()) {
-    auto holder = s.ledger->lock_holder();
+  if (!lock_waiting(*s.ledger, env.name, waits.lock, rep)) {
+    std::string why = locked_message(*s.ledger, env.name, waits.lock);
     s.ledger.reset();
-    throw Error(ErrorKind::Refused, "environment '" + env.name + "' is locked by " +
-                                        (holder ? holder->describe() : std::string("another session")));
+    throw Error(ErrorKind::Refused, why);
   }
   set_cancel_target(s.conn);
   s.ledger->ensure_schema();
@@ -131,7 +136,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
   steps::Transports transports(env);
   Session s;
   try {
-    open_session(s, env, transports, run_id, "backup", opts.command_line, fan);
+    open_session(s, env, transports, run_id, "backup", opts.command_line, fan, {opts.wait_lock, opts.wait_ready});
   } catch (const Error& e) {
     fan.message(report::Level::Error, e.what());
     int code = e.kind() == ErrorKind::Refused ? exit_code::k_refused : exit_code::k_failed_clean;
@@ -317,7 +322,7 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   steps::Transports transports(env);
   Session s;
   try {
-    open_session(s, env, transports, run_id, "rollback", opts.command_line, fan,
+    open_session(s, env, transports, run_id, "rollback", opts.command_line, fan, {opts.wait_lock, opts.wait_ready},
                  pb.migrations.driver == config::Driver::Alembic);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Refused) return refuse(e.what());

@@ -10,6 +10,7 @@
 #include "migrate/sql_parser.hpp"
 #include "run/interrupt.hpp"
 #include "run/proof.hpp"
+#include "run/waiting.hpp"
 #include "run/target.hpp"
 #include "steps/backup.hpp"
 #include "steps/service.hpp"
@@ -57,18 +58,17 @@ class StageRunner {
     steps::Transports transports(m_env);
     DbLink link;
     try {
-      link = connect(m_env, &transports);
+      link = connect_when_ready(m_env, &transports, m_opts.wait_ready, m_rep);
     } catch (const Error& e) {
       m_rep.step_failed("connect", e.what(), lock_sw.elapsed());
       return {exit_code::k_failed_clean, "failed", e.what()};
     }
     auto& conn = link.conn;
     db::Ledger ledger(*conn);
-    if (!ledger.try_lock()) {
-      auto holder = ledger.lock_holder();
-      return refuse("environment '" + m_env.name + "' is locked by " +
-                        (holder ? holder->describe() : std::string("another session")),
-                    "wait for that run to finish; ferry never breaks another run's lock");
+    if (!lock_waiting(ledger, m_env.name, m_opts.wait_lock, m_rep)) {
+      return refuse(locked_message(ledger, m_env.name, m_opts.wait_lock),
+                    "wait for that run to finish (--wait-lock DURATION waits for it); ferry never breaks another "
+                    "run's lock");
     }
     set_cancel_target(conn.get());
     struct Unlock {

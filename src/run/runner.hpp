@@ -6,6 +6,7 @@
 #include <string>
 
 #include "config/model.hpp"
+#include "core/duration.hpp"
 #include "db/ledger.hpp"
 #include "report/reporter.hpp"
 
@@ -20,6 +21,8 @@ struct RunOptions {
   bool color = false;
   bool quiet = false;
   bool verbose = false;
+  Millis wait_lock{0};   // --wait-lock: how long to wait for another run's lock (0: refuse at once)
+  Millis wait_ready{0};  // --wait-ready: how long to retry connecting while the server starts
 };
 
 int run_playbook(const config::Project& project, const config::Playbook& playbook, const RunOptions& opts);
@@ -34,6 +37,8 @@ struct RollbackOptions {
   std::string command_line;
   bool color = false;
   bool quiet = false;
+  Millis wait_lock{0};
+  Millis wait_ready{0};
 };
 
 int rollback_environment(const config::Project& project, const RollbackOptions& opts);

@@ -27,6 +27,7 @@ DbLink connect(const config::Environment& env, steps::Transports* transports) {
   p.user = env.database.user;
   p.password = env.database.password;
   p.sslmode = env.database.sslmode;
+  p.connect_timeout_s = env.database.connect_timeout_s;
   link.conn = std::make_unique<db::Connection>(p);
   return link;
 }

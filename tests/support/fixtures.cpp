@@ -147,6 +147,17 @@ void PgCluster::restart() {
   throw std::runtime_error("postgres did not come back after a restart");
 }
 
+void PgCluster::stop() {
+  must(as_pg(pgbin() + "/pg_ctl -D " + q(m_dir + "/data") + " -m fast -w -t 30 stop >/dev/null"));
+}
+
+void PgCluster::start() {
+  must(as_pg(pgbin() + "/pg_ctl -D " + q(m_dir + "/data") + " -l " + q(m_dir + "/log") + " -w -t 30 -o " +
+             q("-p " + std::to_string(m_port) + " -k " + m_dir +
+               " -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c synchronous_commit=off") +
+             " start >/dev/null"));
+}
+
 std::unique_ptr<db::Connection> PgCluster::connect(const std::string& db, const std::string& user) {
   db::ConnectParams p;
   p.host = "127.0.0.1";

@@ -33,6 +33,10 @@ class PgCluster {
   // Restarts the server (pg_ctl restart -m fast: every session is terminated), waiting until it
   // accepts connections again.
   void restart();
+  // Stops the server (pg_ctl stop -m fast) / starts it again on the same port, waiting until it
+  // accepts connections. Not for a cluster in a container.
+  void stop();
+  void start();
   // Loads the Pagila sample database (schema + data) into `db`.
   void load_pagila(const std::string& db);
 
