@@ -92,6 +92,20 @@ TEST_F(LocalProcess, StopTerminatesTheWholeTree) {
   EXPECT_TRUE(all_dead(pids));
 }
 
+TEST_F(LocalProcess, FerrysRunStepTimeoutLeavesNoProcessBehind) {
+  PgCluster pg;
+  pg.create_db("app");
+  Project project;
+  project.env("dev", pg, "app");
+  project.write("tree.sh", k_tree_script);
+  project.write("playbooks/tree.yaml", "stages: [dev]\nsteps:\n  - run: {command: 'sh tree.sh', timeout: 1s}\n");
+  auto r = project.ferry({"run", "tree"}, {{"PIDS", dir + "/pids"}});
+  EXPECT_EQ(r.code, 1) << r.all();
+  auto pids = pids_in(dir + "/pids");
+  ASSERT_EQ(pids.size(), 3u) << r.all();
+  EXPECT_TRUE(all_dead(pids));
+}
+
 TEST_F(LocalProcess, WhatACommandLeavesRunningOnPurposeSurvivesItsExit) {
   // A restart command that starts a service in the background and exits: the service stays.
   auto c = transport::Command::shell("sleep 100 >/dev/null 2>&1 & echo $!");
