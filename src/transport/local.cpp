@@ -1,168 +1,210 @@
+// Local child processes, through Boost.Process (the only user of Boost.Process). Each command
+// runs in its own process group (bp::group), so a timeout or a stop reaches everything it
+// started; stdout and stderr come through asio pipes as they arrive; one asio timer carries the
+// deadline, the ticks and the stop check.
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/process/args.hpp>
+#include <boost/process/async_pipe.hpp>
+#include <boost/process/child.hpp>
+#include <boost/process/env.hpp>
+#include <boost/process/environment.hpp>
+#include <boost/process/exe.hpp>
+#include <boost/process/extend.hpp>
+#include <boost/process/group.hpp>
+#include <boost/process/io.hpp>
+#include <boost/process/posix.hpp>
+#include <boost/process/search_path.hpp>
+#include <boost/process/start_dir.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <mutex>
 
-#include "core/text.hpp"
 #include "transport/transport.hpp"
-
-extern char** environ;
 
 namespace ferry::transport {
 
-std::string CommandResult::last_line() const {
-  for (const std::string* s : {&err, &out}) {
-    std::string t = trim(*s);
-    if (t.empty()) continue;
-    auto nl = t.rfind('\n');
-    return nl == std::string::npos ? t : t.substr(nl + 1);
-  }
-  return "";
-}
-
 namespace {
-struct Pipe {
-  int fd[2] = {-1, -1};
-  Pipe() {
-    if (pipe2(fd, O_CLOEXEC) != 0) throw Error(ErrorKind::Transport, std::string("pipe: ") + strerror(errno));
-  }
-  ~Pipe() {
-    for (int f : fd)
-      if (f >= 0) close(f);
-  }
-  void close_end(int i) {
-    if (fd[i] >= 0) close(fd[i]);
-    fd[i] = -1;
+
+namespace asio = boost::asio;
+namespace bp = boost::process;
+using Clock = std::chrono::steady_clock;
+constexpr auto k_tick = std::chrono::milliseconds(200);
+
+// Runs in the child between fork and exec (async-signal-safe calls only): default signal
+// dispositions and an empty mask (ferry ignores SIGPIPE; a pipeline in the child must not), and
+// no descriptor of ferry's past exec, whether or not its opener set FD_CLOEXEC. Boost's own
+// exec-error pipe is FD_CLOEXEC already, so marking (not closing) keeps its error reports.
+// (bp::limit_handles closes that pipe too: a missing program would look like an exit 1.)
+struct ChildSetup : bp::extend::handler {
+  const char* path;  // the resolved program; argv[0] stays as the caller wrote it
+  template <class Executor>
+  void on_exec_setup(Executor& e) const {
+    e.exe = path;
+    struct sigaction dfl {};
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);  // SIGKILL, SIGSTOP: EINVAL, harmless
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
+    rlimit lim{};
+    int top = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 65536 ? static_cast<int>(lim.rlim_cur) : 65536;
+    for (int fd = 3; fd < top; ++fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
   }
 };
+
+// A write to a pipe whose reader is gone must be EPIPE, not a signal that ends ferry (the CLI
+// ignores SIGPIPE; a program embedding the transport may not have).
+void ignore_sigpipe_once() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction old {};
+    if (sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) signal(SIGPIPE, SIG_IGN);
+  });
+}
+
+// The program as exec will find it: on PATH, or a path (a relative one from the command's cwd).
+std::string resolve(const std::string& program, const std::string& cwd) {
+  if (program.find('/') != std::string::npos) {
+    std::string at = program[0] == '/' || cwd.empty() ? program : cwd + "/" + program;
+    if (access(at.c_str(), X_OK) != 0)
+      throw Error(ErrorKind::Transport, "cannot start '" + program + "': " + strerror(errno));
+    return program;
+  }
+  auto found = bp::search_path(program);
+  if (found.empty()) throw Error(ErrorKind::Transport, "cannot start '" + program + "': " + strerror(ENOENT));
+  return found.string();
+}
+
+// One command's I/O: stdout and stderr read as they come, stdin written, ticks and deadline.
+class Session {
+ public:
+  Session(const Command& cmd, const OutputSink& sink) : m_cmd(cmd), m_sink(sink) {}
+
+  CommandResult run() {
+    std::string path;
+    int stdin_src = -1;
+    try {
+      path = resolve(m_cmd.argv[0], m_cmd.cwd);
+      stdin_src = stdin_source();
+    } catch (...) {
+      if (m_cmd.stdin_fd >= 0) close(m_cmd.stdin_fd);  // ours from the call on, started or not
+      throw;
+    }
+    bp::environment env = boost::this_process::environment();
+    for (const auto& [k, v] : m_cmd.env) env[k] = v;
+    bp::child child;
+    try {
+      ChildSetup setup;
+      setup.path = path.c_str();
+      child = bp::child(bp::exe = m_cmd.argv[0],
+                        bp::args = std::vector<std::string>(m_cmd.argv.begin() + 1, m_cmd.argv.end()), env,
+                        bp::posix::fd.bind(STDIN_FILENO, stdin_src), bp::std_out > m_out, bp::std_err > m_err,
+                        bp::start_dir = m_cmd.cwd.empty() ? std::string(".") : m_cmd.cwd, m_group, setup);
+    } catch (const std::system_error& e) {
+      close(stdin_src);
+      throw Error(ErrorKind::Transport, "cannot start '" + m_cmd.argv[0] + "': " + e.code().message());
+    }
+    close(stdin_src);  // the child has it now: a writer on the other end sees EPIPE once it is gone
+    pump();
+    child.wait();
+    m_group.detach();  // what the command left running on purpose (a restarted service) stays
+    return finish(child.native_exit_code());
+  }
+
+ private:
+  // The descriptor the child gets as stdin: the caller's pipe, or ours carrying stdin_data.
+  int stdin_source() {
+    if (m_cmd.stdin_fd >= 0) return m_cmd.stdin_fd;
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) != 0) throw Error(ErrorKind::Transport, std::string("pipe: ") + strerror(errno));
+    m_in.assign(p[1]);
+    if (m_cmd.stdin_data.empty()) m_in.close();
+    return p[0];
+  }
+
+  void pump() {
+    m_deadline = m_cmd.timeout ? Clock::now() + *m_cmd.timeout : Clock::time_point::max();
+    if (m_in.is_open()) asio::async_write(m_in, asio::buffer(m_cmd.stdin_data), [this](auto, size_t) { m_in.close(); });
+    read(m_out, m_out_buf, true);
+    read(m_err, m_err_buf, false);
+    tick();
+    m_io.run();
+  }
+
+  void read(bp::async_pipe& pipe, std::array<char, 1 << 16>& buf, bool is_out) {
+    pipe.async_read_some(asio::buffer(buf), [this, &pipe, &buf, is_out](const boost::system::error_code& ec, size_t n) {
+      if (n > 0) {
+        if (is_out && m_sink)
+          m_sink(buf.data(), n);
+        else
+          (is_out ? m_res.out : m_res.err).append(buf.data(), n);
+      }
+      if (!ec) return read(pipe, buf, is_out);
+      if (--m_open_streams == 0) done();
+    });
+  }
+
+  void tick() {
+    if (m_cmd.on_tick) m_cmd.on_tick();
+    if (m_cmd.should_stop && !m_res.stopped && m_cmd.should_stop()) {
+      m_res.stopped = true;
+      ::kill(-m_group.native_handle(), SIGTERM);  // the process group: the script and all it started
+    }
+    auto now = Clock::now();
+    if (now >= m_deadline) {
+      m_res.timed_out = true;
+      std::error_code ec;
+      m_group.terminate(ec);  // SIGKILL to the whole group
+      return done();
+    }
+    m_timer.expires_after(std::min<Clock::duration>(k_tick, m_deadline - now));
+    m_timer.async_wait([this](const boost::system::error_code& ec) {
+      if (!ec) tick();
+    });
+  }
+
+  void done() { m_io.stop(); }
+
+  CommandResult finish(int status) {
+    if (WIFEXITED(status))
+      m_res.exit_code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+      m_res.exit_code = 128 + WTERMSIG(status);
+    if (m_res.timed_out && m_res.exit_code == 0) m_res.exit_code = 124;
+    return std::move(m_res);
+  }
+
+  const Command& m_cmd;
+  const OutputSink& m_sink;
+  asio::io_context m_io;
+  bp::async_pipe m_out{m_io}, m_err{m_io};
+  asio::posix::stream_descriptor m_in{m_io};
+  asio::steady_timer m_timer{m_io};
+  bp::group m_group;
+  std::array<char, 1 << 16> m_out_buf{}, m_err_buf{};
+  int m_open_streams = 2;
+  Clock::time_point m_deadline;
+  CommandResult m_res;
+};
+
 }  // namespace
 
 CommandResult LocalTransport::run(const Command& cmd, const OutputSink& sink) {
   if (cmd.argv.empty()) throw Error(ErrorKind::Internal, "empty command");
-  Pipe in, out, err;
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, cmd.stdin_fd >= 0 ? cmd.stdin_fd : in.fd[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out.fd[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err.fd[1], 2);
-  if (!cmd.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cmd.cwd.c_str());
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  // Own process group, so a timeout kills the whole tree; default signal handling in the child.
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setpgroup(&attr, 0);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::vector<std::string> env_store;
-  for (char** e = environ; *e; ++e) {
-    std::string kv = *e;
-    auto eq = kv.find('=');
-    if (eq != std::string::npos && cmd.env.count(kv.substr(0, eq))) continue;
-    env_store.push_back(kv);
-  }
-  for (const auto& [k, v] : cmd.env) env_store.push_back(k + "=" + v);
-  std::vector<char*> envp;
-  for (auto& s : env_store) envp.push_back(s.data());
-  envp.push_back(nullptr);
-  std::vector<char*> argv;
-  std::vector<std::string> argv_store = cmd.argv;
-  for (auto& a : argv_store) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_t pid = 0;
-  int rc = posix_spawnp(&pid, argv[0], &fa, &attr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  if (cmd.stdin_fd >= 0) close(cmd.stdin_fd);  // the child has it now
-  if (rc != 0) throw Error(ErrorKind::Transport, "cannot start '" + cmd.argv[0] + "': " + strerror(rc));
-  in.close_end(0);
-  out.close_end(1);
-  err.close_end(1);
-
-  CommandResult res;
-  const std::string& input = cmd.stdin_data;
-  size_t written = 0;
-  if (input.empty() || cmd.stdin_fd >= 0)
-    in.close_end(1);
-  else
-    fcntl(in.fd[1], F_SETFL, O_NONBLOCK);
-  auto deadline =
-      cmd.timeout ? std::chrono::steady_clock::now() + *cmd.timeout : std::chrono::steady_clock::time_point::max();
-  std::vector<char> buf(1 << 16);
-  while (out.fd[0] >= 0 || err.fd[0] >= 0) {
-    pollfd fds[3];
-    int n = 0;
-    int idx_out = -1, idx_err = -1, idx_in = -1;
-    if (out.fd[0] >= 0) {
-      idx_out = n;
-      fds[n++] = {out.fd[0], POLLIN, 0};
-    }
-    if (err.fd[0] >= 0) {
-      idx_err = n;
-      fds[n++] = {err.fd[0], POLLIN, 0};
-    }
-    if (in.fd[1] >= 0) {
-      idx_in = n;
-      fds[n++] = {in.fd[1], POLLOUT, 0};
-    }
-    int wait_ms = 200;
-    if (cmd.timeout) {
-      auto left = std::chrono::duration_cast<Millis>(deadline - std::chrono::steady_clock::now()).count();
-      if (left <= 0) {
-        res.timed_out = true;
-        kill(-pid, SIGKILL);
-        break;
-      }
-      wait_ms = static_cast<int>(std::min<long long>(left, 200));
-    }
-    if (cmd.on_tick) cmd.on_tick();
-    if (cmd.should_stop && !res.stopped && cmd.should_stop()) {
-      res.stopped = true;
-      kill(-pid, SIGTERM);  // the process group: the script and everything it started
-    }
-    int pr = poll(fds, n, wait_ms);
-    if (pr < 0 && errno != EINTR) break;
-    if (pr <= 0) continue;
-    auto drain = [&](int idx, Pipe& p, bool is_out) {
-      if (idx < 0 || !(fds[idx].revents & (POLLIN | POLLHUP | POLLERR))) return;
-      ssize_t got = read(p.fd[0], buf.data(), buf.size());
-      if (got > 0) {
-        if (is_out && sink)
-          sink(buf.data(), static_cast<size_t>(got));
-        else
-          (is_out ? res.out : res.err).append(buf.data(), static_cast<size_t>(got));
-      } else if (got == 0 || (errno != EINTR && errno != EAGAIN)) {
-        p.close_end(0);
-      }
-    };
-    drain(idx_out, out, true);
-    drain(idx_err, err, false);
-    if (idx_in >= 0 && (fds[idx_in].revents & (POLLOUT | POLLERR | POLLHUP))) {
-      ssize_t w = write(in.fd[1], input.data() + written, input.size() - written);
-      if (w > 0) written += static_cast<size_t>(w);
-      if (w < 0 && errno != EAGAIN && errno != EINTR) in.close_end(1);
-      if (written >= input.size()) in.close_end(1);
-    }
-  }
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (WIFEXITED(status))
-    res.exit_code = WEXITSTATUS(status);
-  else if (WIFSIGNALED(status))
-    res.exit_code = 128 + WTERMSIG(status);
-  if (res.timed_out) res.exit_code = res.exit_code ? res.exit_code : 124;
-  return res;
+  ignore_sigpipe_once();
+  return Session(cmd, sink).run();
 }
 
 }  // namespace ferry::transport

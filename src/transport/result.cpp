@@ -9,6 +9,16 @@
 
 namespace ferry::transport {
 
+std::string CommandResult::last_line() const {
+  for (const std::string* s : {&err, &out}) {
+    std::string t = trim(*s);
+    if (t.empty()) continue;
+    auto nl = t.rfind('\n');
+    return nl == std::string::npos ? t : t.substr(nl + 1);
+  }
+  return "";
+}
+
 namespace {
 
 constexpr size_t k_keep_lines = 100;  // at each end of a long output
