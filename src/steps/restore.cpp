@@ -38,12 +38,27 @@ $0 == "COMMIT;" { h = 1; b = ""; next }
 END { if (h) printf "%s", b }
 )AWK";
 
+// The database's objects that live in no schema and that the dump creates again: event
+// triggers (dropped first, so none fires on the restore's DDL) and publications.
+std::string drop_schemaless(StageContext& ctx) {
+  std::string out;
+  auto rows = ctx.db.exec(
+      "SELECT 'EVENT TRIGGER', evtname FROM pg_catalog.pg_event_trigger UNION ALL "
+      "SELECT 'PUBLICATION', pubname FROM pg_catalog.pg_publication ORDER BY 1, 2");
+  for (int i = 0; i < rows.rows(); ++i)
+    out += "DROP " + rows.text(i, 0) + " " + db::quote_ident(rows.text(i, 1)) + ";\n";
+  return out;
+}
+
 // Before the dump: the transaction, its id (to learn its fate should psql die), the guard,
-// then every user schema dropped (public recreated empty) and every large object unlinked,
-// so objects created after the backup are gone and the dump's large objects can be created.
+// then every user schema, event trigger and publication dropped (public recreated empty) and
+// every large object unlinked, so objects created after the backup are gone and the dump's
+// own can be created.
 std::string pre_sql(StageContext& ctx) {
   std::string pre =
-      "BEGIN;\nSET client_min_messages = warning;\nSELECT 'FERRY_TXID ' || txid_current();\n"
+      "BEGIN;\nSET client_min_messages = warning;\nSET lock_timeout = '60s';\nSELECT 'FERRY_TXID ' || "
+      "txid_current();\n" +
+      drop_schemaless(ctx) +
       "CREATE TEMP TABLE ferry_restore_guard (id int);\n"
       "CREATE FUNCTION pg_temp.ferry_restore_guard() RETURNS trigger LANGUAGE plpgsql AS $ferry$BEGIN\n"
       "  IF pg_catalog.current_setting('ferry.restore_complete', true) IS DISTINCT FROM 'yes' THEN\n"
@@ -52,7 +67,7 @@ std::string pre_sql(StageContext& ctx) {
       "CREATE CONSTRAINT TRIGGER ferry_restore_guard AFTER INSERT ON ferry_restore_guard DEFERRABLE INITIALLY "
       "DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.ferry_restore_guard();\n"
       "INSERT INTO ferry_restore_guard VALUES (1);\n"
-      "SET lock_timeout = '60s';\nSET maintenance_work_mem = '512MB';\nSET max_parallel_maintenance_workers = 2;\n"
+      "SET maintenance_work_mem = '512MB';\nSET max_parallel_maintenance_workers = 2;\n"
       "SET synchronous_commit = off;\n"
       "SELECT count(pg_catalog.lo_unlink(oid)) FROM pg_catalog.pg_largeobject_metadata;\n";
   auto schemas = ctx.db.exec(

@@ -1,0 +1,240 @@
+// The fixed safety promises attacked as a hostile (or merely unlucky) user would: databases
+// with publications, extensions, types and schemas owned by other roles, a non-superuser
+// database.user, psql killed mid-restore, a table locked by another session, shared and odd
+// backup directories. Real PostgreSQL, the real ferry binary, real files.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/text.hpp"
+#include "support/fixtures.hpp"
+
+namespace fs = std::filesystem;
+using namespace ferry::test;
+using nlohmann::json;
+
+namespace {
+
+class Attack : public ::testing::Test {
+ protected:
+  static PgCluster& pg() {
+    static PgCluster cluster;
+    return cluster;
+  }
+  void SetUp() override {
+    pg().create_db("app");
+    pg().exec("app",
+              "CREATE TABLE tasks (id bigserial PRIMARY KEY, title text NOT NULL);"
+              "INSERT INTO tasks (title) SELECT 'task ' || g FROM generate_series(1, 500) g;");
+    backups = temp_dir("ferry-attack");
+    dir = backups + "/dev";
+    project.env("dev", pg(), "app", "backup:\n  dir: " + dir + "\n");
+  }
+  void TearDown() override { fs::remove_all(backups); }
+  std::string q(const std::string& sql, const std::string& db = "app") { return pg().value(db, sql); }
+  json list(const std::string& env = "dev") { return json::parse(project.ferry({"backups", env, "--json"}).out); }
+  void backup(const std::string& env = "dev") {
+    auto r = project.ferry({"backup", env});
+    ASSERT_EQ(r.code, 0) << r.all();
+  }
+
+  Project project;
+  std::string backups;
+  std::string dir;
+};
+
+// The pids of `root`'s descendants whose command name is `comm`.
+std::vector<pid_t> descendants_named(pid_t root, const std::string& comm) {
+  std::map<pid_t, pid_t> parent;
+  std::map<pid_t, std::string> name;
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::string f = e.path().filename();
+    if (f.empty() || !std::isdigit(static_cast<unsigned char>(f[0]))) continue;
+    std::ifstream in(e.path() / "stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;
+    auto open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    pid_t pid = std::stoi(f);
+    name[pid] = line.substr(open + 1, close - open - 1);
+    std::istringstream rest(line.substr(close + 2));
+    char state;
+    pid_t ppid;
+    rest >> state >> ppid;
+    parent[pid] = ppid;
+  }
+  std::vector<pid_t> out;
+  for (const auto& [pid, n] : name) {
+    if (n != comm) continue;
+    for (pid_t p = parent[pid]; p > 1; p = parent[p])
+      if (p == root) {
+        out.push_back(pid);
+        break;
+      }
+  }
+  return out;
+}
+
+}  // namespace
+
+// A database that publishes its tables (logical replication, CDC) or guards itself with an event
+// trigger that forbids drops stays restorable: neither lives in a schema, so dropping the schemas
+// neither removes them nor gets past the guard.
+TEST_F(Attack, PublicationsAndEventTriggersDoNotMakeTheBackupUnrestorable) {
+  pg().exec("app",
+            "CREATE PUBLICATION cdc FOR TABLE tasks;"
+            "CREATE FUNCTION no_drops() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
+            "'drops are forbidden here'; END $$;"
+            "CREATE EVENT TRIGGER no_drops ON ddl_command_start WHEN TAG IN ('DROP TABLE', 'DROP SCHEMA') "
+            "EXECUTE FUNCTION no_drops()");
+  backup();
+  pg().exec("app", "DELETE FROM tasks WHERE id > 100; CREATE TABLE made_after (id int)");
+  auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+  EXPECT_EQ(q("SELECT to_regclass('made_after') IS NULL"), "t");
+  EXPECT_EQ(q("SELECT string_agg(tablename, ',') FROM pg_publication_tables WHERE pubname = 'cdc'"), "tasks");
+  EXPECT_EQ(q("SELECT evtenabled FROM pg_event_trigger WHERE evtname = 'no_drops'"), "O");
+}
+
+// Extensions (in public and in their own schema), enums, domains, composite types, a second
+// schema whose view reads public, and a schema owned by another role all come back as they were.
+TEST_F(Attack, ExtensionsTypesAndSchemasOwnedByOtherRolesComeBack) {
+  pg().exec(
+      "app",
+      "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reporting') THEN CREATE ROLE "
+      "reporting; END IF; END $$;"
+      "CREATE EXTENSION citext; CREATE SCHEMA ext; CREATE EXTENSION hstore SCHEMA ext;"
+      "CREATE TYPE mood AS ENUM ('sad', 'ok', 'happy'); CREATE DOMAIN short_text AS text CHECK (length(VALUE) < 20);"
+      "CREATE TYPE pair AS (a int, b text);"
+      "ALTER TABLE tasks ADD COLUMN email citext, ADD COLUMN m mood DEFAULT 'ok', ADD COLUMN tag short_text, "
+      "ADD COLUMN attrs ext.hstore, ADD COLUMN p pair;"
+      "UPDATE tasks SET email = 'A' || id || '@x.org', attrs = ext.hstore('k', id::text), p = ROW(id, 'x');"
+      "CREATE SCHEMA reports AUTHORIZATION reporting; CREATE TABLE reports.daily (day date, n int);"
+      "ALTER TABLE reports.daily OWNER TO reporting; INSERT INTO reports.daily VALUES ('2026-01-01', 3);"
+      "CREATE VIEW reports.happy AS SELECT id FROM public.tasks WHERE m = 'happy';");
+  backup();
+  pg().exec("app",
+            "DROP SCHEMA reports CASCADE; ALTER TABLE tasks DROP COLUMN attrs; DROP EXTENSION hstore;"
+            "UPDATE tasks SET m = 'sad', email = 'b@x.org'; ALTER TYPE mood ADD VALUE 'angry';");
+  auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM tasks WHERE email = 'a7@X.ORG'"), "1");  // citext compares as before
+  EXPECT_EQ(q("SELECT count(*) FROM tasks WHERE m = 'ok' AND ext.fetchval(attrs, 'k') = id::text AND (p).a = id"), "500");
+  EXPECT_EQ(
+      q("SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = 'mood'::regtype"),
+      "sad,ok,happy");
+  EXPECT_EQ(q("SELECT nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+              "WHERE extname = 'hstore'"),
+            "ext");
+  EXPECT_EQ(q("SELECT nspowner::regrole FROM pg_namespace WHERE nspname = 'reports'"), "reporting");
+  EXPECT_EQ(q("SELECT tableowner || ' ' || (SELECT n FROM reports.daily) FROM pg_tables WHERE tablename = 'daily'"),
+            "reporting 3");
+  EXPECT_EQ(q("SELECT count(*) FROM reports.happy"), "0");
+}
+
+// database.user is the database's owner, not a superuser: backup and restore work with the
+// privileges an owner has.
+TEST_F(Attack, ADatabaseOwnerThatIsNotASuperuserCanRestore) {
+  pg().exec("postgres",
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_owner') THEN CREATE ROLE "
+            "app_owner LOGIN; END IF; END $$");
+  pg().create_db("owned", "app_owner");
+  auto c = pg().connect("owned", "app_owner");
+  c->exec(
+      "CREATE TABLE notes (id serial PRIMARY KEY, body text); INSERT INTO notes (body) SELECT 'n' || g FROM "
+      "generate_series(1, 50) g; CREATE SCHEMA billing; CREATE TABLE billing.invoices (id int);"
+      "SELECT lo_from_bytea(0, 'blob')");
+  c.reset();
+  project.env("own", pg(), "owned", "backup:\n  dir: " + backups + "/own\n");
+  std::string y = project.read("environments/own.yaml");
+  y.replace(y.find("user: postgres"), 14, "user: app_owner");
+  project.write("environments/own.yaml", y);
+  auto r = project.ferry({"backup", "own"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  pg().exec("owned", "DELETE FROM notes; DROP TABLE billing.invoices");
+  r = project.ferry({"rollback", "own", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM notes", "owned"), "50");
+  EXPECT_EQ(q("SELECT to_regclass('billing.invoices') IS NOT NULL", "owned"), "t");
+  EXPECT_EQ(q("SELECT count(*) FROM pg_largeobject_metadata", "owned"), "1");
+}
+
+// psql killed (SIGKILL) in the middle of the restore: its transaction dies with it; ferry says
+// the database is as it was (exit 1), and it is.
+TEST_F(Attack, PsqlKilledMidRestoreChangesNothing) {
+  pg().exec("app", "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1500000) g");
+  backup();
+  pg().exec("app", "DELETE FROM tasks WHERE id > 10; CREATE TABLE made_after (id int)");
+  Background bg({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"}, {{"NO_COLOR", "1"}});
+  std::vector<pid_t> psql;
+  for (int i = 0; i < 400 && psql.empty(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    psql = descendants_named(bg.pid(), "psql");
+  }
+  ASSERT_FALSE(psql.empty()) << "psql never started";
+  // Wait until the restore is under way (the big table is being loaded), then kill psql.
+  for (int i = 0; i < 400; ++i) {
+    if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big%'") != "0") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  for (pid_t p : psql) kill(p, SIGKILL);
+  auto r = bg.wait();
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "the database is as it was")) << r.out;
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "10");
+  EXPECT_EQ(q("SELECT to_regclass('made_after') IS NOT NULL"), "t");
+  EXPECT_EQ(q("SELECT count(*) FROM big"), "1500000");
+}
+
+// Environments whose names are prefixes of each other, sharing one backup.dir, never see, restore
+// or prune each other's backups.
+TEST_F(Attack, PrefixNamedEnvironmentsSharingADirectoryStayApart) {
+  pg().create_db("app_eu");
+  pg().exec("app_eu", "CREATE TABLE eu_only (id int); INSERT INTO eu_only VALUES (1)");
+  project.env("prod", pg(), "app", "backup:\n  dir: " + dir + "\n  keep: 1\n");
+  project.env("prod-eu", pg(), "app_eu", "backup:\n  dir: " + dir + "\n  keep: 1\n");
+  backup("prod-eu");
+  backup("prod");
+  backup("prod");
+  auto eu = list("prod-eu");
+  ASSERT_EQ(eu.size(), 1u);
+  EXPECT_TRUE(fs::exists(eu[0]["file"].get<std::string>()));
+  ASSERT_EQ(list("prod").size(), 1u);
+  auto r = project.ferry({"rollback", "prod", "--backup", eu[0]["id"].get<std::string>()});
+  EXPECT_NE(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT to_regclass('eu_only') IS NULL"), "t");
+  r = project.ferry({"rollback", "prod", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT to_regclass('eu_only') IS NULL"), "t");
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+}
+
+// A backup.dir with spaces, quotes, a dollar and non-ASCII letters works end to end.
+TEST_F(Attack, ABackupDirectoryWithSpacesQuotesAndUnicodeWorks) {
+  std::string odd = backups + "/it's a \"dir\" $HOME `x` ünï";
+  project.env(
+      "dev", pg(), "app", "backup:\n  dir: '" + [&] {
+        std::string s = odd;
+        for (size_t p = s.find('\''); p != std::string::npos; p = s.find('\'', p + 2)) s.insert(p, "'");
+        return s;
+      }() + "'\n  keep: 1\n");
+  backup();
+  backup();
+  auto l = list();
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0]["file"].get<std::string>().rfind(odd + "/", 0), 0u) << l[0]["file"];
+  pg().exec("app", "DELETE FROM tasks");
+  auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+  int files = 0;
+  for (const auto& e : fs::directory_iterator(odd)) files += e.is_regular_file() || e.is_directory();
+  EXPECT_EQ(files, 2);  // one dump and its sidecar
+}
