@@ -119,11 +119,16 @@ std::vector<BackupMeta> list_backups(const config::Environment& env, Transports&
   std::vector<BackupMeta> out;
   if (!env.backup) return out;
   transport::Command c;
+  // A directory that cannot be listed is named (exit 3), never read as "no backups".
   c.argv = {"/bin/sh", "-c",
+            "w=\"backup.dir $1\"; [ -e \"$1\" ] || { echo \"$w does not exist\" >&2; exit 3; }\n"
+            "[ -d \"$1\" ] || { echo \"$w is not a directory\" >&2; exit 3; }\n"
+            "[ -r \"$1\" ] && [ -x \"$1\" ] || { echo \"$w is not readable by $(id -un)\" >&2; exit 3; }\n"
             "for f in \"$1\"/*.json; do [ -f \"$f\" ] || continue; printf '%s\\n' \"$f\"; cat -- \"$f\" 2>/dev/null; "
             "printf '\\n\\036\\n'; done; exit 0",
             "sh", env.backup->dir};
   auto r = transports.get(env.backup->on).run(c);
+  if (r.exit_code == 3 && warnings) warnings->push_back(trim(r.err));
   auto warn = [&](const std::string& path, const std::string& why) {
     if (warnings) warnings->push_back("skipped backup sidecar " + path + ": " + why);
   };

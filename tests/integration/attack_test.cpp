@@ -238,3 +238,18 @@ TEST_F(Attack, ABackupDirectoryWithSpacesQuotesAndUnicodeWorks) {
   for (const auto& e : fs::directory_iterator(odd)) files += e.is_regular_file() || e.is_directory();
   EXPECT_EQ(files, 2);  // one dump and its sidecar
 }
+
+// `rollback --backup` when backup.dir is missing or is not a directory: nothing changes and the
+// message names the directory and what is wrong with it, not just "no verified backup".
+TEST_F(Attack, ABackupDirectoryThatIsMissingOrNotADirectoryIsNamed) {
+  auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_NE(r.code, 0) << r.all();
+  EXPECT_NE(r.code, 2) << r.all();
+  EXPECT_TRUE(contains(r.all(), dir + " does not exist")) << r.all();
+  { std::ofstream(dir) << "not a directory"; }
+  r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_NE(r.code, 0) << r.all();
+  EXPECT_NE(r.code, 2) << r.all();
+  EXPECT_TRUE(contains(r.all(), dir + " is not a directory")) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+}
