@@ -162,6 +162,28 @@ bool maybe_committed(db::Connection& db, std::optional<long long> txid) {
 
 }  // namespace
 
+namespace detail {
+
+std::string restore_blockers(db::Connection& db) {
+  auto r = db.exec(
+      "SELECT (SELECT string_agg(pg_catalog.quote_ident(nspname) || ' (' || nspowner::regrole || ')', ', ' ORDER BY "
+      "nspname) FROM pg_catalog.pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') AND "
+      "nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%' AND NOT pg_catalog.pg_has_role(nspowner, "
+      "'USAGE')), (SELECT string_agg(pg_catalog.quote_ident(pubname), ', ') FROM pg_catalog.pg_publication WHERE NOT "
+      "pg_catalog.pg_has_role(pubowner, 'USAGE')), (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata WHERE NOT "
+      "pg_catalog.pg_has_role(lomowner, 'USAGE')), (SELECT count(*) FROM pg_catalog.pg_event_trigger WHERE NOT (SELECT "
+      "rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user))");
+  std::string out;
+  auto add = [&](const std::string& what) { out += (out.empty() ? "" : "; ") + what; };
+  if (!r.text(0, 0).empty()) add("schema(s) " + r.text(0, 0));
+  if (!r.text(0, 1).empty()) add("publication(s) " + r.text(0, 1));
+  if (r.text(0, 2) != "0") add(r.text(0, 2) + " large object(s) of other roles");
+  if (r.text(0, 3) != "0") add(r.text(0, 3) + " event trigger(s), which only a superuser can drop");
+  return out;
+}
+
+}  // namespace detail
+
 std::string manual_restore_command(const config::Environment& env, const BackupMeta& meta) {
   std::vector<std::string> args = conn_args(env);
   args.pop_back();  // a human may be prompted for the password

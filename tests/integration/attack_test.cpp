@@ -126,7 +126,8 @@ TEST_F(Attack, ExtensionsTypesAndSchemasOwnedByOtherRolesComeBack) {
   auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
   EXPECT_EQ(r.code, 0) << r.all();
   EXPECT_EQ(q("SELECT count(*) FROM tasks WHERE email = 'a7@X.ORG'"), "1");  // citext compares as before
-  EXPECT_EQ(q("SELECT count(*) FROM tasks WHERE m = 'ok' AND ext.fetchval(attrs, 'k') = id::text AND (p).a = id"), "500");
+  EXPECT_EQ(q("SELECT count(*) FROM tasks WHERE m = 'ok' AND ext.fetchval(attrs, 'k') = id::text AND (p).a = id"),
+            "500");
   EXPECT_EQ(
       q("SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder) FROM pg_enum WHERE enumtypid = 'mood'::regtype"),
       "sad,ok,happy");
@@ -252,4 +253,64 @@ TEST_F(Attack, ABackupDirectoryThatIsMissingOrNotADirectoryIsNamed) {
   EXPECT_NE(r.code, 2) << r.all();
   EXPECT_TRUE(contains(r.all(), dir + " is not a directory")) << r.all();
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+}
+
+// The public schema's owner, privileges and comment as they were at the backup, not as a fresh
+// database has them: a hardened public (no CREATE or USAGE for PUBLIC) stays hardened.
+TEST_F(Attack, ThePublicSchemasOwnerPrivilegesAndCommentComeBack) {
+  pg().exec("app",
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reporting') THEN CREATE ROLE "
+            "reporting; END IF; END $$;"
+            "ALTER SCHEMA public OWNER TO reporting; REVOKE ALL ON SCHEMA public FROM PUBLIC;"
+            "GRANT USAGE ON SCHEMA public TO postgres; COMMENT ON SCHEMA public IS 'hardened';"
+            "CREATE SCHEMA other; COMMENT ON SCHEMA other IS 'other schema'; GRANT USAGE ON SCHEMA other TO reporting");
+  std::string before =
+      q("SELECT string_agg(nspname || ' ' || nspowner::regrole || ' ' || coalesce(nspacl::text, '-') || ' ' || "
+        "coalesce(obj_description(oid, 'pg_namespace'), '-'), '; ' ORDER BY nspname) FROM pg_namespace "
+        "WHERE nspname IN ('public', 'other')");
+  backup();
+  pg().exec("app", "ALTER SCHEMA public OWNER TO postgres; GRANT ALL ON SCHEMA public TO PUBLIC;");
+  auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT string_agg(nspname || ' ' || nspowner::regrole || ' ' || coalesce(nspacl::text, '-') || ' ' || "
+              "coalesce(obj_description(oid, 'pg_namespace'), '-'), '; ' ORDER BY nspname) FROM pg_namespace "
+              "WHERE nspname IN ('public', 'other')"),
+            before);
+}
+
+// database.user owns the application's tables but not the database nor every schema (the
+// database and a schema belong to other roles): what the restore cannot drop is said when
+// the backup is taken, and a restore changes nothing.
+TEST_F(Attack, AUserThatCannotRestoreIsWarnedWhenTheBackupIsTaken) {
+  pg().exec("postgres",
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_user') THEN CREATE ROLE "
+            "app_user LOGIN; END IF; IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'reporting') THEN CREATE "
+            "ROLE reporting; END IF; END $$");
+  pg().exec("app",
+            "ALTER TABLE tasks OWNER TO app_user; GRANT CREATE ON DATABASE app TO app_user;"
+            "GRANT CREATE ON SCHEMA public TO app_user; CREATE SCHEMA reports AUTHORIZATION reporting;");
+  std::string y = project.read("environments/dev.yaml");
+  y.replace(y.find("user: postgres"), 14, "user: app_user");
+  project.write("environments/dev.yaml", y);
+  auto r = project.ferry({"backup", "dev"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  // Said when the backup is taken, not first at 3 a.m. when the restore is needed.
+  EXPECT_TRUE(contains(r.all(),
+                       "ferry cannot restore this backup as 'app_user', which does not own schema(s) "
+                       "public (pg_database_owner), reports (reporting)"))
+      << r.all();
+  pg().exec("app", "DELETE FROM tasks WHERE id > 10");
+  r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "must be owner of schema public")) << r.out;
+  EXPECT_TRUE(contains(r.out, "the database is as it was")) << r.out;
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "10");
+  // The database's owner can: no warning.
+  pg().exec("postgres", "ALTER DATABASE app OWNER TO app_user");
+  pg().exec("app", "ALTER SCHEMA reports OWNER TO app_user");
+  r = project.ferry({"backup", "dev"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_FALSE(contains(r.all(), "cannot restore")) << r.all();
+  r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
 }
