@@ -160,6 +160,22 @@ bool maybe_committed(db::Connection& db, std::optional<long long> txid) {
   return true;
 }
 
+// The sessions holding locks on this database's tables, when a restore gave up waiting: who
+// a human must ask (or end) before trying again.
+std::string lock_holders(db::Connection& db) {
+  try {
+    auto r = db.exec(
+        "SELECT string_agg(format('pid %s (%s%s, %s for %s)', a.pid, a.usename, CASE WHEN a.application_name <> '' "
+        "THEN ' ' || a.application_name ELSE '' END, a.state, date_trunc('second', now() - a.xact_start)), '; ' "
+        "ORDER BY a.xact_start) FROM pg_catalog.pg_stat_activity a WHERE a.pid <> pg_catalog.pg_backend_pid() "
+        "AND a.datname = current_database() AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = a.pid "
+        "AND l.granted AND l.relation IS NOT NULL)");
+    return r.text(0, 0).empty() ? "" : "; sessions holding locks: " + r.text(0, 0);
+  } catch (const Error&) {
+    return "";
+  }
+}
+
 }  // namespace
 
 namespace detail {
@@ -235,6 +251,7 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   run::set_cancel_target(&ctx.db);
   if (res.ok()) return;
   std::string why = "restore of " + meta.id + " failed on " + t.describe() + ": " + res.last_line();
+  if (why.find("lock timeout") != std::string::npos) why += lock_holders(ctx.db);
   auto txid = printed_txid(psql_out);
   if (maybe_committed(ctx.db, txid)) throw Error(ErrorKind::Command, why);
   throw RestoreNotApplied(ErrorKind::Command, why + (txid ? "; its transaction rolled back" : "") +

@@ -314,3 +314,25 @@ TEST_F(Attack, AUserThatCannotRestoreIsWarnedWhenTheBackupIsTaken) {
   r = project.ferry({"rollback", "dev", "--backup", "latest"});
   EXPECT_EQ(r.code, 0) << r.all();
 }
+
+// Another session holds a lock on a table (a long report, an idle transaction): the restore waits
+// at most its lock_timeout (60s), then gives up and says so; nothing changed (exit 1).
+TEST_F(Attack, ARestoreBehindALockGivesUpAfterItsLockTimeoutAndChangesNothing) {
+  backup();
+  pg().exec("app", "DELETE FROM tasks WHERE id > 10");
+  auto reader = pg().connect("app");
+  reader->exec("SET application_name = 'nightly-report'; BEGIN; SELECT count(*) FROM tasks");
+  auto t0 = std::chrono::steady_clock::now();
+  auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  auto waited = std::chrono::steady_clock::now() - t0;
+  reader->exec("ROLLBACK");
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "lock timeout")) << r.out;
+  // Who holds the lock, so a human knows whom to ask before trying again.
+  EXPECT_TRUE(contains(r.out, "sessions holding locks: pid ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "(postgres nightly-report, idle in transaction for ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "the database is as it was")) << r.out;
+  EXPECT_GE(waited, std::chrono::seconds(59));
+  EXPECT_LE(waited, std::chrono::seconds(90));
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "10");
+}
