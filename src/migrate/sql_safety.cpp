@@ -321,6 +321,8 @@ std::string read_alter(const json& body) {
     // PostgreSQL does not require a CHECK's functions to be immutable).
     if (sub == "AT_AddColumn" || sub == "AT_AddConstraint")
       if (auto why = scan(c->value("def", json::object())); !why.empty()) return why;
+    if (sub == "AT_DropIdentity")
+      return "drops the identity of column '" + c->value("name", "") + "' with its sequence and current value";
     if (sub == "AT_SetIdentity" && restarts(c->value("def", json::object())))
       return "restarts the identity of column '" + c->value("name", "") + "', which hands out existing keys again";
   }

@@ -34,12 +34,14 @@ TEST(AttackGuard, ChangingWhatATriggerDoesBeforeAnInsertCounts) {
 }
 
 // A domain CHECK is evaluated for every existing value of the domain, like a table CHECK; a
-// sequence restarted (directly or through an identity column) hands out keys that exist again.
-TEST(AttackGuard, DomainChecksAndSequenceRestartsCount) {
+// sequence restarted (directly or through an identity column), or an identity dropped with its
+// sequence, hands out keys that exist again.
+TEST(AttackGuard, DomainChecksSequenceRestartsAndDroppedIdentitiesCount) {
   EXPECT_NE(destroys_data("ALTER DOMAIN d ADD CONSTRAINT c CHECK (fix_and_check(VALUE))"), "");
   EXPECT_EQ(destroys_data("ALTER DOMAIN d ADD CONSTRAINT c CHECK (length(VALUE) < 10)"), "");
   EXPECT_NE(destroys_data("ALTER SEQUENCE tasks_id_seq RESTART WITH 1"), "");
   EXPECT_NE(destroys_data("ALTER TABLE t ALTER COLUMN id RESTART WITH 1"), "");
   EXPECT_EQ(destroys_data("ALTER SEQUENCE tasks_id_seq INCREMENT BY 2"), "");
   EXPECT_EQ(destroys_data("ALTER TABLE t ALTER COLUMN id SET INCREMENT BY 2"), "");
+  EXPECT_NE(destroys_data("ALTER TABLE t ALTER COLUMN id DROP IDENTITY IF EXISTS"), "");
 }
