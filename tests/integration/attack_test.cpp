@@ -336,3 +336,37 @@ TEST_F(Attack, ARestoreBehindALockGivesUpAfterItsLockTimeoutAndChangesNothing) {
   EXPECT_LE(waited, std::chrono::seconds(90));
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "10");
 }
+
+// keep: 1, and a backup whose whole process tree was killed (OOM killer, power cut) half-way:
+// the next backup leaves one backup in backup.dir, not the dead one's partial files besides it.
+TEST_F(Attack, KeepOneAfterABackupKilledHalfWayLeavesOneBackup) {
+  project.env("dev", pg(), "app", "backup:\n  dir: " + dir + "\n  keep: 1\n");
+  pg().exec("app", "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1500000) g");
+  backup();
+  Background bg({ferry_binary(), "-C", project.root(), "backup", "dev"}, {{"NO_COLOR", "1"}});
+  bool partial = false;
+  for (int i = 0; i < 400 && !partial; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    if (fs::exists(dir))
+      for (const auto& e : fs::directory_iterator(dir))
+        partial |= e.path().filename().string().ends_with(".partial") && fs::file_size(e.path()) > 0;
+  }
+  ASSERT_TRUE(partial) << "the backup never started writing";
+  std::vector<pid_t> tree;
+  for (const char* name : {"bash", "pg_dump", "zstd", "tee", "sha256sum", "pg_restore"})
+    for (pid_t p : descendants_named(bg.pid(), name)) tree.push_back(p);
+  kill(bg.pid(), SIGKILL);
+  for (pid_t p : tree) kill(p, SIGKILL);
+  bg.wait();
+  // The dead run's session keeps the lock until its server process notices (after its query).
+  Proc r;
+  for (int i = 0; i < 100 && (r = project.ferry({"backup", "dev"})).code == 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_EQ(r.code, 0) << r.all();
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  ASSERT_EQ(list().size(), 1u);
+  std::string id = list()[0]["id"];
+  EXPECT_EQ(names, (std::vector<std::string>{id + ".dump.zst", id + ".json"}));
+}
