@@ -370,3 +370,26 @@ TEST_F(Attack, KeepOneAfterABackupKilledHalfWayLeavesOneBackup) {
   std::string id = list()[0]["id"];
   EXPECT_EQ(names, (std::vector<std::string>{id + ".dump.zst", id + ".json"}));
 }
+
+// Ctrl-C (SIGINT to ferry) in the middle of `rollback --backup`: the restore is one transaction
+// that a signal does not cut; ferry finishes it and says what is true.
+TEST_F(Attack, CtrlCMidRestoreFinishesTheRestoreAndSaysSo) {
+  pg().exec("app", "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1500000) g");
+  backup();
+  pg().exec("app", "DELETE FROM tasks WHERE id > 10; CREATE TABLE made_after (id int)");
+  Background bg({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"}, {{"NO_COLOR", "1"}});
+  for (int i = 0; i < 400; ++i) {
+    if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big%'") != "0") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  bg.signal(SIGINT);
+  auto r = bg.wait();
+  bool restored = q("SELECT count(*) FROM tasks") == "500";
+  if (restored) {
+    EXPECT_EQ(q("SELECT to_regclass('made_after') IS NULL"), "t");
+    EXPECT_NE(r.code, 1) << r.all();  // 1 would claim the database is as it was before
+  } else {
+    EXPECT_EQ(r.code, 1) << r.all();
+    EXPECT_EQ(q("SELECT to_regclass('made_after') IS NOT NULL"), "t");
+  }
+}
