@@ -393,3 +393,27 @@ TEST_F(Attack, CtrlCMidRestoreFinishesTheRestoreAndSaysSo) {
     EXPECT_EQ(q("SELECT to_regclass('made_after') IS NOT NULL"), "t");
   }
 }
+
+// A migration that replaces the function behind an existing trigger, then inserts: the trigger
+// rewrites existing rows. A down SQL that deletes the new row cannot bring them back; the run
+// restores the backup instead of "proving" the down SQL.
+TEST_F(Attack, ReplacingATriggersFunctionThenInsertingIsRolledBackByTheBackup) {
+  pg().exec("app",
+            "CREATE FUNCTION on_task() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;"
+            "CREATE TRIGGER on_task AFTER INSERT ON tasks FOR EACH ROW EXECUTE FUNCTION on_task();");
+  std::string titles = q("SELECT md5(string_agg(title, ',' ORDER BY id)) FROM tasks");
+  project.migration("0001_seed",
+                    "CREATE OR REPLACE FUNCTION on_task() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN\n"
+                    "  UPDATE tasks SET title = 'renumbered ' || id WHERE id <> NEW.id; RETURN NEW;\nEND $$;\n"
+                    "INSERT INTO tasks (title) VALUES ('seeded');\n",
+                    "DELETE FROM tasks WHERE title = 'seeded';\n");
+  project.write("playbooks/promote.yaml",
+                "stages: [dev]\nsteps:\n  - backup\n  - migrate\n  - verify:\n      sql: [SELECT false]\n");
+  auto plan = project.ferry({"plan", "promote"});
+  EXPECT_TRUE(contains(plan.out, "roll back by restore backup (0001_seed inserts rows after creating or changing"))
+      << plan.all();
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "restored backup dev-")) << r.out;
+  EXPECT_EQ(q("SELECT md5(string_agg(title, ',' ORDER BY id)) FROM tasks"), titles);
+}
