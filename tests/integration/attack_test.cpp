@@ -417,3 +417,23 @@ TEST_F(Attack, ReplacingATriggersFunctionThenInsertingIsRolledBackByTheBackup) {
   EXPECT_TRUE(contains(r.out, "restored backup dev-")) << r.out;
   EXPECT_EQ(q("SELECT md5(string_agg(title, ',' ORDER BY id)) FROM tasks"), titles);
 }
+
+// The ferry schema is not in the dump and a restore leaves it alone: the runs and history
+// recorded after the backup stay, and a user's view reading the ledger comes back.
+TEST_F(Attack, ARestoreLeavesTheFerrySchemaAndItsHistoryAlone) {
+  backup();
+  pg().exec("app", "CREATE VIEW public.deploys AS SELECT id, outcome FROM ferry.runs");
+  backup();
+  backup();
+  std::string runs = q("SELECT count(*) FROM ferry.runs");
+  std::string ids = q("SELECT string_agg(id, ',' ORDER BY id) FROM ferry.runs");
+  pg().exec("app", "DELETE FROM tasks");
+  auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.runs"), std::to_string(std::stoi(runs) + 1));
+  EXPECT_EQ(q("SELECT string_agg(id, ',' ORDER BY id) FROM ferry.runs WHERE id <= (SELECT max(id) FROM ferry.runs "
+              "WHERE playbook = 'backup')"),
+            ids);
+  EXPECT_EQ(q("SELECT count(*) FROM public.deploys"), std::to_string(std::stoi(runs) + 1));
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+}
