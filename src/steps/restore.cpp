@@ -68,7 +68,6 @@ std::string pre_sql(StageContext& ctx) {
       "DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.ferry_restore_guard();\n"
       "INSERT INTO ferry_restore_guard VALUES (1);\n"
       "SET maintenance_work_mem = '512MB';\nSET max_parallel_maintenance_workers = 2;\n"
-      "SET synchronous_commit = off;\n"
       "SELECT count(pg_catalog.lo_unlink(oid)) FROM pg_catalog.pg_largeobject_metadata;\n";
   auto schemas = ctx.db.exec(
       "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') "

@@ -437,3 +437,38 @@ TEST_F(Attack, ARestoreLeavesTheFerrySchemaAndItsHistoryAlone) {
   EXPECT_EQ(q("SELECT count(*) FROM public.deploys"), std::to_string(std::stoi(runs) + 1));
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
 }
+
+// With a synchronous standby configured, a restore is reported done only once its COMMIT is
+// as durable as every other commit (it waits for the standby): a failover right after a
+// "restored" must not bring the pre-restore database back.
+TEST_F(Attack, ARestoreCommitsAsDurablyAsTheServerIsConfiguredTo) {
+  pg().exec("app", "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1500000) g");
+  backup();
+  pg().exec("app", "DELETE FROM tasks WHERE id > 10");
+  pg().exec("app", "ALTER DATABASE app SET synchronous_commit = on");  // this test cluster runs with off
+  struct Reset {
+    ~Reset() {
+      pg().exec("postgres", "ALTER SYSTEM RESET synchronous_standby_names");
+      pg().exec("postgres", "SELECT pg_reload_conf()");
+    }
+  } reset;
+  Background bg({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"}, {{"NO_COLOR", "1"}});
+  for (int i = 0; i < 400; ++i) {
+    if (q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql'") != "0") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  pg().exec("postgres", "ALTER SYSTEM SET synchronous_standby_names = 'standby_never_there'");
+  pg().exec("postgres", "SELECT pg_reload_conf()");
+  bool waited = false;
+  for (int i = 0; i < 400 && !waited; ++i) {
+    waited =
+        q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql' AND wait_event = 'SyncRep'") != "0";
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  pg().exec("postgres", "ALTER SYSTEM RESET synchronous_standby_names");
+  pg().exec("postgres", "SELECT pg_reload_conf()");
+  auto r = bg.wait();
+  EXPECT_TRUE(waited) << "the restore's COMMIT did not wait for the synchronous standby";
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+}
