@@ -472,3 +472,26 @@ TEST_F(Attack, ARestoreCommitsAsDurablyAsTheServerIsConfiguredTo) {
   EXPECT_EQ(r.code, 0) << r.all();
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
 }
+
+// A production database with a short statement_timeout (and idle_in_transaction_session_timeout):
+// the restore still waits for a lock up to its own lock_timeout, instead of failing at the
+// database's statement_timeout.
+TEST_F(Attack, ARestoreIsNotCutByTheDatabasesStatementTimeout) {
+  backup();
+  pg().exec("app", "DELETE FROM tasks WHERE id > 10");
+  pg().exec("app",
+            "ALTER DATABASE app SET statement_timeout = '1s'; ALTER DATABASE app SET "
+            "idle_in_transaction_session_timeout = '1s'");
+  auto reader = pg().connect("app");
+  reader->exec(
+      "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; BEGIN; LOCK TABLE tasks IN ACCESS "
+      "SHARE MODE");
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    reader->exec("ROLLBACK");
+  });
+  auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  release.join();
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+}
