@@ -303,7 +303,11 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   // connection while pg_dump runs, so it costs no wall time.
   // No parallel workers for our counting: on a small machine they would take the CPU
   // pg_dump and the compressor need.
-  ctx.db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL max_parallel_workers_per_gather = 0");
+  // Neither the database's statement_timeout (counting a big table) nor its
+  // idle_in_transaction_session_timeout (the snapshot stays open while pg_dump runs) may cut it.
+  ctx.db.exec(
+      "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL "
+      "statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
   struct EndSnapshot {
     db::Connection& db;
     ~EndSnapshot() { db.rollback_if_open(); }

@@ -495,3 +495,18 @@ TEST_F(Attack, ARestoreIsNotCutByTheDatabasesStatementTimeout) {
   EXPECT_EQ(r.code, 0) << r.all();
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
 }
+
+// A database whose statement_timeout is shorter than counting its rows, and whose
+// idle_in_transaction_session_timeout is shorter than the dump: the backup's counting, and its
+// snapshot transaction held open while pg_dump runs, are cut by neither.
+TEST_F(Attack, ABackupIsNotCutByTheDatabasesStatementTimeout) {
+  pg().exec("app", "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1500000) g");
+  pg().exec("app",
+            "ALTER DATABASE app SET statement_timeout = '20ms'; ALTER DATABASE app SET "
+            "idle_in_transaction_session_timeout = '300ms'");
+  auto r = project.ferry({"backup", "dev"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  pg().exec("app",
+            "ALTER DATABASE app RESET statement_timeout; ALTER DATABASE app RESET idle_in_transaction_session_timeout");
+  EXPECT_EQ(list()[0]["row_counts"]["public.big"], 1500000) << list()[0]["row_counts"];
+}
