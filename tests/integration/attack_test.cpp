@@ -202,8 +202,12 @@ TEST_F(Attack, PrefixNamedEnvironmentsSharingADirectoryStayApart) {
   project.env("prod", pg(), "app", "backup:\n  dir: " + dir + "\n  keep: 1\n");
   project.env("prod-eu", pg(), "app_eu", "backup:\n  dir: " + dir + "\n  keep: 1\n");
   backup("prod-eu");
+  // prod-eu's backup in progress: prod's retention must not take it for one of its leftovers.
+  std::string running = dir + "/.prod-eu-20260101T000000Z-abcd.dump.zst.partial";
+  { std::ofstream(running) << "being written"; }
   backup("prod");
   backup("prod");
+  EXPECT_TRUE(fs::exists(running));
   auto eu = list("prod-eu");
   ASSERT_EQ(eu.size(), 1u);
   EXPECT_TRUE(fs::exists(eu[0]["file"].get<std::string>()));
