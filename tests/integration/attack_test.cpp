@@ -514,3 +514,19 @@ TEST_F(Attack, ABackupIsNotCutByTheDatabasesStatementTimeout) {
             "ALTER DATABASE app RESET statement_timeout; ALTER DATABASE app RESET idle_in_transaction_session_timeout");
   EXPECT_EQ(list()[0]["row_counts"]["public.big"], 1500000) << list()[0]["row_counts"];
 }
+
+// An environment name with non-ASCII letters and a dot: its backup IDs, retention and restore work.
+TEST_F(Attack, AnEnvironmentNameWithUnicodeAndADotWorks) {
+  project.env("prød.eu", pg(), "app", "backup:\n  dir: " + dir + "\n  keep: 1\n");
+  backup("prød.eu");
+  backup("prød.eu");
+  auto l = list("prød.eu");
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_EQ(l[0]["id"].get<std::string>().rfind("prød.eu-", 0), 0u) << l[0]["id"];
+  pg().exec("app", "DELETE FROM tasks");
+  auto r = project.ferry({"rollback", "prød.eu", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+  r = project.ferry({"rollback", "prød.eu", "--backup", l[0]["id"].get<std::string>()});
+  EXPECT_EQ(r.code, 0) << r.all();
+}
