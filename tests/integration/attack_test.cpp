@@ -14,6 +14,7 @@
 
 #include "core/text.hpp"
 #include "support/fixtures.hpp"
+#include "transport/transport.hpp"
 
 namespace fs = std::filesystem;
 using namespace ferry::test;
@@ -529,4 +530,48 @@ TEST_F(Attack, AnEnvironmentNameWithUnicodeAndADotWorks) {
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
   r = project.ferry({"rollback", "prød.eu", "--backup", l[0]["id"].get<std::string>()});
   EXPECT_EQ(r.code, 0) << r.all();
+}
+
+// backup.format: directory (pg_dump -j): a backup restores exactly, keep prunes whole
+// directories, and a directory whose data file was damaged is refused before anything changes.
+TEST_F(Attack, DirectoryFormatBackupsRestorePruneAndRefuseDamage) {
+  project.env("dev", pg(), "app", "backup:\n  dir: " + dir + "\n  format: directory\n  jobs: 2\n  keep: 1\n");
+  pg().exec("app", "CREATE PUBLICATION cdc FOR TABLE tasks; SELECT lo_from_bytea(0, 'blob')");
+  backup();
+  backup();
+  auto l = list();
+  ASSERT_EQ(l.size(), 1u);
+  std::string file = l[0]["file"];
+  EXPECT_TRUE(fs::is_directory(file)) << file;
+  auto entries = std::distance(fs::directory_iterator(dir), fs::directory_iterator());
+  EXPECT_EQ(entries, 2);  // one directory and its sidecar
+  pg().exec("app", "DELETE FROM tasks WHERE id > 10; CREATE TABLE made_after (id int)");
+  auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
+  EXPECT_EQ(q("SELECT to_regclass('made_after') IS NULL"), "t");
+  EXPECT_EQ(q("SELECT count(*) FROM pg_largeobject_metadata"), "1");
+  // A damaged data file: refused by its sha256, nothing changes.
+  pg().exec("app", "DELETE FROM tasks WHERE id > 10");
+  for (const auto& e : fs::directory_iterator(file))
+    if (e.path().filename() != "toc.dat") {
+      std::ofstream(e.path(), std::ios::app) << "garbage";
+      break;
+    }
+  r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "10");
+  // The same damage with the sidecar's sha256 edited to match: pg_restore fails half-way, and the
+  // restore transaction never commits.
+  std::string side = dir + "/" + l[0]["id"].get<std::string>() + ".json";
+  auto j = json::parse(ferry::read_file(side));
+  ferry::transport::LocalTransport t;
+  auto sum = t.run(
+      ferry::transport::Command::shell("cd '" + file + "' && find . -type f | LC_ALL=C sort | xargs cat | sha256sum"));
+  j["sha256"] = sum.out.substr(0, 64);
+  std::ofstream(side, std::ios::trunc) << j.dump(2);
+  r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "the database is as it was before the restore")) << r.out;
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "10");
 }
