@@ -253,8 +253,8 @@ void warn_unrestorable(StageContext& ctx) {
   }
   if (blockers.empty()) return;
   std::string user = ctx.env.database.user.empty() ? "this user" : "'" + ctx.env.database.user + "'";
-  ctx.reporter.message(report::Level::Warn, "ferry cannot restore this backup as " + user + ", which does not own " +
-                                                blockers + "; a restore would fail and change nothing");
+  ctx.reporter.message(report::Level::Warn, "ferry cannot restore this backup as " + user + ": " + blockers +
+                                                "; a restore would fail and change nothing");
 }
 
 class BackupStep : public Step {

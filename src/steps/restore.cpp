@@ -188,13 +188,18 @@ std::string restore_blockers(db::Connection& db) {
       "'USAGE')), (SELECT string_agg(pg_catalog.quote_ident(pubname), ', ') FROM pg_catalog.pg_publication WHERE NOT "
       "pg_catalog.pg_has_role(pubowner, 'USAGE')), (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata WHERE NOT "
       "pg_catalog.pg_has_role(lomowner, 'USAGE')), (SELECT count(*) FROM pg_catalog.pg_event_trigger WHERE NOT (SELECT "
-      "rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user))");
+      "rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)), (SELECT string_agg(pg_catalog.quote_ident("
+      "subname), ', ' ORDER BY subname) FROM pg_catalog.pg_subscription WHERE subdbid = (SELECT oid FROM "
+      "pg_catalog.pg_database WHERE datname = current_database()))");
   std::string out;
   auto add = [&](const std::string& what) { out += (out.empty() ? "" : "; ") + what; };
-  if (!r.text(0, 0).empty()) add("schema(s) " + r.text(0, 0));
-  if (!r.text(0, 1).empty()) add("publication(s) " + r.text(0, 1));
-  if (r.text(0, 2) != "0") add(r.text(0, 2) + " large object(s) of other roles");
-  if (r.text(0, 3) != "0") add(r.text(0, 3) + " event trigger(s), which only a superuser can drop");
+  if (!r.text(0, 0).empty()) add("it does not own schema(s) " + r.text(0, 0));
+  if (!r.text(0, 1).empty()) add("it does not own publication(s) " + r.text(0, 1));
+  if (r.text(0, 2) != "0") add("it does not own " + r.text(0, 2) + " large object(s)");
+  if (r.text(0, 3) != "0") add(r.text(0, 3) + " event trigger(s) need a superuser to drop");
+  // DROP SUBSCRIPTION cannot run in a transaction block (its replication slot): the dump's
+  // CREATE SUBSCRIPTION would find it there.
+  if (!r.text(0, 4).empty()) add("subscription(s) " + r.text(0, 4) + " cannot be dropped inside its transaction");
   return out;
 }
 

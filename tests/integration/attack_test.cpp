@@ -171,7 +171,7 @@ TEST_F(Attack, AUserThatCannotRestoreIsWarnedWhenTheBackupIsTaken) {
   ASSERT_EQ(r.code, 0) << r.all();
   // Said when the backup is taken, not first at 3 a.m. when the restore is needed.
   EXPECT_TRUE(contains(r.all(),
-                       "ferry cannot restore this backup as 'app_user', which does not own schema(s) "
+                       "ferry cannot restore this backup as 'app_user': it does not own schema(s) "
                        "public (pg_database_owner), reports (reporting)"))
       << r.all();
   pg().exec("app", "DELETE FROM tasks WHERE id > 10");
@@ -188,6 +188,32 @@ TEST_F(Attack, AUserThatCannotRestoreIsWarnedWhenTheBackupIsTaken) {
   EXPECT_FALSE(contains(r.all(), "cannot restore")) << r.all();
   r = project.ferry({"rollback", "dev", "--backup", "latest"});
   EXPECT_EQ(r.code, 0) << r.all();
+}
+
+// A database that subscribes to another (logical replication): DROP SUBSCRIPTION cannot run in
+// the restore's transaction, so the dump's CREATE SUBSCRIPTION would fail. Said when the backup
+// is taken; a restore changes nothing (exit 1).
+TEST_F(Attack, ASubscriptionIsNamedWhenTheBackupIsTakenAndARestoreChangesNothing) {
+  pg().exec("app",
+            "CREATE SUBSCRIPTION feed CONNECTION 'host=127.0.0.1 port=1 dbname=none' PUBLICATION p WITH (connect = "
+            "false)");
+  struct Drop {
+    ~Drop() {
+      pg().exec("app", "ALTER SUBSCRIPTION feed SET (slot_name = NONE)");
+      pg().exec("app", "DROP SUBSCRIPTION feed");
+    }
+  } drop;
+  auto r = project.ferry({"backup", "dev"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_TRUE(contains(r.all(),
+                       "ferry cannot restore this backup as 'postgres': subscription(s) feed cannot be "
+                       "dropped inside its transaction"))
+      << r.all();
+  pg().exec("app", "DELETE FROM tasks WHERE id > 10");
+  r = project.ferry({"rollback", "dev", "--backup", "latest"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "the database is as it was")) << r.out;
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "10");
 }
 
 // Another session holds a lock on a table (a long report, an idle transaction): the restore waits
