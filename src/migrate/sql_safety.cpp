@@ -251,11 +251,23 @@ const std::set<std::string>& safe_alters() {
   return k;
 }
 
+// The called function's name, qualified as written ("app.lower"); a pg_catalog qualification
+// is dropped, so only the built-ins themselves match the safe list.
 std::string function_name(const json& funcname) {
   std::string name;
   for (const auto& part : funcname)
-    if (auto s = part.find("String"); s != part.end()) name = s->value("sval", "");
-  return name;
+    if (auto s = part.find("String"); s != part.end()) name += (name.empty() ? "" : ".") + s->value("sval", "");
+  return name.starts_with("pg_catalog.") ? name.substr(11) : name;
+}
+
+// True when a tree holds a RESTART option (ALTER SEQUENCE ... RESTART, an identity's RESTART).
+bool restarts(const json& node) {
+  if (node.is_array()) return std::any_of(node.begin(), node.end(), restarts);
+  if (!node.is_object()) return false;
+  if (auto d = node.find("DefElem"); d != node.end() && d->value("defname", "") == "restart") return true;
+  for (const auto& [key, val] : node.items())
+    if (restarts(val)) return true;
+  return false;
 }
 
 std::string lower(std::string s) {
@@ -311,6 +323,10 @@ std::string read_alter(const json& body) {
     // PostgreSQL does not require a CHECK's functions to be immutable).
     if (sub == "AT_AddColumn" || sub == "AT_AddConstraint")
       if (auto why = scan(c->value("def", json::object())); !why.empty()) return why;
+    if (sub == "AT_DropIdentity")
+      return "drops the identity of column '" + c->value("name", "") + "' with its sequence and current value";
+    if (sub == "AT_SetIdentity" && restarts(c->value("def", json::object())))
+      return "restarts the identity of column '" + c->value("name", "") + "', which hands out existing keys again";
   }
   return "";
 }
@@ -329,6 +345,10 @@ std::string changes_rows(const json& stmt) {
       if (auto why = changes_rows(element); !why.empty()) return why;
     return "";
   }
+  // A domain CHECK is evaluated for every stored value of the domain, like a table CHECK.
+  if (kind == "AlterDomainStmt" && body.value("subtype", "") == "C") return scan(body.value("def", json::object()));
+  if (kind == "AlterSeqStmt" && restarts(body.value("options", json::array())))
+    return "restarts a sequence, which hands out existing keys again";
   if (safe_kinds().count(kind)) return "";
   if (kind == "UpdateStmt") return body.contains("whereClause") ? "updates rows" : "updates without WHERE";
   if (kind == "DeleteStmt") return body.contains("whereClause") ? "deletes rows" : "deletes without WHERE";
@@ -341,12 +361,31 @@ std::string changes_rows(const json& stmt) {
   return "runs a statement ferry cannot prove leaves rows alone (" + kind + ")";
 }
 
+namespace {
+// True when a statement creates or changes what a trigger or rule does on INSERT: a trigger or
+// rule created, a function replaced (it may be a trigger's), a trigger or rule enabled.
+bool changes_triggers(const json& stmt) {
+  if (stmt.contains("CreateTrigStmt") || stmt.contains("RuleStmt")) return true;
+  if (auto f = stmt.find("CreateFunctionStmt"); f != stmt.end()) return f->value("replace", false);
+  auto a = stmt.find("AlterTableStmt");
+  if (a == stmt.end()) return false;
+  for (const auto& cmd : a->value("cmds", json::array()))
+    if (auto c = cmd.find("AlterTableCmd"); c != cmd.end() && c->value("subtype", "").starts_with("AT_Enable") &&
+                                            !c->value("subtype", "").ends_with("RowSecurity"))
+      return true;
+  return false;
+}
+}  // namespace
+
 std::string MigrationReading::read(const json& tree) {
   for (const auto& s : tree.value("stmts", json::array())) {
     const json stmt = s.value("stmt", json::object());
-    if (stmt.contains("CreateTrigStmt") || stmt.contains("RuleStmt")) m_trigger = true;
+    // An event trigger runs its function on the DDL after it: nothing after it can be read.
+    if (m_event_trigger) return "runs statements after creating an event trigger, which may change rows";
+    if (stmt.contains("CreateEventTrigStmt")) m_event_trigger = true;
+    if (changes_triggers(stmt)) m_trigger = true;
     if (m_trigger && (stmt.contains("InsertStmt") || stmt.contains("CopyStmt")))
-      return "inserts rows after creating a trigger or rule, which may change existing rows";
+      return "inserts rows after creating or changing a trigger, rule or function, which may change existing rows";
     if (auto why = changes_rows(stmt); !why.empty()) return why;
   }
   return "";

@@ -17,7 +17,8 @@ class MigrationReading {
   std::string read(const nlohmann::json& tree);
 
  private:
-  bool m_trigger = false;  // a trigger or rule was created: a later INSERT may fire it
+  bool m_trigger = false;        // a trigger, rule or function was created or changed: a later INSERT may fire it
+  bool m_event_trigger = false;  // an event trigger was created: later DDL may fire it
 };
 
 // Why a transaction control statement breaks ferry's transaction, or "" (a SAVEPOINT, or a

@@ -243,6 +243,20 @@ void write_remote_file(transport::Transport& t, const std::string& path, const s
   if (!r.ok()) throw Error(ErrorKind::Command, "cannot write '" + path + "': " + r.last_line());
 }
 
+// A restore drops every user schema; a database.user that cannot learns it now, not at 3 a.m.
+void warn_unrestorable(StageContext& ctx) {
+  std::string blockers;
+  try {
+    blockers = restore_blockers(ctx.db);
+  } catch (const Error&) {
+    return;  // the backup is good; this is advice
+  }
+  if (blockers.empty()) return;
+  std::string user = ctx.env.database.user.empty() ? "this user" : "'" + ctx.env.database.user + "'";
+  ctx.reporter.message(report::Level::Warn, "ferry cannot restore this backup as " + user + ": " + blockers +
+                                                "; a restore would fail and change nothing");
+}
+
 class BackupStep : public Step {
  public:
   using Step::Step;
@@ -294,7 +308,11 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   // connection while pg_dump runs, so it costs no wall time.
   // No parallel workers for our counting: on a small machine they would take the CPU
   // pg_dump and the compressor need.
-  ctx.db.exec("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL max_parallel_workers_per_gather = 0");
+  // Neither the database's statement_timeout (counting a big table) nor its
+  // idle_in_transaction_session_timeout (the snapshot stays open while pg_dump runs) may cut it.
+  ctx.db.exec(
+      "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL "
+      "statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
   struct EndSnapshot {
     db::Connection& db;
     ~EndSnapshot() { db.rollback_if_open(); }
@@ -402,6 +420,7 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   meta.verified = true;
   write_remote_file(t, spec.dir + "/" + meta.id + ".json", backup_to_json(meta, true).dump(2) + "\n");
   ctx.backup = meta;
+  warn_unrestorable(ctx);
   return meta;
 }
 

@@ -42,4 +42,8 @@ std::string backup_file_path(const std::string& dir, const std::string& id, cons
 // A bash fragment checking "$f" against the sha256 "$2"; exits 66 (missing) or 65 (mismatch).
 std::string sha256_check_script(const std::string& format);
 
+// What of the database a restore as the connected user could not drop (schemas, publications,
+// large objects owned by roles it is not, event triggers unless a superuser, subscriptions), or "".
+std::string restore_blockers(db::Connection& db);
+
 }  // namespace ferry::steps::detail

@@ -124,11 +124,16 @@ std::vector<BackupMeta> list_backups(const config::Environment& env, Transports&
   std::vector<BackupMeta> out;
   if (!env.backup) return out;
   transport::Command c;
+  // A directory that cannot be listed is named (exit 3), never read as "no backups".
   c.argv = {"/bin/sh", "-c",
+            "w=\"backup.dir $1\"; [ -e \"$1\" ] || { echo \"$w does not exist\" >&2; exit 3; }\n"
+            "[ -d \"$1\" ] || { echo \"$w is not a directory\" >&2; exit 3; }\n"
+            "[ -r \"$1\" ] && [ -x \"$1\" ] || { echo \"$w is not readable by $(id -un)\" >&2; exit 3; }\n"
             "for f in \"$1\"/*.json; do [ -f \"$f\" ] || continue; printf '%s\\n' \"$f\"; cat -- \"$f\" 2>/dev/null; "
             "printf '\\n\\036\\n'; done; exit 0",
             "sh", env.backup->dir};
   auto r = transports.get(env.backup->on).run(c);
+  if (r.exit_code == 3 && warnings) warnings->push_back(trim(r.err));
   auto warn = [&](const std::string& path, const std::string& why) {
     if (warnings) warnings->push_back("skipped backup sidecar " + path + ": " + why);
   };
@@ -168,8 +173,49 @@ std::vector<BackupMeta> list_backups(const config::Environment& env, Transports&
   return out;
 }
 
+namespace {
+
+// True when `name` is a partial file a backup of `env` leaves while it runs (.ID.dump.zst.partial,
+// .ID.dir.partial, and their .fifo/.sum/.verr/.derr companions).
+bool partial_of(const config::Environment& env, const std::string& name) {
+  if (name.size() < env.name.size() + 24 || name[0] != '.') return false;
+  std::string id = name.substr(1, env.name.size() + 22);
+  if (!valid_backup_id(env.name, id)) return false;
+  std::string rest = name.substr(1 + id.size());
+  for (const char* stem : {".dump.zst.partial", ".dump.partial", ".dir.partial"})
+    for (const char* tail : {"", ".fifo", ".sum", ".verr", ".derr"})
+      if (rest == std::string(stem) + tail) return true;
+  return false;
+}
+
+// Removes what backups of `env` killed half-way (SIGKILL, OOM, power cut) left in backup.dir.
+// Runs under the environment's lock, so no backup of `env` is running; a pipeline orphaned by
+// a killed ferry then fails its final rename and leaves nothing.
+void remove_leftovers(const config::Environment& env, transport::Transport& t) {
+  transport::Command ls;
+  ls.argv = {"/bin/sh", "-c",
+             "cd -- \"$1\" 2>/dev/null || exit 0; for f in .*.partial .*.partial.*; do [ -e \"$f\" ] || [ -L \"$f\" ] "
+             "|| continue; printf '%s\\n' \"$f\"; done",
+             "sh", env.backup->dir};
+  auto r = t.run(ls);
+  transport::Command rm;
+  rm.argv = {"/bin/sh", "-c", "cd -- \"$1\" && shift && rm -rf -- \"$@\"", "sh", env.backup->dir};
+  size_t pos = 0;
+  while (pos < r.out.size()) {
+    size_t nl = r.out.find('\n', pos);
+    std::string name = r.out.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+    pos = nl == std::string::npos ? r.out.size() : nl + 1;
+    if (partial_of(env, name)) rm.argv.push_back(name);
+  }
+  if (rm.argv.size() > 5) t.run(rm);
+}
+
+}  // namespace
+
 int prune_backups(const config::Environment& env, Transports& transports, std::vector<std::string>* warnings) {
-  if (!env.backup || env.backup->keep <= 0) return 0;
+  if (!env.backup) return 0;
+  remove_leftovers(env, transports.get(env.backup->on));
+  if (env.backup->keep <= 0) return 0;
   auto all = list_backups(env, transports, warnings);
   int removed = 0;
   int kept = 0;

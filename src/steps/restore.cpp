@@ -38,12 +38,28 @@ $0 == "COMMIT;" { h = 1; b = ""; next }
 END { if (h) printf "%s", b }
 )AWK";
 
+// The database's objects that live in no schema and that the dump creates again: event
+// triggers (dropped first, so none fires on the restore's DDL) and publications.
+std::string drop_schemaless(StageContext& ctx) {
+  std::string out;
+  auto rows = ctx.db.exec(
+      "SELECT 'EVENT TRIGGER', evtname FROM pg_catalog.pg_event_trigger UNION ALL "
+      "SELECT 'PUBLICATION', pubname FROM pg_catalog.pg_publication ORDER BY 1, 2");
+  for (int i = 0; i < rows.rows(); ++i)
+    out += "DROP " + rows.text(i, 0) + " " + db::quote_ident(rows.text(i, 1)) + ";\n";
+  return out;
+}
+
 // Before the dump: the transaction, its id (to learn its fate should psql die), the guard,
-// then every user schema dropped (public recreated empty) and every large object unlinked,
-// so objects created after the backup are gone and the dump's large objects can be created.
+// then every user schema, event trigger and publication dropped (public recreated empty) and
+// every large object unlinked, so objects created after the backup are gone and the dump's
+// own can be created.
 std::string pre_sql(StageContext& ctx) {
   std::string pre =
-      "BEGIN;\nSET client_min_messages = warning;\nSELECT 'FERRY_TXID ' || txid_current();\n"
+      "BEGIN;\nSET client_min_messages = warning;\nSET lock_timeout = '60s';\nSET statement_timeout = 0;\n"
+      "SET idle_in_transaction_session_timeout = 0;\nSELECT 'FERRY_TXID ' || "
+      "txid_current();\n" +
+      drop_schemaless(ctx) +
       "CREATE TEMP TABLE ferry_restore_guard (id int);\n"
       "CREATE FUNCTION pg_temp.ferry_restore_guard() RETURNS trigger LANGUAGE plpgsql AS $ferry$BEGIN\n"
       "  IF pg_catalog.current_setting('ferry.restore_complete', true) IS DISTINCT FROM 'yes' THEN\n"
@@ -52,8 +68,7 @@ std::string pre_sql(StageContext& ctx) {
       "CREATE CONSTRAINT TRIGGER ferry_restore_guard AFTER INSERT ON ferry_restore_guard DEFERRABLE INITIALLY "
       "DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.ferry_restore_guard();\n"
       "INSERT INTO ferry_restore_guard VALUES (1);\n"
-      "SET lock_timeout = '60s';\nSET maintenance_work_mem = '512MB';\nSET max_parallel_maintenance_workers = 2;\n"
-      "SET synchronous_commit = off;\n"
+      "SET maintenance_work_mem = '512MB';\nSET max_parallel_maintenance_workers = 2;\n"
       "SELECT count(pg_catalog.lo_unlink(oid)) FROM pg_catalog.pg_largeobject_metadata;\n";
   auto schemas = ctx.db.exec(
       "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') "
@@ -148,7 +163,50 @@ bool maybe_committed(db::Connection& db, std::optional<long long> txid) {
   return true;
 }
 
+// The sessions holding locks on this database's tables, when a restore gave up waiting: who
+// a human must ask (or end) before trying again.
+std::string lock_holders(db::Connection& db) {
+  try {
+    auto r = db.exec(
+        "SELECT string_agg(format('pid %s (%s%s, %s for %s)', a.pid, a.usename, CASE WHEN a.application_name <> '' "
+        "THEN ' ' || a.application_name ELSE '' END, a.state, date_trunc('second', now() - a.xact_start)), '; ' "
+        "ORDER BY a.xact_start) FROM pg_catalog.pg_stat_activity a WHERE a.pid <> pg_catalog.pg_backend_pid() "
+        "AND a.datname = current_database() AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = a.pid "
+        "AND l.granted AND l.relation IS NOT NULL)");
+    return r.text(0, 0).empty() ? "" : "; sessions holding locks: " + r.text(0, 0);
+  } catch (const Error&) {
+    return "";
+  }
+}
+
 }  // namespace
+
+namespace detail {
+
+std::string restore_blockers(db::Connection& db) {
+  auto r = db.exec(
+      "SELECT (SELECT string_agg(pg_catalog.quote_ident(nspname) || ' (' || nspowner::regrole || ')', ', ' ORDER BY "
+      "nspname) FROM pg_catalog.pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') AND "
+      "nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%' AND NOT pg_catalog.pg_has_role(nspowner, "
+      "'USAGE')), (SELECT string_agg(pg_catalog.quote_ident(pubname), ', ') FROM pg_catalog.pg_publication WHERE NOT "
+      "pg_catalog.pg_has_role(pubowner, 'USAGE')), (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata WHERE NOT "
+      "pg_catalog.pg_has_role(lomowner, 'USAGE')), (SELECT count(*) FROM pg_catalog.pg_event_trigger WHERE NOT (SELECT "
+      "rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)), (SELECT string_agg(pg_catalog.quote_ident("
+      "subname), ', ' ORDER BY subname) FROM pg_catalog.pg_subscription WHERE subdbid = (SELECT oid FROM "
+      "pg_catalog.pg_database WHERE datname = current_database()))");
+  std::string out;
+  auto add = [&](const std::string& what) { out += (out.empty() ? "" : "; ") + what; };
+  if (!r.text(0, 0).empty()) add("it does not own schema(s) " + r.text(0, 0));
+  if (!r.text(0, 1).empty()) add("it does not own publication(s) " + r.text(0, 1));
+  if (r.text(0, 2) != "0") add("it does not own " + r.text(0, 2) + " large object(s)");
+  if (r.text(0, 3) != "0") add(r.text(0, 3) + " event trigger(s) need a superuser to drop");
+  // DROP SUBSCRIPTION cannot run in a transaction block (its replication slot): the dump's
+  // CREATE SUBSCRIPTION would find it there.
+  if (!r.text(0, 4).empty()) add("subscription(s) " + r.text(0, 4) + " cannot be dropped inside its transaction");
+  return out;
+}
+
+}  // namespace detail
 
 std::string manual_restore_command(const config::Environment& env, const BackupMeta& meta) {
   std::vector<std::string> args = conn_args(env);
@@ -201,6 +259,7 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   run::set_cancel_target(&ctx.db);
   if (res.ok()) return;
   std::string why = "restore of " + meta.id + " failed on " + t.describe() + ": " + res.last_line();
+  if (why.find("lock timeout") != std::string::npos) why += lock_holders(ctx.db);
   auto txid = printed_txid(psql_out);
   if (maybe_committed(ctx.db, txid)) throw Error(ErrorKind::Command, why);
   throw RestoreNotApplied(ErrorKind::Command, why + (txid ? "; its transaction rolled back" : "") +
