@@ -86,7 +86,7 @@ bool Ledger::try_lock() {
   // set_config through pg_settings: settings this server does not have are skipped.
   m_conn.exec(
       "SELECT set_config(name, CASE WHEN name LIKE 'tcp_%' THEN v ELSE '0' END, false) FROM pg_settings, "
-      "(VALUES ('idle_session_timeout', ''), ('idle_in_transaction_session_timeout', ''), "
+      "(VALUES ('idle_session_timeout', ''), ('idle_in_transaction_session_timeout', ''), ('statement_timeout', ''), "
       "('tcp_keepalives_idle', '30'), ('tcp_keepalives_interval', '10'), ('tcp_keepalives_count', '3')) "
       "AS w(n, v) WHERE name = n");
   return m_conn.exec(std::string("SELECT pg_try_advisory_lock(") + k_lock_args + ")").boolean(0, 0);

@@ -356,3 +356,14 @@ TEST_F(RunnerSafetyAlembic, AFailedUpgradeShowsTheExceptionNotTheLink) {
 }
 
 }  // namespace
+
+// A database's statement_timeout is for its application: ferry's own session (baseline and proof
+// row counts, sql steps) is bounded by the steps' own timeouts instead.
+TEST_F(RunnerSafety, TheDatabasesStatementTimeoutDoesNotCutFerrysOwnSession) {
+  pg().exec("app", "ALTER DATABASE app SET statement_timeout = '100ms'");
+  project.write("playbooks/promote.yaml",
+                "stages: [dev]\nsteps:\n  - migrate\n  - sql: SELECT pg_sleep(0.3) IS NOT NULL\n");
+  auto r = project.ferry({"run", "promote"});
+  pg().exec("app", "ALTER DATABASE app RESET statement_timeout");
+  EXPECT_EQ(r.code, 0) << r.all();
+}
