@@ -20,6 +20,7 @@ struct RunOptions {
   bool color = false;
   bool quiet = false;
   bool verbose = false;
+  std::string metrics_file;  // "" = none
 };
 
 int run_playbook(const config::Project& project, const config::Playbook& playbook, const RunOptions& opts);
