@@ -4,7 +4,9 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/sinks/syslog_sink.h>
 #include <spdlog/spdlog.h>
+#include <fcntl.h>
 #include <syslog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <memory>
@@ -54,6 +56,9 @@ void init(const Options& o) {
   l.verbosity = o.verbosity;
   std::vector<spdlog::sink_ptr> shared;
   if (!o.file.empty()) {
+    // Private, as the journals are: it quotes commands, SQL and their output.
+    int fd = ::open(o.file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
     try {
       shared.push_back(std::make_shared<spdlog::sinks::rotating_file_sink_mt>(o.file, k_file_bytes, k_files));
     } catch (const spdlog::spdlog_ex& e) {

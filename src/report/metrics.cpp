@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -85,6 +86,7 @@ class MetricsFile : public Reporter {
   void stage_finished(const std::string&, const std::string&, Millis) override {}
   void stage_summary(const StageSummary& s) override {
     std::string run = "environment=\"" + escape(s.environment) + "\",playbook=\"" + escape(s.playbook) + "\"";
+    m_replaced_steps.push_back("ferry_step_duration_seconds{" + run + ",");
     double at = now_seconds();
     for (const char* o : k_outcomes)
       set("ferry_run_last_outcome", run + ",outcome=\"" + o + "\"", s.outcome == o ? 1 : 0);
@@ -121,6 +123,9 @@ class MetricsFile : public Reporter {
       std::string key = line.substr(0, sp);
       std::string name = key.substr(0, key.find('{'));
       if (!k_help.count(name)) continue;
+      if (std::any_of(m_replaced_steps.begin(), m_replaced_steps.end(),
+                      [&](const std::string& prefix) { return key.rfind(prefix, 0) == 0; }))
+        continue;  // the steps of an earlier run of this playbook on this environment
       m_series[name].emplace(key, line.substr(sp + 1));  // emplace: this run's value wins
     }
   }
@@ -150,6 +155,7 @@ class MetricsFile : public Reporter {
   std::string m_playbook;
   std::string m_stage;
   std::map<std::string, Millis> m_steps;
+  std::vector<std::string> m_replaced_steps;  // step series of earlier runs this run replaces
   bool m_migrated = false;
   double m_backup_at = 0;
   Millis m_backup_took{0};

@@ -211,6 +211,8 @@ TEST_F(Notify, MetricsFileIsPrometheusText) {
   EXPECT_EQ(m["ferry_run_last_exit_code{" + run + "}"], 1);
   EXPECT_EQ(m["ferry_migrations_pending{" + run + "}"], 1);
   EXPECT_EQ(m["ferry_backup_last_success_timestamp_seconds{environment=dev}"], backup_at);
+  EXPECT_TRUE(m.count("ferry_step_duration_seconds{" + run + ",step=migrate}"));
+  EXPECT_FALSE(m.count("ferry_step_duration_seconds{" + run + ",step=backup}"));  // not a step of this run
   int files = 0;
   for (const auto& e : fs::directory_iterator(project.path("metrics"))) files += e.is_regular_file() ? 1 : 0;
   EXPECT_EQ(files, 1);
