@@ -11,7 +11,7 @@ bench_cluster_start
 W="$BENCH_DIR/work"
 mkdir -p "$W/project/environments" "$W/project/playbooks" "$W/project/migrations/0001_loyalty" "$W/backups" "$W/backend"
 chmod 777 "$W/backend"
-PAGILA="$BENCH_ROOT/../shared/data/pagila"
+PAGILA=${PAGILA:-$BENCH_ROOT/../shared/data/pagila}  # in a worktree: PAGILA=/work/shared/data/pagila
 fresh_db app
 psql -X -q -v ON_ERROR_STOP=1 -d app -f "$PAGILA/pagila-schema.sql" -f "$PAGILA/pagila-data.sql" >/dev/null
 HPORT=$(free_port)
@@ -102,6 +102,36 @@ measure floor bash "$W/floor.sh"
 measure ferry "$FERRY" -C "$W/project" --state-dir "$W/state" run run
 measure ansible ansible-playbook -i localhost, "$W/play.yml"
 
+# The same run unattended: a webhook (a local receiver answering 200) on every outcome,
+# --metrics-file and -vv --log-file; interleaved with the plain run, so that load on the machine
+# falls on both alike.
+cp -r "$W/project" "$W/project-u"
+RPORT=$(free_port)
+cat >> "$W/project-u/environments/bench.yaml" <<YAML
+notify:
+  - {url: "http://127.0.0.1:$RPORT/hook", on: [success, failure]}
+YAML
+python3 - "$RPORT" <<'PY' &
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get('Content-Length', 0)))
+        self.send_response(200); self.send_header('Content-Length', '0'); self.end_headers()
+    def log_message(self, *a): pass
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+PY
+RECEIVER=$!
+for _ in $(seq 1 50); do curl -s -o /dev/null -X POST "http://127.0.0.1:$RPORT/" && break; sleep 0.1; done
+plain=(); unattended=()
+for _ in $(seq 1 "$RUNS"); do
+  reset; plain+=("$(time_ms "$FERRY" -C "$W/project" --state-dir "$W/state" run run)")
+  reset; unattended+=("$(time_ms "$FERRY" -C "$W/project-u" --state-dir "$W/state" -vv --log-file "$W/ferry.log" \
+    --metrics-file "$W/ferry.prom" run run)")
+done
+kill "$RECEIVER"
+T[plain]=$(median "${plain[@]}")
+T[unattended]=$(median "${unattended[@]}")
+
 # From the failed health probe to the proven rollback: a migration that breaks the backend.
 reset
 echo "ALTER TABLE customer RENAME COLUMN email TO email_address;" > "$W/project/migrations/0001_loyalty/up.sql"
@@ -128,4 +158,6 @@ printf '  %-40s %6s ms\n' "bash script, same five commands (floor)" "${T[floor]}
 printf '  %-40s %6s ms  %s of the floor (target <= 1.10x)\n' "ferry run" "${T[ferry]}" "$(ratio "${T[ferry]}" "${T[floor]}")"
 printf '  %-40s %6s ms  %s of the floor\n' "ansible-playbook -c local" "${T[ansible]}" "$(ratio "${T[ansible]}" "${T[floor]}")"
 printf '  %-40s %6s ms  (down SQL, restart, health, fingerprint + row counts)\n' "failed health -> proven rollback" "$(median "${rb[@]}")"
+printf '  %-40s %6s ms\n' "ferry run (interleaved pair: plain)" "${T[plain]}"
+printf '  %-40s %6s ms  %s of plain (target < 1.05x)\n' "  + notify, metrics, -vv --log-file" "${T[unattended]}" "$(ratio "${T[unattended]}" "${T[plain]}")"
 "$BENCH_ROOT/examples/backend/backend.sh" stop "$W/backend"

@@ -15,6 +15,7 @@
 #include "config/loader.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
+#include "log/log.hpp"
 #include "run/runner.hpp"
 
 namespace ferry::cli {
@@ -79,12 +80,18 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   Globals g;
   bool no_color = false;
-  bool verbose = false, quiet = false;
+  int verbosity = 0;
+  bool quiet = false;
+  log::Options log_options;
+  std::string metrics_file;
   app.add_option("-C", g.root, "project directory (default: current directory)");
   app.add_option("--state-dir", g.state_dir, "where journals go (default: DIR/.ferry)");
   app.add_flag("--no-color", no_color, "never colour the output");
-  app.add_flag("-v,--verbose", verbose, "more detail");
+  app.add_flag("-v,--verbose", verbosity, "more detail; diagnostics on stderr (-vv: SQL statements too)");
   app.add_flag("-q,--quiet", quiet, "only failures and the final line");
+  app.add_option("--log-file", log_options.file, "diagnostics log (rotating, 3 x 10 MB)");
+  app.add_flag("--syslog", log_options.syslog, "diagnostics log to syslog too");
+  app.add_option("--metrics-file", metrics_file, "write a Prometheus textfile after a run");
   app.set_version_flag("--version", "ferry 0.1.0");
 
   auto* validate = app.add_subcommand("validate", "check every environment, playbook and migration; run nothing");
@@ -153,12 +160,15 @@ int main(int argc, char** argv) {
   }
   g.color = use_color(no_color);
   g.quiet = quiet;
-  g.verbose = verbose;
+  g.verbose = verbosity > 0;
   bool own_state_dir = g.state_dir.empty();  // ROOT/.ferry is ferry's own: tightened when it exists
   if (own_state_dir) g.state_dir = (std::filesystem::path(g.root) / ".ferry").string();
 
   std::optional<config::Project> loaded;  // its secrets redact the final error message
   try {
+    log_options.verbosity = verbosity;
+    log_options.quiet = quiet;
+    log::init(log_options);
     if (validate->parsed()) return cmd_validate(g);
     if (plan->parsed()) return cmd_plan(g, playbook, env_opt);
     if (status->parsed()) return cmd_status(g, env_opt, json);
@@ -170,6 +180,7 @@ int main(int argc, char** argv) {
     Millis lock_wait = wait_option("--wait-lock", wait_lock), ready_wait = wait_option("--wait-ready", wait_ready);
     loaded = config::load_project(g.root, touched(g.root, playbook, run->parsed() ? env_opt : env_name));
     const auto& project = *loaded;
+    log::set_secrets(&project.secrets);
     if (run->parsed()) {
       auto pb = config::load_playbook(project, playbook);
       prepare_state_dir(g.state_dir, own_state_dir);
@@ -185,6 +196,7 @@ int main(int argc, char** argv) {
       o.verbose = g.verbose;
       o.wait_lock = lock_wait;
       o.wait_ready = ready_wait;
+      o.metrics_file = metrics_file;
       return run::run_playbook(project, pb, o);
     }
     if (backup->parsed()) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "config/notify_reader.hpp"
 #include "config/reader.hpp"
 #include "config/step_reader.hpp"
 #include "core/error.hpp"
@@ -122,7 +123,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
   env.file = r.file;
   if (!doc.IsMap()) r.fail(doc, "an environment file must be a mapping, found " + Reader::describe(doc));
   r.expect_map(doc, "the environment",
-               {"description", "protected", "requires", "connections", "database", "backup", "services"});
+               {"description", "protected", "requires", "connections", "database", "backup", "services", "notify"});
   env.description = r.str_or(doc, "description", "");
   env.is_protected = r.bool_or(doc, "protected", false);
   env.requires_envs = r.str_list(doc["requires"], "requires");
@@ -248,6 +249,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
       env.services[s.name] = s;
     }
   }
+  env.notify = read_notify(r, doc["notify"]);
   return env;
 }
 
@@ -365,7 +367,8 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
   pb.name = path.stem().string();
   pb.file = r.file;
   if (!doc.IsMap()) r.fail(doc, "a playbook must be a mapping, found " + Reader::describe(doc));
-  r.expect_map(doc, "the playbook", {"description", "migrations", "stages", "steps", "on_failure", "rollback"});
+  r.expect_map(doc, "the playbook",
+               {"description", "migrations", "stages", "steps", "on_failure", "rollback", "notify"});
   pb.description = r.str_or(doc, "description", "");
   if (auto m = doc["migrations"]) {
     if (m.IsScalar()) {
@@ -407,6 +410,7 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
       r.one_of(doc, "on_failure", "rollback", {"rollback", "stop"}) == "stop" ? OnFailure::Stop : OnFailure::Rollback;
   std::string rb = r.one_of(doc, "rollback", "auto", {"auto", "down", "restore"});
   pb.rollback = rb == "down" ? RollbackMethod::Down : rb == "restore" ? RollbackMethod::Restore : RollbackMethod::Auto;
+  pb.notify = read_notify(r, doc["notify"]);
 
   // Cross-checks against every stage's environment.
   size_t idx = 0;

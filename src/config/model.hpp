@@ -86,6 +86,16 @@ struct Service {
   Millis restart_timeout{120'000};
 };
 
+// A webhook told of a stage's outcome (`notify:` in an environment or a playbook).
+struct Webhook {
+  std::string url;                            // http:// or https://
+  std::vector<std::string> on = {"failure"};  // outcomes; "failure" = any but succeeded
+  Millis timeout{10'000};                     // the whole budget, every retry included
+  int retries = 2;
+  std::map<std::string, std::string> headers;  // values may be ${secret:VAR}
+  Mark mark;
+};
+
 struct Environment {
   std::string name;
   std::string file;
@@ -101,6 +111,7 @@ struct Environment {
   // throws it as a configuration error.
   std::string unresolved;
   bool resolved = true;  // false: read for its shape only (see load_project's resolve_only)
+  std::vector<Webhook> notify;
 };
 
 enum class StepKind { Backup, Migrate, Verify, Restart, Health, Run, Sql };
@@ -159,6 +170,7 @@ struct Playbook {
   std::vector<StepSpec> steps;
   OnFailure on_failure = OnFailure::Rollback;
   RollbackMethod rollback = RollbackMethod::Auto;
+  std::vector<Webhook> notify;
 };
 
 // Everything under a project root: its environments (all of environments/*.yaml) and the

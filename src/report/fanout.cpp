@@ -34,4 +34,10 @@ void Fanout::run_finished(const std::string& outcome, int exit_code, Millis took
   for (auto& t : m_targets) t->run_finished(outcome, exit_code, took);
 }
 
+void Fanout::stage_summary(const StageSummary& s) {
+  StageSummary c = s;
+  for (auto* f : {&c.playbook, &c.version_before, &c.version_after, &c.backup_file, &c.error}) *f = r(*f);
+  for (auto& t : m_targets) t->stage_summary(c);
+}
+
 }  // namespace ferry::report

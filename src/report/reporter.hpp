@@ -13,6 +13,23 @@ namespace ferry::report {
 
 enum class Level { Info, Warn, Error, Hint };
 
+// What a stage ended with, for notifications and metrics (after stage_finished).
+struct StageSummary {
+  std::string run_id;
+  std::string playbook;
+  std::string environment;
+  std::string outcome;  // succeeded | failed | rolled_back | needs_attention | refused
+  int exit_code = 0;
+  std::string version_before;
+  std::string version_after;
+  std::string backup_id;    // "" when the stage took no backup
+  std::string backup_file;  // on backup.on
+  long long backup_size = 0;
+  int pending = -1;  // migrations pending at the start (-1: not known)
+  std::string error;
+  Millis took{0};
+};
+
 class Reporter {
  public:
   virtual ~Reporter() = default;
@@ -27,6 +44,7 @@ class Reporter {
   virtual void message(Level level, const std::string& text) = 0;
   virtual void stage_finished(const std::string& env, const std::string& outcome, Millis took) = 0;
   virtual void run_finished(const std::string& outcome, int exit_code, Millis took) = 0;
+  virtual void stage_summary(const StageSummary&) {}
 };
 
 // Console: one line per step with its result and duration; colour only at a TTY.
@@ -35,6 +53,11 @@ std::unique_ptr<Reporter> make_console_reporter(bool color, bool quiet, bool ver
 std::unique_ptr<Reporter> make_journal(const std::string& path);
 // Collects every event and writes the whole run as one JSON document at run_finished.
 std::unique_ptr<Reporter> make_report_file(const std::string& path);
+// Rewrites `path` (a Prometheus textfile) atomically at run_finished: last outcome per
+// environment and playbook, step durations, the last good backup, pending migrations.
+std::unique_ptr<Reporter> make_metrics_file(const std::string& path);
+// Every event to the diagnostics log (log/): info, warnings and errors at their levels.
+std::unique_ptr<Reporter> make_log_reporter();
 
 class Fanout : public Reporter {
  public:
@@ -52,6 +75,7 @@ class Fanout : public Reporter {
   void message(Level level, const std::string& text) override;
   void stage_finished(const std::string& env, const std::string& outcome, Millis took) override;
   void run_finished(const std::string& outcome, int exit_code, Millis took) override;
+  void stage_summary(const StageSummary& s) override;
 
  private:
   std::string r(const std::string& s) const { return m_secrets.redact(s); }

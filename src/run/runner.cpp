@@ -11,8 +11,10 @@
 #include "run/interrupt.hpp"
 #include "run/proof.hpp"
 #include "run/waiting.hpp"
+#include "run/summary.hpp"
 #include "run/target.hpp"
 #include "steps/backup.hpp"
+#include "steps/notify.hpp"
 #include "steps/service.hpp"
 #include "steps/step.hpp"
 
@@ -42,6 +44,14 @@ class StageRunner {
     m_rep.stage_started(m_env.name, target_description(m_env));
     auto out = run_inner();
     m_rep.stage_finished(m_env.name, out.outcome, sw.elapsed());
+    m_sum.run_id = m_run_id;
+    m_sum.playbook = m_pb.name;
+    m_sum.environment = m_env.name;
+    m_sum.outcome = outcome_id(out.outcome);
+    m_sum.exit_code = out.exit_code;
+    m_sum.error = out.error;
+    m_sum.took = sw.elapsed();
+    m_rep.stage_summary(m_sum);
     return out;
   }
 
@@ -228,6 +238,7 @@ class StageRunner {
     std::string outcome = out.outcome == "rolled back"       ? "rolled_back"
                           : out.outcome == "needs attention" ? "needs_attention"
                                                              : out.outcome;
+    note_context(m_sum, ctx);
     if (!record_run_outcome(ctx, outcome, out.error, ctx.backup ? ctx.backup->id : "") &&
         out.exit_code == exit_code::k_ok) {
       // The changes are in place but the ledger says 'running': the next ferry marks the run
@@ -538,6 +549,7 @@ class StageRunner {
   const RunOptions& m_opts;
   const std::vector<migrate::Migration>& m_files;
   bool m_connection_lost = false;  // reconnected during this stage
+  report::StageSummary m_sum;      // for notifications and metrics
 };
 
 }  // namespace
@@ -546,6 +558,7 @@ report::Fanout make_reporter(const config::Project& project, const std::string& 
                              const std::string& report_file, bool color, bool quiet, bool verbose) {
   report::Fanout fan(project.secrets);
   fan.add(report::make_console_reporter(color, quiet, verbose));
+  fan.add(report::make_log_reporter());
   fs::create_directories(fs::path(state_dir) / "runs");
   fan.add(report::make_journal((fs::path(state_dir) / "runs" / (run_id + ".jsonl")).string()));
   if (!report_file.empty()) fan.add(report::make_report_file(report_file));
@@ -563,6 +576,8 @@ int run_playbook(const config::Project& project, const config::Playbook& pb, con
   std::string run_id = new_run_id();
   install_signal_handlers();
   auto fan = make_reporter(project, run_id, opts.state_dir, opts.report_file, opts.color, opts.quiet, opts.verbose);
+  fan.add(steps::make_notifier(project, pb));
+  if (!opts.metrics_file.empty()) fan.add(report::make_metrics_file(opts.metrics_file));
   Stopwatch sw;
   fan.run_started(run_id, pb.name, stages);
   int code = exit_code::k_ok;

@@ -23,6 +23,7 @@ struct RunOptions {
   bool verbose = false;
   Millis wait_lock{0};   // --wait-lock: how long to wait for another run's lock (0: refuse at once)
   Millis wait_ready{0};  // --wait-ready: how long to retry connecting while the server starts
+  std::string metrics_file;  // "" = none
 };
 
 int run_playbook(const config::Project& project, const config::Playbook& playbook, const RunOptions& opts);

@@ -2,6 +2,7 @@
 
 #include "core/duration.hpp"
 #include "core/text.hpp"
+#include "log/log.hpp"
 #include "migrate/sql_parser.hpp"
 #include "run/interrupt.hpp"
 #include "steps/step.hpp"
@@ -14,6 +15,7 @@ void exec_statements(db::Connection& db, const std::string& sql, const std::stri
   for (const auto& st : migrate::split_statements(sql, file)) {
     if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
     try {
+      log::trace("sql: " + st.text);
       db.exec(st.text);
     } catch (const db::DbError& e) {
       if (run::interrupted())
@@ -117,6 +119,7 @@ std::string apply_migrations(StageContext& ctx, bool each, Millis lock_timeout) 
     ctx.reporter.step_progress("migrate",
                                std::to_string(done) + "/" + std::to_string(total) + " " + pending[from].id());
     try {
+      log::trace("sql: " + script);
       db.exec_script(script);
     } catch (const db::DbError& e) {
       size_t failed = static_cast<size_t>(std::max(0, e.statement_index()));

@@ -4,6 +4,7 @@
 #include "run/interrupt.hpp"
 #include "steps/backup.hpp"
 #include "steps/health.hpp"
+#include "log/log.hpp"
 
 namespace ferry::steps {
 
@@ -13,6 +14,7 @@ std::string restart_service(StageContext& ctx, const config::Service& svc, std::
   cmd.timeout = timeout ? *timeout : svc.restart_timeout;
   if (ctx.env.connections.at(svc.on).type == config::ConnectionType::Local) cmd.cwd = ctx.project.root;
   auto& t = ctx.transports.get(svc.on);
+  log::debug("restart " + svc.name + " on " + t.describe() + ": " + svc.restart);
   auto res = t.run(cmd);
   if (res.timed_out)
     throw Error(ErrorKind::Command, "restart of '" + svc.name + "' timed out after " + format_duration(*cmd.timeout) +

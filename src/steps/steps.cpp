@@ -1,6 +1,7 @@
 // The simple steps: migrate (delegates to apply_migrations), sql, run, verify.
 #include "core/text.hpp"
 #include "db/introspect.hpp"
+#include "log/log.hpp"
 #include "run/interrupt.hpp"
 #include "steps/step.hpp"
 
@@ -38,6 +39,7 @@ class SqlStep : public Step {
  public:
   using Step::Step;
   std::string run(StageContext& ctx) override {
+    log::trace("sql: " + m_spec.sql);
     auto r = ctx.db.exec(m_spec.sql);
     if (r.single_bool() && (r.is_null(0, 0) || !r.boolean(0, 0))) throw Error(ErrorKind::Verify, "returned false");
     return r.rows() == 1 && r.cols() == 1 ? "returned " + r.text(0, 0) : "done";
@@ -54,10 +56,16 @@ class RunStep : public Step {
     transport::Command cmd;
     cmd.argv = {"bash", "-o", "pipefail", "-c", m_spec.command};
     cmd.env = m_spec.env;
+    cmd.env["FERRY_RUN_ID"] = ctx.run_id;
+    cmd.env["FERRY_PLAYBOOK"] = ctx.playbook.name;
+    cmd.env["FERRY_ENV"] = ctx.env.name;
+    cmd.env["FERRY_BACKUP_ID"] = ctx.backup ? ctx.backup->id : "";
+    cmd.env["FERRY_BACKUP_FILE"] = ctx.backup ? ctx.backup->file : "";
     cmd.timeout = m_spec.timeout;
     // Commands on this machine run in the project root; on other hosts, where they land.
     if (ctx.env.connections.at(m_spec.on).type == config::ConnectionType::Local) cmd.cwd = ctx.project.root;
     auto& t = ctx.transports.get(m_spec.on);
+    log::debug("run on " + t.describe() + ": " + m_spec.command);
     auto res = t.run(cmd);
     if (res.timed_out)
       throw Error(ErrorKind::Command, "timed out after " + format_duration(*m_spec.timeout) + " on " + t.describe());
@@ -117,6 +125,7 @@ class VerifyStep : public Step {
     for (const auto& sql : m_spec.assertions) {
       ++checks;
       try {
+        log::trace("sql: " + sql);
         auto r = ctx.db.exec(sql);
         if (!r.single_bool())
           failures.push_back("sql '" + first_line(sql) + "': expected one boolean, found " + std::to_string(r.rows()) +
