@@ -26,7 +26,8 @@ std::string trimmed(std::string s) {
   return s;
 }
 
-// libpqxx 6.4 gives the server's whole message ("ERROR:  primary\nLINE 1: ...\nDETAIL:  ...");
+// libpqxx 6.4 gives the server's whole message ("ERROR:  primary\nLINE 1: ...\nDETAIL:  ...",
+// or FATAL when the server ends the session);
 // ferry shows the primary text and the detail: "primary (detail)".
 std::string readable(const std::string& full) {
   std::string primary;
@@ -39,7 +40,9 @@ std::string readable(const std::string& full) {
     at = end + 1;
     size_t sep = line.find(":  ");
     if (primary.empty()) {
-      primary = sep != std::string::npos && line.compare(0, sep, "ERROR") == 0 ? line.substr(sep + 3) : line;
+      std::string severity = sep == std::string::npos ? "" : line.substr(0, sep);
+      bool known = severity == "ERROR" || severity == "FATAL" || severity == "PANIC";
+      primary = known ? line.substr(sep + 3) : line;
     } else if (line.rfind("DETAIL:  ", 0) == 0) {
       detail = line.substr(9);
     }

@@ -1,6 +1,6 @@
 // The only user of libpqxx: a session over one pqxx::connection and one long-lived
 // pqxx::nontransaction, so ferry sends BEGIN/COMMIT itself (one transaction for a run, one per
-// migration, none for CREATE INDEX CONCURRENTLY). No pqxx type appears in this header.
+// migration, none for CREATE INDEX CONCURRENTLY). Callers see no pqxx type (one forward declaration).
 #pragma once
 #include <memory>
 #include <mutex>
