@@ -1,7 +1,7 @@
 # Shared helpers for ferry's benchmarks: a throwaway cluster, timing, ratios.
 set -euo pipefail
 BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-FERRY="$BENCH_ROOT/build/ferry"
+FERRY="${FERRY_BIN:-$BENCH_ROOT/build/ferry}"  # FERRY_BIN: compare another build
 
 bench_build() {
   bash "$BENCH_ROOT/scripts/install-deps.sh" >/dev/null

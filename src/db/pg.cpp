@@ -1,172 +1,206 @@
 #include "db/pg.hpp"
 
+#include <pqxx/pqxx>
+
 #include <chrono>
 #include <thread>
 
 namespace ferry::db {
 
-namespace {
-void ignore_notice(void*, const char*) {}
+struct Connection::Session {
+  pqxx::connection conn;
+  pqxx::quiet_errorhandler quiet;  // notices (e.g. "no transaction in progress") are not printed
+  pqxx::nontransaction tx;         // sends statements as they are: ferry writes BEGIN/COMMIT
+  explicit Session(const std::string& options) : conn(options), quiet(conn), tx(conn) {
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    // A lost session must surface as an error, never come back silently without its lock.
+    conn.inhibit_reactivation(true);
+#pragma GCC diagnostic pop
+  }
+};
 
-DbError error_from(PGresult* res, PGconn* conn) {
-  std::string msg;
-  std::string state;
-  int pos = 0;
-  if (res) {
-    const char* primary = PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY);
-    const char* s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-    const char* p = PQresultErrorField(res, PG_DIAG_STATEMENT_POSITION);
-    const char* detail = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
-    if (primary) msg = primary;
-    if (detail) msg += " (" + std::string(detail) + ")";
-    if (s) state = s;
-    if (p) pos = std::atoi(p);
+namespace {
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ' || s.back() == '\t')) s.pop_back();
+  return s;
+}
+
+// libpqxx 6.4 gives the server's whole message ("ERROR:  primary\nLINE 1: ...\nDETAIL:  ...",
+// or FATAL when the server ends the session);
+// ferry shows the primary text and the detail: "primary (detail)".
+std::string readable(const std::string& full) {
+  std::string primary;
+  std::string detail;
+  size_t at = 0;
+  while (at < full.size()) {
+    size_t end = full.find('\n', at);
+    if (end == std::string::npos) end = full.size();
+    std::string line = full.substr(at, end - at);
+    at = end + 1;
+    size_t sep = line.find(":  ");
+    if (primary.empty()) {
+      std::string severity = sep == std::string::npos ? "" : line.substr(0, sep);
+      bool known = severity == "ERROR" || severity == "FATAL" || severity == "PANIC";
+      primary = known ? line.substr(sep + 3) : line;
+    } else if (line.rfind("DETAIL:  ", 0) == 0) {
+      detail = line.substr(9);
+    }
   }
-  if (msg.empty()) {
-    msg = PQerrorMessage(conn);
-    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+  return detail.empty() ? primary : primary + " (" + detail + ")";
+}
+
+DbError translate(int statement_index = -1) {
+  try {
+    throw;
+  } catch (const pqxx::syntax_error& e) {
+    return DbError(readable(e.what()), e.sqlstate(), std::max(0, e.error_position), statement_index);
+  } catch (const pqxx::sql_error& e) {
+    return DbError(readable(e.what()), e.sqlstate(), 0, statement_index);
+  } catch (const pqxx::broken_connection& e) {
+    return DbError(trimmed(e.what()), "08006", 0, statement_index);
+  } catch (const std::exception& e) {
+    return DbError(trimmed(e.what()), "", 0, statement_index);
   }
-  return DbError(msg, state, pos);
+}
+
+// A connection-string value: always quoted, with ' and \ escaped (libpq's rules).
+std::string conninfo_value(const std::string& v) {
+  std::string out = "'";
+  for (char c : v) {
+    if (c == '\'' || c == '\\') out.push_back('\\');
+    out.push_back(c);
+  }
+  return out + "'";
 }
 }  // namespace
 
 Connection::Connection(const ConnectParams& p) {
   m_describe = (p.user.empty() ? "" : p.user + "@") + p.host + ":" + std::to_string(p.port) + "/" + p.dbname;
-  std::string port = std::to_string(p.port);
-  std::string timeout = std::to_string(p.connect_timeout_s);
-  std::vector<const char*> keys = {"host", "port", "dbname", "sslmode", "connect_timeout", "application_name"};
-  std::vector<const char*> vals = {p.host.c_str(),    port.c_str(),    p.dbname.c_str(),
-                                   p.sslmode.c_str(), timeout.c_str(), "ferry"};
-  if (!p.user.empty()) {
-    keys.push_back("user");
-    vals.push_back(p.user.c_str());
+  std::vector<std::pair<std::string, std::string>> kv = {
+      {"host", p.host},
+      {"port", std::to_string(p.port)},
+      {"dbname", p.dbname},
+      {"sslmode", p.sslmode},
+      {"application_name", "ferry"},
+      {"connect_timeout", std::to_string(p.connect_timeout_s)},
+      // TCP keepalives: a run's session idles while long steps run elsewhere, and a NAT or
+      // proxy must not drop it silently (the run's advisory lock lives in it).
+      {"keepalives", "1"},
+      {"keepalives_idle", "30"},
+      {"keepalives_interval", "10"},
+      {"keepalives_count", "3"}};
+  if (!p.user.empty()) kv.push_back({"user", p.user});
+  if (p.password) kv.push_back({"password", *p.password});
+  for (const auto& [k, v] : kv) m_options += k + "=" + conninfo_value(v) + " ";
+  try {
+    open();
+  } catch (const std::exception& e) {
+    throw DbError("cannot connect to '" + m_describe + "': " + trimmed(e.what()), "08001", 0);
   }
-  if (p.password) {
-    keys.push_back("password");
-    vals.push_back(p.password->c_str());
-  }
-  // TCP keepalives: a run's session idles while long steps run elsewhere, and a NAT or proxy
-  // must not drop it silently (the run's advisory lock lives in it).
-  static const char* const k_keepalives[][2] = {
-      {"keepalives", "1"}, {"keepalives_idle", "30"}, {"keepalives_interval", "10"}, {"keepalives_count", "3"}};
-  for (const auto& kv : k_keepalives) {
-    keys.push_back(kv[0]);
-    vals.push_back(kv[1]);
-  }
-  keys.push_back(nullptr);
-  vals.push_back(nullptr);
-  m_conn = PQconnectdbParams(keys.data(), vals.data(), 0);
-  if (PQstatus(m_conn) != CONNECTION_OK) {
-    std::string why = PQerrorMessage(m_conn);
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    PQfinish(m_conn);
-    m_conn = nullptr;
-    throw DbError("cannot connect to '" + m_describe + "': " + why, "08001", 0);
-  }
-  PQsetNoticeProcessor(m_conn, ignore_notice, nullptr);
-  m_cancel = PQgetCancel(m_conn);
 }
 
-Connection::~Connection() {
-  if (m_cancel) PQfreeCancel(m_cancel);
-  if (m_conn) PQfinish(m_conn);
+Connection::~Connection() = default;
+
+void Connection::open() {
+  auto fresh = std::make_unique<Session>(m_options);
+  std::lock_guard<std::mutex> lock(m_session_mu);
+  m_session = std::move(fresh);
 }
 
 Result Connection::exec(const std::string& sql) {
-  PGresult* r = PQexec(m_conn, sql.c_str());
-  auto st = PQresultStatus(r);
-  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY) return Result(r);
-  DbError e = error_from(r, m_conn);
-  PQclear(r);
-  throw e;
+  try {
+    return Result(std::make_shared<const pqxx::result>(m_session->tx.exec(sql)));
+  } catch (...) {
+    throw translate();
+  }
 }
 
 Result Connection::exec_params(const std::string& sql, const std::vector<std::optional<std::string>>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  PGresult* r =
-      PQexecParams(m_conn, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr, nullptr, 0);
-  auto st = PQresultStatus(r);
-  if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return Result(r);
-  DbError e = error_from(r, m_conn);
-  PQclear(r);
-  throw e;
+  try {
+    return Result(std::make_shared<const pqxx::result>(
+        m_session->tx.exec_params(sql, pqxx::prepare::make_dynamic_params(values))));
+  } catch (...) {
+    throw translate();
+  }
 }
 
-void Connection::exec_script(const std::string& sql) {
-  if (!PQsendQuery(m_conn, sql.c_str())) {
-    std::string why = PQerrorMessage(m_conn);
-    while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
-    throw DbError(why, "08006", 0);
+void Connection::exec_script(const std::vector<std::string>& statements) {
+  if (statements.empty()) return;
+  std::vector<pqxx::pipeline::query_id> ids;
+  size_t index = 0;
+  try {
+    pqxx::pipeline pipe(m_session->tx);
+    pipe.retain(static_cast<int>(statements.size()) + 1);  // all in one send
+    // A newline ends a trailing "-- comment" before the pipeline's "; " separator.
+    for (const auto& s : statements) ids.push_back(pipe.insert(s + "\n"));
+    pipe.resume();
+    for (; index < ids.size(); ++index) pipe.retrieve(ids[index]);
+    pipe.complete();
+  } catch (...) {
+    throw translate(static_cast<int>(index));
   }
-  int index = 0;
-  std::optional<DbError> failure;
-  while (PGresult* r = PQgetResult(m_conn)) {
-    auto st = PQresultStatus(r);
-    if (st == PGRES_FATAL_ERROR && !failure) {
-      DbError e = error_from(r, m_conn);
-      failure = DbError(e.what(), e.sqlstate(), e.position(), index);
-    }
-    if (st != PGRES_EMPTY_QUERY) ++index;
-    PQclear(r);
-  }
-  if (failure) throw *failure;
 }
 
-std::string Connection::literal(const std::string& text) const {
-  char* q = PQescapeLiteral(m_conn, text.c_str(), text.size());
-  if (!q) throw DbError(PQerrorMessage(m_conn), "22000", 0);
-  std::string out(q);
-  PQfreemem(q);
-  return out;
-}
+std::string Connection::literal(const std::string& text) const { return m_session->conn.quote(text); }
 
 bool Connection::alive() {
-  if (!m_conn || PQstatus(m_conn) != CONNECTION_OK) return false;
-  if (PQtransactionStatus(m_conn) == PQTRANS_INERROR) return true;  // answers, but would refuse SELECT
-  PGresult* r = PQexec(m_conn, "SELECT 1");
-  bool ok = PQresultStatus(r) == PGRES_TUPLES_OK;
-  PQclear(r);
-  return ok;
+  try {
+    m_session->tx.exec("SELECT 1");
+    return true;
+  } catch (const pqxx::sql_error&) {
+    return true;  // answers, but refuses (an aborted transaction)
+  } catch (const std::exception&) {
+    return false;
+  }
 }
 
 void Connection::reconnect(int attempts) {
   int wait_ms = 250;
+  std::string why;
   for (int i = 0; i < attempts; ++i) {
     if (i > 0) {
       std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms));
       wait_ms *= 2;
     }
-    PQreset(m_conn);
-    if (PQstatus(m_conn) == CONNECTION_OK) {
-      if (m_cancel) PQfreeCancel(m_cancel);
-      m_cancel = PQgetCancel(m_conn);
+    try {
+      open();
       return;
+    } catch (const std::exception& e) {
+      why = trimmed(e.what());
     }
   }
-  std::string why = PQerrorMessage(m_conn);
-  while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) why.pop_back();
   throw DbError("cannot reconnect to '" + m_describe + "' after " + std::to_string(attempts) + " attempts: " + why,
                 "08001", 0);
 }
 
-bool Connection::in_transaction() const {
-  auto s = PQtransactionStatus(m_conn);
-  return s == PQTRANS_INTRANS || s == PQTRANS_INERROR || s == PQTRANS_ACTIVE;
-}
-
 void Connection::rollback_if_open() {
-  if (!m_conn || !in_transaction()) return;
-  PGresult* r = PQexec(m_conn, "ROLLBACK");
-  PQclear(r);
+  // libpqxx 6.4 does not expose the transaction status: ROLLBACK outside a transaction is a
+  // warning (silenced), and a broken session has nothing to roll back.
+  try {
+    if (m_session) m_session->tx.exec("ROLLBACK");
+  } catch (const std::exception&) {
+  }
 }
 
 void Connection::cancel() const {
-  if (!m_cancel) return;
-  char buf[256];
-  PQcancel(m_cancel, buf, sizeof buf);
+  std::lock_guard<std::mutex> lock(m_session_mu);
+  try {
+    if (m_session) m_session->conn.cancel_query();
+  } catch (const std::exception&) {
+  }
 }
+
+int Connection::backend_pid() const { return m_session->conn.backendpid(); }
+
+int Result::rows() const { return static_cast<int>(m_res->size()); }
+int Result::cols() const { return static_cast<int>(m_res->columns()); }
+bool Result::is_null(int row, int col) const { return (*m_res)[row][col].is_null(); }
+std::string Result::text(int row, int col) const { return (*m_res)[row][col].c_str(); }
+bool Result::single_bool() const { return rows() == 1 && cols() == 1 && m_res->column_type(0) == 16; }
 
 std::string quote_ident(const std::string& ident) {
   std::string out = "\"";

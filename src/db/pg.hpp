@@ -1,19 +1,18 @@
-// The only user of libpq. A thin RAII connection over the C API.
-//
-// Why libpq and not libpqxx: ferry needs exact control of transaction boundaries (one
-// transaction for a whole run, or one per migration, or none for CREATE INDEX CONCURRENTLY),
-// of cancelling a running statement from a signal (PQcancel is async-signal-safe), and of
-// error fields (SQLSTATE, position) to point at the failing line of a migration. libpqxx 6.4
-// wraps all three in ways that get in the way; the C API is small and stable.
+// The only user of libpqxx: a session over one pqxx::connection and one long-lived
+// pqxx::nontransaction, so ferry sends BEGIN/COMMIT itself (one transaction for a run, one per
+// migration, none for CREATE INDEX CONCURRENTLY). Callers see no pqxx type (one forward declaration).
 #pragma once
-#include <libpq-fe.h>
-
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "core/error.hpp"
+
+namespace pqxx {
+class result;
+}
 
 namespace ferry::db {
 
@@ -27,7 +26,9 @@ class DbError : public Error {
         m_statement_index(statement_index) {}
   int statement_index() const { return m_statement_index; }
   const std::string& sqlstate() const { return m_sqlstate; }
-  int position() const { return m_position; }  // 1-based character offset into the query, 0 = none
+  // 1-based character offset into the failing statement, 0 = none. libpqxx 6.4 reports it for
+  // syntax errors (42601) only (Pqxx.PositionOnlyForSyntaxErrors).
+  int position() const { return m_position; }
 
  private:
   std::string m_sqlstate;
@@ -37,21 +38,21 @@ class DbError : public Error {
 
 class Result {
  public:
-  explicit Result(PGresult* r) : m_res(r, &PQclear) {}
-  int rows() const { return PQntuples(m_res.get()); }
-  int cols() const { return PQnfields(m_res.get()); }
-  bool is_null(int row, int col) const { return PQgetisnull(m_res.get(), row, col); }
-  std::string text(int row, int col) const { return PQgetvalue(m_res.get(), row, col); }
+  explicit Result(std::shared_ptr<const pqxx::result> r) : m_res(std::move(r)) {}
+  int rows() const;
+  int cols() const;
+  bool is_null(int row, int col) const;
+  std::string text(int row, int col) const;
   std::optional<std::string> opt(int row, int col) const {
     if (is_null(row, col)) return std::nullopt;
     return text(row, col);
   }
   long long integer(int row, int col) const { return std::stoll(text(row, col)); }
   bool boolean(int row, int col) const { return text(row, col) == "t"; }
-  bool single_bool() const { return rows() == 1 && cols() == 1 && PQftype(m_res.get(), 0) == 16; }
+  bool single_bool() const;
 
  private:
-  std::shared_ptr<PGresult> m_res;
+  std::shared_ptr<const pqxx::result> m_res;
 };
 
 struct ConnectParams {
@@ -66,7 +67,7 @@ struct ConnectParams {
 
 class Connection {
  public:
-  // Connects; throws DbError naming "user@host:port/dbname" and libpq's reason.
+  // Connects; throws DbError naming "user@host:port/dbname" and the server's reason.
   explicit Connection(const ConnectParams& p);
   ~Connection();
   Connection(const Connection&) = delete;
@@ -77,31 +78,34 @@ class Connection {
   // Runs one statement with text parameters ($1, $2, ...; nullopt is NULL).
   Result exec_params(const std::string& sql, const std::vector<std::optional<std::string>>& params);
 
-  // Runs a script of several statements in ONE round trip. On failure throws DbError whose
-  // statement_index() is the 0-based index of the failing statement (empty statements do not
-  // count) and whose position() is relative to the whole script.
-  void exec_script(const std::string& sql);
-  // A literal safe for this connection's settings (PQescapeLiteral).
+  // Runs statements (one each, no trailing semicolon needed) in ONE round trip (a
+  // pqxx::pipeline). On failure throws DbError whose statement_index() is the 0-based index of
+  // the failing statement; the ones after it did not run.
+  void exec_script(const std::vector<std::string>& statements);
+  // A literal safe for this connection's settings.
   std::string literal(const std::string& text) const;
 
   // True when the session answers (a lost connection: a restart, pg_terminate_backend).
   bool alive();
-  // A new session with the same parameters (PQreset), tried `attempts` times with waits
-  // doubling from 250 ms. Session state (settings, advisory locks) is gone. Throws DbError
-  // when the server stays unreachable.
+  // A new session with the same parameters, tried `attempts` times with waits doubling from
+  // 250 ms. Session state (settings, advisory locks) is gone. Throws DbError when the server
+  // stays unreachable.
   void reconnect(int attempts = 7);
 
-  bool in_transaction() const;
   void rollback_if_open();  // ROLLBACK when a transaction is open or aborted; never throws
 
-  // Asks the server to cancel the running statement. Async-signal-safe.
+  // Asks the server to cancel the running statement. Call it from another thread (the signal
+  // thread, a watchdog), never from a signal handler.
   void cancel() const;
   const std::string& describe() const { return m_describe; }
-  int backend_pid() const { return PQbackendPID(m_conn); }
+  int backend_pid() const;
 
  private:
-  PGconn* m_conn = nullptr;
-  PGcancel* m_cancel = nullptr;
+  struct Session;
+  void open();
+  std::unique_ptr<Session> m_session;
+  mutable std::mutex m_session_mu;  // cancel() from another thread vs reconnect()
+  std::string m_options;            // the connection string: holds the password, never printed
   std::string m_describe;
 };
 

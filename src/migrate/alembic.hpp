@@ -1,6 +1,6 @@
 // The Alembic driver (SPEC 4.2): `alembic upgrade head` / `alembic downgrade REV` run where
 // the application lives (a connection: local, ssh, docker); the current revision is read
-// from alembic_version over libpq; the revision chain from `alembic history`.
+// from alembic_version over ferry's database connection; the revision chain from `alembic history`.
 #pragma once
 #include <optional>
 #include <string>

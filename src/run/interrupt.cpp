@@ -1,10 +1,13 @@
 #include "run/interrupt.hpp"
 
-#include <csignal>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <csignal>
 #include <mutex>
 #include <thread>
 
@@ -12,26 +15,47 @@ namespace ferry::run {
 
 namespace {
 std::atomic<int> g_signal{0};
-std::atomic<const db::Connection*> g_target{nullptr};
+std::mutex g_target_mu;  // the signal thread cancels while the main thread may clear the target
+const db::Connection* g_target = nullptr;
+int g_pipe[2] = {-1, -1};  // the handler writes the signal's number; the signal thread reads it
 
+// The whole handler: one write(2), async-signal-safe. Whichever thread the kernel picks, the
+// signal thread below does the work, where locks and libpqxx calls are allowed.
 void on_signal(int sig) {
-  if (g_signal.load() != 0) {
+  int saved = errno;
+  unsigned char b = static_cast<unsigned char>(sig);
+  [[maybe_unused]] auto n = write(g_pipe[1], &b, 1);
+  errno = saved;
+}
+
+void signal_thread() {
+  unsigned char b = 0;
+  for (;;) {
+    ssize_t n = read(g_pipe[0], &b, 1);
+    if (n < 0 && errno == EINTR) continue;
+    if (n != 1) return;
     // A second signal while compensating is ignored: stopping half-way through a rollback
     // would be worse than finishing it.
-    return;
+    int expected = 0;
+    if (!g_signal.compare_exchange_strong(expected, b)) continue;
+    std::lock_guard<std::mutex> lock(g_target_mu);
+    if (g_target) g_target->cancel();  // pqxx::connection::cancel_query()
   }
-  g_signal.store(sig);
-  if (auto* c = g_target.load()) c->cancel();
 }
 }  // namespace
 
 void install_signal_handlers() {
-  struct sigaction sa {};
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sa.sa_flags = SA_RESTART;
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (pipe2(g_pipe, O_CLOEXEC) != 0) return;
+    std::thread(signal_thread).detach();
+    struct sigaction sa {};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGINT, &sa, nullptr);
+    sigaction(SIGTERM, &sa, nullptr);
+  });
 }
 
 bool interrupted() { return g_signal.load() != 0; }
@@ -40,8 +64,10 @@ std::string interrupt_name() {
   return s == SIGINT ? "SIGINT" : s == SIGTERM ? "SIGTERM" : "signal " + std::to_string(s);
 }
 void clear_interrupt() { g_signal.store(0); }
-void set_cancel_target(const db::Connection* conn) { g_target.store(conn); }
-
+void set_cancel_target(const db::Connection* conn) {
+  std::lock_guard<std::mutex> lock(g_target_mu);
+  g_target = conn;
+}
 struct Watchdog::State {
   std::mutex mu;
   std::condition_variable cv;

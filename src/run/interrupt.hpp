@@ -1,7 +1,9 @@
 // SIGINT/SIGTERM handling and step timeouts. A signal sets a flag and cancels the statement
-// running on the registered database connection (PQcancel is async-signal-safe), so a long
-// migration stops at once and the Runner compensates. This is the one piece of process-wide
-// mutable state in ferry: a signal handler has nowhere else to look.
+// running on the registered database connection, so a long migration stops at once and the
+// Runner compensates. The handler only writes the signal's number to a pipe; a dedicated thread
+// reads it, sets the flag and calls Connection::cancel() (pqxx's cancel_query), so no
+// async-signal-safety limits apply there. This is the one piece of process-wide mutable state
+// in ferry: a signal has nowhere else to look.
 #pragma once
 #include <string>
 
@@ -13,7 +15,8 @@ void install_signal_handlers();
 bool interrupted();            // a signal arrived
 std::string interrupt_name();  // "SIGTERM"
 void clear_interrupt();
-// The connection whose statement a signal cancels (nullptr: none).
+// The connection whose statement a signal cancels (nullptr: none). After it returns, the signal
+// thread no longer uses the previous target: it may be destroyed.
 void set_cancel_target(const db::Connection* conn);
 
 // Cancels the registered connection's statement after `ms` unless disarmed first.

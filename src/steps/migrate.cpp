@@ -95,26 +95,19 @@ std::string apply_migrations(StageContext& ctx, bool each, Millis lock_timeout) 
     if (from == to) return;
     if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
     if (!each) begin();
-    std::string script;
+    std::vector<std::string> script;                // one statement each
     std::vector<std::pair<size_t, size_t>> ranges;  // statement index range of each migration's up.sql
     std::vector<db::AppliedMigration> recs;
-    size_t index = 0;
     for (size_t i = from; i < to; ++i) {
       const auto& m = pending[i];
       recs.push_back(record_for(m));
-      if (each) {
-        script += "BEGIN;\n" + lt + ";\n";
-        index += 2;
-      }
-      script += "SELECT set_config('ferry.t0', clock_timestamp()::text, true);\n";
-      index += 1;
-      ranges.push_back({index, index + m.up_statements});
-      script += m.up_sql + "\n;\n" + ctx.ledger.record_applied_sql(recs.back()) + ";\n";
-      index += m.up_statements + 1;
-      if (each) {
-        script += "COMMIT;\n";
-        index += 1;
-      }
+      if (each) script.insert(script.end(), {"BEGIN", lt});
+      script.push_back("SELECT set_config('ferry.t0', clock_timestamp()::text, true)");
+      size_t first = script.size();
+      for (auto& st : migrate::split_statements(m.up_sql, m.dir + "/up.sql")) script.push_back(std::move(st.text));
+      ranges.push_back({first, script.size()});
+      script.push_back(ctx.ledger.record_applied_sql(recs.back()));
+      if (each) script.push_back("COMMIT");
     }
     ctx.reporter.step_progress("migrate",
                                std::to_string(done) + "/" + std::to_string(total) + " " + pending[from].id());

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Two ferry builds against psql -1 on the 200 migrations of migrations.sh, alternating in each round
+# (noise on a shared machine hits all three alike). BEFORE=/path/ferry AFTER=/path/ferry bash bench/builds.sh
+source "$(dirname "$0")/lib.sh"
+ROUNDS=${ROUNDS:-7}
+bench_cluster_start
+W="$BENCH_DIR/work"; mkdir -p "$W/project/environments" "$W/project/playbooks" "$W/project/migrations"
+: > "$W/all.sql"
+for i in $(seq 1 200); do
+  v=$(printf '%04d' "$i")
+  sql="CREATE TABLE t_$i (id bigserial PRIMARY KEY, name text NOT NULL, created_at timestamptz DEFAULT now());"
+  if (( i % 4 == 0 )); then j=$(( i / 2 )); sql="$sql
+ALTER TABLE t_$j ADD COLUMN extra_$i text;
+CREATE INDEX t_${j}_extra_${i}_idx ON t_$j (extra_$i);"; fi
+  mkdir -p "$W/project/migrations/${v}_t_$i"
+  printf '%s\n' "$sql" > "$W/project/migrations/${v}_t_$i/up.sql"
+  printf 'DROP TABLE t_%s CASCADE;\n' "$i" > "$W/project/migrations/${v}_t_$i/down.sql"
+  printf '%s\n' "$sql" >> "$W/all.sql"
+done
+echo "database: {name: bench, user: postgres, host: 127.0.0.1, port: $PGPORT}" > "$W/project/environments/bench.yaml"
+printf 'stages: [bench]\nsteps:\n  - migrate\n' > "$W/project/playbooks/all.yaml"
+P=(); B=(); A=()
+for _ in $(seq "$ROUNDS"); do
+  fresh_db bench >/dev/null; P+=($(time_ms psql -X -q -v ON_ERROR_STOP=1 -1 -d bench -f "$W/all.sql"))
+  fresh_db bench >/dev/null; B+=($(time_ms "$BEFORE" -C "$W/project" run all))
+  fresh_db bench >/dev/null; A+=($(time_ms "$AFTER" -C "$W/project" run all))
+done
+echo "psql -1: ${P[*]} median $(median "${P[@]}")"
+echo "BEFORE:  ${B[*]} median $(median "${B[@]}")"
+echo "AFTER:   ${A[*]} median $(median "${A[@]}")"
