@@ -112,7 +112,7 @@ std::string apply_migrations(StageContext& ctx, bool each, Millis lock_timeout) 
     ctx.reporter.step_progress("migrate",
                                std::to_string(done) + "/" + std::to_string(total) + " " + pending[from].id());
     try {
-      log::trace("sql: " + script);
+      for (const auto& st : script) log::trace("sql: " + st);
       db.exec_script(script);
     } catch (const db::DbError& e) {
       size_t failed = static_cast<size_t>(std::max(0, e.statement_index()));
