@@ -178,7 +178,7 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
     os << "  steps:";
     for (const auto& s : pb.steps) os << " " << s.label() << ";";
     os << "\n";
-    auto choice = run::choose_rollback(pb, env, pending);
+    auto choice = run::choose_rollback(pb, pending);
     os << "  on failure: " << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method)
        << " (" << choice.reason << ")\n";
     earlier.insert(name);

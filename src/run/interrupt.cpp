@@ -72,7 +72,6 @@ struct Watchdog::State {
   std::mutex mu;
   std::condition_variable cv;
   bool done = false;
-  std::atomic<bool> fired{false};
   std::thread thread;
 };
 
@@ -80,10 +79,7 @@ Watchdog::Watchdog(const db::Connection* conn, long long ms) : m_state(new State
   if (ms <= 0) return;
   m_state->thread = std::thread([s = m_state, conn, ms] {
     std::unique_lock<std::mutex> lock(s->mu);
-    if (!s->cv.wait_for(lock, std::chrono::milliseconds(ms), [s] { return s->done; })) {
-      s->fired = true;
-      if (conn) conn->cancel();
-    }
+    if (!s->cv.wait_for(lock, std::chrono::milliseconds(ms), [s] { return s->done; }) && conn) conn->cancel();
   });
 }
 
@@ -96,7 +92,5 @@ Watchdog::~Watchdog() {
   if (m_state->thread.joinable()) m_state->thread.join();
   delete m_state;
 }
-
-bool Watchdog::fired() const { return m_state->fired; }
 
 }  // namespace ferry::run

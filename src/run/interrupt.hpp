@@ -24,7 +24,6 @@ class Watchdog {
  public:
   Watchdog(const db::Connection* conn, long long ms);
   ~Watchdog();
-  bool fired() const;
 
  private:
   struct State;

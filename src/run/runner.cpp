@@ -445,7 +445,7 @@ class StageRunner {
     bool was_interrupted = interrupted();
     clear_interrupt();
     set_cancel_target(nullptr);
-    auto choice = choose_rollback(m_pb, m_env, [&] {
+    auto choice = choose_rollback(m_pb, [&] {
       std::vector<migrate::Migration> ran;
       for (const auto& a : ctx.applied_this_run)
         for (const auto& f : m_files)

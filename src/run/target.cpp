@@ -158,11 +158,9 @@ bool record_run_outcome(steps::StageContext& ctx, const std::string& outcome, co
   }
 }
 
-RollbackChoice choose_rollback(const config::Playbook& pb, const config::Environment& env,
-                               const std::vector<migrate::Migration>& pending) {
+RollbackChoice choose_rollback(const config::Playbook& pb, const std::vector<migrate::Migration>& pending) {
   bool has_backup = false;
   for (const auto& s : pb.steps) has_backup |= s.kind == config::StepKind::Backup;
-  (void)env;
   if (pb.on_failure == config::OnFailure::Stop) return {"none", "on_failure: stop"};
   if (pb.migrations.driver == config::Driver::Alembic) {
     if (pb.rollback == config::RollbackMethod::Restore) return {"restore backup", "rollback: restore"};

@@ -59,7 +59,6 @@ struct RollbackChoice {
   std::string method;  // "down SQL" | "restore backup" | "none"
   std::string reason;
 };
-RollbackChoice choose_rollback(const config::Playbook& pb, const config::Environment& env,
-                               const std::vector<migrate::Migration>& pending);
+RollbackChoice choose_rollback(const config::Playbook& pb, const std::vector<migrate::Migration>& pending);
 
 }  // namespace ferry::run
