@@ -423,7 +423,7 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
       // Alembic runs its own transactions: these would be accepted and then do nothing.
       const YAML::Node body = node.IsMap() ? YAML::Node(node["migrate"]) : YAML::Node();
       if (pb.migrations.driver == Driver::Alembic && body.IsMap())
-        for (const char* key : {"transaction", "lock_timeout"})
+        for (const char* key : {"transaction", "lock_timeout", "lock_retries", "lock_retry_max"})
           if (body[key])
             r.fail(body[key], std::string("'") + key +
                                   "' does not apply to the Alembic driver (alembic runs its own transactions); "

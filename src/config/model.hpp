@@ -130,6 +130,8 @@ struct StepSpec {
   // migrate
   bool transaction_each = false;
   Millis lock_timeout{5'000};
+  int lock_retries = 0;           // a migration that hit lock_timeout (55P03) is tried again this many times
+  Millis lock_retry_max{30'000};  // ceiling of the backoff between those attempts (from 1 s, doubling)
   // verify
   std::vector<ColumnCheck> columns;
   std::vector<ColumnCheck> absent_columns;

@@ -92,9 +92,14 @@ StepSpec read_step(const Reader& r, const YAML::Node& item) {
   } else if (kind == "migrate") {
     s.kind = StepKind::Migrate;
     if (has_body) {
-      r.expect_map(body, "migrate step", {"transaction", "lock_timeout", "timeout"});
+      r.expect_map(body, "migrate step", {"transaction", "lock_timeout", "lock_retries", "lock_retry_max", "timeout"});
       s.transaction_each = r.one_of(body, "transaction", "all", {"all", "each"}) == "each";
       s.lock_timeout = r.duration_or(body, "lock_timeout", s.lock_timeout);
+      s.lock_retries = r.int_or(body, "lock_retries", s.lock_retries, 0, 100);
+      s.lock_retry_max = r.duration_or(body, "lock_retry_max", s.lock_retry_max);
+      if (s.lock_retry_max < Millis(1'000))
+        r.fail(body["lock_retry_max"], "'lock_retry_max' must be at least 1s (the first wait), found " +
+                                           Reader::describe(body["lock_retry_max"]));
     }
   } else if (kind == "verify") {
     s.kind = StepKind::Verify;

@@ -1,7 +1,10 @@
 #include <algorithm>
+#include <random>
+#include <thread>
 
 #include "core/duration.hpp"
 #include "core/text.hpp"
+#include "db/blockers.hpp"
 #include "log/log.hpp"
 #include "migrate/sql_parser.hpp"
 #include "run/interrupt.hpp"
@@ -24,6 +27,50 @@ void exec_statements(db::Connection& db, const std::string& sql, const std::stri
       throw db::DbError(file + ":" + std::to_string(st.line) + ":" + std::to_string(st.col) + ": " + e.what(),
                         e.sqlstate(), e.position());
     }
+  }
+}
+
+// A migration's transaction hit lock_timeout (55P03) and was rolled back: nothing of it stays.
+struct LockBusy {
+  std::string what;  // "0002_x/up.sql:3:1: canceling statement due to lock timeout"
+};
+
+bool lock_timed_out(const Error& e) {
+  auto* dbe = dynamic_cast<const db::DbError*>(&e);
+  return dbe && dbe->sqlstate() == "55P03";
+}
+
+// Exponential backoff from 1 s, capped at `cap`, with jitter: a random wait in [3/4, 1] of it.
+Millis backoff(int attempt, Millis cap) {
+  long long ms = 1'000;
+  for (int a = 1; a < attempt && ms < cap.count(); ++a) ms *= 2;
+  ms = std::min(ms, static_cast<long long>(cap.count()));
+  static std::mt19937 rng{std::random_device{}()};
+  return Millis(std::uniform_int_distribution<long long>(ms * 3 / 4, ms)(rng));
+}
+
+// Names the likely blocker and waits before attempt `attempt` (2 = the first retry). A signal
+// ends the wait at once.
+void wait_for_lock(StageContext& ctx, const LockBusy& busy, int attempt, const config::StepSpec& spec) {
+  std::string who;
+  try {
+    for (const auto& h : db::table_lock_holders(ctx.db, ctx.db.backend_pid()))
+      who += (who.empty() ? "" : "; ") + db::describe(h);
+  } catch (const Error& e) {
+    who = "(could not read pg_locks: " + std::string(e.what()) + ")";
+  }
+  Millis wait = backoff(attempt - 1, spec.lock_retry_max);
+  ctx.reporter.message(report::Level::Warn, "lock_timeout (" + format_duration(spec.lock_timeout) + ") at " +
+                                                busy.what + "; rolled back, attempt " + std::to_string(attempt) +
+                                                " of " + std::to_string(spec.lock_retries + 1) + " in " +
+                                                format_duration(wait) + "; blocked by " +
+                                                (who.empty() ? "no session holding a table lock now" : who));
+  auto until = std::chrono::steady_clock::now() + wait;
+  while (std::chrono::steady_clock::now() < until) {
+    if (run::interrupted())
+      throw Error(ErrorKind::Command,
+                  "interrupted by " + run::interrupt_name() + " while waiting to retry " + busy.what);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
 
@@ -50,8 +97,12 @@ void run_checks(db::Connection& db, const std::string& sql, const std::string& f
   }
 }
 
-std::string apply_migrations(StageContext& ctx, bool each, Millis lock_timeout) {
+std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec) {
   auto& db = ctx.db;
+  const bool each = spec.transaction_each;
+  const Millis lock_timeout = spec.lock_timeout;
+  const size_t base = ctx.applied_this_run.size();  // committed before this call
+  int attempt = 1;
   std::string lt = "SET LOCAL lock_timeout = '" + std::to_string(lock_timeout.count()) + "ms'";
   std::vector<db::AppliedMigration> staged;  // in the open transaction, not yet committed
   bool open = false;
@@ -133,6 +184,7 @@ std::string apply_migrations(StageContext& ctx, bool each, Millis lock_timeout) 
       } else if (failed >= ranges[k].second) {
         where += " (recording it in ferry.migrations)";
       }
+      if (e.sqlstate() == "55P03" && attempt <= spec.lock_retries) throw LockBusy{where + ": " + e.what()};
       fail(m, db::DbError(where + ": " + e.what(), e.sqlstate(), e.position()));
     }
     for (auto& r : recs) (each ? ctx.applied_this_run : staged).push_back(std::move(r));
@@ -142,44 +194,57 @@ std::string apply_migrations(StageContext& ctx, bool each, Millis lock_timeout) 
   try {
     size_t i = 0;
     while (i < pending.size()) {
-      size_t j = i;
-      while (j < pending.size() && j - i < k_batch && !pending[j].no_transaction && !pending[j].verify_sql) ++j;
-      send_batch(i, j);
-      if (j == i) {
-        // One migration on its own: no-transaction, or with verify.sql (checked statement by statement).
-        const auto& m = pending[i];
-        if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
-        ctx.reporter.step_progress("migrate", std::to_string(done) + "/" + std::to_string(total) + " " + m.id());
-        auto rec = record_for(m);
-        try {
-          if (m.no_transaction) {
-            commit();                       // what came before is committed first (SPEC 4.1)
-            ctx.ledger.mark_applying(rec);  // outlives a kill between the statements and the ledger row
-            db.exec("SET lock_timeout = '" + std::to_string(lock_timeout.count()) + "ms'");
-            db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, false)");
-            exec_statements(db, m.up_sql, m.dir + "/up.sql");
-            if (m.verify_sql) run_checks(db, *m.verify_sql, m.dir + "/verify.sql");
-            db.exec("RESET lock_timeout");
-            db.exec(ctx.ledger.record_applied_sql(rec));
-            ctx.applied_this_run.push_back(rec);
-          } else {
-            begin();
-            db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, true)");
-            exec_statements(db, m.up_sql, m.dir + "/up.sql");
-            run_checks(db, *m.verify_sql, m.dir + "/verify.sql");
-            db.exec(ctx.ledger.record_applied_sql(rec));
-            staged.push_back(rec);
-            if (each) commit();
+      try {
+        size_t j = i;
+        while (j < pending.size() && j - i < k_batch && !pending[j].no_transaction && !pending[j].verify_sql) ++j;
+        send_batch(i, j);
+        if (j == i) {
+          // One migration on its own: no-transaction, or with verify.sql (checked statement by statement).
+          const auto& m = pending[i];
+          if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
+          ctx.reporter.step_progress("migrate", std::to_string(done) + "/" + std::to_string(total) + " " + m.id());
+          auto rec = record_for(m);
+          try {
+            if (m.no_transaction) {
+              commit();                       // what came before is committed first (SPEC 4.1)
+              ctx.ledger.mark_applying(rec);  // outlives a kill between the statements and the ledger row
+              db.exec("SET lock_timeout = '" + std::to_string(lock_timeout.count()) + "ms'");
+              db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, false)");
+              exec_statements(db, m.up_sql, m.dir + "/up.sql");
+              if (m.verify_sql) run_checks(db, *m.verify_sql, m.dir + "/verify.sql");
+              db.exec("RESET lock_timeout");
+              db.exec(ctx.ledger.record_applied_sql(rec));
+              ctx.applied_this_run.push_back(rec);
+            } else {
+              begin();
+              db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, true)");
+              exec_statements(db, m.up_sql, m.dir + "/up.sql");
+              run_checks(db, *m.verify_sql, m.dir + "/verify.sql");
+              db.exec(ctx.ledger.record_applied_sql(rec));
+              staged.push_back(rec);
+              if (each) commit();
+            }
+          } catch (const Error& e) {
+            if (!m.no_transaction && lock_timed_out(e) && attempt <= spec.lock_retries) {
+              db.rollback_if_open();  // the whole transaction: with `all`, the migrations staged before it too
+              open = false;
+              staged.clear();
+              throw LockBusy{std::string(e.what())};
+            }
+            fail(m, e);
           }
-        } catch (const Error& e) {
-          fail(m, e);
+          ++done;
+          j = i + 1;
+        } else if (each) {
+          open = false;
         }
-        ++done;
-        j = i + 1;
-      } else if (each) {
-        open = false;
+        i = j;
+      } catch (const LockBusy& busy) {
+        // Nothing of the rolled-back transaction stays: start again from its first migration.
+        i = done = ctx.applied_this_run.size() - base;
+        ++attempt;
+        wait_for_lock(ctx, busy, attempt, spec);
       }
-      i = j;
     }
     commit();
   } catch (...) {

@@ -27,7 +27,7 @@ class Step {
 std::unique_ptr<Step> make_step(const config::StepSpec& spec);
 
 // Applies ctx.plan.pending (used by the migrate step). Returns the summary.
-std::string apply_migrations(StageContext& ctx, bool transaction_each, Millis lock_timeout);
+std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec);
 // Reverts ctx.applied_this_run newest first with their stored down SQL, each in a
 // transaction with its history row. Throws at the first failure, naming what remains.
 std::string revert_migrations(StageContext& ctx);

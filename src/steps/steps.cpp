@@ -14,7 +14,7 @@ class MigrateStep : public Step {
   using Step::Step;
   std::string run(StageContext& ctx) override {
     if (is_alembic(ctx)) return alembic_upgrade(ctx);
-    return apply_migrations(ctx, m_spec.transaction_each, m_spec.lock_timeout);
+    return apply_migrations(ctx, m_spec);
   }
 
  private:
