@@ -127,7 +127,7 @@ int main(int argc, char** argv) {
   PinOptions pin_options;
   add_pin_commands(*backup, pin_options);
 
-  auto* backups = app.add_subcommand("backups", "list backups: id, time, size, sha256, version, verified");
+  auto* backups = app.add_subcommand("backups", "list backups: id, time, size, sha256, version, verified, pinned");
   backups->add_option("ENV", env_name, "environment")->required();
   backups->add_flag("--json", json, "machine-readable output");
 
