@@ -369,14 +369,18 @@ int cmd_backups(const Globals& g, const std::string& env_name, bool as_json) {
   for (const auto& w : warnings) std::cerr << "warning: " << w << "\n";
   if (as_json) {
     json a = json::array();
-    for (const auto& b : all) a.push_back(steps::backup_to_json(b, false));
+    for (const auto& b : all) {
+      a.push_back(steps::backup_to_json(b, false));
+      a.back()["pinned"] = b.pinned;
+    }
     std::cout << a.dump(2) << "\n";
     return 0;
   }
   std::cout << paint(g, "1", "backups of " + env_name) << " in " << env.backup->dir << " (" << all.size() << ")\n";
   for (const auto& b : all)
     std::cout << "  " << b.id << "  " << b.time << "  " << b.size << " bytes  sha256 " << b.sha256.substr(0, 12)
-              << "  version " << or_none(b.version) << "  " << (b.verified ? "verified" : "UNVERIFIED") << "\n";
+              << "  version " << or_none(b.version) << "  " << (b.verified ? "verified" : "UNVERIFIED")
+              << (b.pinned ? "  pinned" : "") << "\n";
   return 0;
 }
 

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <set>
 
+#include "cli/backup_commands.hpp"
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
 #include "cli/files.hpp"
@@ -121,10 +122,12 @@ int main(int argc, char** argv) {
   history->add_option("ENV", env_name, "environment")->required();
   history->add_flag("--json", json, "machine-readable output");
 
-  auto* backup = app.add_subcommand("backup", "take a verified backup now");
-  backup->add_option("ENV", env_name, "environment")->required();
+  auto* backup = app.add_subcommand("backup", "take a verified backup now (or pin/unpin one)");
+  backup->add_option("ENV", env_name, "environment");
+  PinOptions pin_options;
+  add_pin_commands(*backup, pin_options);
 
-  auto* backups = app.add_subcommand("backups", "list backups: id, time, size, sha256, version, verified");
+  auto* backups = app.add_subcommand("backups", "list backups: id, time, size, sha256, version, verified, pinned");
   backups->add_option("ENV", env_name, "environment")->required();
   backups->add_flag("--json", json, "machine-readable output");
 
@@ -176,6 +179,8 @@ int main(int argc, char** argv) {
     if (backups->parsed()) return cmd_backups(g, env_name, json);
     if (make_new->parsed()) return cmd_new(g, new_name);
     if (lint->parsed()) return cmd_lint(g, lint_options);
+    if (pin_parsed(pin_options)) return cmd_backup_pin(g, pin_options);
+    if (backup->parsed() && env_name.empty()) throw Error(ErrorKind::Config, "backup needs ENV (or pin|unpin ENV ID)");
     if (schedule->parsed()) return cmd_schedule(g, schedule_options);
     Millis lock_wait = wait_option("--wait-lock", wait_lock), ready_wait = wait_option("--wait-ready", wait_ready);
     loaded = config::load_project(g.root, touched(g.root, playbook, run->parsed() ? env_opt : env_name));

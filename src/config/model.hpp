@@ -65,7 +65,8 @@ struct BackupSpec {
   std::string dir;
   std::string format = "custom";  // custom | directory
   int jobs = 1;
-  int keep = 0;  // 0 = keep every backup
+  int keep = 0;       // 0 = keep every backup
+  int keep_days = 0;  // 0 = no age rule; with keep, a backup goes only when beyond both
 };
 
 struct HealthSpec {

@@ -45,8 +45,14 @@ class RestoreNotApplied : public Error {
 // known not to have committed, another Error when it may have.
 void restore_backup(StageContext& ctx, const BackupMeta& meta);
 
-// Removes verified backups beyond backup.keep (newest kept). Returns how many were removed.
+// Removes verified, unpinned backups beyond backup.keep (newest kept) and older than
+// backup.keep_days (by the time in the ID); with both set, only those beyond both; pinned ones
+// are never removed and not counted. Returns how many were removed.
 int prune_backups(const config::Environment& env, Transports& transports, std::vector<std::string>* warnings = nullptr);
+
+// Writes (pin) or removes (unpin) backup.dir/ID.pin on backup.on. Throws Error(Config) for an ID
+// that is not one of this environment's listed backups. Returns false when nothing changed.
+bool set_backup_pin(const config::Environment& env, Transports& transports, const std::string& id, bool pin);
 
 // "" when the backup's file exists in backup.dir (not a symlink) and matches its sha256; else why not.
 std::string check_backup_file(const config::Environment& env, Transports& transports, const BackupMeta& meta);

@@ -129,7 +129,8 @@ std::vector<BackupMeta> list_backups(const config::Environment& env, Transports&
             "w=\"backup.dir $1\"; [ -e \"$1\" ] || { echo \"$w does not exist\" >&2; exit 3; }\n"
             "[ -d \"$1\" ] || { echo \"$w is not a directory\" >&2; exit 3; }\n"
             "[ -r \"$1\" ] && [ -x \"$1\" ] || { echo \"$w is not readable by $(id -un)\" >&2; exit 3; }\n"
-            "for f in \"$1\"/*.json; do [ -f \"$f\" ] || continue; printf '%s\\n' \"$f\"; cat -- \"$f\" 2>/dev/null; "
+            "for f in \"$1\"/*.json; do [ -f \"$f\" ] || continue; printf '%s\\n' \"$f\"; "
+            "if [ -f \"${f%.json}.pin\" ]; then echo pinned; else echo -; fi; cat -- \"$f\" 2>/dev/null; "
             "printf '\\n\\036\\n'; done; exit 0",
             "sh", env.backup->dir};
   auto r = transports.get(env.backup->on).run(c);
@@ -144,7 +145,9 @@ std::vector<BackupMeta> list_backups(const config::Environment& env, Transports&
     pos = sep == std::string::npos ? r.out.size() : sep + 3;
     size_t nl = rec.find('\n');
     std::string path = rec.substr(0, nl);
-    auto j = json::parse(nl == std::string::npos ? std::string() : rec.substr(nl + 1), nullptr, false);
+    size_t nl2 = nl == std::string::npos ? nl : rec.find('\n', nl + 1);
+    bool pinned = nl2 != std::string::npos && rec.compare(nl + 1, nl2 - nl - 1, "pinned") == 0;
+    auto j = json::parse(nl2 == std::string::npos ? std::string() : rec.substr(nl2 + 1), nullptr, false);
     if (j.is_discarded() || !j.is_object()) {
       warn(path, "unreadable or not a JSON object");
       continue;
@@ -162,6 +165,7 @@ std::vector<BackupMeta> list_backups(const config::Environment& env, Transports&
       warn(path, why);
       continue;
     }
+    m.pinned = pinned;
     out.push_back(std::move(m));
   }
   // Newest first, by the time in the ID (ferry's clock when the backup started).
@@ -215,19 +219,50 @@ void remove_leftovers(const config::Environment& env, transport::Transport& t) {
 int prune_backups(const config::Environment& env, Transports& transports, std::vector<std::string>* warnings) {
   if (!env.backup) return 0;
   remove_leftovers(env, transports.get(env.backup->on));
-  if (env.backup->keep <= 0) return 0;
+  const int keep = env.backup->keep, keep_days = env.backup->keep_days;
+  if (keep <= 0 && keep_days <= 0) return 0;
   auto all = list_backups(env, transports, warnings);
+  const std::time_t cutoff = std::time(nullptr) - static_cast<std::time_t>(keep_days) * 86400;
   int removed = 0;
   int kept = 0;
   for (const auto& b : all) {
-    if (!b.verified) continue;
-    if (++kept <= env.backup->keep) continue;
+    // Pinned backups are never removed and do not count among the newest N.
+    if (!b.verified || b.pinned) continue;
+    bool beyond_count = keep <= 0 || ++kept > keep;
+    bool beyond_age = keep_days <= 0 || id_time(env.name, b.id) < cutoff;
+    if (!beyond_count || !beyond_age) continue;
     // Both paths are backup.dir + a validated ID: nothing outside backup.dir is ever removed.
     transport::Command c;
     c.argv = {"/bin/sh", "-c", "rm -rf -- \"$1\" \"$2\"", "sh", b.file, env.backup->dir + "/" + b.id + ".json"};
     if (transports.get(env.backup->on).run(c).ok()) ++removed;
   }
   return removed;
+}
+
+bool set_backup_pin(const config::Environment& env, Transports& transports, const std::string& id, bool pin) {
+  if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
+  if (!valid_backup_id(env.name, id))
+    throw Error(ErrorKind::Config,
+                "'" + id + "' is not a backup ID of '" + env.name + "' (" + env.name + "-YYYYMMDDTHHMMSSZ-XXXX)");
+  auto all = list_backups(env, transports);
+  auto it = std::find_if(all.begin(), all.end(), [&](const BackupMeta& b) { return b.id == id; });
+  if (it == all.end())
+    throw Error(ErrorKind::Config, "no backup '" + id + "' of '" + env.name + "' in " + env.backup->dir,
+                "ferry backups " + env.name + " lists them");
+  if (it->pinned == pin) return false;
+  // backup.dir + a validated ID: the pin is always beside the sidecar, never elsewhere.
+  transport::Command c;
+  c.argv = {"/bin/sh",
+            "-c",
+            pin ? "printf '%s\\n' \"$2\" > \"$1.tmp\" && mv -f -- \"$1.tmp\" \"$1\"" : "rm -f -- \"$1\"",
+            "sh",
+            env.backup->dir + "/" + id + ".pin",
+            id};
+  auto r = transports.get(env.backup->on).run(c);
+  if (!r.ok())
+    throw Error(ErrorKind::Command, "could not " + std::string(pin ? "write " : "remove ") + env.backup->dir + "/" +
+                                        id + ".pin: " + r.last_line());
+  return true;
 }
 
 namespace {

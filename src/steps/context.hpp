@@ -47,6 +47,7 @@ struct BackupMeta {
   std::optional<std::vector<db::DatabaseSetting>> database_settings;
   std::string run_id;
   bool verified = false;
+  bool pinned = false;  // ID.pin beside the sidecar: never pruned (not in the sidecar)
 };
 
 // Connections by name, created on first use and kept for the whole run.
