@@ -54,7 +54,7 @@ int cmd_drill(const Globals& g, const DrillOptions& o) {
   run::install_signal_handlers();
   auto r = run::restore_drill(project, env, t, meta);
   std::string recorded;
-  if (!r.scratch.empty()) {  // a restore was attempted: its outcome is part of the record
+  if (!r.scratch.empty() && !run::interrupted()) {  // a restore was attempted: its outcome is on record
     try {
       run::record_drill(env, t, meta, r);
       recorded = "; recorded in " + meta.id + ".json";

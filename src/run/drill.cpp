@@ -141,6 +141,7 @@ DrillResult restore_drill(const config::Project& project, const config::Environm
       r.why = e.what();
     }
   }
+  if (r.why.empty() && interrupted()) r.why = "interrupted by " + interrupt_name();
   r.ok = r.why.empty();
   return r;
 }

@@ -4,7 +4,9 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <csignal>
 #include <fstream>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "support/fixtures.hpp"
@@ -104,6 +106,22 @@ TEST_F(Drill, ARoleWithoutCreatedbGetsExit1AndAPlainMessage) {
   EXPECT_NE(d.err.find("a restore drill needs CREATEDB: role 'drill_owner'"), std::string::npos) << d.all();
   EXPECT_EQ(scratch_databases(), "0");
   EXPECT_EQ(value("SELECT count(*) FROM notes"), "2");
+}
+
+TEST_F(Drill, SigtermDuringTheDrillDropsTheScratchDatabase) {
+  pg().load_pagila("app");
+  project.env("dev", pg(), "app", "backup:\n  dir: backups\n");
+  ASSERT_EQ(project.ferry({"backup", "dev"}).code, 0);
+  Background drill({ferry_binary(), "-C", project.root(), "backup", "verify", "dev", "--restore"});
+  for (int i = 0; i < 400 && scratch_databases() == "0"; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(scratch_databases(), "1");
+  drill.signal(SIGTERM);
+  auto d = drill.wait();
+  EXPECT_EQ(d.code, 1) << d.all();
+  EXPECT_NE(d.err.find("interrupted by SIGTERM"), std::string::npos) << d.all();
+  EXPECT_EQ(scratch_databases(), "0");
+  EXPECT_FALSE(sidecar().contains("drills"));
 }
 
 }  // namespace
