@@ -10,6 +10,7 @@
 #include "cli/backup_commands.hpp"
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
+#include "cli/drill_command.hpp"
 #include "cli/files.hpp"
 #include "cli/lint_command.hpp"
 #include "cli/schedule_command.hpp"
@@ -122,10 +123,12 @@ int main(int argc, char** argv) {
   history->add_option("ENV", env_name, "environment")->required();
   history->add_flag("--json", json, "machine-readable output");
 
-  auto* backup = app.add_subcommand("backup", "take a verified backup now (or pin/unpin one)");
-  backup->add_option("ENV", env_name, "environment");
+  auto* backup = app.add_subcommand("backup", "take a verified backup now (or pin/unpin one, or verify one)");
+  backup->add_option("ENV", env_name, "environment");  // required unless a subcommand follows
   PinOptions pin_options;
   add_pin_commands(*backup, pin_options);
+  DrillOptions drill_options;
+  auto* verify = add_drill_command(*backup, drill_options);
 
   auto* backups = app.add_subcommand("backups", "list backups: id, time, size, sha256, version, verified, pinned");
   backups->add_option("ENV", env_name, "environment")->required();
@@ -180,7 +183,9 @@ int main(int argc, char** argv) {
     if (make_new->parsed()) return cmd_new(g, new_name);
     if (lint->parsed()) return cmd_lint(g, lint_options);
     if (pin_parsed(pin_options)) return cmd_backup_pin(g, pin_options);
-    if (backup->parsed() && env_name.empty()) throw Error(ErrorKind::Config, "backup needs ENV (or pin|unpin ENV ID)");
+    if (verify->parsed()) return cmd_drill(g, drill_options);
+    if (backup->parsed() && env_name.empty())
+      throw Error(ErrorKind::Config, "backup needs ENV (or pin|unpin ENV ID, or verify ENV [ID])");
     if (schedule->parsed()) return cmd_schedule(g, schedule_options);
     Millis lock_wait = wait_option("--wait-lock", wait_lock), ready_wait = wait_option("--wait-ready", wait_ready);
     loaded = config::load_project(g.root, touched(g.root, playbook, run->parsed() ? env_opt : env_name));
