@@ -39,3 +39,22 @@ time_ms() {
 
 median() { printf '%s\n' "$@" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) b = 1; printf "%.2fx", a / b }'; }
+
+# The workload every migration benchmark uses: migration I's SQL (a table; every 4th also adds a
+# column and an index to an earlier table).
+bench_migration_sql() {
+  local i=$1 j
+  printf 'CREATE TABLE t_%s (id bigserial PRIMARY KEY, name text NOT NULL, created_at timestamptz DEFAULT now());' "$i"
+  if (( i % 4 == 0 )); then
+    j=$(( i / 2 ))
+    printf '\nALTER TABLE t_%s ADD COLUMN extra_%s text;\nCREATE INDEX t_%s_extra_%s_idx ON t_%s (extra_%s);' \
+      "$j" "$i" "$j" "$i" "$j" "$i"
+  fi
+}
+# Writes migration I as a ferry migration directory under MIGRATIONS, with its down.sql.
+bench_write_migration() {  # MIGRATIONS I SQL
+  local d; d="$1/$(printf '%04d' "$2")_t_$2"
+  mkdir -p "$d"
+  printf '%s\n' "$3" > "$d/up.sql"
+  printf 'DROP TABLE t_%s CASCADE;\n' "$2" > "$d/down.sql"
+}

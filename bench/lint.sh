@@ -16,17 +16,8 @@ mkdir -p "$W/environments" "$W/playbooks" "$W/migrations"
 
 # --- the workload of bench/migrations.sh, native migrations only
 for i in $(seq 1 "$N"); do
-  v=$(printf '%04d' "$i")
-  sql="CREATE TABLE t_$i (id bigserial PRIMARY KEY, name text NOT NULL, created_at timestamptz DEFAULT now());"
-  if (( i % 4 == 0 )); then
-    j=$(( i / 2 ))
-    sql="$sql
-ALTER TABLE t_$j ADD COLUMN extra_$i text;
-CREATE INDEX t_${j}_extra_${i}_idx ON t_$j (extra_$i);"
-  fi
-  mkdir -p "$W/migrations/${v}_t_$i"
-  printf '%s\n' "$sql" > "$W/migrations/${v}_t_$i/up.sql"
-  printf 'DROP TABLE t_%s CASCADE;\n' "$i" > "$W/migrations/${v}_t_$i/down.sql"
+  sql=$(bench_migration_sql "$i")
+  bench_write_migration "$W/migrations" "$i" "$sql"
 done
 printf 'database: {name: bench, user: postgres, host: 127.0.0.1, port: 5432}\n' > "$W/environments/bench.yaml"
 printf 'stages: [bench]\nsteps:\n  - migrate\n' > "$W/playbooks/all.yaml"

@@ -23,16 +23,8 @@ echo "CREATE TABLE IF NOT EXISTS bench_history (version int PRIMARY KEY, applied
 prev=None
 for i in $(seq 1 "$N"); do
   v=$(printf '%04d' "$i")
-  sql="CREATE TABLE t_$i (id bigserial PRIMARY KEY, name text NOT NULL, created_at timestamptz DEFAULT now());"
-  if (( i % 4 == 0 )); then
-    j=$(( i / 2 ))
-    sql="$sql
-ALTER TABLE t_$j ADD COLUMN extra_$i text;
-CREATE INDEX t_${j}_extra_${i}_idx ON t_$j (extra_$i);"
-  fi
-  mkdir -p "$W/project/migrations/${v}_t_$i"
-  printf '%s\n' "$sql" > "$W/project/migrations/${v}_t_$i/up.sql"
-  printf 'DROP TABLE t_%s CASCADE;\n' "$i" > "$W/project/migrations/${v}_t_$i/down.sql"
+  sql=$(bench_migration_sql "$i")
+  bench_write_migration "$W/project/migrations" "$i" "$sql"
   printf '%s\n' "$sql" >> "$W/all.sql"
   printf 'BEGIN;\n%s\nCOMMIT;\n' "$sql" > "$W/sqitch/deploy/t_$i.sql"
   printf 'DROP TABLE t_%s CASCADE;\n' "$i" > "$W/sqitch/revert/t_$i.sql"
