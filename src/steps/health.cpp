@@ -1,3 +1,4 @@
+#include "steps/http.hpp"
 #include "steps/health.hpp"
 
 #include <curl/curl.h>
@@ -24,16 +25,10 @@ std::string attempt(const config::HealthSpec& spec, long timeout_ms, const std::
     curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_list);
   }
   std::string body;
-  curl_easy_setopt(curl, CURLOPT_URL, spec.url.c_str());
+  http_common(curl, spec.url, timeout_ms, std::min(timeout_ms, 5000L));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, std::min(timeout_ms, 5000L));
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  // http and https only, for the request and any redirect: never file://, ftp://, ...
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   CURLcode rc = curl_easy_perform(curl);
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);

@@ -1,3 +1,4 @@
+#include "steps/http.hpp"
 #include "steps/notify.hpp"
 
 #include <curl/curl.h>
@@ -23,16 +24,11 @@ std::string attempt(const config::Webhook& w, const std::string& body, long time
   if (!curl) return "cannot start libcurl";
   curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
   for (const auto& [name, value] : w.headers) headers = curl_slist_append(headers, (name + ": " + value).c_str());
-  curl_easy_setopt(curl, CURLOPT_URL, w.url.c_str());
+  http_common(curl, w.url, timeout_ms, timeout_ms);
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-  curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-  curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   CURLcode rc = curl_easy_perform(curl);
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
