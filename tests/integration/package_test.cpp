@@ -179,3 +179,22 @@ TEST(Package, DebInstallsIntoFreshDebianAndTakesABackup) {
   EXPECT_TRUE(contains(list.out, "verified")) << list.out;
   fs::remove_all(out);
 }
+
+TEST(Package, ImageHasFerryPgDumpAndZstd) {
+  if (!pk::podman_usable()) GTEST_SKIP() << "podman (as root) is needed to build the image";
+  std::string log;
+  std::string image = pk::ferry_image(&log);
+  if (image.empty() && !pk::debian_mirror_reachable()) GTEST_SKIP() << "the Debian mirror is unreachable";
+  ASSERT_FALSE(image.empty()) << log;
+  EXPECT_TRUE(std::regex_search(log, std::regex(R"re(deb: ferry_\S+\.deb \d+ bytes)re"))) << log;
+  EXPECT_TRUE(std::regex_search(log, std::regex(R"re(image: localhost/ferry:\S+ \d+ bytes)re"))) << log;
+  auto version = pk::run({"podman", "run", "--rm", image, "--version"}, {}, 120);
+  EXPECT_EQ(version.out, pk::run({ferry_binary(), "--version"}).out) << version.all();
+  auto tools = pk::run({"podman", "run", "--rm", "--entrypoint", "sh", image, "-c",
+                        "pg_dump --version; pg_restore --version; psql --version; zstd --version; id -u; pwd"},
+                       {}, 120);
+  ASSERT_EQ(tools.code, 0) << tools.all();
+  for (const std::string t : {"pg_dump (PostgreSQL) 15", "pg_restore (PostgreSQL) 15", "psql (PostgreSQL) 15",
+                              "Zstandard", "\n10001\n/project\n"})
+    EXPECT_TRUE(contains(tools.out, t)) << t << " not in:\n" << tools.out;
+}
