@@ -7,8 +7,11 @@
 # Usage: scripts/image.sh [BUILD_DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+label=()
 if [ $# -ge 1 ]; then
   build=$(cd "$1" && pwd)
+  # Which binary the image carries (the tests reuse an image built from the same binary).
+  label=(--label "ferry.build-sha256=$(sha256sum "$build/ferry" | cut -c1-64)")
   ctx=$(mktemp -d)
   trap 'rm -rf "$ctx"' EXIT
   (cd "$build" && cpack -G DEB -B "$ctx/cpack" >/dev/null)
@@ -30,7 +33,7 @@ if [ -z "$base" ]; then
   fi
 fi
 # --network host: apt inside the build reaches the Debian mirror as the host does.
-podman build -q --network host --build-arg "BASE=$base" -t "localhost/ferry:$version" -t localhost/ferry:latest \
+podman build -q --network host "${label[@]}" --build-arg "BASE=$base" -t "localhost/ferry:$version" -t localhost/ferry:latest \
   -f "$ctx/Containerfile" "$ctx" >/dev/null
 echo "deb: $(basename "$deb") $(stat -c %s "$deb") bytes (installed $(dpkg-deb -f "$deb" Installed-Size) KiB)"
 echo "image: localhost/ferry:$version $(podman image inspect --format '{{.Size}}' "localhost/ferry:$version") bytes (base $base)"
