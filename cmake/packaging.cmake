@@ -20,7 +20,10 @@ if(HELP2MAN)
     COMMAND bash "${CMAKE_SOURCE_DIR}/packaging/man.sh" "$<TARGET_FILE:ferry>" "${FERRY_MAN_PAGE}"
     DEPENDS ferry "${CMAKE_SOURCE_DIR}/packaging/man.sh" "${CMAKE_SOURCE_DIR}/packaging/man-extra.h2m"
     COMMENT "Generating ferry.1 with help2man" VERBATIM)
-  add_custom_target(ferry_man ALL DEPENDS "${FERRY_MAN_PAGE}")
+  add_custom_command(OUTPUT "${FERRY_MAN_PAGE}.gz"
+    COMMAND sh -c "gzip -9 -n -c \"$1\" > \"$1.gz\"" _ "${FERRY_MAN_PAGE}"
+    DEPENDS "${FERRY_MAN_PAGE}" VERBATIM)
+  add_custom_target(ferry_man ALL DEPENDS "${FERRY_MAN_PAGE}" "${FERRY_MAN_PAGE}.gz")
 else()
   message(WARNING "help2man not found: no man page (scripts/install-deps.sh installs it)")
 endif()
@@ -39,7 +42,7 @@ file(WRITE "${CMAKE_BINARY_DIR}/completions/_ferry" "#compdef ferry\n${candidate
 include(GNUInstallDirs)
 install(TARGETS ferry RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 if(HELP2MAN)
-  install(FILES "${FERRY_MAN_PAGE}" DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+  install(FILES "${FERRY_MAN_PAGE}.gz" DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 endif()
 install(FILES "${CMAKE_BINARY_DIR}/completions/ferry" DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
 install(FILES "${CMAKE_BINARY_DIR}/completions/_ferry" DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)

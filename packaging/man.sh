@@ -11,7 +11,7 @@ trap 'rm -f "$inc"' EXIT
 # Names listed under "Subcommands:" in a CLI11 help text.
 subcommands() { "$@" --help | awk '/^Subcommands:/{on=1; next} on && /^  [a-z]/{print $1}'; }
 # A help text as man source: verbatim, leading dots and backslashes escaped.
-verbatim() { printf '.nf\n'; "$@" --help | sed -e 's/\\/\\e/g' -e 's/^\./\\\&./'; printf '.fi\n'; }
+verbatim() { printf '.nf\n'; "$@" --help | sed -e 's/\\/\\e/g' -e "s/^\([.']\)/\\\\\&\1/"; printf '.fi\n'; }
 {
   echo "[COMMANDS]"
   for sub in $(subcommands "$ferry"); do
