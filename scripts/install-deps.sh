@@ -13,7 +13,12 @@ PKGS=(
   python3 python3-psycopg2 python3-alembic python3-sqlalchemy alembic python3-prometheus-client
   zstd procps curl systemd
   podman podman-docker runc catatonit
+  help2man dpkg-dev debootstrap zsh man-db python3-yaml
 )
+# Packaging tests: the man page (help2man), the .deb's Depends (dpkg-shlibdeps), a fresh Debian
+# root (debootstrap), zsh completion, manifests (python3-yaml) and kubectl's offline tools
+# (Debian's kubernetes-client unless a kubectl is already installed).
+command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
 
 missing=()
 for p in "${PKGS[@]}"; do

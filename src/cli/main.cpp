@@ -17,6 +17,7 @@
 #include "config/loader.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
+#include "ferry_version.hpp"
 #include "log/log.hpp"
 #include "run/runner.hpp"
 
@@ -94,7 +95,7 @@ int main(int argc, char** argv) {
   app.add_option("--log-file", log_options.file, "diagnostics log (rotating, 3 x 10 MB)");
   app.add_flag("--syslog", log_options.syslog, "diagnostics log to syslog too");
   app.add_option("--metrics-file", metrics_file, "write a Prometheus textfile after a run");
-  app.set_version_flag("--version", "ferry 0.1.0");
+  app.set_version_flag("--version", FERRY_VERSION_STRING);  // version, git commit, build date (CMake)
 
   auto* validate = app.add_subcommand("validate", "check every environment, playbook and migration; run nothing");
 

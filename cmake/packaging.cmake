@@ -1,0 +1,76 @@
+# Installed like a real tool: `--version` text, install() rules, the man page, completions and
+# the .deb (CPack). Included once from the top-level CMakeLists.txt, after the ferry target.
+
+# --- `ferry --version`: regenerated at every build, rewritten only when the text changes.
+set(FERRY_VERSION_HEADER "${CMAKE_BINARY_DIR}/generated/ferry_version.hpp")
+add_custom_target(ferry_version_header
+  COMMAND "${CMAKE_COMMAND}" -DSOURCE_DIR=${CMAKE_SOURCE_DIR} -DVERSION=${PROJECT_VERSION}
+          -DOUT=${FERRY_VERSION_HEADER} -P ${CMAKE_SOURCE_DIR}/cmake/ferry_version.cmake
+  BYPRODUCTS "${FERRY_VERSION_HEADER}"
+  COMMENT "" VERBATIM)
+add_dependencies(libferry ferry_version_header)
+# Only main.cpp includes it (a per-file property: the other files' flags stay as they are).
+set_source_files_properties(src/cli/main.cpp PROPERTIES INCLUDE_DIRECTORIES "${CMAKE_BINARY_DIR}/generated")
+
+# --- The man page, from the built binary's help texts (help2man), at build time.
+find_program(HELP2MAN help2man)
+set(FERRY_MAN_PAGE "${CMAKE_BINARY_DIR}/ferry.1")
+if(HELP2MAN)
+  add_custom_command(OUTPUT "${FERRY_MAN_PAGE}"
+    COMMAND bash "${CMAKE_SOURCE_DIR}/packaging/man.sh" "$<TARGET_FILE:ferry>" "${FERRY_MAN_PAGE}"
+    DEPENDS ferry "${CMAKE_SOURCE_DIR}/packaging/man.sh" "${CMAKE_SOURCE_DIR}/packaging/man-extra.h2m"
+    COMMENT "Generating ferry.1 with help2man" VERBATIM)
+  add_custom_command(OUTPUT "${FERRY_MAN_PAGE}.gz"
+    COMMAND sh -c "gzip -9 -n -c \"$1\" > \"$1.gz\"" _ "${FERRY_MAN_PAGE}"
+    DEPENDS "${FERRY_MAN_PAGE}" VERBATIM)
+  add_custom_target(ferry_man ALL DEPENDS "${FERRY_MAN_PAGE}" "${FERRY_MAN_PAGE}.gz")
+else()
+  message(WARNING "help2man not found: no man page (scripts/install-deps.sh installs it)")
+endif()
+
+# --- Completions: one candidate function (candidates.sh, portable bash/zsh) + a wrapper each.
+set(completion_dir "${CMAKE_SOURCE_DIR}/packaging/completions")
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS
+  "${completion_dir}/candidates.sh" "${completion_dir}/ferry.bash" "${completion_dir}/_ferry.zsh")
+file(READ "${completion_dir}/candidates.sh" candidates)
+file(READ "${completion_dir}/ferry.bash" bash_wrapper)
+file(READ "${completion_dir}/_ferry.zsh" zsh_wrapper)
+file(WRITE "${CMAKE_BINARY_DIR}/completions/ferry" "${candidates}\n${bash_wrapper}")
+file(WRITE "${CMAKE_BINARY_DIR}/completions/_ferry" "#compdef ferry\n${candidates}\n${zsh_wrapper}")
+
+# --- install(): what `cmake --install` and the .deb carry.
+include(GNUInstallDirs)
+install(TARGETS ferry RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+if(HELP2MAN)
+  install(FILES "${FERRY_MAN_PAGE}.gz" DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+endif()
+install(FILES "${CMAKE_BINARY_DIR}/completions/ferry" DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
+install(FILES "${CMAKE_BINARY_DIR}/completions/_ferry" DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
+install(FILES README.md ARCHITECTURE.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
+install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
+        PATTERN "__pycache__" EXCLUDE PATTERN "*.pyc" EXCLUDE)
+install(DIRECTORY environments playbooks migrations DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples/project)
+
+# --- The .deb: stripped binary, Depends from the linked libraries (dpkg-shlibdeps) plus the
+# programs ferry runs (grep src/ for them: pg_dump/pg_restore/psql, zstd, bash, coreutils'
+# tee/sha256sum/stat/mkfifo, find). Build it with packaging/deb.sh (a Release build) or
+# `cpack -G DEB` in any build directory.
+set(CPACK_GENERATOR "DEB")
+set(CPACK_PACKAGE_NAME "ferry")
+set(CPACK_PACKAGE_VERSION "${PROJECT_VERSION}")
+set(CPACK_PACKAGE_CONTACT "ferry maintainers <ferry@localhost>")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "PostgreSQL schema migrations dev -> staging -> production, with proven rollback")
+set(CPACK_PACKAGE_INSTALL_DIRECTORY "/usr")
+set(CPACK_PACKAGING_INSTALL_PREFIX "/usr")
+set(CPACK_STRIP_FILES TRUE)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION "database")
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "postgresql-client, zstd, bash, coreutils, findutils")
+set(CPACK_DEBIAN_PACKAGE_SUGGESTS "alembic, podman | docker.io, kubernetes-client, bash-completion")
+include(CPack)
+
+# The packaging tests compare `ferry --version` with the project's version.
+set_source_files_properties(tests/integration/package_test.cpp PROPERTIES
+  COMPILE_DEFINITIONS "FERRY_PROJECT_VERSION=\"${PROJECT_VERSION}\"")
