@@ -1,6 +1,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
@@ -144,6 +145,8 @@ int main(int argc, char** argv) {
 
   auto* backup = app.add_subcommand("backup", "take a verified backup now (or pin/unpin one, or verify one)");
   backup->add_option("ENV", env_name, "environment");  // required unless a subcommand follows
+  backup->add_flag("--json", json, "print the backup taken as JSON (docs/json.md); the console stays quiet");
+  backup->add_option("--report", report_file, "write the backup's events as JSON to FILE");
   PinOptions pin_options;
   add_pin_commands(*backup, pin_options);
   DrillOptions drill_options;
@@ -244,14 +247,22 @@ int main(int argc, char** argv) {
     }
     if (backup->parsed()) {
       prepare_state_dir(g.state_dir, own_state_dir);
+      if (!report_file.empty()) prepare_report_file(report_file);
       run::RunOptions o;
       o.state_dir = g.state_dir;
+      o.report_file = report_file;
       o.command_line = joined_argv(argc, argv);
       o.color = g.color;
-      o.quiet = g.quiet;
+      o.quiet = g.quiet || json;
       o.wait_lock = lock_wait;
       o.wait_ready = ready_wait;
-      return run::backup_environment(project, env_name, o);
+      std::string taken;
+      o.taken_backup_id = &taken;
+      auto started = std::chrono::steady_clock::now();
+      int code = run::backup_environment(project, env_name, o);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      if (json) print_backup_json(project, env_name, taken, code, ms.count());
+      return code;
     }
     if (rollback->parsed()) {
       if (!to_version && !backup_id)

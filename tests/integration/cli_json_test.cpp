@@ -2,11 +2,16 @@
 // error, mistyped commands, global flags anywhere, and the JSON outputs (docs/json.md).
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 
+#include "core/text.hpp"
 #include "support/cli_run.hpp"
 #include "support/fixtures.hpp"
 
+namespace fs = std::filesystem;
 using namespace ferry::test;
 using nlohmann::json;
 
@@ -43,6 +48,29 @@ TEST_F(CliCheck, StatusCheckExits2OnPending3OnDriftAnd0WhenUpToDate) {
   EXPECT_EQ(drift.code, 3) << drift.all();
   auto j = json::parse(drift.out);
   EXPECT_FALSE(j[0]["drift"].empty()) << drift.out;
+}
+
+TEST_F(CliCheck, BackupJsonNamesTheBackupWithItsSizeAndHashAndReportIsWritten) {
+  auto r = project.ferry({"backup", "dev", "--json", "--report", project.path("backup-report.json")});
+  ASSERT_EQ(r.code, 0) << r.all();
+  auto j = json::parse(r.out);  // stdout is the JSON alone
+  EXPECT_EQ(j["schema_version"], 1);
+  EXPECT_EQ(j["environment"], "dev");
+  EXPECT_EQ(j["outcome"], "succeeded");
+  const auto& b = j["backup"];
+  ASSERT_TRUE(b.is_object()) << r.out;
+  std::string id = b["id"];
+  EXPECT_EQ(id.rfind("dev-", 0), 0u) << id;
+  std::string file = b["file"];
+  EXPECT_EQ(b["size"].get<long long>(), static_cast<long long>(fs::file_size(file))) << r.out;
+  EXPECT_EQ(b["sha256"], ferry::sha256_hex(ferry::read_file(file)));
+  EXPECT_EQ(b["verified"], true);
+  EXPECT_TRUE(std::regex_match(b["time"].get<std::string>(), std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
+      << b["time"];
+  auto report = json::parse(ferry::read_file(project.path("backup-report.json")));
+  EXPECT_EQ(report["outcome"], "succeeded");
+  EXPECT_EQ(fs::status(project.path("backup-report.json")).permissions() & fs::perms::all,
+            fs::perms::owner_read | fs::perms::owner_write);
 }
 
 TEST(CliValidate, ReportsEveryErrorOfEveryFileWithItsPlaceAndExits64) {

@@ -204,4 +204,32 @@ TEST_F(DayOneLedger, RepairAcceptsAChangedChecksumWithItsReasonAndAbandonsOnlyDe
   EXPECT_EQ(project.ferry({"status", "--check"}).code, 2);  // no drift now; 0003 pending
 }
 
+TEST(DayOneAlembic, BaselineStampsTheRevisionThroughTheMigrationsConnectionAndRecordsIt) {
+  PgCluster pg;
+  pg.create_db("app");
+  Project project;
+  fs::copy(source_dir() + "/examples/alembic", project.path("app"), fs::copy_options::recursive);
+  project.env("dev", pg, "app");
+  std::string url = "postgresql://postgres@127.0.0.1:" + std::to_string(pg.port()) + "/app";
+  project.write("playbooks/promote.yaml", "migrations: {driver: alembic, command: 'env DATABASE_URL=" + url +
+                                              " alembic -c " + project.path("app/alembic.ini") +
+                                              "'}\nstages: [dev]\nsteps:\n  - migrate\n");
+  auto unknown = project.ferry({"baseline", "dev", "--to", "zz9"});
+  EXPECT_EQ(unknown.code, 64) << unknown.all();
+
+  auto r = project.ferry({"baseline", "dev", "--to", "b2"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(pg.value("app", "SELECT version_num FROM alembic_version"), "b2");
+  EXPECT_EQ(
+      pg.value("app", "SELECT string_agg(version, ',' ORDER BY id) FROM ferry.history WHERE action = 'baselined'"),
+      "a1,b2");
+  EXPECT_EQ(pg.value("app", "SELECT outcome || ' ' || version_after FROM ferry.runs WHERE playbook = 'baseline'"),
+            "succeeded b2");
+  EXPECT_EQ(pg.value("app", "SELECT to_regclass('public.tasks') IS NULL"), "t");  // nothing was run
+
+  auto again = project.ferry({"baseline", "dev", "--to", "c3"});
+  EXPECT_EQ(again.code, 3) << again.all();
+  EXPECT_EQ(pg.value("app", "SELECT version_num FROM alembic_version"), "b2");
+}
+
 }  // namespace
