@@ -317,8 +317,11 @@ int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
   auto runs = ledger.runs(50);
   auto events = ledger.history(100);
   if (as_json) {
-    json j = {
-        {"environment", env_name}, {"migrations", json::array()}, {"runs", json::array()}, {"events", json::array()}};
+    json j = {{"schema_version", 1},
+              {"environment", env_name},
+              {"migrations", json::array()},
+              {"runs", json::array()},
+              {"events", json::array()}};
     for (const auto& m : applied)
       j["migrations"].push_back({{"version", m.version},
                                  {"name", m.name},

@@ -73,6 +73,18 @@ TEST_F(CliCheck, BackupJsonNamesTheBackupWithItsSizeAndHashAndReportIsWritten) {
             fs::perms::owner_read | fs::perms::owner_write);
 }
 
+TEST_F(CliCheck, HistoryAndLintJsonCarryTheSchemaVersion) {
+  ASSERT_EQ(project.ferry({"run", "promote"}).code, 0);
+  auto history = project.ferry({"history", "dev", "--json"});
+  ASSERT_EQ(history.code, 0) << history.all();
+  auto h = json::parse(history.out);
+  EXPECT_EQ(h["schema_version"], 1);
+  EXPECT_EQ(h["migrations"][0]["version"], "0001");
+  auto lint = project.ferry({"lint", "--offline", "--json"});
+  ASSERT_EQ(lint.code, 0) << lint.all();
+  EXPECT_EQ(json::parse(lint.out)["schema_version"], 1);
+}
+
 TEST(CliValidate, ReportsEveryErrorOfEveryFileWithItsPlaceAndExits64) {
   Project project;
   project.write("environments/dev.yaml",
