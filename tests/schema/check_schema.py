@@ -115,9 +115,43 @@ def at(doc, path):
     return doc
 
 
+def loader_keys():
+    """Every key the readers in src/config accept: their expect_map lists and the step kinds."""
+    keys = set()
+    for f in glob.glob(os.path.join(ROOT, "src", "config", "*.cpp")):
+        text = open(f).read()
+        for call in re.findall(r"expect_map\((.*?)\);", text, re.S):
+            m = re.search(r"\{([^{}]*)\}\s*$", call)
+            if m:
+                keys |= set(re.findall(r'"([^"]+)"', m.group(1)))
+        m = re.search(r"k_step_kinds = \{([^}]*)\}", text)
+        if m:
+            keys |= set(re.findall(r'"([^"]+)"', m.group(1)))
+    return keys
+
+
+def schema_keys(node):
+    keys = set()
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k == "properties":
+                keys |= set(v)
+            keys |= schema_keys(v)
+    elif isinstance(node, list):
+        for v in node:
+            keys |= schema_keys(v)
+    return keys
+
+
 def main():
     schemas = {k: schema(k) for k in ("environment", "playbook")}
     failures = []
+    accepted, described = loader_keys(), schema_keys(list(schemas.values()))
+    assert len(accepted) > 50, "could not read the loader's keys: %s" % sorted(accepted)
+    for key in sorted(accepted - described):
+        failures.append("key '%s' is accepted by the loader but not in the schema" % key)
+    for key in sorted(described - accepted):
+        failures.append("key '%s' is in the schema but the loader refuses it" % key)
     found = examples()
     assert any("docs/reference.md" in e[1] for e in found), "docs/reference.md has no marked example"
     for kind, label, rel, files, migrations in found:
