@@ -58,7 +58,8 @@ void set_footers(CLI::App& app, const std::string& prefix) {
     std::string path = prefix.empty() ? sub->get_name() : prefix + " " + sub->get_name();
     auto it = help_table().find(path);
     if (it != help_table().end())
-      sub->footer(std::string("Example:\n  ") + it->second.example + "\nExit codes: " + it->second.exits);
+      sub->footer(std::string("Example:\n  ") + it->second.example + "\nExit codes: " + it->second.exits +
+                  "\nGlobal options (-C DIR, -v, -q, --color, ...: ferry --help) may follow the command too.");
     set_footers(*sub, path);
   }
 }
