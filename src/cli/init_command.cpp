@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "cli/schema_command.hpp"
 #include "core/error.hpp"
 #include "core/text.hpp"
 
@@ -17,7 +18,8 @@ namespace ferry::cli {
 
 namespace {
 
-const char* const k_environment = R"(# The environment "dev": one database, where backups go, the services to restart.
+const char* const k_environment = R"(# yaml-language-server: $schema=../.schemas/environment.json
+# The environment "dev": one database, where backups go, the services to restart.
 # Reference of every key: docs/reference.md (or `ferry schema environment`).
 description: my laptop
 database:
@@ -31,7 +33,8 @@ backup:
   keep: 5
 )";
 
-const char* const k_playbook = R"(# Carries the migrations under migrations/ through the stages, in order.
+const char* const k_playbook = R"(# yaml-language-server: $schema=../.schemas/playbook.json
+# Carries the migrations under migrations/ through the stages, in order.
 # Reference of every key: docs/reference.md (or `ferry schema playbook`).
 description: promote migrations
 stages: [dev]
@@ -41,8 +44,13 @@ steps:
 )";
 
 std::vector<std::pair<std::string, std::string>> scaffold() {
-  return {
-      {"environments/dev.yaml", k_environment}, {"playbooks/promote.yaml", k_playbook}, {"migrations/.gitkeep", ""}};
+  // The schemas let editors (yaml-language-server) complete and check the files; `ferry schema`
+  // writes them anew after an upgrade.
+  return {{"environments/dev.yaml", k_environment},
+          {"playbooks/promote.yaml", k_playbook},
+          {"migrations/.gitkeep", ""},
+          {".schemas/environment.json", environment_schema().dump(2) + "\n"},
+          {".schemas/playbook.json", playbook_schema().dump(2) + "\n"}};
 }
 
 void write_new(const fs::path& path, const std::string& content) {
@@ -89,7 +97,8 @@ int cmd_init(const InitOptions& o, bool quiet) {
   for (const auto& [rel, content] : scaffold()) write_new(dir / rel, content);
   bool ignored = ignore_state_dir(dir);
   if (!quiet) {
-    std::cout << "created in " << dir.string() << ": environments/dev.yaml, playbooks/promote.yaml, migrations/"
+    std::cout << "created in " << dir.string()
+              << ": environments/dev.yaml, playbooks/promote.yaml, migrations/, .schemas/ (for editors)"
               << (ignored ? ", .gitignore (.ferry/)" : "") << "\n";
     std::cout << "next: edit environments/dev.yaml, then `ferry validate`, `ferry new create_users`, "
                  "`ferry plan promote`\n";

@@ -14,8 +14,8 @@ struct InitOptions {
 };
 
 CLI::App* add_init_command(CLI::App& app, InitOptions& o);
-// Writes environments/dev.yaml, playbooks/promote.yaml, migrations/.gitkeep and a .gitignore
-// line for .ferry/ under DIR; refuses (exit 64, nothing written) when any of the files exists.
+// Writes environments/dev.yaml, playbooks/promote.yaml, migrations/.gitkeep, .schemas/ (the
+// JSON Schemas, for editors) and a .gitignore line for .ferry/ under DIR; refuses (exit 64, nothing written) when any of the files exists.
 int cmd_init(const InitOptions& o, bool quiet);
 
 // The nearest directory, from `start` up to /, that holds both environments/ and playbooks/;

@@ -24,11 +24,16 @@ TEST(DayOne, InitScaffoldsAProjectThatValidatesAndRefusesToOverwrite) {
   std::string dir = temp_dir("ferry-init") + "/shop";
   auto r = ferry_in("/tmp", {"init", dir});
   ASSERT_EQ(r.code, 0) << r.all();
-  for (const char* f : {"environments/dev.yaml", "playbooks/promote.yaml", "migrations", ".gitignore"})
+  for (const char* f : {"environments/dev.yaml", "playbooks/promote.yaml", "migrations", ".gitignore",
+                        ".schemas/environment.json", ".schemas/playbook.json"})
     EXPECT_TRUE(fs::exists(fs::path(dir) / f)) << f;
   auto v = ferry_in(dir, {"validate"});
   EXPECT_EQ(v.code, 0) << v.all();
   EXPECT_TRUE(contains(v.out, "1 environment(s), 1 playbook(s), 0 migration(s) valid")) << v.out;
+  EXPECT_EQ(slurp(dir + "/.schemas/playbook.json"), ferry_in("/tmp", {"schema", "playbook"}).out);
+  EXPECT_EQ(
+      slurp(dir + "/environments/dev.yaml").rfind("# yaml-language-server: $schema=../.schemas/environment.json\n", 0),
+      0u);
   std::string ignore = slurp(dir + "/.gitignore");
   EXPECT_TRUE(contains(ignore, ".ferry/\n")) << ignore;
 
