@@ -27,7 +27,14 @@ struct Counts {
 // Reads everything; every error goes to `errors`.
 Counts validate_all(const Globals& g, std::vector<std::string>& errors) {
   Counts c;
-  auto project = config::load_project(g.root, std::nullopt, &errors);
+  config::Project project;
+  try {
+    project = config::load_project(g.root, std::nullopt, &errors);
+  } catch (const Error& e) {  // no environments/ at all: nothing more to read
+    if (e.kind() != ErrorKind::Config) throw;
+    errors.push_back(e.what());
+    return c;
+  }
   c.environments = project.environments.size();
   auto names = config::list_playbooks(g.root);
   c.playbooks = names.size();

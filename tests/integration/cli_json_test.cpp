@@ -114,6 +114,12 @@ TEST(CliValidate, ReportsEveryErrorOfEveryFileWithItsPlaceAndExits64) {
   EXPECT_EQ(doc["errors"][0]["line"], 3);
   EXPECT_EQ(doc["errors"][0]["col"], 3);
 
+  // Not a project at all: still one JSON document.
+  auto empty = ferry_in(temp_dir("ferry-not-a-project"), {"validate", "--json"});
+  EXPECT_EQ(empty.code, 64) << empty.all();
+  EXPECT_TRUE(contains(json::parse(empty.out)["errors"][0]["message"].get<std::string>(), "no environments/"))
+      << empty.out;
+
   // Once the YAML is right, the migration's own error is reported too.
   project.write("environments/dev.yaml", "database:\n  name: app\n");
   project.write("environments/prod.yaml", "database:\n  name: app\n");
