@@ -10,7 +10,7 @@ PKGS=(
   libspdlog-dev libfmt-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libpg-query-dev
   postgresql postgresql-client openssh-server
-  python3 python3-psycopg2 python3-alembic python3-sqlalchemy alembic python3-prometheus-client
+  python3 python3-psycopg2 python3-jsonschema python3-yaml python3-alembic python3-sqlalchemy alembic python3-prometheus-client
   zstd procps curl systemd
   podman podman-docker runc catatonit
   help2man dpkg-dev debootstrap zsh man-db python3-yaml

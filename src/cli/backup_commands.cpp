@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "config/loader.hpp"
@@ -31,6 +32,29 @@ int cmd_backup_pin(const Globals& g, const PinOptions& o) {
     std::cout << o.id << (changed ? (pin ? " pinned" : " unpinned") : (pin ? " was already pinned" : " was not pinned"))
               << "\n";
   return 0;
+}
+
+void print_backup_json(const config::Project& project, const std::string& env_name, const std::string& backup_id,
+                       int exit_code, long long duration_ms) {
+  nlohmann::json j = {{"schema_version", 1},
+                      {"environment", env_name},
+                      {"outcome", exit_code == 0                      ? "succeeded"
+                                  : exit_code == exit_code::k_refused ? "refused"
+                                                                      : "failed"},
+                      {"exit_code", exit_code},
+                      {"duration_ms", duration_ms},
+                      {"backup", nullptr}};
+  if (!backup_id.empty()) {
+    const auto& env = project.environment(env_name);
+    steps::Transports transports(env);
+    for (const auto& b : steps::list_backups(env, transports, nullptr))
+      if (b.id == backup_id) {
+        j["backup"] = steps::backup_to_json(b, false);
+        j["backup"].erase("row_counts");  // in the sidecar; a table per key is no summary
+        j["backup"]["pinned"] = b.pinned;
+      }
+  }
+  std::cout << project.secrets.redact(j.dump(2)) << "\n";
 }
 
 }  // namespace ferry::cli

@@ -62,23 +62,23 @@ void alembic_status(json& e, const config::Environment& env, const config::Migra
   }
   e["pending"] = pending;
 }
-}  // namespace
-
-int cmd_validate(const Globals& g) {
-  auto project = config::load_project(g.root);
-  auto names = config::list_playbooks(g.root);
-  size_t migrations = 0;
-  std::set<std::string> dirs;
-  for (const auto& name : names) {
-    auto pb = config::load_playbook(project, name);
-    if (pb.migrations.driver == config::Driver::Native && dirs.insert(pb.migrations.dir).second)
-      migrations += run::load_playbook_migrations(project, pb.migrations).size();
+// `status --check`: 3 when any environment drifted (or has an interrupted migration), else 2
+// when any has pending migrations, else 1 when any is unreachable, else 0.
+int status_check_code(const json& out) {
+  bool drift = false, pending = false, unreachable = false;
+  for (const auto& e : out) {
+    if (!e["reachable"].get<bool>()) {
+      unreachable = true;
+      continue;
+    }
+    drift |= !e["drift"].empty() || !e["interrupted"].empty();
+    pending |= !e["pending"].empty();
   }
-  if (dirs.empty()) migrations += run::load_playbook_migrations(project, default_source()).size();
-  std::cout << paint(g, "32", "ok") << ": " << project.environments.size() << " environment(s), " << names.size()
-            << " playbook(s), " << migrations << " migration(s) valid\n";
-  return 0;
+  if (drift) return exit_code::k_refused;
+  if (pending) return exit_code::k_failed_dirty;
+  return unreachable ? exit_code::k_failed_clean : exit_code::k_ok;
 }
+}  // namespace
 
 // The native part of a stage's plan: version, pending, drift, lock, gate.
 void print_native_plan(std::ostream& os, const Globals& g, const config::Project& project,
@@ -210,7 +210,7 @@ std::vector<std::string> promotion_order(const config::Project& p) {
   return out;
 }
 
-int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as_json) {
+int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as_json, bool check) {
   // --env ENV resolves ${VAR} and password_file for ENV only.
   auto project = only ? config::load_project(g.root, std::set<std::string>{*only}) : config::load_project(g.root);
   auto files = run::load_playbook_migrations(project, status_source(project));
@@ -264,6 +264,7 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
     out.push_back(e);
   }
   if (only && out.empty()) project.environment(*only);  // throws the did-you-mean error
+  if (check) code = status_check_code(out);
   if (as_json) {
     std::cout << out.dump(2) << "\n";
     return code;
@@ -316,8 +317,11 @@ int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
   auto runs = ledger.runs(50);
   auto events = ledger.history(100);
   if (as_json) {
-    json j = {
-        {"environment", env_name}, {"migrations", json::array()}, {"runs", json::array()}, {"events", json::array()}};
+    json j = {{"schema_version", 1},
+              {"environment", env_name},
+              {"migrations", json::array()},
+              {"runs", json::array()},
+              {"events", json::array()}};
     for (const auto& m : applied)
       j["migrations"].push_back({{"version", m.version},
                                  {"name", m.name},

@@ -1,4 +1,4 @@
-// The read-only and file-making commands (validate, plan, status, history, backups, new).
+// The read-only and file-making commands (plan, status, history, backups, new).
 #pragma once
 #include <optional>
 #include <string>
@@ -15,9 +15,9 @@ struct Globals {
   bool verbose = false;
 };
 
-int cmd_validate(const Globals& g);
 int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& env);
-int cmd_status(const Globals& g, const std::optional<std::string>& env, bool json);
+// With `check`: exit 3 on drift (or an interrupted migration), 2 on pending, 1 unreachable.
+int cmd_status(const Globals& g, const std::optional<std::string>& env, bool json, bool check = false);
 int cmd_history(const Globals& g, const std::string& env, bool json);
 int cmd_backups(const Globals& g, const std::string& env, bool json);
 int cmd_new(const Globals& g, const std::string& name);

@@ -207,7 +207,7 @@ int cmd_lint(const Globals& g, const LintOptions& o) {
       }
   int code = reaching > 0 ? exit_code::k_refused : 0;
   if (o.json) {
-    json j = {{"fail_on", o.fail_on}, {"exit_code", code}, {"targets", json::array()}};
+    json j = {{"schema_version", 1}, {"fail_on", o.fail_on}, {"exit_code", code}, {"targets", json::array()}};
     for (const auto& tg : targets) {
       json jt = {{"stage", tg.stage.empty() ? json(nullptr) : json(tg.stage)},
                  {"reachable", tg.unreachable.empty() && !tg.stage.empty()},

@@ -1,19 +1,26 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <set>
+#include <sstream>
 
 #include "cli/backup_commands.hpp"
 #include "cli/cli.hpp"
 #include "cli/commands.hpp"
 #include "cli/drill_command.hpp"
 #include "cli/files.hpp"
+#include "cli/help.hpp"
+#include "cli/init_command.hpp"
+#include "cli/ledger_commands.hpp"
 #include "cli/lint_command.hpp"
 #include "cli/schedule_command.hpp"
+#include "cli/schema_command.hpp"
+#include "cli/validate_command.hpp"
 #include "config/loader.hpp"
 #include "core/duration.hpp"
 #include "core/error.hpp"
@@ -35,8 +42,10 @@ int exit_for(ErrorKind k) {
   }
 }
 
-bool use_color(bool no_color) {
-  if (no_color || std::getenv("NO_COLOR")) return false;
+// --color always|never|auto (default auto: a terminal, unless NO_COLOR or TERM=dumb).
+bool use_color(bool no_color, const std::string& when) {
+  if (when == "always") return true;
+  if (no_color || when == "never" || std::getenv("NO_COLOR")) return false;
   const char* term = std::getenv("TERM");
   if (term && std::string(term) == "dumb") return false;
   return isatty(STDOUT_FILENO);
@@ -81,13 +90,19 @@ int main(int argc, char** argv) {
       "with a verified backup before every change and a proven rollback after any failure."};
   app.name("ferry");
   app.require_subcommand(1);
+  app.fallthrough();  // global options are accepted after the command too (ferry status -v)
   Globals g;
   bool no_color = false;
   int verbosity = 0;
   bool quiet = false;
   log::Options log_options;
   std::string metrics_file;
-  app.add_option("-C", g.root, "project directory (default: current directory)");
+  auto* root_opt = app.add_option(
+      "-C,--project", g.root,
+      "project directory (default: the nearest directory up from here with environments/ and playbooks/)");
+  std::string color_when = "auto";
+  app.add_option("--color", color_when, "colour: auto (a terminal), always or never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
   app.add_option("--state-dir", g.state_dir, "where journals go (default: DIR/.ferry)");
   app.add_flag("--no-color", no_color, "never colour the output");
   app.add_flag("-v,--verbose", verbosity, "more detail; diagnostics on stderr (-vv: SQL statements too)");
@@ -97,7 +112,10 @@ int main(int argc, char** argv) {
   app.add_option("--metrics-file", metrics_file, "write a Prometheus textfile after a run");
   app.set_version_flag("--version", FERRY_VERSION_STRING);  // version, git commit, build date (CMake)
 
-  auto* validate = app.add_subcommand("validate", "check every environment, playbook and migration; run nothing");
+  InitOptions init_options;
+  auto* init = add_init_command(app, init_options);
+  ValidateOptions validate_options;
+  auto* validate = add_validate_command(app, validate_options);
 
   std::string playbook;
   std::optional<std::string> env_opt;
@@ -118,6 +136,8 @@ int main(int argc, char** argv) {
   auto* status = app.add_subcommand("status", "per environment: version, pending, drift, lock holder, last run");
   status->add_option("--env", env_opt, "only this environment");
   status->add_flag("--json", json, "machine-readable output");
+  bool check = false;
+  status->add_flag("--check", check, "exit 3 on drift, 2 on pending migrations, 0 when up to date");
 
   std::string env_name;
   auto* history = app.add_subcommand("history", "applied migrations and runs, from the database's own tables");
@@ -126,6 +146,8 @@ int main(int argc, char** argv) {
 
   auto* backup = app.add_subcommand("backup", "take a verified backup now (or pin/unpin one, or verify one)");
   backup->add_option("ENV", env_name, "environment");  // required unless a subcommand follows
+  backup->add_flag("--json", json, "print the backup taken as JSON (docs/json.md); the console stays quiet");
+  backup->add_option("--report", report_file, "write the backup's events as JSON to FILE");
   PinOptions pin_options;
   add_pin_commands(*backup, pin_options);
   DrillOptions drill_options;
@@ -158,14 +180,24 @@ int main(int argc, char** argv) {
   auto* lint = add_lint_command(app, lint_options);
   ScheduleOptions schedule_options;
   auto* schedule = add_schedule_command(app, schedule_options);
+  LedgerOptions ledger_options;
+  add_ledger_commands(app, ledger_options);
+  SchemaOptions schema_options;
+  auto* schema = add_schema_command(app, schema_options);
 
+  add_help_footers(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (std::string unknown = unknown_command(app, argc, argv); !unknown.empty() && e.get_exit_code() != 0) {
+      std::cerr << "ferry: error: " << unknown << "\nRun with --help for the list of commands.\n";
+      return exit_code::k_usage;
+    }
     int rc = app.exit(e);
     return rc == 0 ? 0 : exit_code::k_usage;
   }
-  g.color = use_color(no_color);
+  if (root_opt->count() == 0) g.root = find_project_root(".");
+  g.color = use_color(no_color, color_when);
   g.quiet = quiet;
   g.verbose = verbosity > 0;
   bool own_state_dir = g.state_dir.empty();  // ROOT/.ferry is ferry's own: tightened when it exists
@@ -176,9 +208,11 @@ int main(int argc, char** argv) {
     log_options.verbosity = verbosity;
     log_options.quiet = quiet;
     log::init(log_options);
-    if (validate->parsed()) return cmd_validate(g);
+    if (init->parsed()) return cmd_init(init_options, quiet);
+    if (schema->parsed()) return cmd_schema(schema_options);
+    if (validate->parsed()) return cmd_validate(g, validate_options);
     if (plan->parsed()) return cmd_plan(g, playbook, env_opt);
-    if (status->parsed()) return cmd_status(g, env_opt, json);
+    if (status->parsed()) return cmd_status(g, env_opt, json, check);
     if (history->parsed()) return cmd_history(g, env_name, json);
     if (backups->parsed()) return cmd_backups(g, env_name, json);
     if (make_new->parsed()) return cmd_new(g, new_name);
@@ -188,6 +222,8 @@ int main(int argc, char** argv) {
     if (backup->parsed() && env_name.empty())
       throw Error(ErrorKind::Config, "backup needs ENV (or pin|unpin ENV ID, or verify ENV [ID])");
     if (schedule->parsed()) return cmd_schedule(g, schedule_options);
+    if (ledger_options.baseline->parsed()) return cmd_baseline(g, ledger_options, joined_argv(argc, argv));
+    if (ledger_options.repair->parsed()) return cmd_repair(g, ledger_options, joined_argv(argc, argv));
     Millis lock_wait = wait_option("--wait-lock", wait_lock), ready_wait = wait_option("--wait-ready", wait_ready);
     loaded = config::load_project(g.root, touched(g.root, playbook, run->parsed() ? env_opt : env_name));
     const auto& project = *loaded;
@@ -212,14 +248,22 @@ int main(int argc, char** argv) {
     }
     if (backup->parsed()) {
       prepare_state_dir(g.state_dir, own_state_dir);
+      if (!report_file.empty()) prepare_report_file(report_file);
       run::RunOptions o;
       o.state_dir = g.state_dir;
+      o.report_file = report_file;
       o.command_line = joined_argv(argc, argv);
       o.color = g.color;
-      o.quiet = g.quiet;
+      o.quiet = g.quiet || json;
       o.wait_lock = lock_wait;
       o.wait_ready = ready_wait;
-      return run::backup_environment(project, env_name, o);
+      std::string taken;
+      o.taken_backup_id = &taken;
+      auto started = std::chrono::steady_clock::now();
+      int code = run::backup_environment(project, env_name, o);
+      auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
+      if (json) print_backup_json(project, env_name, taken, code, ms.count());
+      return code;
     }
     if (rollback->parsed()) {
       if (!to_version && !backup_id)
@@ -241,7 +285,14 @@ int main(int argc, char** argv) {
     }
   } catch (const Error& e) {
     auto redact = [&](const std::string& s) { return loaded ? loaded->secrets.redact(s) : s; };
-    std::cerr << "ferry: " << (e.kind() == ErrorKind::Refused ? "refused: " : "error: ") << redact(e.what()) << "\n";
+    // A configuration error may carry several errors, one per line: each gets its own prefix.
+    std::string prefix = std::string("ferry: ") + (e.kind() == ErrorKind::Refused ? "refused: " : "error: ");
+    if (e.kind() == ErrorKind::Config) {
+      std::istringstream lines(redact(e.what()));
+      for (std::string line; std::getline(lines, line);) std::cerr << prefix << line << "\n";
+    } else {
+      std::cerr << prefix << redact(e.what()) << "\n";
+    }
     if (!e.hint().empty()) std::cerr << "hint: " << redact(e.hint()) << "\n";
     return exit_for(e.kind());
   } catch (const std::exception& e) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "config/database_reader.hpp"
 #include "config/notify_reader.hpp"
 #include "config/reader.hpp"
 #include "config/step_reader.hpp"
@@ -88,169 +89,110 @@ Connection read_connection(const Reader& r, const std::string& name, const YAML:
   return c;
 }
 
-// A value that must name a connection of the environment.
-void check_connection_ref(const Reader& r, const Environment& env, const YAML::Node& node, const std::string& key,
-                          const std::string& value) {
-  if (env.connections.count(value)) return;
-  std::vector<std::string> names;
-  for (const auto& [n, _] : env.connections) names.push_back(n);
-  std::string hint = closest(value, names);
-  std::string known;
-  for (const auto& n : names) known += (known.empty() ? "" : ", ") + n;
-  r.fail(node, "'" + key + "' names no connection '" + value + "'" +
-                   (hint.empty() ? "" : " (did you mean '" + hint + "'?)") + "; known: " + known);
+Service read_service(const Reader& r, const Environment& env, const std::string& name, const YAML::Node& n) {
+  Service s;
+  s.name = name;
+  std::string what = "service '" + s.name + "'";
+  r.expect_map(n, what, {"on", "restart", "restart_timeout", "health"});
+  s.on = r.str_or(n, "on", "local");
+  if (n["on"]) check_connection_ref(r, env, n["on"], "on", s.on);
+  if (n["restart"] && !n["restart"].IsNull()) {
+    auto restart = r.shell(n["restart"], "restart");
+    s.restart = restart.text;
+    s.restart_env = restart.env;
+  }
+  s.restart_timeout = r.duration_or(n, "restart_timeout", s.restart_timeout);
+  if (auto h = n["health"]) {
+    r.expect_map(h, what + " health", {"url", "via", "expect_status", "expect_body", "timeout", "interval"});
+    r.require(h, what + " health", "url");
+    HealthSpec hs;
+    hs.url = r.str(h["url"], "url");
+    if (!is_http_url(hs.url))
+      r.fail(h["url"], "'url' must be an http:// or https:// address, found " + Reader::describe(h["url"]));
+    hs.via = r.str_or(h, "via", "");
+    if (h["via"]) check_connection_ref(r, env, h["via"], "via", hs.via);
+    hs.expect_status = r.int_or(h, "expect_status", 200, 100, 599);
+    hs.expect_body = r.str_or(h, "expect_body", "");
+    hs.timeout = r.duration_or(h, "timeout", hs.timeout);
+    hs.interval = r.duration_or(h, "interval", hs.interval);
+    s.health = hs;
+  }
+  return s;
 }
 
-std::string read_password_file(const Reader& r, const YAML::Node& pf, const fs::path& p, const std::string& file) {
-  std::string content;
-  try {
-    content = read_file(p.string());
-  } catch (const Error&) {
-    r.fail(pf, "cannot read password_file '" + file + "'");
+BackupSpec read_backup(const Reader& r, const Environment& env, const YAML::Node& b, const std::string& root) {
+  r.expect_map(b, "backup", {"on", "dir", "format", "jobs", "keep", "keep_days"});
+  r.require(b, "backup", "dir");
+  BackupSpec spec;
+  spec.on = r.str_or(b, "on", "local");
+  if (b["on"]) check_connection_ref(r, env, b["on"], "on", spec.on);
+  spec.dir = r.str(b["dir"], "dir");
+  // A relative local directory is relative to the project root, not to ferry's cwd.
+  if (env.connections.at(spec.on).type == ConnectionType::Local && !spec.dir.empty() && spec.dir[0] != '/')
+    spec.dir = (fs::absolute(fs::path(root)) / spec.dir).lexically_normal().string();
+  spec.format = r.one_of(b, "format", "custom", {"custom", "directory"});
+  spec.jobs = r.int_or(b, "jobs", 1, 1, 64);
+  spec.keep = r.int_or(b, "keep", 0, 0, 100000);
+  spec.keep_days = r.int_or(b, "keep_days", 0, 0, 100000);
+  return spec;
+}
+
+void read_connections(const Reader& r, Environment& env, const YAML::Node& conns) {
+  if (!conns.IsMap()) r.fail(conns, "'connections' must be a mapping, found " + Reader::describe(conns));
+  for (auto it = conns.begin(); it != conns.end(); ++it) {
+    std::string name = it->first.Scalar();
+    if (name == "local") r.fail(it->first, "'local' is built in and cannot be redefined");
+    // A connection that fails to read is still known by name: no second error for each use.
+    env.connections[name].name = name;
+    r.section([&] { env.connections[name] = read_connection(r, name, it->second); });
   }
-  while (!content.empty() && (content.back() == '\n' || content.back() == '\r')) content.pop_back();
-  return content;
+  // via references, checked once every connection is known
+  for (auto it = conns.begin(); it != conns.end(); ++it) {
+    const auto& c = env.connections[it->first.Scalar()];
+    if (c.type == ConnectionType::Docker) {
+      auto via = it->second["via"];
+      if (via) r.section([&] { check_connection_ref(r, env, via, "via", c.docker.via); });
+      if (c.docker.via == c.name) r.section([&] { r.fail(via, "'via' cannot name the connection itself"); });
+    }
+  }
 }
 
 // Reads and validates one environment file; with `resolve` false its ${VAR} and password_file
-// are left unresolved (env.unresolved says what was left).
-Environment read_environment(const std::string& root, const fs::path& path, Secrets& secrets, bool resolve) {
+// are left unresolved (env.unresolved says what was left). With r.errors set, every error of
+// the file is recorded there and the environment is returned as far as it could be read.
+Environment read_environment(Reader& r, const std::string& root, const fs::path& path, Secrets& secrets, bool resolve) {
   Environment env;
-  Reader r{display_path(root, path), &secrets};
   if (!resolve) r.unresolved = &env.unresolved;
-  YAML::Node doc = load_yaml(path.string(), r.file);
   env.name = path.stem().string();
   env.file = r.file;
-  if (!doc.IsMap()) r.fail(doc, "an environment file must be a mapping, found " + Reader::describe(doc));
-  r.expect_map(doc, "the environment",
-               {"description", "protected", "requires", "connections", "database", "backup", "services", "notify"});
-  env.description = r.str_or(doc, "description", "");
-  env.is_protected = r.bool_or(doc, "protected", false);
-  env.requires_envs = r.str_list(doc["requires"], "requires");
-
   Connection local;
   local.name = "local";
   env.connections["local"] = local;
-  if (auto conns = doc["connections"]) {
-    if (!conns.IsMap()) r.fail(conns, "'connections' must be a mapping, found " + Reader::describe(conns));
-    for (auto it = conns.begin(); it != conns.end(); ++it) {
-      std::string name = it->first.Scalar();
-      if (name == "local") r.fail(it->first, "'local' is built in and cannot be redefined");
-      env.connections[name] = read_connection(r, name, it->second);
-    }
-    // via references, checked once every connection is known
-    for (auto it = conns.begin(); it != conns.end(); ++it) {
-      const auto& c = env.connections[it->first.Scalar()];
-      if (c.type == ConnectionType::Docker) {
-        auto via = it->second["via"];
-        if (via) check_connection_ref(r, env, via, "via", c.docker.via);
-        if (c.docker.via == c.name) r.fail(via, "'via' cannot name the connection itself");
-      }
-    }
-  }
-
-  r.require(doc, "the environment", "database");
-  auto db = doc["database"];
-  r.expect_map(
-      db, "database",
-      {"name", "user", "password", "password_file", "host", "port", "tunnel", "sslmode", "tools", "connect_timeout"});
-  r.require(db, "database", "name");
-  env.database.name = r.nonempty(db, "name", "");
-  env.database.user = r.str_or(db, "user", "");
-  if (db["password"] && db["password_file"])
-    r.fail(db["password_file"], "give either 'password' or 'password_file', not both");
-  if (auto pw = db["password"]) {
-    env.database.password = r.str(pw, "password");
-    secrets.add(*env.database.password);
-  }
-  if (auto pf = db["password_file"]) {
-    std::string file = r.str(pf, "password_file");
-    if (!file.empty() && file[0] == '~') {
-      const char* home = std::getenv("HOME");
-      file = std::string(home ? home : "") + file.substr(1);
-    }
-    fs::path p = fs::path(file).is_absolute() ? fs::path(file) : fs::path(root) / file;
-    env.database.password_file = fs::absolute(p).lexically_normal().string();
-    // Under systemd, LoadCredential=ENV.password (ferry schedule) hands the file over instead.
-    const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
-    std::error_code ec;
-    if (creds && fs::is_regular_file(fs::path(creds) / (env.name + ".password"), ec))
-      p = fs::path(creds) / (env.name + ".password");
-    if (resolve) {
-      env.database.password = read_password_file(r, pf, p, file);
-      secrets.add(*env.database.password);
-    }
-  }
-  env.database.host = r.nonempty(db, "host", env.database.host);
-  env.database.port = r.int_or(db, "port", 5432, 1, 65535);
-  env.database.tunnel = r.str_or(db, "tunnel", "");
-  if (!env.database.tunnel.empty()) {
-    check_connection_ref(r, env, db["tunnel"], "tunnel", env.database.tunnel);
-    if (env.connections[env.database.tunnel].type != ConnectionType::Ssh)
-      r.fail(db["tunnel"], "'tunnel' must name an ssh connection, '" + env.database.tunnel + "' is not one");
-  }
-  env.database.sslmode =
-      r.one_of(db, "sslmode", "prefer", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"});
-  env.database.tools = r.str_or(db, "tools", "local");
-  if (db["connect_timeout"]) {
-    auto t = r.duration(db["connect_timeout"], "connect_timeout");
-    if (t < Millis(1000)) r.fail(db["connect_timeout"], "'connect_timeout' must be at least 1s");
-    env.database.connect_timeout_s = static_cast<int>((t.count() + 999) / 1000);
-  }
-  if (db["tools"]) check_connection_ref(r, env, db["tools"], "tools", env.database.tools);
-
-  if (auto b = doc["backup"]) {
-    r.expect_map(b, "backup", {"on", "dir", "format", "jobs", "keep", "keep_days"});
-    r.require(b, "backup", "dir");
-    BackupSpec spec;
-    spec.on = r.str_or(b, "on", "local");
-    if (b["on"]) check_connection_ref(r, env, b["on"], "on", spec.on);
-    spec.dir = r.str(b["dir"], "dir");
-    // A relative local directory is relative to the project root, not to ferry's cwd.
-    if (env.connections.at(spec.on).type == ConnectionType::Local && !spec.dir.empty() && spec.dir[0] != '/')
-      spec.dir = (fs::absolute(fs::path(root)) / spec.dir).lexically_normal().string();
-    spec.format = r.one_of(b, "format", "custom", {"custom", "directory"});
-    spec.jobs = r.int_or(b, "jobs", 1, 1, 64);
-    spec.keep = r.int_or(b, "keep", 0, 0, 100000);
-    spec.keep_days = r.int_or(b, "keep_days", 0, 0, 100000);
-    env.backup = spec;
-  }
-
+  YAML::Node doc = load_yaml(path.string(), r.file);
+  if (!doc.IsMap()) r.fail(doc, "an environment file must be a mapping, found " + Reader::describe(doc));
+  r.expect_map(doc, "the environment",
+               {"description", "protected", "requires", "connections", "database", "backup", "services", "notify"});
+  r.section([&] { env.description = r.str_or(doc, "description", ""); });
+  r.section([&] { env.is_protected = r.bool_or(doc, "protected", false); });
+  r.section([&] { env.requires_envs = r.str_list(doc["requires"], "requires"); });
+  if (auto conns = doc["connections"]) r.section([&] { read_connections(r, env, conns); });
+  r.section([&] {
+    r.require(doc, "the environment", "database");
+    read_database(r, env, doc["database"], root, secrets, resolve);
+  });
+  if (auto b = doc["backup"]) r.section([&] { env.backup = read_backup(r, env, b, root); });
   if (auto services = doc["services"]) {
-    if (!services.IsMap()) r.fail(services, "'services' must be a mapping, found " + Reader::describe(services));
-    for (auto it = services.begin(); it != services.end(); ++it) {
-      Service s;
-      s.name = it->first.Scalar();
-      const auto& n = it->second;
-      std::string what = "service '" + s.name + "'";
-      r.expect_map(n, what, {"on", "restart", "restart_timeout", "health"});
-      s.on = r.str_or(n, "on", "local");
-      if (n["on"]) check_connection_ref(r, env, n["on"], "on", s.on);
-      if (n["restart"] && !n["restart"].IsNull()) {
-        auto restart = r.shell(n["restart"], "restart");
-        s.restart = restart.text;
-        s.restart_env = restart.env;
+    r.section([&] {
+      if (!services.IsMap()) r.fail(services, "'services' must be a mapping, found " + Reader::describe(services));
+    });
+    if (services.IsMap())
+      for (auto it = services.begin(); it != services.end(); ++it) {
+        std::string name = it->first.Scalar();
+        env.services[name].name = name;
+        r.section([&] { env.services[name] = read_service(r, env, name, it->second); });
       }
-      s.restart_timeout = r.duration_or(n, "restart_timeout", s.restart_timeout);
-      if (auto h = n["health"]) {
-        r.expect_map(h, what + " health", {"url", "via", "expect_status", "expect_body", "timeout", "interval"});
-        r.require(h, what + " health", "url");
-        HealthSpec hs;
-        hs.url = r.str(h["url"], "url");
-        if (!is_http_url(hs.url))
-          r.fail(h["url"], "'url' must be an http:// or https:// address, found " + Reader::describe(h["url"]));
-        hs.via = r.str_or(h, "via", "");
-        if (h["via"]) check_connection_ref(r, env, h["via"], "via", hs.via);
-        hs.expect_status = r.int_or(h, "expect_status", 200, 100, 599);
-        hs.expect_body = r.str_or(h, "expect_body", "");
-        hs.timeout = r.duration_or(h, "timeout", hs.timeout);
-        hs.interval = r.duration_or(h, "interval", hs.interval);
-        s.health = hs;
-      }
-      env.services[s.name] = s;
-    }
   }
-  env.notify = read_notify(r, doc["notify"]);
+  r.section([&] { env.notify = read_notify(r, doc["notify"]); });
   return env;
 }
 
@@ -286,9 +228,33 @@ void check_inside_project(const std::string& root, const fs::path& path, const s
                 "playbooks are files under playbooks/ of the project (-C DIR)");
 }
 
+// `requires:` must name other known environments.
+void check_requirements(const Project& p, std::vector<std::string>& errors) {
+  for (const auto& [name, env] : p.environments) {
+    for (const auto& req : env.requires_envs) {
+      if (p.environments.count(req) && req != name) continue;
+      Reader r{env.file, nullptr};
+      r.errors = &errors;
+      r.section([&] {
+        YAML::Node doc = load_yaml((fs::path(p.root) / env.file).string(), env.file);
+        r.fail(doc["requires"],
+               req == name ? "an environment cannot require itself" : "'requires' names no environment '" + req + "'");
+      });
+    }
+  }
+}
+
 }  // namespace
 
-Project load_project(const std::string& root, const std::optional<std::set<std::string>>& resolve_only) {
+void throw_errors(const std::vector<std::string>& errors) {
+  if (errors.empty()) return;
+  std::string all;
+  for (const auto& e : errors) all += (all.empty() ? "" : "\n") + e;
+  throw Error(ErrorKind::Config, all);
+}
+
+Project load_project(const std::string& root, const std::optional<std::set<std::string>>& resolve_only,
+                     std::vector<std::string>* errors) {
   Project p;
   p.root = root;
   fs::path dir = fs::path(root) / "environments";
@@ -296,27 +262,21 @@ Project load_project(const std::string& root, const std::optional<std::set<std::
   if (!fs::is_directory(dir, ec))
     throw Error(ErrorKind::Config, "no environments/ directory under '" + root + "'",
                 "run ferry in a project directory, or pass -C DIR");
+  std::vector<std::string> own;
+  std::vector<std::string>& found = errors ? *errors : own;
   for (const auto& f : yaml_files(root, "environments")) {
     bool resolve = !resolve_only || resolve_only->count(f.stem().string()) > 0;
-    auto env = read_environment(root, f, p.secrets, resolve);
+    Reader r{display_path(root, f), &p.secrets};
+    r.errors = &found;
+    Environment env;
+    env.name = f.stem().string();
+    env.file = r.file;
+    r.section([&] { env = read_environment(r, root, f, p.secrets, resolve); });
     env.resolved = resolve;
     p.environments[env.name] = std::move(env);
   }
-  // requires: must name known environments
-  for (const auto& [name, env] : p.environments) {
-    for (const auto& req : env.requires_envs) {
-      if (!p.environments.count(req)) {
-        Reader r{env.file, nullptr};
-        YAML::Node doc = load_yaml((fs::path(root) / env.file).string(), env.file);
-        r.fail(doc["requires"], "'requires' names no environment '" + req + "'");
-      }
-      if (req == name) {
-        Reader r{env.file, nullptr};
-        YAML::Node doc = load_yaml((fs::path(root) / env.file).string(), env.file);
-        r.fail(doc["requires"], "an environment cannot require itself");
-      }
-    }
-  }
+  check_requirements(p, found);
+  if (!errors) throw_errors(own);
   return p;
 }
 
@@ -340,114 +300,148 @@ std::vector<std::string> list_playbooks(const std::string& root) {
   return out;
 }
 
-Playbook load_playbook(const Project& project, const std::string& name_or_path) {
-  const std::string& root = project.root;
-  fs::path path;
+namespace {
+
+fs::path find_playbook(const std::string& root, const std::string& name_or_path) {
   std::vector<fs::path> candidates = {fs::path(name_or_path), fs::path(root) / name_or_path,
                                       fs::path(root) / "playbooks" / (name_or_path + ".yaml"),
                                       fs::path(root) / "playbooks" / (name_or_path + ".yml")};
   for (const auto& c : candidates) {
     std::error_code ec;
-    if (fs::is_regular_file(c, ec)) {
-      path = c;
-      break;
-    }
+    if (fs::is_regular_file(c, ec)) return c;
   }
-  if (path.empty()) {
-    auto names = list_playbooks(root);
-    std::string hint = closest(name_or_path, names);
-    throw Error(ErrorKind::Config,
-                "no playbook '" + name_or_path + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"),
-                "playbooks are files under playbooks/, named without .yaml, or a path");
+  auto names = list_playbooks(root);
+  std::string hint = closest(name_or_path, names);
+  throw Error(ErrorKind::Config,
+              "no playbook '" + name_or_path + "'" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"),
+              "playbooks are files under playbooks/, named without .yaml, or a path");
+}
+
+MigrationsSource read_migrations_source(const Reader& r, const YAML::Node& m) {
+  MigrationsSource src;
+  if (m.IsScalar()) {
+    src.dir = r.str(m, "migrations");
+    return src;
   }
-  check_inside_project(root, path, name_or_path);
-  // ${secret:VAR} values in a playbook are redacted like the environments' secrets.
-  Reader r{display_path(root, fs::absolute(path)), &project.secrets};
-  YAML::Node doc = load_yaml(path.string(), r.file);
-  Playbook pb;
-  pb.name = path.stem().string();
-  pb.file = r.file;
-  if (!doc.IsMap()) r.fail(doc, "a playbook must be a mapping, found " + Reader::describe(doc));
-  r.expect_map(doc, "the playbook",
-               {"description", "migrations", "stages", "steps", "on_failure", "rollback", "notify"});
-  pb.description = r.str_or(doc, "description", "");
-  if (auto m = doc["migrations"]) {
-    if (m.IsScalar()) {
-      pb.migrations.dir = r.str(m, "migrations");
-    } else {
-      r.expect_map(m, "migrations", {"driver", "dir", "on", "command"});
-      std::string driver = r.one_of(m, "driver", "native", {"native", "alembic"});
-      pb.migrations.driver = driver == "alembic" ? Driver::Alembic : Driver::Native;
-      pb.migrations.dir = r.str_or(m, "dir", pb.migrations.dir);
-      pb.migrations.on = r.str_or(m, "on", "local");
-      if (m["command"] && !m["command"].IsNull()) {
-        auto command = r.shell(m["command"], "command");
-        pb.migrations.command = command.text;
-        pb.migrations.env = command.env;
-      }
-    }
+  r.expect_map(m, "migrations", {"driver", "dir", "on", "command"});
+  std::string driver = r.one_of(m, "driver", "native", {"native", "alembic"});
+  src.driver = driver == "alembic" ? Driver::Alembic : Driver::Native;
+  src.dir = r.str_or(m, "dir", src.dir);
+  src.on = r.str_or(m, "on", "local");
+  if (m["command"] && !m["command"].IsNull()) {
+    auto command = r.shell(m["command"], "command");
+    src.command = command.text;
+    src.env = command.env;
   }
+  return src;
+}
+
+void read_stages(const Reader& r, const Project& project, const YAML::Node& doc, Playbook& pb) {
   r.require(doc, "the playbook", "stages");
   pb.stages = r.str_list(doc["stages"], "stages");
   if (pb.stages.empty()) r.fail(doc["stages"], "'stages' must name at least one environment");
   std::set<std::string> seen;
   for (size_t i = 0; i < pb.stages.size(); ++i) {
     const auto& st = pb.stages[i];
-    if (!project.environments.count(st)) {
-      std::vector<std::string> names;
-      for (const auto& [n, _] : project.environments) names.push_back(n);
-      std::string hint = closest(st, names);
-      r.fail(doc["stages"][i],
-             "stage '" + st + "' names no environment" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
-    }
-    if (!seen.insert(st).second) r.fail(doc["stages"][i], "stage '" + st + "' is listed twice");
+    r.section([&] {
+      if (!project.environments.count(st)) {
+        std::vector<std::string> names;
+        for (const auto& [n, _] : project.environments) names.push_back(n);
+        std::string hint = closest(st, names);
+        r.fail(doc["stages"][i],
+               "stage '" + st + "' names no environment" + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+      }
+      if (!seen.insert(st).second) r.fail(doc["stages"][i], "stage '" + st + "' is listed twice");
+    });
   }
+}
+
+// Alembic runs its own transactions: these migrate options would be accepted and then do nothing.
+void check_alembic_migrate_step(const Reader& r, const YAML::Node& node) {
+  const YAML::Node body = node.IsMap() ? YAML::Node(node["migrate"]) : YAML::Node();
+  if (!body.IsMap()) return;
+  for (const char* key : {"transaction", "lock_timeout", "lock_retries", "lock_retry_max"})
+    if (body[key])
+      r.fail(body[key], std::string("'") + key +
+                            "' does not apply to the Alembic driver (alembic runs its own transactions); remove it");
+}
+
+// A step against one stage's environment.
+void check_step(const Reader& r, const Playbook& pb, const StepSpec& step, const YAML::Node& node,
+                const Environment& env, const YAML::Node& doc) {
+  if (step.kind == StepKind::Restart || step.kind == StepKind::Health) {
+    auto it = env.services.find(step.service);
+    if (it == env.services.end()) r.fail(node, "service '" + step.service + "' is not defined in " + env.file);
+    if (step.kind == StepKind::Restart && it->second.restart.empty())
+      r.fail(node, "service '" + step.service + "' has no 'restart' command in " + env.file);
+    if (step.kind == StepKind::Health && !it->second.health)
+      r.fail(node, "service '" + step.service + "' has no 'health' probe in " + env.file);
+  }
+  if (step.kind == StepKind::Run && !env.connections.count(step.on))
+    r.fail(node, "'on' names no connection '" + step.on + "' in " + env.file);
+  if (step.kind == StepKind::Backup && !env.backup)
+    r.fail(node, "a backup step needs a 'backup:' section in " + env.file);
+  if (pb.migrations.driver == Driver::Alembic && !env.connections.count(pb.migrations.on))
+    r.fail(doc["migrations"], "'on' names no connection '" + pb.migrations.on + "' in " + env.file);
+}
+
+void read_steps(const Reader& r, const Project& project, const YAML::Node& doc, Playbook& pb) {
   r.require(doc, "the playbook", "steps");
   auto steps = doc["steps"];
   if (!steps.IsSequence() || steps.size() == 0)
     r.fail(steps, "'steps' must be a non-empty list, found " + Reader::describe(steps));
-  for (const auto& item : steps) pb.steps.push_back(read_step(r, item));
-  pb.on_failure =
-      r.one_of(doc, "on_failure", "rollback", {"rollback", "stop"}) == "stop" ? OnFailure::Stop : OnFailure::Rollback;
-  std::string rb = r.one_of(doc, "rollback", "auto", {"auto", "down", "restore"});
-  pb.rollback = rb == "down" ? RollbackMethod::Down : rb == "restore" ? RollbackMethod::Restore : RollbackMethod::Auto;
-  pb.notify = read_notify(r, doc["notify"]);
-
-  // Cross-checks against every stage's environment.
-  size_t idx = 0;
   bool seen_migrate = false;
-  for (const auto& step : pb.steps) {
-    auto node = steps[idx++];
-    if (step.kind == StepKind::Migrate) {
+  for (const auto& node : steps) {
+    StepSpec step;
+    if (!r.section([&] { step = read_step(r, node); })) continue;
+    pb.steps.push_back(step);
+    r.section([&] {
+      if (step.kind != StepKind::Migrate) return;
       if (seen_migrate) r.fail(node, "a playbook has at most one migrate step");
       seen_migrate = true;
-      // Alembic runs its own transactions: these would be accepted and then do nothing.
-      const YAML::Node body = node.IsMap() ? YAML::Node(node["migrate"]) : YAML::Node();
-      if (pb.migrations.driver == Driver::Alembic && body.IsMap())
-        for (const char* key : {"transaction", "lock_timeout", "lock_retries", "lock_retry_max"})
-          if (body[key])
-            r.fail(body[key], std::string("'") + key +
-                                  "' does not apply to the Alembic driver (alembic runs its own transactions); "
-                                  "remove it");
-    }
-    for (const auto& st : pb.stages) {
-      const auto& env = project.environments.at(st);
-      if (step.kind == StepKind::Restart || step.kind == StepKind::Health) {
-        auto it = env.services.find(step.service);
-        if (it == env.services.end()) r.fail(node, "service '" + step.service + "' is not defined in " + env.file);
-        if (step.kind == StepKind::Restart && it->second.restart.empty())
-          r.fail(node, "service '" + step.service + "' has no 'restart' command in " + env.file);
-        if (step.kind == StepKind::Health && !it->second.health)
-          r.fail(node, "service '" + step.service + "' has no 'health' probe in " + env.file);
-      }
-      if (step.kind == StepKind::Run && !env.connections.count(step.on))
-        r.fail(node, "'on' names no connection '" + step.on + "' in " + env.file);
-      if (step.kind == StepKind::Backup && !env.backup)
-        r.fail(node, "a backup step needs a 'backup:' section in " + env.file);
-      if (pb.migrations.driver == Driver::Alembic && !env.connections.count(pb.migrations.on))
-        r.fail(doc["migrations"], "'on' names no connection '" + pb.migrations.on + "' in " + env.file);
-    }
+      if (pb.migrations.driver == Driver::Alembic) check_alembic_migrate_step(r, node);
+    });
+    for (const auto& st : pb.stages)
+      if (auto it = project.environments.find(st); it != project.environments.end())
+        r.section([&] { check_step(r, pb, step, node, it->second, doc); });
   }
+}
+
+}  // namespace
+
+Playbook load_playbook(const Project& project, const std::string& name_or_path, std::vector<std::string>* errors) {
+  const std::string& root = project.root;
+  fs::path path = find_playbook(root, name_or_path);
+  check_inside_project(root, path, name_or_path);
+  // ${secret:VAR} values in a playbook are redacted like the environments' secrets.
+  Reader r{display_path(root, fs::absolute(path)), &project.secrets};
+  std::vector<std::string> own;
+  r.errors = errors ? errors : &own;
+  Playbook pb;
+  pb.name = path.stem().string();
+  pb.file = r.file;
+  r.section([&] {
+    YAML::Node doc = load_yaml(path.string(), r.file);
+    if (!doc.IsMap()) r.fail(doc, "a playbook must be a mapping, found " + Reader::describe(doc));
+    r.expect_map(doc, "the playbook",
+                 {"description", "migrations", "stages", "steps", "on_failure", "rollback", "notify"});
+    r.section([&] { pb.description = r.str_or(doc, "description", ""); });
+    if (auto m = doc["migrations"]) r.section([&] { pb.migrations = read_migrations_source(r, m); });
+    r.section([&] { read_stages(r, project, doc, pb); });
+    r.section([&] { read_steps(r, project, doc, pb); });
+    r.section([&] {
+      std::string of = r.one_of(doc, "on_failure", "rollback", {"rollback", "stop"});
+      pb.on_failure = of == "stop" ? OnFailure::Stop : OnFailure::Rollback;
+    });
+    r.section([&] {
+      std::string rb = r.one_of(doc, "rollback", "auto", {"auto", "down", "restore"});
+      pb.rollback = rb == "down"      ? RollbackMethod::Down
+                    : rb == "restore" ? RollbackMethod::Restore
+                                      : RollbackMethod::Auto;
+    });
+    r.section([&] { pb.notify = read_notify(r, doc["notify"]); });
+  });
+  if (!errors) throw_errors(own);
   return pb;
 }
 

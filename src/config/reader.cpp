@@ -170,7 +170,9 @@ void Reader::expect_map(const YAML::Node& node, const std::string& what,
     std::string key = it->first.Scalar();
     if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
     std::string hint = closest(key, allowed);
-    fail(it->first, "unknown key '" + key + "' in " + what + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+    section([&] {
+      fail(it->first, "unknown key '" + key + "' in " + what + (hint.empty() ? "" : " (did you mean '" + hint + "'?)"));
+    });
   }
 }
 

@@ -35,6 +35,28 @@ struct Reader {
   // When set, an unset ${VAR} is not an error: it reads as "" and the first such problem is
   // kept here (an environment the command does not act on).
   std::string* unresolved = nullptr;
+  // When set, configuration errors are collected here instead of stopping at the first: an
+  // unknown key is recorded and reading goes on, and a `section` that fails is recorded and
+  // skipped (validate reports every error of every file).
+  std::vector<std::string>* errors = nullptr;
+
+  // Runs `read`; with `errors` set, a configuration error inside it is recorded and false
+  // returned, otherwise it propagates.
+  template <class F>
+  bool section(F&& read) const {
+    if (!errors) {
+      read();
+      return true;
+    }
+    try {
+      read();
+      return true;
+    } catch (const Error& e) {
+      if (e.kind() != ErrorKind::Config) throw;
+      errors->push_back(e.what());
+      return false;
+    }
+  }
 
   Mark mark(const YAML::Node& n) const {
     auto m = n.Mark();

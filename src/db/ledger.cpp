@@ -261,4 +261,61 @@ std::vector<HistoryEvent> Ledger::history(int limit) {
   return out;
 }
 
+void Ledger::ensure_notes() {
+  m_conn.exec(
+      "ALTER TABLE ferry.history ADD COLUMN IF NOT EXISTS note text; "
+      "ALTER TABLE ferry.runs ADD COLUMN IF NOT EXISTS note text");
+}
+
+void Ledger::set_run_note(const std::string& run_id, const std::string& note) {
+  m_conn.exec_params("UPDATE ferry.runs SET note = $2 WHERE id = $1", {run_id, note});
+}
+
+void Ledger::record_baselined(const AppliedMigration& m, const std::string& note) {
+  m_conn.exec_params(
+      "WITH m AS (INSERT INTO ferry.migrations (version, name, checksum, down_sql, run_id, destroys_data, "
+      "down_restores_data) VALUES ($1, $2, $3, $4, $5, $6::boolean, $7::boolean) RETURNING version, name, run_id) "
+      "INSERT INTO ferry.history (version, name, action, run_id, note) SELECT version, name, 'baselined', run_id, $8 "
+      "FROM m",
+      {m.version, m.name, m.checksum, m.down_sql, m.run_id, std::string(m.destroys_data ? "true" : "false"),
+       std::string(m.down_restores_data ? "true" : "false"), note});
+}
+
+void Ledger::record_baselined_revision(const std::string& rev, const std::string& message, const std::string& run_id,
+                                       const std::string& note) {
+  m_conn.exec_params(
+      "INSERT INTO ferry.history (version, name, action, run_id, note) VALUES ($1, $2, 'baselined', $3, $4)",
+      {rev, message, run_id, note});
+}
+
+void Ledger::accept_checksum(const std::string& version, const std::string& checksum, const std::string& run_id,
+                             const std::string& note) {
+  m_conn.exec_params(
+      "WITH m AS (UPDATE ferry.migrations SET checksum = $2 WHERE version = $1 RETURNING version, name) "
+      "INSERT INTO ferry.history (version, name, action, run_id, note) SELECT version, name, 'repaired', $3, $4 "
+      "FROM m",
+      {version, checksum, run_id, note});
+}
+
+std::vector<Ledger::RunningRun> Ledger::running_runs() {
+  std::vector<RunningRun> out;
+  if (!schema_exists()) return out;
+  auto r =
+      m_conn.exec(std::string("SELECT ") + k_run_cols +
+                  ", coalesce(backend_pid, 0), EXISTS (SELECT 1 FROM pg_stat_activity a "
+                  "WHERE a.pid = ferry.runs.backend_pid AND coalesce(a.backend_start <= ferry.runs.started, true)) "
+                  "FROM ferry.runs WHERE outcome = 'running' ORDER BY started");
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({run_from(r, i), static_cast<int>(r.integer(i, 13)), r.boolean(i, 14)});
+  return out;
+}
+
+bool Ledger::mark_abandoned(const std::string& run_id, const std::string& why) {
+  auto r = m_conn.exec_params(
+      "UPDATE ferry.runs SET outcome = 'abandoned', finished = now(), error = $2 WHERE id = $1 AND outcome = "
+      "'running' RETURNING id",
+      {run_id, why});
+  return r.rows() == 1;
+}
+
 }  // namespace ferry::db

@@ -101,6 +101,31 @@ class Ledger {
   std::vector<RunRecord> runs(int limit);
   std::vector<HistoryEvent> history(int limit);
 
+  // Day-one adoption and repair (ferry baseline / ferry repair). ferry.history and ferry.runs
+  // gain a `note` column (added when missing) for what a human decided and why.
+  void ensure_notes();
+  void set_run_note(const std::string& run_id, const std::string& note);
+  // A migration recorded as applied without running it: its ledger row and a 'baselined'
+  // history row carrying `note`.
+  void record_baselined(const AppliedMigration& m, const std::string& note);
+  // An Alembic revision recorded as baselined (alembic_version itself is set by `alembic stamp`).
+  void record_baselined_revision(const std::string& rev, const std::string& message, const std::string& run_id,
+                                 const std::string& note);
+  // Accepts the file's checksum for `version`: updates ferry.migrations and writes a
+  // 'repaired' history row whose note holds the old and new checksum and the reason.
+  void accept_checksum(const std::string& version, const std::string& checksum, const std::string& run_id,
+                       const std::string& note);
+  // Runs left 'running', with the host and backend pid that ran them and whether that backend
+  // session is still alive (in pg_stat_activity, started before the run).
+  struct RunningRun {
+    RunRecord run;
+    int backend_pid = 0;
+    bool session_alive = false;
+  };
+  std::vector<RunningRun> running_runs();
+  // Marks one 'running' run abandoned with `why`; false when it was no longer running.
+  bool mark_abandoned(const std::string& run_id, const std::string& why);
+
  private:
   Connection& m_conn;
 };

@@ -129,7 +129,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
     throw Error(ErrorKind::Config, env.file + ": no 'backup:' section; ferry does not know where to keep backups");
   std::string run_id = new_run_id();
   install_signal_handlers();
-  auto fan = make_reporter(project, run_id, opts.state_dir, "", opts.color, opts.quiet, false);
+  auto fan = make_reporter(project, run_id, opts.state_dir, opts.report_file, opts.color, opts.quiet, false);
   Stopwatch total;
   fan.run_started(run_id, "backup", {env.name});
   fan.stage_started(env.name, target_description(env));
@@ -149,6 +149,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
   fan.step_started("backup");
   try {
     auto meta = steps::take_backup(ctx, "backup");
+    if (opts.taken_backup_id) *opts.taken_backup_id = meta.id;
     fan.step_finished(
         "backup",
         "verified " + meta.id + " (" + std::to_string(meta.size) + " bytes, sha256 " + meta.sha256.substr(0, 12) + ")",

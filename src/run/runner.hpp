@@ -24,6 +24,8 @@ struct RunOptions {
   Millis wait_lock{0};   // --wait-lock: how long to wait for another run's lock (0: refuse at once)
   Millis wait_ready{0};  // --wait-ready: how long to retry connecting while the server starts
   std::string metrics_file;  // "" = none
+  // `ferry backup`: set to the ID of the backup taken (for --json).
+  std::string* taken_backup_id = nullptr;
 };
 
 int run_playbook(const config::Project& project, const config::Playbook& playbook, const RunOptions& opts);

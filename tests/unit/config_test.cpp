@@ -165,7 +165,10 @@ TEST_F(ConfigTest, UnknownKeySuggestsTheNearestName) {
 TEST_F(ConfigTest, UnknownStepSuggestsTheNearestStep) {
   write("environments/dev.yaml", k_dev);
   write("playbooks/p.yaml", "stages: [dev]\nsteps:\n  - backup\n  - migarte\n");
-  EXPECT_EQ(error_of_playbook("p"), "playbooks/p.yaml:4:5: unknown step 'migarte' (did you mean 'migrate'?)");
+  // Every error is reported, in the file's order (the backup step lacks a backup: section too).
+  EXPECT_EQ(error_of_playbook("p"),
+            "playbooks/p.yaml:3:5: a backup step needs a 'backup:' section in environments/dev.yaml\n"
+            "playbooks/p.yaml:4:5: unknown step 'migarte' (did you mean 'migrate'?)");
 }
 
 TEST_F(ConfigTest, WrongTypeNamesWhatWasExpected) {
