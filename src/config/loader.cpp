@@ -200,7 +200,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
   if (db["tools"]) check_connection_ref(r, env, db["tools"], "tools", env.database.tools);
 
   if (auto b = doc["backup"]) {
-    r.expect_map(b, "backup", {"on", "dir", "format", "jobs", "keep", "keep_days"});
+    r.expect_map(b, "backup", {"on", "dir", "format", "jobs", "keep", "keep_days", "restore", "restore_jobs"});
     r.require(b, "backup", "dir");
     BackupSpec spec;
     spec.on = r.str_or(b, "on", "local");
@@ -213,6 +213,8 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
     spec.jobs = r.int_or(b, "jobs", 1, 1, 64);
     spec.keep = r.int_or(b, "keep", 0, 0, 100000);
     spec.keep_days = r.int_or(b, "keep_days", 0, 0, 100000);
+    spec.restore = r.one_of(b, "restore", "transaction", {"transaction", "swap"});
+    spec.restore_jobs = r.int_or(b, "restore_jobs", 4, 1, 64);
     env.backup = spec;
   }
 

@@ -17,6 +17,7 @@
 #include "run/interrupt.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
+#include "steps/restore_swap.hpp"
 
 namespace ferry::steps {
 
@@ -80,32 +81,10 @@ std::string pre_sql(StageContext& ctx) {
   return pre;
 }
 
-// After the dump: ferry.migrations set back to the backup's ledger, with history rows.
+// After the dump: the database's settings set back (last: a restored setting such as
+// search_path or statement_timeout must not affect the ledger's lines before it).
 std::string post_sql(StageContext& ctx, const BackupMeta& meta) {
-  std::string post = "SELECT pg_catalog.set_config('search_path', 'public', false);\n";
-  post += "CREATE TEMP TABLE ferry_restored_ledger (LIKE ferry.migrations);\n";
-  for (const auto& m : meta.ledger) {
-    post +=
-        "INSERT INTO ferry_restored_ledger (version, name, checksum, down_sql, applied_at, duration_ms, run_id, "
-        "destroys_data, down_restores_data) VALUES (" +
-        db::quote_literal(m.version) + ", " + db::quote_literal(m.name) + ", " + db::quote_literal(m.checksum) + ", " +
-        (m.down_sql ? db::quote_literal(*m.down_sql) : "NULL") + ", " +
-        (m.applied_at.empty() ? "now()" : db::quote_literal(m.applied_at)) + ", " + std::to_string(m.duration_ms) +
-        ", " + db::quote_literal(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " +
-        (m.down_restores_data ? "true" : "false") + ");\n";
-  }
-  std::string rid = db::quote_literal(ctx.run_id);
-  post +=
-      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'reverted', " + rid +
-      " FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = m.version);\n"
-      "DELETE FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = "
-      "m.version);\n"
-      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'restored', " +
-      rid +
-      " FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM ferry.migrations m WHERE m.version = r.version);\n"
-      "INSERT INTO ferry.migrations SELECT * FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM "
-      "ferry.migrations m WHERE m.version = r.version);\n";
-  // Last: a restored setting (search_path, statement_timeout...) must not affect the lines above.
+  std::string post = ledger_fixup_sql(ctx.run_id, meta);
   if (meta.database_settings) post += db::database_settings_sql(ctx.env.database.name, *meta.database_settings);
   return post;
 }
@@ -183,6 +162,33 @@ std::string lock_holders(db::Connection& db) {
 
 namespace detail {
 
+std::string ledger_fixup_sql(const std::string& run_id, const BackupMeta& meta) {
+  std::string post = "SELECT pg_catalog.set_config('search_path', 'public', false);\n";
+  post += "CREATE TEMP TABLE ferry_restored_ledger (LIKE ferry.migrations);\n";
+  for (const auto& m : meta.ledger) {
+    post +=
+        "INSERT INTO ferry_restored_ledger (version, name, checksum, down_sql, applied_at, duration_ms, run_id, "
+        "destroys_data, down_restores_data) VALUES (" +
+        db::quote_literal(m.version) + ", " + db::quote_literal(m.name) + ", " + db::quote_literal(m.checksum) + ", " +
+        (m.down_sql ? db::quote_literal(*m.down_sql) : "NULL") + ", " +
+        (m.applied_at.empty() ? "now()" : db::quote_literal(m.applied_at)) + ", " + std::to_string(m.duration_ms) +
+        ", " + db::quote_literal(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " +
+        (m.down_restores_data ? "true" : "false") + ");\n";
+  }
+  std::string rid = db::quote_literal(run_id);
+  post +=
+      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'reverted', " + rid +
+      " FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = m.version);\n"
+      "DELETE FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = "
+      "m.version);\n"
+      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'restored', " +
+      rid +
+      " FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM ferry.migrations m WHERE m.version = r.version);\n"
+      "INSERT INTO ferry.migrations SELECT * FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM "
+      "ferry.migrations m WHERE m.version = r.version);\n";
+  return post;
+}
+
 std::string restore_blockers(db::Connection& db) {
   auto r = db.exec(
       "SELECT (SELECT string_agg(pg_catalog.quote_ident(nspname) || ' (' || nspowner::regrole || ')', ', ' ORDER BY "
@@ -220,6 +226,7 @@ std::string manual_restore_command(const config::Environment& env, const BackupM
 void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   const auto& env = ctx.env;
   if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
+  if (env.backup->restore == "swap" && restore_by_swap(ctx, meta)) return;
   std::vector<std::string> psql_args = conn_args(env);
   psql_args.insert(psql_args.end(),
                    {"-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", env.database.name, "-f", "-"});
