@@ -17,6 +17,7 @@
 #include "run/interrupt.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
+#include "steps/progress.hpp"
 #include "steps/restore_swap.hpp"
 
 namespace ferry::steps {
@@ -158,6 +159,29 @@ std::string lock_holders(db::Connection& db) {
   }
 }
 
+// Progress every half second: how much the database grew (the restored copy is written beside
+// the old objects until the COMMIT), against its size before.
+void add_progress(StageContext& ctx, transport::Command& cmd) {
+  auto size = [&ctx]() -> long long {
+    try {
+      return std::stoll(ctx.db.exec("SELECT pg_catalog.pg_database_size(current_database())").text(0, 0));
+    } catch (const std::exception&) {
+      return -1;
+    }
+  };
+  long long start = size();
+  auto sw = std::make_shared<Stopwatch>();
+  auto last = std::make_shared<Millis>(0);
+  cmd.on_tick = [&ctx, size, start, sw, last] {
+    if (sw->elapsed() - *last < Millis(500)) return;
+    *last = sw->elapsed();
+    long long now = size();
+    ctx.reporter.step_progress(
+        "restore",
+        "one transaction, " + progress_text(sw->elapsed(), now < 0 || start < 0 ? -1 : now - start, start, ""));
+  };
+}
+
 }  // namespace
 
 namespace detail {
@@ -247,6 +271,7 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
     cmd.env["FERRY_TO_SQL"] = tool(env, "pg_restore", {"--single-transaction", "-f", "-"}, true, streamed);
   cmd.argv = {"bash", "-c", restore_script(meta), "ferry-restore", meta.file, meta.sha256};
   auto& t = ctx.transports.get(env.backup->on);
+  add_progress(ctx, cmd);
   run::set_cancel_target(nullptr);  // a signal must not cancel the restore half-way
   transport::CommandResult res;
   std::string psql_out;

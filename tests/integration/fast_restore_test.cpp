@@ -10,7 +10,9 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/text.hpp"
 #include "support/fixtures.hpp"
+#include "transport/transport.hpp"
 
 namespace fs = std::filesystem;
 using namespace ferry::test;
@@ -173,6 +175,61 @@ TEST_F(FastRestore, OneTransactionStaysTheDefault) {
   EXPECT_EQ(oid(), before);
   EXPECT_EQ(q("SELECT to_regclass('notes') IS NULL"), "t");
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "100");
+}
+
+}  // namespace
+
+namespace {
+
+// A restore's progress: a plain line when output is not a terminal (the interval set to 0 s here
+// so that any restore shows one), an updating line at a terminal, with and without colour.
+class RestoreProgress : public FastRestore {
+ protected:
+  ferry::transport::CommandResult at_tty(const std::string& flags) {
+    ferry::transport::LocalTransport t;
+    ferry::transport::Command c =
+        ferry::transport::Command::shell("script -qec " +
+                                         ferry::shell_quote(ferry_binary() + " -C " + project.root() + flags +
+                                                            " rollback staging --backup before:0002") +
+                                         " /dev/null");
+    return t.run(c);
+  }
+};
+
+TEST_F(RestoreProgress, APlainLineWhenOutputIsNotATerminal) {
+  env("swap");
+  two_releases(400000);
+  auto r = project.ferry({"rollback", "staging", "--backup", "before:0002"}, {{"FERRY_PROGRESS_INTERVAL", "0"}});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_TRUE(contains(r.out, "\n  ..      restore")) << r.out;
+  EXPECT_TRUE(contains(r.out, " elapsed")) << r.out;
+  EXPECT_FALSE(contains(r.out, "\r")) << "no line rewriting in a log";
+}
+
+TEST_F(RestoreProgress, OneTransactionRestoreShowsProgressToo) {
+  env("transaction");
+  two_releases(400000);
+  auto r = project.ferry({"rollback", "staging", "--backup", "before:0002"}, {{"FERRY_PROGRESS_INTERVAL", "0"}});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_TRUE(contains(r.out, "\n  ..      restore")) << r.out;
+  EXPECT_TRUE(contains(r.out, " one transaction, ")) << r.out;
+}
+
+TEST_F(RestoreProgress, AnUpdatingLineAtATerminalWithAndWithoutColour) {
+  if (system("command -v script >/dev/null") != 0) GTEST_SKIP() << "needs script(1)";
+  env("swap");
+  two_releases(400000);
+  auto colour = at_tty("");
+  EXPECT_EQ(colour.exit_code, 0) << colour.out;
+  EXPECT_TRUE(contains(colour.out, "\r\033[K")) << colour.out;
+  EXPECT_TRUE(contains(colour.out, " elapsed")) << colour.out;
+  project.migration("0002_notes", "CREATE TABLE notes (id int);", "DROP TABLE notes;");
+  ASSERT_EQ(project.ferry({"run", "p"}).code, 0);
+  auto plain = at_tty(" --no-color");
+  EXPECT_EQ(plain.exit_code, 0) << plain.out;
+  EXPECT_TRUE(contains(plain.out, "\r  ..      restore")) << plain.out;
+  EXPECT_TRUE(contains(plain.out, " elapsed")) << plain.out;
+  EXPECT_FALSE(contains(plain.out, "\033[")) << "no escape codes without colour";
 }
 
 }  // namespace
