@@ -284,7 +284,7 @@ json backup_to_json(const BackupMeta& m, bool with_ledger) {
             {"run_id", m.run_id},
             {"verified", m.verified}};
   if (with_ledger) j["ledger"] = ledger_json(m.ledger);
-  if (m.write_counters) j["write_counters"] = write_counters_json(*m.write_counters);
+  if (with_ledger && m.write_counters) j["write_counters"] = write_counters_json(*m.write_counters);
   if (m.database_settings) {
     j["database_settings"] = json::array();
     for (const auto& d : *m.database_settings)
