@@ -70,7 +70,7 @@ struct BackupSpec {
   // transaction: one transaction in the database itself; swap: pg_restore -j restore_jobs into a
   // new database, proven, then swapped in by name (falls back to transaction when impossible).
   std::string restore = "transaction";
-  int restore_jobs = 2;
+  int restore_jobs = 4;
 };
 
 struct HealthSpec {
