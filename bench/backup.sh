@@ -2,7 +2,8 @@
 # Benchmark: a verified backup of an application-like database (~400 MB of generated text,
 # numbers and timestamps, two indexes per table), against plain `pg_dump -Fc` (zlib-bound) and
 # `pg_dump -Fc -Z0`; its compression ratio; ferry's peak RSS while backing up; and the restore
-# (`ferry rollback --backup`, one transaction) against `pg_restore -j2` into an empty database.
+# (`ferry rollback --backup`: one transaction, and `backup.restore: swap`, pg_restore -j4 (its
+# default restore_jobs) into a new database, proven, swapped in) against `pg_restore -j2` into an empty database.
 # SIZE_ROWS scales the data (default 800,000 rows per table, 4 tables: a ~400 MB dump).
 source "$(dirname "$0")/lib.sh"
 ROWS=${SIZE_ROWS:-800000}
@@ -48,6 +49,11 @@ fresh_db restored
 t_pgr=$(time_ms pg_restore -j2 -d restored "$W/dumps/z0.dump")
 psql -X -q -d app -c "DROP TABLE events_4"
 t_rest=$(time_ms "$FERRY" -C "$W/project" --state-dir "$W/state" rollback bench --backup latest --no-restart)
+printf 'database: {name: app, user: postgres, host: 127.0.0.1, port: %s}\nbackup: {dir: %s, restore: swap}\n' \
+  "$PGPORT" "$W/backups" > "$W/project/environments/bench.yaml"
+psql -X -q -d app -c "DROP TABLE events_4" -c "CHECKPOINT"
+t_swap=$(time_ms "$FERRY" -C "$W/project" --state-dir "$W/state" rollback bench --backup latest --no-restart)
+[ "$(psql -X -At -d app -c "SELECT count(*) FROM events_4")" = "$ROWS" ] || { echo "swap restore lost rows" >&2; exit 1; }
 echo
 echo "ferry backup benchmark: database $((db_size / 1048576)) MB ($((table_bytes / 1048576)) MB of tables), uncompressed dump $((size_z0 / 1048576)) MB"
 printf '  %-48s %7s ms  %6s MB\n' "pg_dump -Fc (zlib, the usual way)" "$t_fc" "$((size_fc / 1048576))"
@@ -57,3 +63,4 @@ printf '  %-48s %7s ms  %6s MB  %s of pg_dump -Fc (target <= 0.35x), ratio %s:1\
 printf '  %-48s %7s KB\n' "ferry peak RSS during the backup" "$rss_kb"
 printf '  %-48s %7s ms\n' "pg_restore -j2 into an empty database" "$t_pgr"
 printf '  %-48s %7s ms  %s of pg_restore -j2\n' "ferry rollback --backup (one transaction)" "$t_rest" "$(ratio "$t_rest" "$t_pgr")"
+printf '  %-48s %7s ms  %s of pg_restore -j2 (target <= 1.0x)\n' "ferry rollback --backup (restore: swap, -j4)" "$t_swap" "$(ratio "$t_swap" "$t_pgr")"

@@ -162,10 +162,17 @@ int main(int argc, char** argv) {
   auto* rollback = app.add_subcommand("rollback", "emergency rollback: down to a version, or restore a backup");
   rollback->add_option("ENV", env_name, "environment")->required();
   auto* to_opt = rollback->add_option("--to", to_version, "run stored down SQL down to VERSION");
-  auto* bk_opt = rollback->add_option("--backup", backup_id, "restore backup ID, or 'latest'");
+  auto* bk_opt = rollback->add_option("--backup", backup_id,
+                                      "restore backup ID, 'latest', 'before:VERSION' or 'before-run:RUN_ID'");
   to_opt->excludes(bk_opt);
   rollback->add_flag("--yes", yes, "confirm a protected environment");
   rollback->add_flag("--no-restart", no_restart, "do not restart services afterwards");
+  bool dry_run = false, allow_newer_backup = false;
+  rollback->add_flag("--dry-run", dry_run, "show the plan and change nothing (exit 0, or 3 when it would be refused)");
+  rollback->add_flag("--allow-newer-backup", allow_newer_backup,
+                     "on a protected environment, restore a backup taken after the newest change");
+  rollback->add_flag("--json", json, "the plan and outcome as one JSON document on stdout");
+  rollback->add_option("--report", report_file, "write the plan and outcome as JSON to FILE");
   std::string wait_lock, wait_ready;
   for (auto* sub : {run, backup, rollback}) {
     sub->add_option("--wait-lock", wait_lock, "wait up to DURATION for another run's lock (then exit 3)");
@@ -269,7 +276,12 @@ int main(int argc, char** argv) {
       if (!to_version && !backup_id)
         throw Error(ErrorKind::Config, "rollback needs --to VERSION or --backup ID|latest");
       prepare_state_dir(g.state_dir, own_state_dir);
+      if (!report_file.empty()) prepare_report_file(report_file);
       run::RollbackOptions o;
+      o.dry_run = dry_run;
+      o.allow_newer_backup = allow_newer_backup;
+      o.json = json;
+      o.report_file = report_file;
       o.env = env_name;
       o.to_version = to_version;
       o.backup_id = backup_id;

@@ -105,7 +105,9 @@ json environment_schema() {
                         {"format", one_of({"custom", "directory"}, "custom")},
                         {"jobs", integer(1, 64, "pg_dump -j for directory (1)")},
                         {"keep", integer(0, 100000, "keep the newest N (0: all)")},
-                        {"keep_days", integer(0, 100000, "remove backups older than D days (0: no age rule)")}},
+                        {"keep_days", integer(0, 100000, "remove backups older than D days (0: no age rule)")},
+                        {"restore", one_of({"transaction", "swap"}, "how ferry rollback restores (transaction)")},
+                        {"restore_jobs", integer(1, 64, "pg_restore -j for restore: swap (4)")}},
                        {"dir"});
   json s = object({{"description", str("shown by plan and status")},
                    {"protected", boolean("run and rollback need --yes")},

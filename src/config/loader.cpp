@@ -121,7 +121,7 @@ Service read_service(const Reader& r, const Environment& env, const std::string&
 }
 
 BackupSpec read_backup(const Reader& r, const Environment& env, const YAML::Node& b, const std::string& root) {
-  r.expect_map(b, "backup", {"on", "dir", "format", "jobs", "keep", "keep_days"});
+  r.expect_map(b, "backup", {"on", "dir", "format", "jobs", "keep", "keep_days", "restore", "restore_jobs"});
   r.require(b, "backup", "dir");
   BackupSpec spec;
   spec.on = r.str_or(b, "on", "local");
@@ -134,6 +134,8 @@ BackupSpec read_backup(const Reader& r, const Environment& env, const YAML::Node
   spec.jobs = r.int_or(b, "jobs", 1, 1, 64);
   spec.keep = r.int_or(b, "keep", 0, 0, 100000);
   spec.keep_days = r.int_or(b, "keep_days", 0, 0, 100000);
+  spec.restore = r.one_of(b, "restore", "transaction", {"transaction", "swap"});
+  spec.restore_jobs = r.int_or(b, "restore_jobs", 4, 1, 64);
   return spec;
 }
 

@@ -67,6 +67,10 @@ struct BackupSpec {
   int jobs = 1;
   int keep = 0;       // 0 = keep every backup
   int keep_days = 0;  // 0 = no age rule; with keep, a backup goes only when beyond both
+  // transaction: one transaction in the database itself; swap: pg_restore -j restore_jobs into a
+  // new database, proven, then swapped in by name (falls back to transaction when impossible).
+  std::string restore = "transaction";
+  int restore_jobs = 4;
 };
 
 struct HealthSpec {

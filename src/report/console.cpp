@@ -1,4 +1,7 @@
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "core/output.hpp"
@@ -9,7 +12,11 @@ namespace ferry::report {
 namespace {
 class Console : public Reporter {
  public:
-  Console(bool color, bool quiet, bool verbose) : m_color(color), m_quiet(quiet), m_verbose(verbose) {}
+  Console(bool color, bool quiet, bool verbose)
+      : m_color(color), m_quiet(quiet), m_verbose(verbose), m_tty(isatty(STDOUT_FILENO) == 1) {
+    if (const char* e = std::getenv("FERRY_PROGRESS_INTERVAL"); e && *e && std::atoi(e) >= 0)
+      m_interval = Millis(std::atoi(e) * 1000LL);
+  }
 
   void run_started(const std::string& run_id, const std::string& playbook,
                    const std::vector<std::string>& stages) override {
@@ -24,11 +31,23 @@ class Console : public Reporter {
   }
   void step_started(const std::string& step) override {
     m_progress_shown = false;
+    m_since_progress = Stopwatch();
     if (m_verbose) out(paint("2", "  ..      " + step) + "\n");
   }
+  // At a terminal: one line rewritten in place (cursor codes only with colour; without, the
+  // line is padded over the previous one). Elsewhere (CI logs, journald): a plain line every
+  // m_interval (FERRY_PROGRESS_INTERVAL seconds, default 10).
   void step_progress(const std::string& step, const std::string& progress) override {
-    if (m_quiet || !m_color) return;  // progress rewrites one line: only at a TTY
-    out("\r\033[K  ..      " + pad(step, 22) + " " + progress);
+    if (m_quiet) return;
+    std::string text = "  ..      " + pad(step, 22) + " " + progress;
+    if (!m_tty) {
+      if (m_since_progress.elapsed() < m_interval) return;
+      m_since_progress = Stopwatch();
+      out(text + "\n");
+      return;
+    }
+    out(m_color ? "\r\033[K" + paint("2", text) : "\r" + pad(text, m_progress_width));
+    m_progress_width = text.size();
     m_progress_shown = true;
   }
   void step_finished(const std::string& step, const std::string& summary, Millis took) override {
@@ -79,8 +98,9 @@ class Console : public Reporter {
     return m_color ? "\033[" + code + "m" + s + "\033[0m" : s;
   }
   void clear_progress() {
-    if (m_progress_shown) out("\r\033[K");
+    if (m_progress_shown) out(m_color ? "\r\033[K" : "\r" + std::string(m_progress_width, ' ') + "\r");
     m_progress_shown = false;
+    m_progress_width = 0;
   }
   void line(const std::string& mark, const std::string& step, const std::string& text, Millis took) {
     clear_progress();
@@ -103,8 +123,11 @@ class Console : public Reporter {
     std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
   }
-  bool m_color, m_quiet, m_verbose;
+  bool m_color, m_quiet, m_verbose, m_tty;
   bool m_progress_shown = false;
+  size_t m_progress_width = 0;
+  Millis m_interval{10'000};
+  Stopwatch m_since_progress;
 };
 }  // namespace
 

@@ -8,6 +8,8 @@
 #include "migrate/alembic.hpp"
 #include "db/introspect.hpp"
 #include "run/interrupt.hpp"
+#include "run/rollback_plan.hpp"
+#include "run/rollback_report.hpp"
 #include "run/runner.hpp"
 #include "run/target.hpp"
 #include "run/waiting.hpp"
@@ -71,34 +73,6 @@ std::vector<steps::BackupMeta> list_backups_warning(const config::Environment& e
   auto all = steps::list_backups(env, transports, &warnings);
   for (const auto& w : warnings) rep.message(report::Level::Warn, w);
   return all;
-}
-
-// The backup `--backup ID|latest` names, refused (nothing changed) when it is another
-// environment's, unknown, or its file does not match its sha256.
-steps::BackupMeta pick_backup(const config::Environment& env, steps::Transports& transports, report::Reporter& rep,
-                              const std::string& wanted) {
-  if (wanted != "latest" && !steps::valid_backup_id(env.name, wanted))
-    throw Error(ErrorKind::Config,
-                "'" + wanted + "' is not a backup of environment '" + env.name + "' (its backups are " + env.name +
-                    "-YYYYMMDDTHHMMSSZ-XXXX)",
-                "list them with `ferry backups " + env.name + "`");
-  std::optional<steps::BackupMeta> found;
-  for (const auto& b : list_backups_warning(env, transports, rep))
-    if (b.verified && (wanted == "latest" || b.id == wanted)) {
-      found = b;
-      break;
-    }
-  if (!found)
-    throw Error(ErrorKind::Config, "no verified backup '" + wanted + "' for '" + env.name + "'",
-                "list them with `ferry backups " + env.name + "`");
-  if (auto why = steps::check_backup_file(env, transports, *found); !why.empty()) {
-    auto good = steps::newest_good_backup(env, transports, found->id);
-    throw Error(ErrorKind::Command, "backup " + found->id + " cannot be restored: " + why + "; nothing was changed",
-                good ? "a good backup of " + env.name + " (its sha256 matches): " + good->id +
-                           "; restore it with `ferry rollback " + env.name + " --backup " + good->id + "`"
-                     : "no backup of " + env.name + " matches its sha256");
-  }
-  return *found;
 }
 
 // The restore is one transaction: when the server went away under it (a restart, a terminated
@@ -304,7 +278,8 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   const auto& env = project.environment(opts.env);
   std::string run_id = new_run_id();
   install_signal_handlers();
-  auto fan = make_reporter(project, run_id, opts.state_dir, "", opts.color, opts.quiet, false);
+  RollbackDocument* doc = nullptr;
+  auto fan = make_rollback_reporter(project, run_id, opts, doc);
   Stopwatch total;
   fan.run_started(run_id, "rollback", {env.name});
   fan.stage_started(env.name, target_description(env));
@@ -313,7 +288,6 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
     fan.run_finished("refused", code, total.elapsed());
     return code;
   };
-  if (auto why = confirm_protected(env, opts.yes); !why.empty()) return refuse(why);
   config::Playbook pb = rollback_playbook(env, opts.no_restart);
   try {
     if (auto src = alembic_source(project, env.name)) pb.migrations = *src;
@@ -321,6 +295,21 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
     return refuse(e.what(), exit_code::k_usage);
   }
   steps::Transports transports(env);
+  // The plan, before any confirmation (and all of --dry-run): read on its own connection, no lock.
+  std::optional<steps::BackupMeta> chosen;
+  try {
+    if (present_plan(env, transports, opts, pb.migrations.driver == config::Driver::Alembic, fan, doc, chosen)) {
+      fan.run_finished("dry run", exit_code::k_ok, total.elapsed());
+      return exit_code::k_ok;
+    }
+  } catch (const Error& e) {
+    int code = plan_exit_code(e, opts.dry_run);
+    fan.message(report::Level::Error, (code == exit_code::k_failed_clean ? "" : "refused: ") + std::string(e.what()));
+    if (!e.hint().empty()) fan.message(report::Level::Hint, e.hint());
+    fan.run_finished(code == exit_code::k_failed_clean ? "failed" : "refused", code, total.elapsed());
+    return code;
+  }
+  if (auto why = confirm_protected(env, opts.yes); !why.empty()) return refuse(why);
   Session s;
   try {
     open_session(s, env, transports, run_id, "rollback", opts.command_line, fan, {opts.wait_lock, opts.wait_ready},
@@ -355,7 +344,7 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
           break;
         }
     } else {
-      target_backup = pick_backup(env, transports, fan, *opts.backup_id);
+      target_backup = chosen;
       fan.step_started("restore");
       guard_lock(*s.ledger);
       changed = true;

@@ -21,8 +21,8 @@ struct RunOptions {
   bool color = false;
   bool quiet = false;
   bool verbose = false;
-  Millis wait_lock{0};   // --wait-lock: how long to wait for another run's lock (0: refuse at once)
-  Millis wait_ready{0};  // --wait-ready: how long to retry connecting while the server starts
+  Millis wait_lock{0};       // --wait-lock: how long to wait for another run's lock (0: refuse at once)
+  Millis wait_ready{0};      // --wait-ready: how long to retry connecting while the server starts
   std::string metrics_file;  // "" = none
   // `ferry backup`: set to the ID of the backup taken (for --json).
   std::string* taken_backup_id = nullptr;
@@ -33,8 +33,12 @@ int run_playbook(const config::Project& project, const config::Playbook& playboo
 struct RollbackOptions {
   std::string env;
   std::optional<std::string> to_version;
-  std::optional<std::string> backup_id;  // an id or "latest"
+  std::optional<std::string> backup_id;  // an id, "latest", "before:VERSION" or "before-run:RUN_ID"
   bool yes = false;
+  bool dry_run = false;             // show the plan, change nothing (exit 0, or 3 when it would be refused)
+  bool allow_newer_backup = false;  // restore a backup taken after the newest change on a protected env
+  bool json = false;                // the outcome as one JSON document on stdout
+  std::string report_file;
   bool no_restart = false;
   std::string state_dir;
   std::string command_line;

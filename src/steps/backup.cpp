@@ -13,6 +13,7 @@
 #include "db/introspect.hpp"
 #include "run/interrupt.hpp"
 #include "steps/backup_internal.hpp"
+#include "steps/write_counters.hpp"
 
 namespace ferry::steps {
 
@@ -283,6 +284,7 @@ json backup_to_json(const BackupMeta& m, bool with_ledger) {
             {"run_id", m.run_id},
             {"verified", m.verified}};
   if (with_ledger) j["ledger"] = ledger_json(m.ledger);
+  if (with_ledger && m.write_counters) j["write_counters"] = write_counters_json(*m.write_counters);
   if (m.database_settings) {
     j["database_settings"] = json::array();
     for (const auto& d : *m.database_settings)
@@ -321,6 +323,7 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   meta.version = current_version(ctx);
   meta.ledger = ctx.ledger.applied();
   meta.database_settings = db::database_settings(ctx.db);
+  meta.write_counters = read_write_counters(ctx.db);  // to estimate what a restore discards
   std::exception_ptr count_error;
   std::thread counter([&] {
     try {

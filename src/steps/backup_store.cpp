@@ -12,6 +12,7 @@
 #include "core/text.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
+#include "steps/write_counters.hpp"
 
 namespace ferry::steps {
 
@@ -73,6 +74,7 @@ BackupMeta meta_from_json(const json& j) {
     for (const auto& d : j["database_settings"])
       m.database_settings->push_back({d.value("role", ""), d.value("setting", "")});
   }
+  if (j.contains("write_counters")) m.write_counters = write_counters_from_json(j["write_counters"]);
   const json counts = j.value("row_counts", json::object());
   for (const auto& [k, v] : counts.items()) m.row_counts[k] = v.get<long long>();
   const json ledger = j.value("ledger", json::array());

@@ -28,6 +28,11 @@ struct Baseline {
   std::map<std::string, db::SequencePosition> sequences;  // compared apart: they may move forward
 };
 
+// pg_stat_user_tables' cumulative write counters of one table (rows inserted, updated, deleted).
+struct TableWrites {
+  long long ins = 0, upd = 0, del = 0;
+};
+
 // A verified backup as its sidecar ID.json describes it.
 struct BackupMeta {
   std::string id;
@@ -45,6 +50,9 @@ struct BackupMeta {
   // ALTER DATABASE/ROLE ... SET at backup time (not in a pg_dump without --create); a restore
   // sets them back. nullopt: a sidecar written before ferry recorded them (left alone).
   std::optional<std::vector<db::DatabaseSetting>> database_settings;
+  // The write counters per table ("schema.table") when the backup was taken, to estimate what a
+  // restore discards. nullopt: a sidecar written before ferry recorded them.
+  std::optional<std::map<std::string, TableWrites>> write_counters;
   std::string run_id;
   bool verified = false;
   bool pinned = false;  // ID.pin beside the sidecar: never pruned (not in the sidecar)

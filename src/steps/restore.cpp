@@ -17,6 +17,8 @@
 #include "run/interrupt.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
+#include "steps/progress.hpp"
+#include "steps/restore_swap.hpp"
 
 namespace ferry::steps {
 
@@ -80,32 +82,10 @@ std::string pre_sql(StageContext& ctx) {
   return pre;
 }
 
-// After the dump: ferry.migrations set back to the backup's ledger, with history rows.
+// After the dump: the database's settings set back (last: a restored setting such as
+// search_path or statement_timeout must not affect the ledger's lines before it).
 std::string post_sql(StageContext& ctx, const BackupMeta& meta) {
-  std::string post = "SELECT pg_catalog.set_config('search_path', 'public', false);\n";
-  post += "CREATE TEMP TABLE ferry_restored_ledger (LIKE ferry.migrations);\n";
-  for (const auto& m : meta.ledger) {
-    post +=
-        "INSERT INTO ferry_restored_ledger (version, name, checksum, down_sql, applied_at, duration_ms, run_id, "
-        "destroys_data, down_restores_data) VALUES (" +
-        db::quote_literal(m.version) + ", " + db::quote_literal(m.name) + ", " + db::quote_literal(m.checksum) + ", " +
-        (m.down_sql ? db::quote_literal(*m.down_sql) : "NULL") + ", " +
-        (m.applied_at.empty() ? "now()" : db::quote_literal(m.applied_at)) + ", " + std::to_string(m.duration_ms) +
-        ", " + db::quote_literal(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " +
-        (m.down_restores_data ? "true" : "false") + ");\n";
-  }
-  std::string rid = db::quote_literal(ctx.run_id);
-  post +=
-      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'reverted', " + rid +
-      " FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = m.version);\n"
-      "DELETE FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = "
-      "m.version);\n"
-      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'restored', " +
-      rid +
-      " FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM ferry.migrations m WHERE m.version = r.version);\n"
-      "INSERT INTO ferry.migrations SELECT * FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM "
-      "ferry.migrations m WHERE m.version = r.version);\n";
-  // Last: a restored setting (search_path, statement_timeout...) must not affect the lines above.
+  std::string post = ledger_fixup_sql(ctx.run_id, meta);
   if (meta.database_settings) post += db::database_settings_sql(ctx.env.database.name, *meta.database_settings);
   return post;
 }
@@ -179,9 +159,59 @@ std::string lock_holders(db::Connection& db) {
   }
 }
 
+// Progress every half second: how much the database grew (the restored copy is written beside
+// the old objects until the COMMIT), against its size before.
+void add_progress(StageContext& ctx, transport::Command& cmd) {
+  auto size = [&ctx]() -> long long {
+    try {
+      return std::stoll(ctx.db.exec("SELECT pg_catalog.pg_database_size(current_database())").text(0, 0));
+    } catch (const std::exception&) {
+      return -1;
+    }
+  };
+  long long start = size();
+  auto sw = std::make_shared<Stopwatch>();
+  auto last = std::make_shared<Millis>(0);
+  cmd.on_tick = [&ctx, size, start, sw, last] {
+    if (sw->elapsed() - *last < Millis(500)) return;
+    *last = sw->elapsed();
+    long long now = size();
+    ctx.reporter.step_progress(
+        "restore",
+        "one transaction, " + progress_text(sw->elapsed(), now < 0 || start < 0 ? -1 : now - start, start, ""));
+  };
+}
+
 }  // namespace
 
 namespace detail {
+
+std::string ledger_fixup_sql(const std::string& run_id, const BackupMeta& meta) {
+  std::string post = "SELECT pg_catalog.set_config('search_path', 'public', false);\n";
+  post += "CREATE TEMP TABLE ferry_restored_ledger (LIKE ferry.migrations);\n";
+  for (const auto& m : meta.ledger) {
+    post +=
+        "INSERT INTO ferry_restored_ledger (version, name, checksum, down_sql, applied_at, duration_ms, run_id, "
+        "destroys_data, down_restores_data) VALUES (" +
+        db::quote_literal(m.version) + ", " + db::quote_literal(m.name) + ", " + db::quote_literal(m.checksum) + ", " +
+        (m.down_sql ? db::quote_literal(*m.down_sql) : "NULL") + ", " +
+        (m.applied_at.empty() ? "now()" : db::quote_literal(m.applied_at)) + ", " + std::to_string(m.duration_ms) +
+        ", " + db::quote_literal(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " +
+        (m.down_restores_data ? "true" : "false") + ");\n";
+  }
+  std::string rid = db::quote_literal(run_id);
+  post +=
+      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'reverted', " + rid +
+      " FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = m.version);\n"
+      "DELETE FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = "
+      "m.version);\n"
+      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'restored', " +
+      rid +
+      " FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM ferry.migrations m WHERE m.version = r.version);\n"
+      "INSERT INTO ferry.migrations SELECT * FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM "
+      "ferry.migrations m WHERE m.version = r.version);\n";
+  return post;
+}
 
 std::string restore_blockers(db::Connection& db) {
   auto r = db.exec(
@@ -220,6 +250,7 @@ std::string manual_restore_command(const config::Environment& env, const BackupM
 void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   const auto& env = ctx.env;
   if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
+  if (env.backup->restore == "swap" && restore_by_swap(ctx, meta)) return;
   std::vector<std::string> psql_args = conn_args(env);
   psql_args.insert(psql_args.end(),
                    {"-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", env.database.name, "-f", "-"});
@@ -240,6 +271,7 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
     cmd.env["FERRY_TO_SQL"] = tool(env, "pg_restore", {"--single-transaction", "-f", "-"}, true, streamed);
   cmd.argv = {"bash", "-c", restore_script(meta), "ferry-restore", meta.file, meta.sha256};
   auto& t = ctx.transports.get(env.backup->on);
+  add_progress(ctx, cmd);
   run::set_cancel_target(nullptr);  // a signal must not cancel the restore half-way
   transport::CommandResult res;
   std::string psql_out;
