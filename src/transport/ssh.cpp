@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/text.hpp"
+#include "transport/remote_shell.hpp"
 
 namespace ferry::transport {
 
@@ -28,13 +29,6 @@ std::string expand_home(const std::string& p) {
   if (p.empty() || p[0] != '~') return p;
   const char* home = std::getenv("HOME");
   return std::string(home ? home : "") + p.substr(1);
-}
-
-std::string base64(const unsigned char* data, size_t len) {
-  std::string out(4 * ((len + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(len));
-  out.resize(static_cast<size_t>(n));
-  return out;
 }
 
 void libssh2_global() {
@@ -221,27 +215,11 @@ void SshSession::keepalive() {
   libssh2_keepalive_send(m_session, &next);
 }
 
-std::string remote_command(const Command& cmd) {
-  // Environment values (secrets) travel as base64 lines at the head of stdin; the remote
-  // shell reads them into its environment, then execs the command with the rest of stdin.
-  std::string prefix;
-  for (const auto& [k, v] : cmd.env) {
-    (void)v;
-    prefix += "IFS= read -r __ferry_v && " + k + "=$(printf %s \"$__ferry_v\" | base64 -d) && export " + k + " && ";
-  }
-  std::string body = shell_join(cmd.argv);
-  if (cmd.timeout) body = "timeout -s KILL " + std::to_string((cmd.timeout->count() + 999) / 1000) + " " + body;
-  if (!cmd.cwd.empty()) body = "cd " + shell_quote(cmd.cwd) + " && " + body;
-  if (prefix.empty()) return body;
-  return "sh -c " + shell_quote(prefix + "unset __ferry_v && exec " + body);
-}
-
 CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
+  if (!m_session) m_session = m_open();
   auto& s = *m_session;
   std::string remote = remote_command(cmd);
-  std::string input;
-  for (const auto& [k, v] : cmd.env) input += base64(reinterpret_cast<const unsigned char*>(v.data()), v.size()) + "\n";
-  input += cmd.stdin_data;
+  std::string input = remote_input(cmd);
   LIBSSH2_CHANNEL* ch = blocking(s, [&] { return libssh2_channel_open_session(s.raw()); });
   if (!ch) throw Error(ErrorKind::Transport, "cannot open a channel on '" + s.describe() + "': " + s.last_error());
   int rc = blocking(s, [&] { return libssh2_channel_exec(ch, remote.c_str()); });
@@ -330,7 +308,9 @@ CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
     }
   }
   blocking(s, [&] { return libssh2_channel_close(ch); });
-  blocking(s, [&] { return libssh2_channel_wait_closed(ch); });
+  // Stopped: without a pty sshd does not signal the command (libssh2 1.10 has no channel
+  // signal), so waiting for its close would wait for the command's own end. Hang up instead.
+  if (!res.stopped) blocking(s, [&] { return libssh2_channel_wait_closed(ch); });
   {
     std::lock_guard<std::mutex> lock(s.mutex());
     char* signal = nullptr;
