@@ -206,8 +206,9 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
   env.database.tunnel = r.str_or(db, "tunnel", "");
   if (!env.database.tunnel.empty()) {
     check_connection_ref(r, env, db["tunnel"], "tunnel", env.database.tunnel);
-    if (env.connections[env.database.tunnel].type != ConnectionType::Ssh)
-      r.fail(db["tunnel"], "'tunnel' must name an ssh connection, '" + env.database.tunnel + "' is not one");
+    auto tt = env.connections[env.database.tunnel].type;
+    if (tt != ConnectionType::Ssh && tt != ConnectionType::Kubectl)
+      r.fail(db["tunnel"], "'tunnel' must name an ssh or kubectl connection, '" + env.database.tunnel + "' is neither");
   }
   env.database.sslmode =
       r.one_of(db, "sslmode", "prefer", {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"});

@@ -3,8 +3,14 @@
 // the working directory and the environment are handled inside SCRIPT (remote_shell.hpp), the
 // environment's values arriving base64-encoded at the head of stdin, never in argv.
 #pragma once
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 #include "config/model.hpp"
 #include "transport/transport.hpp"
+#include "transport/tunnel.hpp"
 
 namespace ferry::transport {
 
@@ -19,11 +25,30 @@ class KubectlTransport : public Transport {
                                         bool stdin_open) const override;
 
  private:
-  // kubectl's own failure (not the command's) as a clear message, or "".
-  std::string kubectl_error(const CommandResult& r) const;
   Transport& m_via;
   config::KubectlSpec m_spec;
   std::string m_name;
+};
+
+// `kubectl port-forward --address=127.0.0.1 [flags] TARGET :PORT` kept running (on a thread,
+// through `via`) for the tunnel's life; the local port is the one kubectl prints. Throws
+// Error(Transport) naming the target when kubectl ends or prints no port within 30 s.
+class KubectlPortForward : public Tunnel {
+ public:
+  KubectlPortForward(Transport& via, const config::KubectlSpec& spec, int remote_port);
+  ~KubectlPortForward() override;
+  int local_port() const override { return m_port; }
+
+ private:
+  void close();
+  std::mutex m_mu;
+  std::condition_variable m_cv;
+  std::string m_out;
+  int m_port = 0;
+  bool m_ended = false;
+  std::string m_failure;
+  std::atomic<bool> m_stop{false};
+  std::thread m_thread;
 };
 
 }  // namespace ferry::transport

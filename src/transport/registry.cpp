@@ -6,7 +6,7 @@
 namespace ferry::transport {
 
 // Adding a connection type: its config struct (config/model.hpp, read in config/loader.cpp),
-// its class in one file here, and one case below.
+// its class in one file here, and one case below (and in tunnel() if it can carry one).
 std::unique_ptr<Transport> Transports::make(const config::Connection& c) {
   switch (c.type) {
     case config::ConnectionType::Local:
@@ -19,6 +19,18 @@ std::unique_ptr<Transport> Transports::make(const config::Connection& c) {
       return std::make_unique<KubectlTransport>(get("local"), c.kubectl, c.name);
   }
   throw Error(ErrorKind::Internal, "unknown connection type of '" + c.name + "'");
+}
+
+std::unique_ptr<Tunnel> Transports::tunnel(const std::string& name, const std::string& host, int port) {
+  const auto& c = m_env.connections.at(name);
+  switch (c.type) {
+    case config::ConnectionType::Ssh:
+      return std::make_unique<SshTunnel>(ssh_session(name), host, port);
+    case config::ConnectionType::Kubectl:
+      return std::make_unique<KubectlPortForward>(get("local"), c.kubectl, port);
+    default:
+      throw Error(ErrorKind::Config, "connection '" + name + "' cannot carry a tunnel (ssh or kubectl can)");
+  }
 }
 
 Transport& Transports::get(const std::string& name) {

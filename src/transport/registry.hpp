@@ -8,6 +8,7 @@
 #include "config/model.hpp"
 #include "transport/ssh.hpp"
 #include "transport/transport.hpp"
+#include "transport/tunnel.hpp"
 
 namespace ferry::transport {
 
@@ -19,6 +20,9 @@ class Transports {
   Transport& get(const std::string& name);
   // The one SSH session of an ssh connection (opened on first use, kept for the run): tunnels.
   std::shared_ptr<SshSession> ssh_session(const std::string& name);
+  // A listener on 127.0.0.1 reaching host:port as the connection `name` sees it: an ssh
+  // direct-tcpip tunnel, or kubectl port-forward to its target's `port` (host unused).
+  std::unique_ptr<Tunnel> tunnel(const std::string& name, const std::string& host, int port);
   const config::Environment& env() const { return m_env; }
 
  private:

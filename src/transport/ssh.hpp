@@ -12,6 +12,7 @@
 
 #include "config/model.hpp"
 #include "transport/transport.hpp"
+#include "transport/tunnel.hpp"
 
 struct _LIBSSH2_SESSION;
 
@@ -66,11 +67,11 @@ class SshTransport : public Transport {
 
 // Listens on 127.0.0.1 (an ephemeral port, loopback only) and carries every connection made
 // to it through a direct-tcpip channel to host:port as seen from the SSH server.
-class SshTunnel {
+class SshTunnel : public Tunnel {
  public:
   SshTunnel(std::shared_ptr<SshSession> session, std::string host, int port);
-  ~SshTunnel();
-  int local_port() const { return m_local_port; }
+  ~SshTunnel() override;
+  int local_port() const override { return m_local_port; }
 
  private:
   void pump();

@@ -77,9 +77,8 @@ TEST(Kubectl, RealKubectlAcceptsFerrysCommandLineAndFailsOnlyOnTheConnection) {
   EXPECT_TRUE(contains(why, "kubectl: cannot reach the cluster for 'deployment/backend' in namespace 'prod'")) << why;
   EXPECT_FALSE(contains(why, "rejected")) << why;
   std::string argv = slurp(d + "/argv");
-  EXPECT_EQ(argv.substr(0, argv.find("\nsh\n-c\n")),
-            "exec\n-i\n--namespace=prod\n--container=app\n--context=ctx\n--kubeconfig=" + d +
-                "/config\ndeployment/backend\n--")
+  EXPECT_EQ(argv.substr(0, argv.find("\nsh\n-c\n")), "exec\n-i\n--namespace=prod\n--context=ctx\n--kubeconfig=" + d +
+                                                         "/config\n--container=app\ndeployment/backend\n--")
       << argv;
   EXPECT_FALSE(contains(argv, "hunter2")) << "a secret reached kubectl's argv";
 
@@ -158,6 +157,58 @@ TEST(Kubectl, AlembicUpgradeRunsInThePodThroughFerry) {
   EXPECT_EQ(pg.value("app", "SELECT count(*) FROM tasks"), "100");
   EXPECT_FALSE(contains(r.all(), "s3cret")) << r.all();
   fs::remove_all(code);
+}
+
+TEST(Kubectl, RealKubectlAcceptsFerrysPortForwardAndFailsOnlyOnTheConnection) {
+  if (!fs::exists("/usr/bin/kubectl")) GTEST_SKIP() << "no kubectl client";
+  std::string d = temp_dir("ferry-kubectl-pf");
+  std::ofstream(d + "/kubectl") << "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$(dirname \"$0\")/argv\"\n"
+                                   "exec /usr/bin/kubectl --server=https://127.0.0.1:1 --token=bogus \"$@\"\n";
+  fs::permissions(d + "/kubectl", fs::perms::owner_all);
+  config::KubectlSpec spec;
+  spec.target = "service/postgres";
+  spec.namespace_ = "data";
+  spec.kubectl = d + "/kubectl";
+  auto env = kubectl_env(spec);
+  transport::Transports reg(env);
+  try {
+    reg.tunnel("k8s", "ignored", 5432);
+    ADD_FAILURE() << "a tunnel to an unreachable cluster opened";
+  } catch (const Error& e) {
+    EXPECT_TRUE(contains(e.what(), "kubectl: cannot reach the cluster for 'service/postgres' in namespace 'data'"))
+        << e.what();
+  }
+  EXPECT_EQ(slurp(d + "/argv"), "port-forward\n--address=127.0.0.1\n--namespace=data\nservice/postgres\n:5432\n");
+  fs::remove_all(d);
+}
+
+TEST(Kubectl, DatabaseTunnelThroughPortForward) {
+  PgCluster pg;
+  pg.create_db("app");
+  KubectlStandin standin;
+  standin.add("service/postgres", "tcp:127.0.0.1", "data");
+  Project project;
+  // database.host is the name inside the cluster: ferry's machine cannot resolve it.
+  project.write("environments/dev.yaml",
+                "connections:\n  cluster-db:\n    type: kubectl\n    target: service/postgres\n    namespace: data\n"
+                "    kubectl: " +
+                    KubectlStandin::path() +
+                    "\ndatabase:\n  name: app\n  user: postgres\n  host: postgres.data.svc.cluster.local\n  port: " +
+                    std::to_string(pg.port()) + "\n  tunnel: cluster-db\n");
+  project.migration("0001_tasks", "CREATE TABLE tasks (id int);\n", "DROP TABLE tasks;\n");
+  project.write("playbooks/p.yaml", "stages: [dev]\nsteps:\n  - migrate\n");
+  auto r = project.ferry({"run", "p"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(pg.value("app", "SELECT count(*) FROM information_schema.tables WHERE table_name = 'tasks'"), "1");
+  // A target the cluster does not have: the run fails before changing anything, naming it.
+  project.write("environments/dev.yaml",
+                "connections:\n  cluster-db:\n    type: kubectl\n    target: service/nope\n    namespace: data\n"
+                "    kubectl: " +
+                    KubectlStandin::path() + "\ndatabase:\n  name: app\n  user: postgres\n  port: " +
+                    std::to_string(pg.port()) + "\n  tunnel: cluster-db\n");
+  r = project.ferry({"status"});
+  EXPECT_NE(r.code, 0) << r.all();
+  EXPECT_TRUE(contains(r.all(), "kubectl: 'service/nope' in namespace 'data' not found")) << r.all();
 }
 
 }  // namespace
