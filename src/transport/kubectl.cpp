@@ -88,7 +88,7 @@ CommandResult KubectlTransport::run(const Command& cmd, const OutputSink& out) {
   return res;
 }
 
-KubectlPortForward::KubectlPortForward(Transport& via, const config::KubectlSpec& spec, int remote_port) {
+KubectlPortForward::KubectlPortForward(const config::KubectlSpec& spec, int remote_port) {
   Command c;
   c.argv = {spec.kubectl, "port-forward", "--address=127.0.0.1"};
   auto f = flags(spec);
@@ -96,11 +96,12 @@ KubectlPortForward::KubectlPortForward(Transport& via, const config::KubectlSpec
   c.argv.insert(c.argv.end(), {spec.target, ":" + std::to_string(remote_port)});
   c.should_stop = [this] { return m_stop.load(); };
   std::string what = "kubectl port-forward " + spec.target + " :" + std::to_string(remote_port);
-  m_thread = std::thread([this, &via, c, spec, what] {
+  m_thread = std::thread([this, c, spec, what] {
     std::string failure;
     try {
-      auto r = via.run(c, [this](const char* d, size_t n) {
+      auto r = m_local.run(c, [this](const char* d, size_t n) {
         std::lock_guard<std::mutex> lock(m_mu);
+        if (m_port > 0) return;  // later lines ("Handling connection for ...") are not kept
         m_out.append(d, n);
         // "Forwarding from 127.0.0.1:PORT -> REMOTE"
         auto at = m_out.find("Forwarding from 127.0.0.1:");

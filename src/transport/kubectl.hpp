@@ -30,17 +30,19 @@ class KubectlTransport : public Transport {
   std::string m_name;
 };
 
-// `kubectl port-forward --address=127.0.0.1 [flags] TARGET :PORT` kept running (on a thread,
-// through `via`) for the tunnel's life; the local port is the one kubectl prints. Throws
+// `kubectl port-forward --address=127.0.0.1 [flags] TARGET :PORT` kept running (on a thread)
+// for the tunnel's life; the local port is the one kubectl prints. Throws
 // Error(Transport) naming the target when kubectl ends or prints no port within 30 s.
 class KubectlPortForward : public Tunnel {
  public:
-  KubectlPortForward(Transport& via, const config::KubectlSpec& spec, int remote_port);
+  // kubectl runs on this machine (its own LocalTransport: nothing it refers to can go first).
+  KubectlPortForward(const config::KubectlSpec& spec, int remote_port);
   ~KubectlPortForward() override;
   int local_port() const override { return m_port; }
 
  private:
   void close();
+  LocalTransport m_local;
   std::mutex m_mu;
   std::condition_variable m_cv;
   std::string m_out;

@@ -27,7 +27,7 @@ std::unique_ptr<Tunnel> Transports::tunnel(const std::string& name, const std::s
     case config::ConnectionType::Ssh:
       return std::make_unique<SshTunnel>(ssh_session(name), host, port);
     case config::ConnectionType::Kubectl:
-      return std::make_unique<KubectlPortForward>(get("local"), c.kubectl, port);
+      return std::make_unique<KubectlPortForward>(c.kubectl, port);
     default:
       throw Error(ErrorKind::Config, "connection '" + name + "' cannot carry a tunnel (ssh or kubectl can)");
   }
