@@ -53,7 +53,7 @@ json webhooks() {
 }
 
 json connection() {
-  json c = object({{"type", one_of({"local", "ssh", "docker"}, "the kind of connection")},
+  json c = object({{"type", one_of({"local", "ssh", "docker", "kubectl"}, "the kind of connection")},
                    {"host", str("ssh")},
                    {"port", integer(1, 65535, "ssh (22)")},
                    {"user", str("ssh or docker")},
@@ -61,10 +61,15 @@ json connection() {
                    {"agent", boolean("ssh: use ssh-agent")},
                    {"known_hosts", str("ssh (~/.ssh/known_hosts)")},
                    {"host_key", one_of({"strict", "accept-new"}, "ssh (strict)")},
-                   {"container", str("docker")},
+                   {"container", str("docker; kubectl: -c CONTAINER")},
+                   {"target", str("kubectl: TYPE/NAME (deployment/backend, pod/NAME)")},
+                   {"namespace", str("kubectl: -n NAMESPACE")},
+                   {"context", str("kubectl: --context")},
+                   {"kubeconfig", str("kubectl: --kubeconfig")},
+                   {"kubectl", str("kubectl: the kubectl program (kubectl)")},
                    {"via", str("docker: the connection the engine runs on (local)")},
                    {"engine", str("docker: docker, podman or a path")},
-                   {"workdir", str("docker: exec -w")}},
+                   {"workdir", str("docker: exec -w; kubectl: cd inside the pod")}},
                   {"type"});
   return c;
 }
@@ -77,7 +82,7 @@ json database() {
                  {"password_file", str("a file holding the password")},
                  {"host", nonempty("127.0.0.1")},
                  {"port", integer(1, 65535, "5432")},
-                 {"tunnel", str("an ssh connection to tunnel through")},
+                 {"tunnel", str("an ssh or kubectl (port-forward) connection to tunnel through")},
                  {"sslmode", one_of({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}, "prefer")},
                  {"tools", str("the connection pg_dump, pg_restore and psql run on (local)")},
                  {"connect_timeout", duration("one connection attempt (10s), at least 1s")}});

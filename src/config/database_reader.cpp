@@ -117,8 +117,9 @@ void read_database(const Reader& r, Environment& env, const YAML::Node& db, cons
   env.database.tunnel = r.str_or(db, "tunnel", "");
   if (!env.database.tunnel.empty()) {
     check_connection_ref(r, env, db["tunnel"], "tunnel", env.database.tunnel);
-    if (env.connections.at(env.database.tunnel).type != ConnectionType::Ssh)
-      r.fail(db["tunnel"], "'tunnel' must name an ssh connection, '" + env.database.tunnel + "' is not one");
+    auto tt = env.connections.at(env.database.tunnel).type;
+    if (tt != ConnectionType::Ssh && tt != ConnectionType::Kubectl)
+      r.fail(db["tunnel"], "'tunnel' must name an ssh or kubectl connection, '" + env.database.tunnel + "' is neither");
   }
   const std::vector<std::string> modes = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"};
   env.database.sslmode = r.one_of(db, "sslmode", env.database.sslmode, modes);

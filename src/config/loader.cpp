@@ -52,6 +52,24 @@ bool is_http_url(const std::string& url) {
   return lower.rfind("http://", 0) == 0 || lower.rfind("https://", 0) == 0;
 }
 
+void read_kubectl(const Reader& r, const YAML::Node& n, const std::string& what, Connection& c) {
+  r.expect_map(n, what, {"type", "target", "namespace", "container", "context", "kubeconfig", "kubectl", "workdir"});
+  r.require(n, what, "target");
+  c.type = ConnectionType::Kubectl;
+  auto& k = c.kubectl;
+  k.target = r.nonempty(n, "target", "");
+  auto slash = k.target.find('/');
+  if (slash == 0 || slash == std::string::npos || slash + 1 == k.target.size() || k.target[0] == '-' ||
+      k.target.find('/', slash + 1) != std::string::npos)
+    r.fail(n["target"], what + ": 'target' must be TYPE/NAME (deployment/backend, pod/NAME), found '" + k.target + "'");
+  k.namespace_ = r.str_or(n, "namespace", "");
+  k.container = r.str_or(n, "container", "");
+  k.context = r.str_or(n, "context", "");
+  k.kubeconfig = r.str_or(n, "kubeconfig", "");
+  k.kubectl = r.nonempty(n, "kubectl", "kubectl");
+  k.workdir = r.str_or(n, "workdir", "");
+}
+
 Connection read_connection(const Reader& r, const std::string& name, const YAML::Node& n) {
   Connection c;
   c.name = name;
@@ -59,7 +77,7 @@ Connection read_connection(const Reader& r, const std::string& name, const YAML:
   std::string what = "connection '" + name + "'";
   if (!n.IsMap()) r.fail(n, what + " must be a mapping, found " + Reader::describe(n));
   r.require(n, what, "type");
-  std::string type = r.one_of(n, "type", "", {"local", "ssh", "docker"});
+  std::string type = r.one_of(n, "type", "", {"local", "ssh", "docker", "kubectl"});
   if (type == "local") {
     r.expect_map(n, what, {"type"});
     c.type = ConnectionType::Local;
@@ -76,6 +94,8 @@ Connection read_connection(const Reader& r, const std::string& name, const YAML:
     c.ssh.host_key = r.one_of(n, "host_key", "strict", {"strict", "accept-new"});
     if (c.ssh.identity.empty() && !c.ssh.agent)
       r.fail(n, what + ": needs 'identity' (a private key file) or 'agent: true'");
+  } else if (type == "kubectl") {
+    read_kubectl(r, n, what, c);
   } else {
     r.expect_map(n, what, {"type", "container", "via", "engine", "user", "workdir"});
     r.require(n, what, "container");

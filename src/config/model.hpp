@@ -19,7 +19,7 @@ struct Mark {
   std::string str() const { return file + ":" + std::to_string(line) + ":" + std::to_string(col); }
 };
 
-enum class ConnectionType { Local, Ssh, Docker };
+enum class ConnectionType { Local, Ssh, Docker, Kubectl };
 
 struct SshSpec {
   std::string host;
@@ -39,11 +39,23 @@ struct DockerSpec {
   std::string workdir;
 };
 
+// `kubectl exec` into a pod; kubectl itself runs on ferry's machine.
+struct KubectlSpec {
+  std::string target;  // deployment/NAME | pod/NAME | statefulset/NAME ... (TYPE/NAME)
+  std::string namespace_;
+  std::string container;
+  std::string context;
+  std::string kubeconfig;
+  std::string kubectl = "kubectl";  // the client binary (a path or a name on PATH)
+  std::string workdir;              // "" = the container's own
+};
+
 struct Connection {
   std::string name;
   ConnectionType type = ConnectionType::Local;
   SshSpec ssh;
   DockerSpec docker;
+  KubectlSpec kubectl;
   Mark mark;
 };
 

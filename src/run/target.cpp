@@ -18,8 +18,7 @@ DbLink connect(const config::Environment& env, steps::Transports* transports) {
       link.own_transports = std::make_unique<steps::Transports>(env);
       transports = link.own_transports.get();
     }
-    link.tunnel = std::make_unique<transport::SshTunnel>(transports->ssh_session(env.database.tunnel),
-                                                         env.database.host, env.database.port);
+    link.tunnel = transports->tunnel(env.database.tunnel, env.database.host, env.database.port);
     p.host = "127.0.0.1";
     p.port = link.tunnel->local_port();
   }

@@ -14,11 +14,11 @@
 
 namespace ferry::run {
 
-// A database connection, direct or through an SSH tunnel (SPEC database.tunnel). Members are
+// A database connection, direct or through a tunnel (ssh or kubectl port-forward: database.tunnel). Members are
 // destroyed in reverse order: the connection, then the tunnel, then transports it owns.
 struct DbLink {
   std::unique_ptr<steps::Transports> own_transports;
-  std::unique_ptr<transport::SshTunnel> tunnel;
+  std::unique_ptr<transport::Tunnel> tunnel;
   std::unique_ptr<db::Connection> conn;
 };
 // Connects to env's database; uses `transports` for the tunnel's SSH session when given.

@@ -22,44 +22,37 @@ using nlohmann::json;
 namespace detail {
 
 // Words that run a PostgreSQL client tool where database.tools lives, as a shell command on
-// backup.on's host. Only connections reachable from that host's shell are supported.
+// backup.on's host: the tools' own connection builds them (docker exec, kubectl exec, ...). Only
+// connections whose command line runs on that host's shell are supported.
 std::string tool(const config::Environment& env, const std::string& prog, const std::vector<std::string>& args,
                  bool interactive_stdin, bool here) {
-  if (here)
-    return shell_join([&] {
-      std::vector<std::string> w = {prog};
-      w.insert(w.end(), args.begin(), args.end());
-      return w;
-    }());
-  const auto& tools = env.connections.at(env.database.tools);
-  std::vector<std::string> words;
-  if (tools.type == config::ConnectionType::Docker) {
-    if (tools.docker.via != env.backup->on)
+  std::vector<std::string> argv = {prog};
+  argv.insert(argv.end(), args.begin(), args.end());
+  if (here || env.database.tools == env.backup->on) return shell_join(argv);
+  transport::Transports reg(env);  // its own: building a command line never connects anywhere
+  auto& tools = reg.get(env.database.tools);
+  if (tools.via() != &reg.get(env.backup->on)) {
+    if (tools.via())
       throw Error(ErrorKind::Config,
-                  env.file + ": database.tools '" + tools.name + "' runs via '" + tools.docker.via +
-                      "' but backups are kept on '" + env.backup->on + "'",
+                  env.file + ": database.tools '" + env.database.tools + "' runs via " + tools.via()->describe() +
+                      " but backups are kept on '" + env.backup->on + "'",
                   "keep backups on the host where the tools' container runs");
-    words = {tools.docker.engine, "exec"};
-    if (interactive_stdin) words.push_back("-i");
-    if (!tools.docker.user.empty()) words.insert(words.end(), {"-u", tools.docker.user});
-    if (env.database.password) words.insert(words.end(), {"-e", "PGPASSWORD"});
-    words.push_back(tools.docker.container);
-  } else if (tools.name != env.backup->on) {
-    throw Error(ErrorKind::Config,
-                env.file + ": database.tools '" + tools.name + "' and backup.on '" + env.backup->on + "' differ",
-                "run pg_dump where the backups are kept (set database.tools to the same connection)");
+    throw Error(
+        ErrorKind::Config,
+        env.file + ": database.tools '" + env.database.tools + "' and backup.on '" + env.backup->on + "' differ",
+        "run pg_dump where the backups are kept (set database.tools to the same connection)");
   }
-  words.push_back(prog);
-  for (const auto& a : args) words.push_back(a);
-  return shell_join(words);
+  std::vector<std::string> names;
+  if (env.database.password) names.push_back("PGPASSWORD");
+  return shell_join(tools.command_line(argv, names, interactive_stdin));
 }
 
 // True when pg_dump runs on backup.on's host (itself, or a container there): the whole
 // pipeline runs there. Otherwise the dump streams from the tools' host into ferry's machine.
 bool tools_on_backup_host(const config::Environment& env) {
-  const auto& tools = env.connections.at(env.database.tools);
-  return tools.name == env.backup->on ||
-         (tools.type == config::ConnectionType::Docker && tools.docker.via == env.backup->on);
+  if (env.database.tools == env.backup->on) return true;
+  transport::Transports reg(env);
+  return reg.get(env.database.tools).via() == &reg.get(env.backup->on);
 }
 
 void check_streamable(const config::Environment& env) {
@@ -235,14 +228,6 @@ echo "FERRY_BACKUP $size $sum pg_dump $f"
 )SH";
 
 #undef FERRY_ERRS_FN
-
-void write_remote_file(transport::Transport& t, const std::string& path, const std::string& content) {
-  transport::Command c;
-  c.argv = {"/bin/sh", "-c", "umask 077; cat > \"$1\"", "sh", path};
-  c.stdin_data = content;
-  auto r = t.run(c);
-  if (!r.ok()) throw Error(ErrorKind::Command, "cannot write '" + path + "': " + r.last_line());
-}
 
 // A restore drops every user schema; a database.user that cannot learns it now, not at 3 a.m.
 void warn_unrestorable(StageContext& ctx) {
@@ -421,7 +406,7 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   meta.file = path.data();
   meta.time = now_iso8601();
   meta.verified = true;
-  write_remote_file(t, spec.dir + "/" + meta.id + ".json", backup_to_json(meta, true).dump(2) + "\n");
+  t.put_file(spec.dir + "/" + meta.id + ".json", backup_to_json(meta, true).dump(2) + "\n", 0600);
   ctx.backup = meta;
   warn_unrestorable(ctx);
   return meta;

@@ -7,6 +7,7 @@
 #include <ctime>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <tuple>
 
 #include "core/text.hpp"
@@ -125,32 +126,30 @@ std::vector<BackupMeta> list_backups(const config::Environment& env, Transports&
                                      std::vector<std::string>* warnings) {
   std::vector<BackupMeta> out;
   if (!env.backup) return out;
-  transport::Command c;
-  // A directory that cannot be listed is named (exit 3), never read as "no backups".
-  c.argv = {"/bin/sh", "-c",
-            "w=\"backup.dir $1\"; [ -e \"$1\" ] || { echo \"$w does not exist\" >&2; exit 3; }\n"
-            "[ -d \"$1\" ] || { echo \"$w is not a directory\" >&2; exit 3; }\n"
-            "[ -r \"$1\" ] && [ -x \"$1\" ] || { echo \"$w is not readable by $(id -un)\" >&2; exit 3; }\n"
-            "for f in \"$1\"/*.json; do [ -f \"$f\" ] || continue; printf '%s\\n' \"$f\"; "
-            "if [ -f \"${f%.json}.pin\" ]; then echo pinned; else echo -; fi; cat -- \"$f\" 2>/dev/null; "
-            "printf '\\n\\036\\n'; done; exit 0",
-            "sh", env.backup->dir};
-  auto r = transports.get(env.backup->on).run(c);
-  if (r.exit_code == 3 && warnings) warnings->push_back(trim(r.err));
+  auto& t = transports.get(env.backup->on);
+  const std::string& dir = env.backup->dir;
+  // A directory that cannot be listed is named, never read as "no backups".
+  std::vector<std::string> names;
+  try {
+    names = t.list(dir);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Command) throw;
+    if (warnings) warnings->push_back("backup.dir " + std::string(e.what()));
+    return out;
+  }
+  std::vector<std::string> sidecars;
+  std::set<std::string> pins;
+  for (const auto& n : names) {
+    if (n.size() > 5 && n.compare(n.size() - 5, 5, ".json") == 0) sidecars.push_back(n);
+    if (n.size() > 4 && n.compare(n.size() - 4, 4, ".pin") == 0) pins.insert(n.substr(0, n.size() - 4));
+  }
   auto warn = [&](const std::string& path, const std::string& why) {
     if (warnings) warnings->push_back("skipped backup sidecar " + path + ": " + why);
   };
-  size_t pos = 0;
-  while (pos < r.out.size()) {
-    size_t sep = r.out.find("\n\036\n", pos);
-    std::string rec = r.out.substr(pos, sep == std::string::npos ? std::string::npos : sep - pos);
-    pos = sep == std::string::npos ? r.out.size() : sep + 3;
-    size_t nl = rec.find('\n');
-    std::string path = rec.substr(0, nl);
-    size_t nl2 = nl == std::string::npos ? nl : rec.find('\n', nl + 1);
-    bool pinned = nl2 != std::string::npos && rec.compare(nl + 1, nl2 - nl - 1, "pinned") == 0;
-    auto j = json::parse(nl2 == std::string::npos ? std::string() : rec.substr(nl2 + 1), nullptr, false);
-    if (j.is_discarded() || !j.is_object()) {
+  for (auto& [name, text] : t.fetch_files(dir, sidecars)) {
+    std::string path = dir + "/" + name;
+    auto j = text ? json::parse(*text, nullptr, false) : json();
+    if (!text || j.is_discarded() || !j.is_object()) {
       warn(path, "unreadable or not a JSON object");
       continue;
     }
@@ -167,7 +166,7 @@ std::vector<BackupMeta> list_backups(const config::Environment& env, Transports&
       warn(path, why);
       continue;
     }
-    m.pinned = pinned;
+    m.pinned = pins.count(name.substr(0, name.size() - 5)) > 0;
     out.push_back(std::move(m));
   }
   // Newest first, by the time in the ID (ferry's clock when the backup started).
@@ -198,22 +197,15 @@ bool partial_of(const config::Environment& env, const std::string& name) {
 // Runs under the environment's lock, so no backup of `env` is running; a pipeline orphaned by
 // a killed ferry then fails its final rename and leaves nothing.
 void remove_leftovers(const config::Environment& env, transport::Transport& t) {
-  transport::Command ls;
-  ls.argv = {"/bin/sh", "-c",
-             "cd -- \"$1\" 2>/dev/null || exit 0; for f in .*.partial .*.partial.*; do [ -e \"$f\" ] || [ -L \"$f\" ] "
-             "|| continue; printf '%s\\n' \"$f\"; done",
-             "sh", env.backup->dir};
-  auto r = t.run(ls);
-  transport::Command rm;
-  rm.argv = {"/bin/sh", "-c", "cd -- \"$1\" && shift && rm -rf -- \"$@\"", "sh", env.backup->dir};
-  size_t pos = 0;
-  while (pos < r.out.size()) {
-    size_t nl = r.out.find('\n', pos);
-    std::string name = r.out.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
-    pos = nl == std::string::npos ? r.out.size() : nl + 1;
-    if (partial_of(env, name)) rm.argv.push_back(name);
+  std::vector<std::string> names;
+  try {
+    names = t.list(env.backup->dir, ".*.partial*");
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::Command) throw;
+    return;  // no directory, nothing left over; listing the backups says why
   }
-  if (rm.argv.size() > 5) t.run(rm);
+  for (const auto& n : names)
+    if (partial_of(env, n)) t.remove(env.backup->dir, n);
 }
 
 }  // namespace
@@ -233,10 +225,11 @@ int prune_backups(const config::Environment& env, Transports& transports, std::v
     bool beyond_count = keep <= 0 || ++kept > keep;
     bool beyond_age = keep_days <= 0 || id_time(env.name, b.id) < cutoff;
     if (!beyond_count || !beyond_age) continue;
-    // Both paths are backup.dir + a validated ID: nothing outside backup.dir is ever removed.
-    transport::Command c;
-    c.argv = {"/bin/sh", "-c", "rm -rf -- \"$1\" \"$2\"", "sh", b.file, env.backup->dir + "/" + b.id + ".json"};
-    if (transports.get(env.backup->on).run(c).ok()) ++removed;
+    // Both names are a validated ID + a suffix, removed within backup.dir: nothing outside it.
+    auto& t = transports.get(env.backup->on);
+    if (t.remove(env.backup->dir, b.file.substr(env.backup->dir.size() + 1)) &&
+        t.remove(env.backup->dir, b.id + ".json"))
+      ++removed;
   }
   return removed;
 }
@@ -253,17 +246,12 @@ bool set_backup_pin(const config::Environment& env, Transports& transports, cons
                 "ferry backups " + env.name + " lists them");
   if (it->pinned == pin) return false;
   // backup.dir + a validated ID: the pin is always beside the sidecar, never elsewhere.
-  transport::Command c;
-  c.argv = {"/bin/sh",
-            "-c",
-            pin ? "printf '%s\\n' \"$2\" > \"$1.tmp\" && mv -f -- \"$1.tmp\" \"$1\"" : "rm -f -- \"$1\"",
-            "sh",
-            env.backup->dir + "/" + id + ".pin",
-            id};
-  auto r = transports.get(env.backup->on).run(c);
-  if (!r.ok())
-    throw Error(ErrorKind::Command, "could not " + std::string(pin ? "write " : "remove ") + env.backup->dir + "/" +
-                                        id + ".pin: " + r.last_line());
+  auto& t = transports.get(env.backup->on);
+  if (pin) {
+    t.put_file(env.backup->dir + "/" + id + ".pin", id + "\n", 0600);
+  } else if (!t.remove(env.backup->dir, id + ".pin")) {
+    throw Error(ErrorKind::Command, "could not remove " + env.backup->dir + "/" + id + ".pin on " + t.describe());
+  }
   return true;
 }
 

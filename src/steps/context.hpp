@@ -14,7 +14,7 @@
 #include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
 #include "report/reporter.hpp"
-#include "transport/ssh.hpp"
+#include "transport/registry.hpp"
 #include "transport/transport.hpp"
 
 namespace ferry::steps {
@@ -58,20 +58,8 @@ struct BackupMeta {
   bool pinned = false;  // ID.pin beside the sidecar: never pruned (not in the sidecar)
 };
 
-// Connections by name, created on first use and kept for the whole run.
-class Transports {
- public:
-  explicit Transports(const config::Environment& env) : m_env(env) {}
-  transport::Transport& get(const std::string& name);
-  // The one SSH session of an ssh connection (opened on first use, kept for the run).
-  std::shared_ptr<transport::SshSession> ssh_session(const std::string& name);
-  const config::Environment& env() const { return m_env; }
-
- private:
-  const config::Environment& m_env;
-  std::map<std::string, std::unique_ptr<transport::Transport>> m_made;
-  std::map<std::string, std::shared_ptr<transport::SshSession>> m_sessions;
-};
+// Connections by name (transport/registry.hpp); the name steps and run/ have always used.
+using Transports = transport::Transports;
 
 struct StageContext {
   StageContext(const config::Project& project_, const config::Playbook& playbook_, const config::Environment& env_,

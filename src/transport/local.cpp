@@ -124,19 +124,38 @@ class Session {
   }
 
  private:
-  // The descriptor the child gets as stdin: the caller's pipe, or ours carrying stdin_data.
+  // The descriptor the child gets as stdin: the caller's descriptor alone, or ours carrying
+  // stdin_data and then (when given) the caller's descriptor's bytes.
   int stdin_source() {
-    if (m_cmd.stdin_fd >= 0) return m_cmd.stdin_fd;
+    if (m_cmd.stdin_fd >= 0 && m_cmd.stdin_data.empty()) return m_cmd.stdin_fd;
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) throw Error(ErrorKind::Transport, std::string("pipe: ") + strerror(errno));
     m_in.assign(p[1]);
+    if (m_cmd.stdin_fd >= 0) m_src.assign(m_cmd.stdin_fd);
     if (m_cmd.stdin_data.empty()) m_in.close();
     return p[0];
   }
 
+  // After stdin_data: the caller's descriptor copied into the child's stdin until its end.
+  void copy_stdin(const boost::system::error_code& ec) {
+    if (ec || !m_src.is_open()) return close_stdin();
+    m_src.async_read_some(asio::buffer(m_in_buf), [this](const boost::system::error_code& rec, size_t n) {
+      if (rec || n == 0) return close_stdin();
+      asio::async_write(m_in, asio::buffer(m_in_buf.data(), n),
+                        [this](const boost::system::error_code& wec, size_t) { copy_stdin(wec); });
+    });
+  }
+  void close_stdin() {
+    boost::system::error_code ignored;
+    m_in.close(ignored);
+    m_src.close(ignored);
+  }
+
   void pump() {
     m_deadline = m_cmd.timeout ? Clock::now() + *m_cmd.timeout : Clock::time_point::max();
-    if (m_in.is_open()) asio::async_write(m_in, asio::buffer(m_cmd.stdin_data), [this](auto, size_t) { m_in.close(); });
+    if (m_in.is_open())
+      asio::async_write(m_in, asio::buffer(m_cmd.stdin_data),
+                        [this](const boost::system::error_code& ec, size_t) { copy_stdin(ec); });
     read(m_out, m_out_buf, true);
     read(m_err, m_err_buf, false);
     tick();
@@ -190,7 +209,8 @@ class Session {
   const OutputSink& m_sink;
   asio::io_context m_io;
   bp::async_pipe m_out{m_io}, m_err{m_io};
-  asio::posix::stream_descriptor m_in{m_io};
+  asio::posix::stream_descriptor m_in{m_io}, m_src{m_io};
+  std::array<char, 1 << 16> m_in_buf{};
   asio::steady_timer m_timer{m_io};
   bp::group m_group;
   std::array<char, 1 << 16> m_out_buf{}, m_err_buf{};

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/text.hpp"
+#include "transport/remote_shell.hpp"
 
 namespace ferry::transport {
 
@@ -28,13 +29,6 @@ std::string expand_home(const std::string& p) {
   if (p.empty() || p[0] != '~') return p;
   const char* home = std::getenv("HOME");
   return std::string(home ? home : "") + p.substr(1);
-}
-
-std::string base64(const unsigned char* data, size_t len) {
-  std::string out(4 * ((len + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(len));
-  out.resize(static_cast<size_t>(n));
-  return out;
 }
 
 void libssh2_global() {
@@ -221,27 +215,71 @@ void SshSession::keepalive() {
   libssh2_keepalive_send(m_session, &next);
 }
 
-std::string remote_command(const Command& cmd) {
-  // Environment values (secrets) travel as base64 lines at the head of stdin; the remote
-  // shell reads them into its environment, then execs the command with the rest of stdin.
-  std::string prefix;
-  for (const auto& [k, v] : cmd.env) {
-    (void)v;
-    prefix += "IFS= read -r __ferry_v && " + k + "=$(printf %s \"$__ferry_v\" | base64 -d) && export " + k + " && ";
+namespace {
+
+// What goes to a channel's stdin: `input`, then the stream `fd` (non-blocking), then EOF.
+struct ChannelStdin {
+  std::string input;
+  size_t written = 0;
+  int fd = -1;  // owned: closed at its end or by the destructor
+  bool eof_sent = false;
+  ChannelStdin(std::string in, int stream) : input(std::move(in)), fd(stream) {
+    if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   }
-  std::string body = shell_join(cmd.argv);
-  if (cmd.timeout) body = "timeout -s KILL " + std::to_string((cmd.timeout->count() + 999) / 1000) + " " + body;
-  if (!cmd.cwd.empty()) body = "cd " + shell_quote(cmd.cwd) + " && " + body;
-  if (prefix.empty()) return body;
-  return "sh -c " + shell_quote(prefix + "unset __ferry_v && exec " + body);
+  ~ChannelStdin() {
+    if (fd >= 0) close(fd);
+  }
+  ChannelStdin(const ChannelStdin&) = delete;
+  ChannelStdin& operator=(const ChannelStdin&) = delete;
+
+  // One step under the session's mutex; true when bytes moved.
+  bool pump(LIBSSH2_CHANNEL* ch, std::vector<char>& buf) {
+    if (eof_sent) return false;
+    bool progress = false;
+    if (written >= input.size() && fd >= 0) {  // refill from the stream
+      input.erase(0, written);
+      written = 0;
+      ssize_t got = read(fd, buf.data(), buf.size());
+      if (got > 0) {
+        input.append(buf.data(), static_cast<size_t>(got));
+        progress = true;
+      } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
+        close(fd);
+        fd = -1;
+      }
+    }
+    if (written < input.size()) {
+      ssize_t w = libssh2_channel_write(ch, input.data() + written, input.size() - written);
+      if (w > 0) {
+        written += static_cast<size_t>(w);
+        progress = true;
+      } else if (w != LIBSSH2_ERROR_EAGAIN) {
+        written = input.size();  // the remote end stopped reading
+      }
+    }
+    if (written >= input.size() && fd < 0 && libssh2_channel_send_eof(ch) != LIBSSH2_ERROR_EAGAIN) eof_sent = true;
+    return progress;
+  }
+};
+
+// Reads what stdout and stderr have now (under the session's mutex); true when bytes came.
+bool drain(LIBSSH2_CHANNEL* ch, std::vector<char>& buf, const OutputSink& sink, CommandResult& res) {
+  bool progress = false;
+  for (int stream : {0, 1}) {
+    while (true) {
+      ssize_t n = libssh2_channel_read_ex(ch, stream, buf.data(), buf.size());
+      if (n <= 0) break;
+      progress = true;
+      if (stream == 0 && sink)
+        sink(buf.data(), static_cast<size_t>(n));
+      else
+        (stream == 0 ? res.out : res.err).append(buf.data(), static_cast<size_t>(n));
+    }
+  }
+  return progress;
 }
 
-CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
-  auto& s = *m_session;
-  std::string remote = remote_command(cmd);
-  std::string input;
-  for (const auto& [k, v] : cmd.env) input += base64(reinterpret_cast<const unsigned char*>(v.data()), v.size()) + "\n";
-  input += cmd.stdin_data;
+LIBSSH2_CHANNEL* start(SshSession& s, const std::string& remote) {
   LIBSSH2_CHANNEL* ch = blocking(s, [&] { return libssh2_channel_open_session(s.raw()); });
   if (!ch) throw Error(ErrorKind::Transport, "cannot open a channel on '" + s.describe() + "': " + s.last_error());
   int rc = blocking(s, [&] { return libssh2_channel_exec(ch, remote.c_str()); });
@@ -250,87 +288,15 @@ CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
     libssh2_channel_free(ch);
     throw Error(ErrorKind::Transport, "cannot run a command on '" + s.describe() + "': " + s.last_error());
   }
-  CommandResult res;
-  size_t written = 0;
-  bool eof_sent = false;
-  int in_fd = cmd.stdin_fd;  // streamed after `input`
-  if (in_fd >= 0) fcntl(in_fd, F_SETFL, fcntl(in_fd, F_GETFL) | O_NONBLOCK);
-  struct CloseFd {
-    int& fd;
-    ~CloseFd() {
-      if (fd >= 0) close(fd);
-    }
-  } close_in{in_fd};
-  auto deadline = cmd.timeout ? std::chrono::steady_clock::now() + *cmd.timeout + std::chrono::seconds(2)
-                              : std::chrono::steady_clock::time_point::max();
-  std::vector<char> buf(1 << 16);
-  while (true) {
-    bool progress = false;
-    bool eof = false;
-    {
-      std::lock_guard<std::mutex> lock(s.mutex());
-      if (!eof_sent) {
-        if (written >= input.size() && in_fd >= 0) {
-          // refill from the stream
-          input.erase(0, written);
-          written = 0;
-          ssize_t got = read(in_fd, buf.data(), buf.size());
-          if (got > 0) {
-            input.append(buf.data(), static_cast<size_t>(got));
-            progress = true;
-          } else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-            close(in_fd);
-            in_fd = -1;
-          }
-        }
-        if (written < input.size()) {
-          ssize_t w = libssh2_channel_write(ch, input.data() + written, input.size() - written);
-          if (w > 0) {
-            written += static_cast<size_t>(w);
-            progress = true;
-          } else if (w != LIBSSH2_ERROR_EAGAIN) {
-            written = input.size();  // the remote end stopped reading
-          }
-        }
-        if (written >= input.size() && in_fd < 0 && libssh2_channel_send_eof(ch) != LIBSSH2_ERROR_EAGAIN)
-          eof_sent = true;
-      }
-      for (int stream : {0, 1}) {
-        while (true) {
-          ssize_t n = libssh2_channel_read_ex(ch, stream, buf.data(), buf.size());
-          if (n <= 0) break;
-          progress = true;
-          if (stream == 0 && sink)
-            sink(buf.data(), static_cast<size_t>(n));
-          else
-            (stream == 0 ? res.out : res.err).append(buf.data(), static_cast<size_t>(n));
-        }
-      }
-      eof = libssh2_channel_eof(ch);
-    }
-    if (eof) break;
-    if (std::chrono::steady_clock::now() > deadline) {
-      res.timed_out = true;
-      break;
-    }
-    if (cmd.on_tick) cmd.on_tick();
-    if (cmd.should_stop && cmd.should_stop()) {
-      res.stopped = true;
-      break;  // closing the channel: sshd hangs up on the command
-    }
-    s.keepalive();
-    if (!progress) {
-      if (in_fd >= 0 && written >= input.size()) {
-        // waiting for the stream or the server, whichever comes first
-        pollfd p[2] = {{s.socket(), POLLIN, 0}, {in_fd, POLLIN, 0}};
-        poll(p, 2, 200);
-      } else {
-        s.wait(200);
-      }
-    }
-  }
+  return ch;
+}
+
+// Closes the channel and reads the exit status (or signal) into res.
+void finish(SshSession& s, LIBSSH2_CHANNEL* ch, const Command& cmd, CommandResult& res) {
   blocking(s, [&] { return libssh2_channel_close(ch); });
-  blocking(s, [&] { return libssh2_channel_wait_closed(ch); });
+  // Stopped: without a pty sshd does not signal the command (libssh2 1.10 has no channel
+  // signal), so waiting for its close would wait for the command's own end. Hang up instead.
+  if (!res.stopped) blocking(s, [&] { return libssh2_channel_wait_closed(ch); });
   {
     std::lock_guard<std::mutex> lock(s.mutex());
     char* signal = nullptr;
@@ -346,6 +312,50 @@ CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
   }
   if (res.exit_code == 137 && cmd.timeout) res.timed_out = true;
   if (res.timed_out && res.exit_code == 0) res.exit_code = 124;
+}
+
+}  // namespace
+
+CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
+  if (!m_session) m_session = m_open();
+  auto& s = *m_session;
+  ChannelStdin in(remote_input(cmd), cmd.stdin_fd);
+  LIBSSH2_CHANNEL* ch = start(s, remote_command(cmd));
+  CommandResult res;
+  auto deadline = cmd.timeout ? std::chrono::steady_clock::now() + *cmd.timeout + std::chrono::seconds(2)
+                              : std::chrono::steady_clock::time_point::max();
+  std::vector<char> buf(1 << 16);
+  while (true) {
+    bool progress = false;
+    bool eof = false;
+    {
+      std::lock_guard<std::mutex> lock(s.mutex());
+      progress = in.pump(ch, buf);
+      progress = drain(ch, buf, sink, res) || progress;
+      eof = libssh2_channel_eof(ch);
+    }
+    if (eof) break;
+    if (std::chrono::steady_clock::now() > deadline) {
+      res.timed_out = true;
+      break;
+    }
+    if (cmd.on_tick) cmd.on_tick();
+    if (cmd.should_stop && cmd.should_stop()) {
+      res.stopped = true;
+      break;  // closing the channel: sshd hangs up on the command
+    }
+    s.keepalive();
+    if (!progress) {
+      if (in.fd >= 0 && in.written >= in.input.size()) {
+        // waiting for the stream or the server, whichever comes first
+        pollfd p[2] = {{s.socket(), POLLIN, 0}, {in.fd, POLLIN, 0}};
+        poll(p, 2, 200);
+      } else {
+        s.wait(200);
+      }
+    }
+  }
+  finish(s, ch, cmd, res);
   return res;
 }
 

@@ -4,6 +4,7 @@
 // non-blocking mode (a tunnel's pump thread and the main thread share the session).
 #pragma once
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -11,6 +12,7 @@
 
 #include "config/model.hpp"
 #include "transport/transport.hpp"
+#include "transport/tunnel.hpp"
 
 struct _LIBSSH2_SESSION;
 
@@ -48,21 +50,28 @@ class SshSession {
 
 class SshTransport : public Transport {
  public:
-  explicit SshTransport(std::shared_ptr<SshSession> session) : m_session(std::move(session)) {}
+  explicit SshTransport(std::shared_ptr<SshSession> session)
+      : m_session(std::move(session)), m_describe("ssh " + m_session->describe()) {}
+  // Connects on first use (through `open`), so building a command line never connects.
+  SshTransport(std::function<std::shared_ptr<SshSession>()> open, const config::SshSpec& spec)
+      : m_open(std::move(open)),
+        m_describe("ssh " + (spec.user.empty() ? "" : spec.user + "@") + spec.host + ":" + std::to_string(spec.port)) {}
   CommandResult run(const Command& cmd, const OutputSink& out = nullptr) override;
-  std::string describe() const override { return "ssh " + m_session->describe(); }
+  std::string describe() const override { return m_describe; }
 
  private:
+  std::function<std::shared_ptr<SshSession>()> m_open;
   std::shared_ptr<SshSession> m_session;
+  std::string m_describe;
 };
 
 // Listens on 127.0.0.1 (an ephemeral port, loopback only) and carries every connection made
 // to it through a direct-tcpip channel to host:port as seen from the SSH server.
-class SshTunnel {
+class SshTunnel : public Tunnel {
  public:
   SshTunnel(std::shared_ptr<SshSession> session, std::string host, int port);
-  ~SshTunnel();
-  int local_port() const { return m_local_port; }
+  ~SshTunnel() override;
+  int local_port() const override { return m_local_port; }
 
  private:
   void pump();
@@ -74,8 +83,5 @@ class SshTunnel {
   std::atomic<bool> m_stop{false};
   std::thread m_thread;
 };
-
-// The remote command line for argv with env passed on stdin (never in argv): exposed for tests.
-std::string remote_command(const Command& cmd);
 
 }  // namespace ferry::transport

@@ -62,14 +62,52 @@ struct CommandResult {
 // Receives stdout in chunks instead of buffering it (backups stream through this).
 using OutputSink = std::function<void(const char* data, size_t len)>;
 
+// What Ansible's connection plugins offer: run, put/fetch a file, list/remove within a
+// directory, a description, and the command line of a tool run inside the connection. Only
+// run() and describe() are per transport; the file operations (transport/files.cpp) are small
+// sh scripts given their paths as arguments ("$1"), so every transport gets them through run().
 class Transport {
  public:
   virtual ~Transport() = default;
   // Runs the command. A non-zero exit is data, in the result; being unable to start it or to
   // reach the place throws Error(Transport).
   virtual CommandResult run(const Command& cmd, const OutputSink& out = nullptr) = 0;
+  // For messages: "local", "ssh deploy@db1:22", "docker exec app via ssh ...".
   virtual std::string describe() const = 0;
+
+  // The transport whose shell runs command_line()'s words (docker, kubectl: where the engine's
+  // CLI runs); nullptr for a host itself (local, ssh).
+  virtual Transport* via() { return nullptr; }
+  // Words that, run by via()'s shell, run `argv` inside this connection; `env_names` are taken
+  // from that shell's environment by name (values never in argv); `stdin_open`: the tool reads
+  // stdin. A host returns argv unchanged. Throws Error(Config) when the connection cannot.
+  virtual std::vector<std::string> command_line(const std::vector<std::string>& argv,
+                                                const std::vector<std::string>& env_names, bool stdin_open) const;
+
+  // Writes `content` to `path` (mode, e.g. 0600) through a temporary beside it and a rename:
+  // a reader sees the old file or the whole new one. Throws Error(Command) on failure.
+  void put_file(const std::string& path, const std::string& content, int mode = 0600);
+  // The same with a local file's bytes, streamed (never held whole in memory).
+  void put_local_file(const std::string& local_path, const std::string& path, int mode = 0600);
+  // The file's bytes; throws Error(Command) when it cannot be read.
+  std::string fetch_file(const std::string& path);
+  // Streams the file into `local_path` (created 0600, replaced).
+  void fetch_to_local(const std::string& path, const std::string& local_path);
+  // Several files of `dir` in one round trip: name -> bytes, or nullopt when not a readable file.
+  std::map<std::string, std::optional<std::string>> fetch_files(const std::string& dir,
+                                                                const std::vector<std::string>& names);
+  // The names (not paths) in `dir` matching the fnmatch(3) glob (dot files only when the glob
+  // starts with '.'), sorted. Throws Error(Command) naming the directory when it is missing,
+  // not a directory or not readable.
+  std::vector<std::string> list(const std::string& dir, const std::string& glob = "*");
+  // Removes dir/name (recursively: a directory backup). False when it could not. `name` is one
+  // entry of `dir`: '/', "..", "." and "" are refused with Error(Config) before anything runs.
+  bool remove(const std::string& dir, const std::string& name);
 };
+
+// Throws Error(Config) unless `name` names one entry of a directory (no '/', not "." or "..",
+// no NUL, not empty).
+void check_entry_name(const std::string& name);
 
 class LocalTransport : public Transport {
  public:

@@ -9,7 +9,7 @@
 #include "core/text.hpp"
 #include "support/fixtures.hpp"
 #include "transport/ssh.hpp"
-#include "transport/transports.hpp"
+#include "transport/docker.hpp"
 
 using namespace ferry;
 using namespace ferry::test;

@@ -401,4 +401,21 @@ Container::~Container() {
   if (!m_name.empty()) sh("podman rm -f -t 0 " + q(m_name) + " >/dev/null 2>&1");
 }
 
+KubectlStandin::KubectlStandin() : m_dir(temp_dir("ferry-kubectl")) {
+  std::ofstream(m_dir + "/map");
+  setenv("KUBECTL_STANDIN_MAP", (m_dir + "/map").c_str(), 1);
+}
+
+std::string KubectlStandin::path() { return source_dir() + "/tests/support/kubectl-standin"; }
+
+KubectlStandin::~KubectlStandin() {
+  unsetenv("KUBECTL_STANDIN_MAP");
+  fs::remove_all(m_dir);
+}
+
+void KubectlStandin::add(const std::string& target, const std::string& container, const std::string& ns,
+                         const std::string& context) {
+  std::ofstream(m_dir + "/map", std::ios::app) << context << " " << ns << " " << target << " " << container << "\n";
+}
+
 }  // namespace ferry::test

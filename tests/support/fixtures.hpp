@@ -155,6 +155,22 @@ class Container {
   bool m_ok = false;
 };
 
+// The stand-in kubectl (tests/support/kubectl-standin) and a map file for it: `add` maps a
+// kubectl TARGET (deployment/NAME, pod/NAME) in a namespace and context ("-": any) to a podman
+// container, or to FORBIDDEN / UNREACHABLE. Sets KUBECTL_STANDIN_MAP in this process (children,
+// such as the ferry binary, inherit it).
+class KubectlStandin {
+ public:
+  KubectlStandin();
+  ~KubectlStandin();
+  static std::string path();
+  void add(const std::string& target, const std::string& container, const std::string& ns = "-",
+           const std::string& context = "-");
+
+ private:
+  std::string m_dir;
+};
+
 int free_port();
 std::string ferry_binary();
 std::string source_dir();

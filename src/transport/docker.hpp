@@ -1,18 +1,18 @@
-// Concrete transports besides local, and their factory.
+// `ENGINE exec -i ... CONTAINER sh -c QUOTED` run on another transport (local, ssh, ...).
 #pragma once
-#include <memory>
-
 #include "config/model.hpp"
 #include "transport/transport.hpp"
 
 namespace ferry::transport {
 
-// `ENGINE exec -i ... CONTAINER sh -c QUOTED` run on another transport (local or ssh).
 class DockerTransport : public Transport {
  public:
   DockerTransport(Transport& via, config::DockerSpec spec);
   CommandResult run(const Command& cmd, const OutputSink& out = nullptr) override;
   std::string describe() const override;
+  Transport* via() override { return &m_via; }
+  std::vector<std::string> command_line(const std::vector<std::string>& argv, const std::vector<std::string>& env_names,
+                                        bool stdin_open) const override;
 
  private:
   Transport& m_via;
