@@ -32,36 +32,6 @@ std::string paint(const Globals& g, const char* code, const std::string& s) {
 std::string or_none(const std::string& v) { return v.empty() ? "none" : v; }
 
 config::MigrationsSource default_source() { return config::MigrationsSource{}; }
-
-// The migrations directory status compares against: the first native playbook's, else migrations/.
-config::MigrationsSource status_source(const config::Project& p) {
-  for (const auto& name : config::list_playbooks(p.root)) {
-    try {
-      auto pb = config::load_playbook(p, name);
-      if (pb.migrations.driver == config::Driver::Native) return pb.migrations;
-    } catch (const Error&) {
-    }
-  }
-  return default_source();
-}
-// For an environment an Alembic playbook stages: version, applied and pending are revisions.
-void alembic_status(json& e, const config::Environment& env, const config::MigrationsSource& src,
-                    db::Connection& conn) {
-  steps::Transports transports(env);
-  auto chain = migrate::alembic_history(transports.get(src.on), src);
-  std::string cur = migrate::alembic_current(conn);
-  e["version"] = cur;
-  json pending = json::array();
-  try {
-    auto todo = migrate::alembic_pending(chain, cur);
-    for (const auto& r : todo) pending.push_back(r.id);
-    e["applied"] = chain.size() - todo.size();
-  } catch (const Error& err) {
-    e["drift"].push_back(err.what());
-    e["applied"] = 0;
-  }
-  e["pending"] = pending;
-}
 }  // namespace
 
 int cmd_validate(const Globals& g) {
@@ -80,37 +50,35 @@ int cmd_validate(const Globals& g) {
   return 0;
 }
 
-// The native part of a stage's plan: version, pending, drift, lock, gate.
-void print_native_plan(std::ostream& os, const Globals& g, const config::Project& project,
-                       const config::Environment& env, db::Ledger& ledger, const migrate::Plan& plan,
-                       const std::set<std::string>& earlier) {
-  os << "  at version " << or_none(plan.current) << "; " << plan.pending.size() << " pending\n";
-  for (const auto& m : plan.pending)
-    os << "    + " << m.id() << (m.no_transaction ? "  (no transaction)" : "")
-       << (m.irreversible ? "  (irreversible)" : "") << "\n";
-  for (const auto& d : plan.drift) os << "  " << paint(g, "31", "drift") << ": " << d.message << "\n";
-  if (!plan.drift.empty()) os << "  verdict: " << paint(g, "31", "refused (drift)") << "\n";
-  if (auto cut = run::interrupted_migrations(ledger); !cut.empty()) {
-    for (const auto& c : cut) os << "  " << paint(g, "31", "interrupted") << ": " << c << "\n";
+// A stage's plan as the driver reads it: version, pending, drift, interrupted, lock, gate.
+void print_stage_plan(std::ostream& os, const Globals& g, const config::Project& project,
+                      const config::Environment& env, db::Ledger& ledger, steps::Driver& driver,
+                      const steps::DriverState& st, const std::set<std::string>& earlier) {
+  os << "  at " << driver.version_noun() << " " << or_none(st.current) << "; " << st.pending.size() << " pending\n";
+  for (const auto& m : st.pending)
+    os << "    + " << m.label << (m.label == m.version && !m.name.empty() ? "  " + m.name : "")
+       << (m.no_transaction ? "  (no transaction)" : "") << (m.irreversible ? "  (irreversible)" : "") << "\n";
+  for (const auto& d : st.drift) os << "  " << paint(g, "31", "drift") << ": " << d << "\n";
+  if (!st.drift.empty()) os << "  verdict: " << paint(g, "31", "refused (drift)") << "\n";
+  if (!st.interrupted.empty()) {
+    for (const auto& c : st.interrupted) os << "  " << paint(g, "31", "interrupted") << ": " << c << "\n";
     os << "  verdict: " << paint(g, "31", "refused (interrupted migration)") << "\n";
     os << "  hint: " << run::interrupted_hint(env) << "\n";
   }
   if (auto lock = ledger.lock_holder()) os << "  lock: held by " << lock->describe() << "\n";
-  if (!env.requires_envs.empty()) {
-    auto missing = run::check_gate(project, env, plan.pending);
-    bool only_earlier = !missing.empty();
-    for (const auto& m : missing)
-      only_earlier &= earlier.count(m.substr(0, m.find(':'))) > 0 && m.find("is not applied") != std::string::npos;
-    std::string reqs;
-    for (const auto& r : env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
-    if (missing.empty())
-      os << "  gate (" << reqs << "): " << paint(g, "32", "open") << "\n";
-    else if (only_earlier)
-      os << "  gate (" << reqs << "): opens once the earlier stages of this run succeed\n";
-    else {
-      os << "  gate (" << reqs << "): " << paint(g, "31", "closed") << "\n";
-      for (const auto& m : missing) os << "    - " << m << "\n";
-    }
+  if (env.requires_envs.empty()) return;
+  auto gaps = run::check_gate(project, env, driver, st);
+  bool only_earlier = !gaps.empty();
+  for (const auto& gap : gaps) only_earlier &= earlier.count(gap.env) > 0 && gap.kind == steps::GapKind::NotApplied;
+  std::string reqs;
+  for (const auto& r : env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
+  if (gaps.empty())
+    os << "  gate (" << reqs << "): " << paint(g, "32", "open") << "\n";
+  else if (only_earlier)
+    os << "  gate (" << reqs << "): opens once the earlier stages of this run succeed\n";
+  else {
+    os << "  gate (" << reqs << "): " << paint(g, "31", "closed") << "\n";
+    for (const auto& gap : gaps) os << "    - " << gap.message << "\n";
   }
 }
 
@@ -148,38 +116,23 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
       continue;
     }
     db::Ledger ledger(*link.conn);
-    std::vector<migrate::Migration> pending;  // native only: what choose_rollback reads
-    if (pb.migrations.driver == config::Driver::Alembic) {
-      steps::Transports transports(env);
-      try {
-        auto chain = migrate::alembic_history(transports.get(pb.migrations.on), pb.migrations);
-        std::string cur = migrate::alembic_current(*link.conn);
-        auto todo = migrate::alembic_pending(chain, cur);
-        os << "  at alembic revision " << or_none(cur) << "; " << todo.size() << " pending\n";
-        for (const auto& r : todo) os << "    + " << r.id << "  " << r.message << "\n";
-        if (!env.requires_envs.empty()) {
-          auto missing = run::check_alembic_gate(project, env, chain, todo);
-          os << "  gate: "
-             << (missing.empty() ? paint(g, "32", "open")
-                                 : "closed (until the required stages reach " + todo.back().id + ")")
-             << "\n";
-          for (const auto& m : missing) os << "    - " << m << "\n";
-        }
-      } catch (const Error& e) {
-        os << "  " << paint(g, "31", "alembic") << ": " << console_part(e.what()) << "\n";
-        code = 1;
-      }
-    } else {
-      auto plan = migrate::make_plan(files, ledger.applied());
-      pending = plan.pending;
-      print_native_plan(os, g, project, env, ledger, plan, earlier);
-      print_plan_lint(os, pb, *link.conn, plan.pending);
+    steps::Transports transports(env);
+    auto driver = steps::make_driver(pb.migrations, transports, files);
+    steps::DriverState st;
+    try {
+      st = driver->read(*link.conn, ledger);
+      print_stage_plan(os, g, project, env, ledger, *driver, st, earlier);
+      print_plan_lint(os, pb, *link.conn, st.pending_files);
+    } catch (const Error& e) {
+      os << "  " << paint(g, "31", "error") << ": " << console_part(e.what()) << "\n";
+      code = 1;
     }
     os << "  steps:";
     for (const auto& s : pb.steps) os << " " << s.label() << ";";
     os << "\n";
-    auto choice = run::choose_rollback(pb, pending);
-    os << "  on failure: " << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method)
+    auto choice = driver->rollback_for_plan(pb, st);
+    os << "  on failure: "
+       << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + steps::method_name(choice.method))
        << " (" << choice.reason << ")\n";
     earlier.insert(name);
   }
@@ -213,7 +166,6 @@ std::vector<std::string> promotion_order(const config::Project& p) {
 int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as_json) {
   // --env ENV resolves ${VAR} and password_file for ENV only.
   auto project = only ? config::load_project(g.root, std::set<std::string>{*only}) : config::load_project(g.root);
-  auto files = run::load_playbook_migrations(project, status_source(project));
   json out = json::array();
   int code = 0;
   for (const auto& name : promotion_order(project)) {
@@ -228,21 +180,29 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
       auto link = run::connect(env);
       auto& conn = link.conn;
       db::Ledger ledger(*conn);
-      auto applied = ledger.applied();
-      auto plan = migrate::make_plan(files, applied);
+      steps::Transports transports(env);
+      auto src = steps::source_for(project, name);
+      auto driver = steps::make_driver(src, transports, run::load_playbook_migrations(project, src));
       e["reachable"] = true;
-      e["version"] = plan.current;
-      e["applied"] = applied.size();
       json pending = json::array();
-      for (const auto& m : plan.pending) pending.push_back(m.id());
-      e["pending"] = pending;
       json drift = json::array();
-      for (const auto& d : plan.drift) drift.push_back(d.message);
-      e["drift"] = drift;
       json cut = json::array();
-      for (const auto& c : run::interrupted_migrations(ledger)) cut.push_back(c);
+      try {
+        auto st = driver->read(*conn, ledger);
+        e["version"] = st.current;
+        e["applied"] = st.applied;
+        for (const auto& m : st.pending) pending.push_back(m.label);
+        for (const auto& d : st.drift) drift.push_back(d);
+        for (const auto& c : st.interrupted) cut.push_back(c);
+      } catch (const Error& err) {
+        if (err.kind() != ErrorKind::Refused) throw;
+        e["version"] = driver->current_version(*conn, ledger);
+        e["applied"] = 0;
+        drift.push_back(err.what());
+      }
+      e["pending"] = pending;
+      e["drift"] = drift;
       e["interrupted"] = cut;
-      if (auto src = run::alembic_source(project, name)) alembic_status(e, env, *src, *conn);
       auto holder = ledger.lock_holder();
       e["lock"] = holder ? json(holder->describe()) : json(nullptr);
       auto runs = ledger.runs(1);

@@ -94,56 +94,45 @@ class StageRunner {
 
     steps::StageContext ctx(m_project, m_pb, m_env, *conn, ledger, m_rep, transports, m_run_id, m_opts.state_dir,
                             m_files);
-    bool alembic = m_pb.migrations.driver == config::Driver::Alembic;
-    if (alembic) {
-      Stopwatch asw;
-      try {
-        ctx.alembic_chain = migrate::alembic_history(transports.get(m_pb.migrations.on), m_pb.migrations);
-        ctx.plan.current = migrate::alembic_current(*conn);
-        ctx.alembic_todo = migrate::alembic_pending(ctx.alembic_chain, ctx.plan.current);
-      } catch (const Error& e) {
-        if (e.kind() == ErrorKind::Refused) return refuse(e.what());
-        m_rep.step_failed("alembic history", e.what(), asw.elapsed());
-        return {exit_code::k_failed_clean, "failed", e.what()};
-      }
-      std::string todo;
-      for (const auto& r : ctx.alembic_todo) todo += (todo.empty() ? "" : ", ") + r.id;
-      m_rep.step_finished("alembic history",
-                          "at " + (ctx.plan.current.empty() ? std::string("base") : ctx.plan.current) +
-                              "; pending: " + (todo.empty() ? std::string("none") : todo),
-                          asw.elapsed());
-    } else {
-      ctx.plan = migrate::make_plan(m_files, ledger.applied());
+    auto& driver = *ctx.driver;
+    Stopwatch asw;
+    try {
+      ctx.state = driver.read(*conn, ledger);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::Refused) return refuse(e.what());
+      m_rep.step_failed(driver.read_label().empty() ? "migrations" : driver.read_label(), e.what(), asw.elapsed());
+      return {exit_code::k_failed_clean, "failed", e.what()};
     }
-    if (!ctx.plan.drift.empty()) {
+    if (!driver.read_label().empty())
+      m_rep.step_finished(driver.read_label(), driver.describe(ctx.state), asw.elapsed());
+    if (!ctx.state.drift.empty()) {
       std::string list;
-      for (const auto& d : ctx.plan.drift) list += "\n  " + d.message;
+      for (const auto& d : ctx.state.drift) list += "\n  " + d;
       return refuse("drift in '" + m_env.name + "':" + list,
                     "restore the migration files as they were applied, or roll back with `ferry rollback " +
                         m_env.name + " --to VERSION`");
     }
-    if (auto cut = alembic ? std::vector<std::string>{} : interrupted_migrations(ledger); !cut.empty()) {
+    if (const auto& cut = ctx.state.interrupted; !cut.empty()) {
       std::string list;
       for (const auto& c : cut) list += "\n  " + c;
       return refuse("'" + m_env.name + "' has an interrupted migration:" + list, interrupted_hint(m_env));
     }
     if (!m_env.requires_envs.empty()) {
       Stopwatch gsw;
-      auto missing = alembic ? check_alembic_gate(m_project, m_env, ctx.alembic_chain, ctx.alembic_todo)
-                             : check_gate(m_project, m_env, ctx.plan.pending);
-      if (!missing.empty()) {
+      auto gaps = check_gate(m_project, m_env, driver, ctx.state);
+      if (!gaps.empty()) {
         std::string list;
-        for (const auto& m : missing) list += "\n  " + m;
+        for (const auto& g : gaps) list += "\n  " + g.message;
         return refuse("gate: '" + m_env.name + "' requires what is missing:" + list,
                       "promote through the required environments first");
       }
       std::string reqs;
       for (const auto& r : m_env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
-      size_t n = alembic ? ctx.alembic_todo.size() : ctx.plan.pending.size();
-      m_rep.step_finished("gate", "open: " + std::to_string(n) + " pending verified in " + reqs, gsw.elapsed());
+      m_rep.step_finished("gate", "open: " + std::to_string(ctx.state.pending.size()) + " pending verified in " + reqs,
+                          gsw.elapsed());
     }
     Stopwatch bsw;
-    ctx.baseline.version = ctx.plan.current;
+    ctx.baseline.version = ctx.state.current;
     try {
       ctx.baseline.description = db::schema_description(*conn);
       ctx.baseline.fingerprint = sha256_hex(ctx.baseline.description);
@@ -167,7 +156,7 @@ class StageRunner {
     rec.environment = m_env.name;
     rec.operator_name = operator_name();
     rec.host = host_name();
-    rec.version_before = ctx.plan.current;
+    rec.version_before = ctx.state.current;
     rec.command = m_opts.command_line;
     ledger.insert_run(rec);
 
@@ -259,7 +248,7 @@ class StageRunner {
   // more is changed or undone here; say plainly what this run may have left.
   StageOutcome after_lock_lost(steps::StageContext& ctx, const std::vector<std::unique_ptr<steps::Step>>& completed,
                                const std::string& failure) {
-    bool changed = ctx.alembic_changed || !ctx.applied_this_run.empty();
+    bool changed = ctx.driver->changed(ctx);
     for (const auto& s : completed) changed |= s->changes_database();
     m_rep.message(report::Level::Error, "ferry lost its database session and with it the lock of run " + m_run_id +
                                             "; it stops here and undoes nothing (another run may hold the lock now)");
@@ -353,11 +342,7 @@ class StageRunner {
       return false;
     }
     m_connection_lost = true;
-    if (!steps::is_alembic(ctx)) {
-      ctx.applied_this_run.clear();
-      for (auto& a : ctx.ledger.applied())
-        if (a.run_id == m_run_id) ctx.applied_this_run.push_back(a);
-    }
+    ctx.driver->after_reconnect(ctx);
     m_rep.message(report::Level::Info,
                   "reconnected; this run's migrations in the ledger: " + std::to_string(ctx.applied_this_run.size()));
     return true;
@@ -445,70 +430,33 @@ class StageRunner {
     bool was_interrupted = interrupted();
     clear_interrupt();
     set_cancel_target(nullptr);
-    auto choice = choose_rollback(m_pb, [&] {
-      std::vector<migrate::Migration> ran;
-      for (const auto& a : ctx.applied_this_run)
-        for (const auto& f : m_files)
-          if (f.version == a.version) ran.push_back(f);
-      return ran;
-    }());
+    auto& driver = *ctx.driver;
+    auto choice = driver.rollback_for_run(m_pb, ctx);
     bool changed_db = false;
     for (const auto& s : completed) changed_db |= s->changes_database();
     if (!recover_connection(ctx)) {
       say_restore_by_hand(ctx);
       return {exit_code::k_failed_dirty, "needs attention", failure + "; the connection to PostgreSQL was lost"};
     }
-    bool rolled_back_by_server =
-        m_connection_lost && ctx.applied_this_run.empty() && !steps::is_alembic(ctx) && unchanged_since_baseline(ctx);
+    bool rolled_back_by_server = m_connection_lost && !driver.changed(ctx) && unchanged_since_baseline(ctx);
     if (rolled_back_by_server) changed_db = false;  // nothing of this run is in the database
     bool db_ok = true;
     bool used_restore = false;
-    if (steps::is_alembic(ctx)) {
-      if (ctx.alembic_changed || m_pb.rollback == config::RollbackMethod::Restore) {
-        std::string now = migrate::alembic_current(ctx.db);
-        if (m_pb.rollback == config::RollbackMethod::Restore) {
-          db_ok = restore(ctx, "rollback: restore");
-          used_restore = true;
-        } else if (now != ctx.baseline.version) {
-          Stopwatch sw;
-          std::string target = ctx.baseline.version.empty() ? "base" : ctx.baseline.version;
-          try {
-            migrate::alembic_run(ctx.transports.get(m_pb.migrations.on), m_pb.migrations, "downgrade " + target,
-                                 std::nullopt);
-            for (auto it = ctx.alembic_todo.rbegin(); it != ctx.alembic_todo.rend(); ++it)
-              ctx.db.exec_params(
-                  "INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, 'reverted', $3)",
-                  {it->id, it->message, m_run_id});
-            m_rep.step_compensated("migrate", true, "alembic downgrade " + target + " (from " + now + ")",
-                                   sw.elapsed());
-          } catch (const Error& e) {
-            m_rep.step_compensated("migrate", false, e.what(), sw.elapsed());
-            if (m_pb.rollback == config::RollbackMethod::Auto) {
-              db_ok = restore(ctx, "alembic downgrade failed");
-              used_restore = true;
-            } else {
-              db_ok = false;
-            }
-          }
-        }
-      }
-      changed_db = false;  // handled above; sql steps still show up in the proof
-    }
     if (changed_db) {
-      bool want_restore = choice.method == "restore backup" && !ctx.applied_this_run.empty();
-      if (m_pb.rollback == config::RollbackMethod::Restore) want_restore = true;
+      bool want_restore = m_pb.rollback == config::RollbackMethod::Restore ||
+                          (choice.method == steps::RollbackMethod::Restore && driver.changed(ctx));
       if (want_restore) {
         db_ok = restore(ctx, choice.reason);
         used_restore = true;
-      } else if (!ctx.applied_this_run.empty()) {
+      } else if (driver.changed(ctx)) {
         Stopwatch sw;
         try {
-          std::string s = steps::revert_migrations(ctx);
-          m_rep.step_compensated("migrate", true, s, sw.elapsed());
+          std::string s = driver.revert_run(ctx);
+          if (!s.empty()) m_rep.step_compensated("migrate", true, s, sw.elapsed());
         } catch (const Error& e) {
           m_rep.step_compensated("migrate", false, e.what(), sw.elapsed());
           if (m_pb.rollback == config::RollbackMethod::Auto) {
-            db_ok = restore(ctx, "a down migration failed");
+            db_ok = restore(ctx, "undoing the migrations failed");
             used_restore = true;
           } else {
             db_ok = false;
@@ -532,7 +480,7 @@ class StageRunner {
       if (rolled_back_by_server)
         m_rep.message(report::Level::Info,
                       "the connection was lost; the transaction was rolled back by PostgreSQL; proven as before");
-      if (choice.method == "down SQL (data loss!)")
+      if (choice.method == steps::RollbackMethod::DownSqlDataLoss)
         m_rep.message(report::Level::Warn, "down SQL restored the schema, but " + choice.reason);
       return {exit_code::k_failed_clean, "rolled back", failure};
     }

@@ -97,7 +97,7 @@ void run_checks(db::Connection& db, const std::string& sql, const std::string& f
   }
 }
 
-std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec) {
+std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec, const migrate::Plan& plan) {
   auto& db = ctx.db;
   const bool each = spec.transaction_each;
   const Millis lock_timeout = spec.lock_timeout;
@@ -138,7 +138,7 @@ std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec) {
   // Consecutive plain migrations go to the server together, in ONE round trip: for each, a
   // timestamp, its statements, its ledger row (and BEGIN/COMMIT around it with `each`). The
   // index of a failing statement tells which migration and which line failed.
-  const auto& pending = ctx.plan.pending;
+  const auto& pending = plan.pending;
   constexpr size_t k_batch = 50;
   size_t total = pending.size();
   size_t done = 0;
@@ -256,7 +256,7 @@ std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec) {
     throw;
   }
   if (ctx.applied_this_run.empty())
-    return "nothing to apply, at " + (ctx.plan.current.empty() ? std::string("no version") : ctx.plan.current);
+    return "nothing to apply, at " + (plan.current.empty() ? std::string("no version") : plan.current);
   return "applied " + std::to_string(ctx.applied_this_run.size()) + ": " + span(ctx.applied_this_run);
 }
 

@@ -26,13 +26,15 @@ class Step {
 
 std::unique_ptr<Step> make_step(const config::StepSpec& spec);
 
-// Applies ctx.plan.pending (used by the migrate step). Returns the summary.
-std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec);
+// Applies plan.pending (the native driver's migrate step). Returns the summary.
+std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec, const migrate::Plan& plan);
 // Reverts ctx.applied_this_run newest first with their stored down SQL, each in a
 // transaction with its history row. Throws at the first failure, naming what remains.
 std::string revert_migrations(StageContext& ctx);
 // Runs the statements of `sql` one by one; a statement that returns one boolean must return
 // true. Throws Error(Verify) naming the file and line.
 void run_checks(db::Connection& db, const std::string& sql, const std::string& file);
+// Stops (Error(Database)) when the run's lock is no longer ours: another ferry may be at work.
+void guard_lock(db::Ledger& ledger);
 
 }  // namespace ferry::steps

@@ -12,26 +12,7 @@ namespace {
 class MigrateStep : public Step {
  public:
   using Step::Step;
-  std::string run(StageContext& ctx) override {
-    if (is_alembic(ctx)) return alembic_upgrade(ctx);
-    return apply_migrations(ctx, m_spec);
-  }
-
- private:
-  std::string alembic_upgrade(StageContext& ctx) {
-    const auto& src = ctx.playbook.migrations;
-    std::string before = ctx.baseline.version;
-    if (ctx.alembic_todo.empty())
-      return "nothing to apply, at " + (before.empty() ? std::string("no revision") : before);
-    ctx.alembic_changed = true;  // from here on, a failure may have changed the database
-    migrate::alembic_run(ctx.transports.get(src.on), src, "upgrade head", m_spec.timeout);
-    std::string after = migrate::alembic_current(ctx.db);
-    for (const auto& r : ctx.alembic_todo)
-      ctx.db.exec_params("INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, 'applied', $3)",
-                         {r.id, r.message, ctx.run_id});
-    return "alembic upgrade head: " + (before.empty() ? std::string("base") : before) + " -> " + after + " (" +
-           std::to_string(ctx.alembic_todo.size()) + " revision" + (ctx.alembic_todo.size() == 1 ? "" : "s") + ")";
-  }
+  std::string run(StageContext& ctx) override { return ctx.driver->apply(ctx, m_spec); }
   bool changes_database() const override { return true; }
 };
 
@@ -150,10 +131,12 @@ class VerifyStep : public Step {
 
 std::unique_ptr<Step> make_step_extra(const config::StepSpec& spec);  // steps/service.cpp, backup.cpp
 
-bool is_alembic(const StageContext& ctx) { return ctx.playbook.migrations.driver == config::Driver::Alembic; }
+std::string current_version(StageContext& ctx) { return ctx.driver->current_version(ctx.db, ctx.ledger); }
 
-std::string current_version(StageContext& ctx) {
-  return is_alembic(ctx) ? migrate::alembic_current(ctx.db) : ctx.ledger.current_version();
+void guard_lock(db::Ledger& ledger) {
+  if (!ledger.lock_held())
+    throw Error(ErrorKind::Database, "ferry's database session was lost, and with it the lock",
+                "nothing more is changed; check `ferry status` and `ferry history`");
 }
 
 std::unique_ptr<Step> make_step(const config::StepSpec& spec) {
