@@ -10,11 +10,13 @@
 #include "migrate/sql_parser.hpp"
 #include "run/interrupt.hpp"
 #include "run/proof.hpp"
+#include "run/saga.hpp"
 #include "run/waiting.hpp"
 #include "run/summary.hpp"
 #include "run/target.hpp"
 #include "steps/backup.hpp"
 #include "steps/notify.hpp"
+#include "steps/recovery.hpp"
 #include "steps/service.hpp"
 #include "steps/step.hpp"
 
@@ -30,6 +32,76 @@ struct StageOutcome {
   int exit_code = 0;
   std::string outcome;  // succeeded | rolled back | failed | refused | needs attention
   std::string error;
+};
+
+// A playbook step as the saga runs it: bounded by its timeout (a watchdog cancels the
+// statement), its open transaction rolled back when it fails.
+class SagaUnit : public SagaStep {
+ public:
+  SagaUnit(const config::StepSpec& spec, steps::StageContext& ctx) : m_step(steps::make_step(spec)), m_ctx(ctx) {}
+  std::string name() const override { return m_step->name(); }
+  std::string run() override {
+    const auto& spec = m_step->spec();
+    Stopwatch sw;
+    try {
+      std::optional<Watchdog> dog;
+      if (spec.timeout && spec.kind != config::StepKind::Run && spec.kind != config::StepKind::Restart)
+        dog.emplace(&m_ctx.db, spec.timeout->count());
+      return m_step->run(m_ctx);
+    } catch (const Error& e) {
+      m_ctx.db.rollback_if_open();
+      if (spec.timeout && sw.elapsed() >= *spec.timeout)
+        throw Error(e.kind(), "timed out after " + format_duration(*spec.timeout) + ": " + e.what());
+      throw;
+    }
+  }
+  std::string undo() override { return m_step->undo(m_ctx); }
+  bool undo_last() const override { return m_step->undo_last(); }
+  bool changes_database() const { return m_step->changes_database(); }
+
+ private:
+  std::unique_ptr<steps::Step> m_step;
+  steps::StageContext& m_ctx;
+};
+
+// Reports the saga's steps; stops it before a step when ferry was interrupted or lost its lock.
+class StageObserver : public SagaObserver {
+ public:
+  StageObserver(report::Reporter& rep, db::Ledger& ledger) : m_rep(rep), m_ledger(ledger) {}
+  std::string before(const SagaStep& s) override {
+    if (interrupted()) {
+      std::string why = "interrupted by " + interrupt_name();
+      m_rep.message(report::Level::Error, why);
+      return why;
+    }
+    if (m_ledger.lock_held()) return "";
+    m_rep.step_failed(s.name(), std::string("not started: ") + k_lock_lost, Millis(0));
+    return k_lock_lost;
+  }
+  void started(const SagaStep& s) override {
+    m_sw = Stopwatch();
+    m_rep.step_started(s.name());
+  }
+  void finished(const SagaStep& s, const std::string& summary) override {
+    m_rep.step_finished(s.name(), summary, m_sw.elapsed());
+  }
+  void failed(const SagaStep& s, const std::string& e) override {
+    m_rep.step_failed(s.name(), e, m_sw.elapsed());
+    m_sw = Stopwatch();
+  }
+  void undone(const SagaStep& s, const std::string& summary) override {
+    m_rep.step_compensated(s.name(), true, summary, m_sw.elapsed());
+    m_sw = Stopwatch();
+  }
+  void undo_failed(const SagaStep& s, const std::string& e) override {
+    m_rep.step_compensated(s.name(), false, e, m_sw.elapsed());
+  }
+  void restart_clock() { m_sw = Stopwatch(); }
+
+ private:
+  report::Reporter& m_rep;
+  db::Ledger& m_ledger;
+  Stopwatch m_sw;
 };
 
 class StageRunner {
@@ -160,51 +232,22 @@ class StageRunner {
     rec.command = m_opts.command_line;
     ledger.insert_run(rec);
 
-    std::vector<std::unique_ptr<steps::Step>> completed;
-    std::string failure;
-    for (const auto& spec : m_pb.steps) {
-      auto step = steps::make_step(spec);
-      if (interrupted()) {
-        failure = "interrupted by " + interrupt_name();
-        m_rep.message(report::Level::Error, failure);
-        break;
-      }
-      if (!ledger.lock_held()) {
-        failure = k_lock_lost;
-        m_rep.step_failed(step->name(), "not started: " + failure, Millis(0));
-        break;
-      }
-      Stopwatch ssw;
-      m_rep.step_started(step->name());
-      try {
-        std::optional<Watchdog> dog;
-        if (spec.timeout && spec.kind != config::StepKind::Run && spec.kind != config::StepKind::Restart)
-          dog.emplace(conn.get(), spec.timeout->count());
-        std::string summary = step->run(ctx);
-        m_rep.step_finished(step->name(), summary, ssw.elapsed());
-        completed.push_back(std::move(step));
-      } catch (const Error& e) {
-        conn->rollback_if_open();
-        failure = e.what();
-        if (spec.timeout && ssw.elapsed() >= *spec.timeout)
-          failure = "timed out after " + format_duration(*spec.timeout) + ": " + failure;
-        m_rep.step_failed(step->name(), failure, ssw.elapsed());
-        // The failed step may have committed part of its work (migrate with transaction: each).
-        completed.push_back(std::move(step));
-        break;
-      }
-    }
-
+    std::vector<std::unique_ptr<SagaUnit>> units;
+    std::vector<SagaStep*> plan;
+    for (const auto& spec : m_pb.steps) plan.push_back(units.emplace_back(std::make_unique<SagaUnit>(spec, ctx)).get());
+    StageObserver observer(m_rep, ledger);
+    Saga saga(observer);
+    std::string failure = saga.run(plan);
     // The lock must still be ours before success is declared, and before anything is undone.
     bool lock_lost = !ledger.lock_held();
     if (lock_lost && failure.empty()) failure = k_lock_lost;
     // A session the server dropped (a restart, a terminated backend): a new session and the
     // lock again, when no other run was recorded in between. Then the usual rollback and proof
     // say what is true; otherwise stop and undo nothing.
-    if (lock_lost && !ctx.db.alive() && recover_connection(ctx)) lock_lost = false;
+    if (lock_lost && !ctx.db.alive() && steps::recover_connection(ctx)) lock_lost = false;
     StageOutcome out;
     if (lock_lost) {
-      out = after_lock_lost(ctx, completed, failure);
+      out = after_lock_lost(ctx, saga, failure);
     } else if (failure.empty()) {
       out = {exit_code::k_ok, "succeeded", ""};
       if (m_env.backup && ctx.backup) {
@@ -222,7 +265,8 @@ class StageRunner {
     } else if (m_pb.on_failure == config::OnFailure::Stop) {
       out = after_stop(ctx, failure);
     } else {
-      out = compensate(ctx, completed, failure);
+      observer.restart_clock();
+      out = compensate(ctx, saga, failure);
     }
     std::string outcome = out.outcome == "rolled back"       ? "rolled_back"
                           : out.outcome == "needs attention" ? "needs_attention"
@@ -246,10 +290,9 @@ class StageRunner {
 
   // ferry's session (and with it the lock) is gone: another ferry may be at work, so nothing
   // more is changed or undone here; say plainly what this run may have left.
-  StageOutcome after_lock_lost(steps::StageContext& ctx, const std::vector<std::unique_ptr<steps::Step>>& completed,
-                               const std::string& failure) {
+  StageOutcome after_lock_lost(steps::StageContext& ctx, const Saga& saga, const std::string& failure) {
     bool changed = ctx.driver->changed(ctx);
-    for (const auto& s : completed) changed |= s->changes_database();
+    for (const auto* s : saga.started()) changed |= static_cast<const SagaUnit*>(s)->changes_database();
     m_rep.message(report::Level::Error, "ferry lost its database session and with it the lock of run " + m_run_id +
                                             "; it stops here and undoes nothing (another run may hold the lock now)");
     if (!changed) return {exit_code::k_failed_clean, "failed", failure + "; nothing had been changed"};
@@ -295,7 +338,7 @@ class StageRunner {
   }
 
   StageOutcome after_stop(steps::StageContext& ctx, const std::string& failure) {
-    if (!recover_connection(ctx)) {
+    if (!steps::recover_connection(ctx)) {
       say_restore_by_hand(ctx);
       return {exit_code::k_failed_dirty, "needs attention", failure + "; the connection to PostgreSQL was lost"};
     }
@@ -312,83 +355,6 @@ class StageRunner {
                                               " migration(s), newest " + ctx.applied_this_run.back().version);
     say_restore_by_hand(ctx);
     return {exit_code::k_failed_dirty, "needs attention", failure};
-  }
-
-  // After a lost connection (PostgreSQL restarted, the backend terminated): a new session, the
-  // run's lock again, and what the ledger says this run committed (a transaction the server
-  // lost is not in it). False when the server stays away or another session took the lock.
-  bool recover_connection(steps::StageContext& ctx) {
-    if (ctx.db.alive()) return true;
-    Stopwatch sw;
-    m_rep.message(report::Level::Warn, "the connection to PostgreSQL was lost; reconnecting");
-    try {
-      ctx.db.reconnect();
-    } catch (const Error& e) {
-      m_rep.step_compensated("database", false, e.what(), sw.elapsed());
-      return false;
-    }
-    if (!ctx.ledger.try_lock()) {
-      m_rep.step_compensated("database", false,
-                             "reconnected, but another session took the lock while the connection was lost",
-                             sw.elapsed());
-      return false;
-    }
-    if (auto n = ctx.ledger.runs_started_after(m_run_id); n > 0) {
-      ctx.ledger.unlock();
-      m_rep.step_compensated("database", false,
-                             "reconnected, but " + std::to_string(n) +
-                                 " other run(s) started on this database while the connection was lost",
-                             sw.elapsed());
-      return false;
-    }
-    m_connection_lost = true;
-    ctx.driver->after_reconnect(ctx);
-    m_rep.message(report::Level::Info,
-                  "reconnected; this run's migrations in the ledger: " + std::to_string(ctx.applied_this_run.size()));
-    return true;
-  }
-
-  bool restore(steps::StageContext& ctx, const std::string& why) {
-    Stopwatch sw;
-    if (!ctx.backup) {
-      m_rep.step_compensated("database", false, "a restore is needed (" + why + ") but this run took no backup",
-                             sw.elapsed());
-      return false;
-    }
-    for (int attempt = 1;; ++attempt) {
-      try {
-        steps::restore_backup(ctx, *ctx.backup);
-        ctx.applied_this_run.clear();
-        m_rep.step_compensated("database", true, "restored backup " + ctx.backup->id + " (" + why + ")", sw.elapsed());
-        return true;
-      } catch (const Error& e) {
-        // The restore is one transaction: when the server went away under it, nothing of it
-        // was applied, and it can run again once the server is back.
-        bool lost = attempt == 1 && !ctx.db.alive();
-        m_rep.step_compensated("database", false, std::string("restore failed: ") + e.what(), sw.elapsed());
-        if (!lost || !recover_connection(ctx)) return false;
-        m_rep.message(report::Level::Warn,
-                      "the connection was lost during the restore (one transaction: nothing "
-                      "of it was applied); restoring again");
-      }
-    }
-  }
-
-  bool restart_services(steps::StageContext& ctx, const std::vector<std::unique_ptr<steps::Step>>& completed) {
-    bool ok = true;
-    for (auto it = completed.rbegin(); it != completed.rend(); ++it) {
-      const auto& spec = (*it)->spec();
-      if (spec.kind != config::StepKind::Restart) continue;
-      Stopwatch sw;
-      try {
-        auto s = steps::restart_service(ctx, m_env.services.at(spec.service), spec.timeout);
-        m_rep.step_compensated(spec.label(), true, s, sw.elapsed());
-      } catch (const Error& e) {
-        m_rep.step_compensated(spec.label(), false, e.what(), sw.elapsed());
-        ok = false;
-      }
-    }
-    return ok;
   }
 
   // "" when proven, else what is not as before.
@@ -424,55 +390,35 @@ class StageRunner {
     return diff;
   }
 
-  StageOutcome compensate(steps::StageContext& ctx, const std::vector<std::unique_ptr<steps::Step>>& completed,
-                          const std::string& failure) {
+  // Undoes the steps that ran (the saga: newest first), then proves the environment is as before;
+  // with `auto`, a failed proof after down SQL falls back to the backup and undoes again.
+  StageOutcome compensate(steps::StageContext& ctx, Saga& saga, const std::string& failure) {
     // A signal during compensation must not stop it: finish the rollback, then exit.
     bool was_interrupted = interrupted();
     clear_interrupt();
     set_cancel_target(nullptr);
-    auto& driver = *ctx.driver;
-    auto choice = driver.rollback_for_run(m_pb, ctx);
-    bool changed_db = false;
-    for (const auto& s : completed) changed_db |= s->changes_database();
-    if (!recover_connection(ctx)) {
+    auto choice = ctx.driver->rollback_for_run(m_pb, ctx);
+    if (!steps::recover_connection(ctx)) {
       say_restore_by_hand(ctx);
       return {exit_code::k_failed_dirty, "needs attention", failure + "; the connection to PostgreSQL was lost"};
     }
-    bool rolled_back_by_server = m_connection_lost && !driver.changed(ctx) && unchanged_since_baseline(ctx);
-    if (rolled_back_by_server) changed_db = false;  // nothing of this run is in the database
-    bool db_ok = true;
-    bool used_restore = false;
-    if (changed_db) {
-      bool want_restore = m_pb.rollback == config::RollbackMethod::Restore ||
-                          (choice.method == steps::RollbackMethod::Restore && driver.changed(ctx));
-      if (want_restore) {
-        db_ok = restore(ctx, choice.reason);
-        used_restore = true;
-      } else if (driver.changed(ctx)) {
-        Stopwatch sw;
-        try {
-          std::string s = driver.revert_run(ctx);
-          if (!s.empty()) m_rep.step_compensated("migrate", true, s, sw.elapsed());
-        } catch (const Error& e) {
-          m_rep.step_compensated("migrate", false, e.what(), sw.elapsed());
-          if (m_pb.rollback == config::RollbackMethod::Auto) {
-            db_ok = restore(ctx, "undoing the migrations failed");
-            used_restore = true;
-          } else {
-            db_ok = false;
-          }
-        }
+    // Reconnected, nothing of this run in the ledger, schema and rows as before: the server
+    // rolled back this run's transaction.
+    bool rolled_back_by_server = ctx.reconnected && !ctx.driver->changed(ctx) && unchanged_since_baseline(ctx);
+    if (rolled_back_by_server) ctx.database_as_before = true;
+    auto undone = saga.undo();
+    std::string diff = undone.ok ? prove(ctx) : "compensation failed";
+    if (!diff.empty() && undone.ok && !ctx.restored && m_pb.rollback == config::RollbackMethod::Auto && ctx.backup) {
+      m_rep.message(report::Level::Warn, "not proven after down SQL; restoring the backup instead");
+      if (steps::restore_run_backup(ctx, "proof failed after down SQL")) {
+        undone = saga.undo();
+        diff = undone.ok ? prove(ctx) : "restart failed";
       }
     }
-    bool svc_ok = db_ok ? restart_services(ctx, completed) : false;
-    std::string diff = db_ok && svc_ok ? prove(ctx) : "compensation failed";
-    if (!diff.empty() && db_ok && svc_ok && !used_restore && m_pb.rollback == config::RollbackMethod::Auto &&
-        ctx.backup) {
-      m_rep.message(report::Level::Warn, "not proven after down SQL; restoring the backup instead");
-      if (restore(ctx, "proof failed after down SQL")) {
-        svc_ok = restart_services(ctx, completed);
-        diff = svc_ok ? prove(ctx) : "restart failed";
-      }
+    if (!undone.ok) {
+      std::string rest;
+      for (const auto& r : undone.remaining) rest += (rest.empty() ? "" : ", ") + r;
+      m_rep.message(report::Level::Error, "the undo stopped; not undone: " + rest);
     }
     if (was_interrupted) m_rep.message(report::Level::Info, "stopped by " + interrupt_name() + " after rolling back");
     if (diff.empty()) {
@@ -496,8 +442,7 @@ class StageRunner {
   std::string m_run_id;
   const RunOptions& m_opts;
   const std::vector<migrate::Migration>& m_files;
-  bool m_connection_lost = false;  // reconnected during this stage
-  report::StageSummary m_sum;      // for notifications and metrics
+  report::StageSummary m_sum;  // for notifications and metrics
 };
 
 }  // namespace

@@ -96,6 +96,12 @@ struct StageContext {
 
   std::vector<db::AppliedMigration> applied_this_run;  // native: committed by this run, oldest first
   std::optional<BackupMeta> backup;                    // this run's verified backup
+
+  // Undoing: the database is as before the run (restored from the backup, or the server rolled
+  // back this run's only transaction): later undos leave it alone.
+  bool database_as_before = false;
+  bool restored = false;     // this run's backup was restored
+  bool reconnected = false;  // the session was lost and opened again during this stage
 };
 
 // The environment's current version, as the driver reads it.

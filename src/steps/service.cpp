@@ -62,6 +62,11 @@ class RestartStep : public Step {
   std::string run(StageContext& ctx) override {
     return restart_service(ctx, ctx.env.services.at(m_spec.service), m_spec.timeout);
   }
+  // Restarts again once the other steps are undone, so the service runs against what they left.
+  std::string undo(StageContext& ctx) override {
+    return restart_service(ctx, ctx.env.services.at(m_spec.service), m_spec.timeout);
+  }
+  bool undo_last() const override { return true; }
 };
 class HealthStep : public Step {
  public:

@@ -1,6 +1,6 @@
 // One step of a playbook. run() does the work and returns a one-line summary, or throws after
-// cleaning up its own partial work. undo() compensates a completed run() (most steps have
-// nothing to undo; the Runner decides the order and handles the database as a whole).
+// cleaning up what it can (it may have committed part of its work: it is undone too). undo()
+// compensates it after a later failure (run/saga.* decides the order: newest first).
 #pragma once
 #include <memory>
 #include <string>
@@ -17,6 +17,12 @@ class Step {
   const config::StepSpec& spec() const { return m_spec; }
   std::string name() const { return m_spec.label(); }
   virtual std::string run(StageContext& ctx) = 0;
+  // Undoes what run() did; returns a summary, "" when there was nothing to undo (backup,
+  // verify, health, run). Throws when it could not. Repeatable: after a restore the runner
+  // undoes again (a restart restarts again, a migrate finds the database as before).
+  virtual std::string undo(StageContext&) { return ""; }
+  // True when the undo must come after every other step's (a restart reloads what they left).
+  virtual bool undo_last() const { return false; }
   // True when this step changes the database (the Runner proves what it undid).
   virtual bool changes_database() const { return false; }
 

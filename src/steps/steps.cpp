@@ -3,16 +3,42 @@
 #include "db/introspect.hpp"
 #include "log/log.hpp"
 #include "run/interrupt.hpp"
+#include "steps/recovery.hpp"
 #include "steps/step.hpp"
 
 namespace ferry::steps {
 
 namespace {
 
+// Restores this run's backup for an undo; the restore reports its own line.
+std::string restore_for_undo(StageContext& ctx, const std::string& why) {
+  if (!restore_run_backup(ctx, why)) throw Error(ErrorKind::Command, "the database could not be restored");
+  return "";
+}
+
 class MigrateStep : public Step {
  public:
   using Step::Step;
   std::string run(StageContext& ctx) override { return ctx.driver->apply(ctx, m_spec); }
+  // The driver reverts (down SQL, downgrade), or the backup is restored when the rollback
+  // choice says so; with `auto`, a failed revert falls back to the backup.
+  std::string undo(StageContext& ctx) override {
+    if (ctx.database_as_before) return "";
+    const auto& pb = ctx.playbook;
+    auto choice = ctx.driver->rollback_for_run(pb, ctx);
+    bool changed = ctx.driver->changed(ctx);
+    if (pb.rollback == config::RollbackMethod::Restore || (choice.method == RollbackMethod::Restore && changed))
+      return restore_for_undo(ctx, choice.reason);
+    if (!changed) return "";
+    Stopwatch sw;
+    try {
+      return ctx.driver->revert_run(ctx);
+    } catch (const Error& e) {
+      if (pb.rollback != config::RollbackMethod::Auto) throw;
+      ctx.reporter.step_compensated(name(), false, e.what(), sw.elapsed());
+      return restore_for_undo(ctx, "undoing the migrations failed");
+    }
+  }
   bool changes_database() const override { return true; }
 };
 
@@ -24,6 +50,12 @@ class SqlStep : public Step {
     auto r = ctx.db.exec(m_spec.sql);
     if (r.single_bool() && (r.is_null(0, 0) || !r.boolean(0, 0))) throw Error(ErrorKind::Verify, "returned false");
     return r.rows() == 1 && r.cols() == 1 ? "returned " + r.text(0, 0) : "done";
+  }
+  // Arbitrary SQL has no down: with `rollback: restore` the backup undoes it, else the proof
+  // says whether anything of it is left.
+  std::string undo(StageContext& ctx) override {
+    if (ctx.database_as_before || ctx.playbook.rollback != config::RollbackMethod::Restore) return "";
+    return restore_for_undo(ctx, ctx.driver->rollback_for_run(ctx.playbook, ctx).reason);
   }
   bool changes_database() const override { return true; }
 };
