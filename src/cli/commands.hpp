@@ -16,7 +16,8 @@ struct Globals {
 };
 
 int cmd_validate(const Globals& g);
-int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& env);
+// cli/plan_command.cpp
+int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& env, bool as_json);
 int cmd_status(const Globals& g, const std::optional<std::string>& env, bool json);
 int cmd_history(const Globals& g, const std::string& env, bool json);
 int cmd_backups(const Globals& g, const std::string& env, bool json);

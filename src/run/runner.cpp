@@ -11,6 +11,7 @@
 #include "run/interrupt.hpp"
 #include "run/proof.hpp"
 #include "run/saga.hpp"
+#include "run/stage_plan.hpp"
 #include "run/waiting.hpp"
 #include "run/summary.hpp"
 #include "run/target.hpp"
@@ -134,6 +135,31 @@ class StageRunner {
     return {exit_code::k_refused, "refused", why};
   }
 
+  // The stage's plan (the same function `ferry plan` uses), and its refusal if any.
+  std::optional<StageOutcome> plan(steps::StageContext& ctx) {
+    auto& driver = *ctx.driver;
+    Stopwatch sw;
+    StagePlan sp;
+    try {
+      sp = plan_stage(m_project, m_pb, m_env, driver, ctx.db, ctx.ledger);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::Refused) return refuse(e.what());
+      m_rep.step_failed(driver.read_label().empty() ? "migrations" : driver.read_label(), e.what(), sw.elapsed());
+      return StageOutcome{exit_code::k_failed_clean, "failed", e.what()};
+    }
+    ctx.state = sp.state;
+    if (!driver.read_label().empty())
+      m_rep.step_finished(driver.read_label(), driver.describe(ctx.state), sw.elapsed());
+    if (sp.refusal) return refuse(sp.refusal->message, sp.refusal->hint);
+    if (sp.gate_checked) {
+      std::string reqs;
+      for (const auto& r : m_env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
+      m_rep.step_finished("gate", "open: " + std::to_string(ctx.state.pending.size()) + " pending verified in " + reqs,
+                          sw.elapsed());
+    }
+    return std::nullopt;
+  }
+
   StageOutcome run_inner() {
     if (auto why = confirm_protected(m_env, m_opts.yes); !why.empty()) return refuse(why);
     Stopwatch lock_sw;
@@ -166,43 +192,7 @@ class StageRunner {
 
     steps::StageContext ctx(m_project, m_pb, m_env, *conn, ledger, m_rep, transports, m_run_id, m_opts.state_dir,
                             m_files);
-    auto& driver = *ctx.driver;
-    Stopwatch asw;
-    try {
-      ctx.state = driver.read(*conn, ledger);
-    } catch (const Error& e) {
-      if (e.kind() == ErrorKind::Refused) return refuse(e.what());
-      m_rep.step_failed(driver.read_label().empty() ? "migrations" : driver.read_label(), e.what(), asw.elapsed());
-      return {exit_code::k_failed_clean, "failed", e.what()};
-    }
-    if (!driver.read_label().empty())
-      m_rep.step_finished(driver.read_label(), driver.describe(ctx.state), asw.elapsed());
-    if (!ctx.state.drift.empty()) {
-      std::string list;
-      for (const auto& d : ctx.state.drift) list += "\n  " + d;
-      return refuse("drift in '" + m_env.name + "':" + list,
-                    "restore the migration files as they were applied, or roll back with `ferry rollback " +
-                        m_env.name + " --to VERSION`");
-    }
-    if (const auto& cut = ctx.state.interrupted; !cut.empty()) {
-      std::string list;
-      for (const auto& c : cut) list += "\n  " + c;
-      return refuse("'" + m_env.name + "' has an interrupted migration:" + list, interrupted_hint(m_env));
-    }
-    if (!m_env.requires_envs.empty()) {
-      Stopwatch gsw;
-      auto gaps = check_gate(m_project, m_env, driver, ctx.state);
-      if (!gaps.empty()) {
-        std::string list;
-        for (const auto& g : gaps) list += "\n  " + g.message;
-        return refuse("gate: '" + m_env.name + "' requires what is missing:" + list,
-                      "promote through the required environments first");
-      }
-      std::string reqs;
-      for (const auto& r : m_env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
-      m_rep.step_finished("gate", "open: " + std::to_string(ctx.state.pending.size()) + " pending verified in " + reqs,
-                          gsw.elapsed());
-    }
+    if (auto refused = plan(ctx)) return *refused;
     Stopwatch bsw;
     ctx.baseline.version = ctx.state.current;
     try {
@@ -233,11 +223,11 @@ class StageRunner {
     ledger.insert_run(rec);
 
     std::vector<std::unique_ptr<SagaUnit>> units;
-    std::vector<SagaStep*> plan;
-    for (const auto& spec : m_pb.steps) plan.push_back(units.emplace_back(std::make_unique<SagaUnit>(spec, ctx)).get());
+    std::vector<SagaStep*> order;
+    for (const auto& spec : m_pb.steps) order.push_back(units.emplace_back(std::make_unique<SagaUnit>(spec, ctx)).get());
     StageObserver observer(m_rep, ledger);
     Saga saga(observer);
-    std::string failure = saga.run(plan);
+    std::string failure = saga.run(order);
     // The lock must still be ours before success is declared, and before anything is undone.
     bool lock_lost = !ledger.lock_held();
     if (lock_lost && failure.empty()) failure = k_lock_lost;
