@@ -25,12 +25,12 @@ using nlohmann::json;
 
 namespace ferry::cli {
 
-namespace {
 std::string paint(const Globals& g, const char* code, const std::string& s) {
   return g.color ? std::string("\033[") + code + "m" + s + "\033[0m" : s;
 }
 std::string or_none(const std::string& v) { return v.empty() ? "none" : v; }
 
+namespace {
 config::MigrationsSource default_source() { return config::MigrationsSource{}; }
 }  // namespace
 
@@ -73,6 +73,48 @@ std::vector<std::string> promotion_order(const config::Project& p) {
   return out;
 }
 
+// What `status` shows of a reachable environment; throws when it cannot be read.
+void read_status(json& e, const config::Project& project, const config::Environment& env) {
+  auto link = run::connect(env);
+  auto& conn = link.conn;
+  db::Ledger ledger(*conn);
+  steps::Transports transports(env);
+  auto src = steps::source_for(project, env.name);
+  auto driver = steps::make_driver(src, transports, run::load_playbook_migrations(project, src));
+  e["reachable"] = true;
+  json pending = json::array();
+  json drift = json::array();
+  json cut = json::array();
+  try {
+    auto st = driver->read(*conn, ledger);
+    e["version"] = st.current;
+    e["applied"] = st.applied;
+    for (const auto& m : st.pending) pending.push_back(m.label);
+    for (const auto& d : st.drift) drift.push_back(d);
+    for (const auto& c : st.interrupted) cut.push_back(c);
+  } catch (const Error& err) {
+    if (err.kind() != ErrorKind::Refused) throw;
+    e["version"] = driver->current_version(*conn, ledger);
+    e["applied"] = 0;
+    drift.push_back(err.what());
+  }
+  e["pending"] = pending;
+  e["drift"] = drift;
+  e["interrupted"] = cut;
+  auto holder = ledger.lock_holder();
+  e["lock"] = holder ? json(holder->describe()) : json(nullptr);
+  auto runs = ledger.runs(1);
+  if (!runs.empty())
+    e["last_run"] = {{"id", runs[0].id},           {"playbook", runs[0].playbook}, {"outcome", runs[0].outcome},
+                     {"started", runs[0].started}, {"finished", runs[0].finished}, {"operator", runs[0].operator_name},
+                     {"error", runs[0].error}};
+  else
+    e["last_run"] = nullptr;
+  e["fingerprint"] = db::schema_fingerprint(*conn);
+  std::string rev = migrate::alembic_current(*conn);
+  e["alembic_revision"] = rev.empty() ? json(nullptr) : json(rev);
+}
+
 int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as_json) {
   // --env ENV resolves ${VAR} and password_file for ENV only.
   auto project = only ? config::load_project(g.root, std::set<std::string>{*only}) : config::load_project(g.root);
@@ -87,45 +129,7 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
               {"port", env.database.port},
               {"protected", env.is_protected}};
     try {
-      auto link = run::connect(env);
-      auto& conn = link.conn;
-      db::Ledger ledger(*conn);
-      steps::Transports transports(env);
-      auto src = steps::source_for(project, name);
-      auto driver = steps::make_driver(src, transports, run::load_playbook_migrations(project, src));
-      e["reachable"] = true;
-      json pending = json::array();
-      json drift = json::array();
-      json cut = json::array();
-      try {
-        auto st = driver->read(*conn, ledger);
-        e["version"] = st.current;
-        e["applied"] = st.applied;
-        for (const auto& m : st.pending) pending.push_back(m.label);
-        for (const auto& d : st.drift) drift.push_back(d);
-        for (const auto& c : st.interrupted) cut.push_back(c);
-      } catch (const Error& err) {
-        if (err.kind() != ErrorKind::Refused) throw;
-        e["version"] = driver->current_version(*conn, ledger);
-        e["applied"] = 0;
-        drift.push_back(err.what());
-      }
-      e["pending"] = pending;
-      e["drift"] = drift;
-      e["interrupted"] = cut;
-      auto holder = ledger.lock_holder();
-      e["lock"] = holder ? json(holder->describe()) : json(nullptr);
-      auto runs = ledger.runs(1);
-      if (!runs.empty())
-        e["last_run"] = {
-            {"id", runs[0].id},           {"playbook", runs[0].playbook}, {"outcome", runs[0].outcome},
-            {"started", runs[0].started}, {"finished", runs[0].finished}, {"operator", runs[0].operator_name},
-            {"error", runs[0].error}};
-      else
-        e["last_run"] = nullptr;
-      e["fingerprint"] = db::schema_fingerprint(*conn);
-      std::string rev = migrate::alembic_current(*conn);
-      e["alembic_revision"] = rev.empty() ? json(nullptr) : json(rev);
+      read_status(e, project, env);
     } catch (const Error& err) {
       e["reachable"] = false;
       e["error"] = project.secrets.redact(err.what());

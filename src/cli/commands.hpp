@@ -15,6 +15,10 @@ struct Globals {
   bool verbose = false;
 };
 
+// ANSI colour `code` around `s` when colour is on; "none" for an empty version.
+std::string paint(const Globals& g, const char* code, const std::string& s);
+std::string or_none(const std::string& v);
+
 int cmd_validate(const Globals& g);
 // cli/plan_command.cpp
 int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& env, bool as_json);

@@ -20,11 +20,6 @@ namespace ferry::cli {
 
 namespace {
 
-std::string paint(const Globals& g, const char* code, const std::string& s) {
-  return g.color ? std::string("\033[") + code + "m" + s + "\033[0m" : s;
-}
-std::string or_none(const std::string& v) { return v.empty() ? "none" : v; }
-
 // What one stage's plan says: read from its database, or why it could not be read.
 struct StageView {
   std::string environment;

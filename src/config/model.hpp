@@ -44,7 +44,6 @@ struct Connection {
   ConnectionType type = ConnectionType::Local;
   SshSpec ssh;
   DockerSpec docker;
-  Mark mark;
 };
 
 struct Database {
@@ -126,7 +125,6 @@ struct ColumnCheck {
 
 struct StepSpec {
   StepKind kind = StepKind::Run;
-  Mark mark;
   std::optional<Millis> timeout;
   // migrate
   bool transaction_each = false;

@@ -6,8 +6,9 @@
 #include "config/loader.hpp"
 #include "core/text.hpp"
 #include "db/introspect.hpp"
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "run/runner.hpp"
+#include "run/session.hpp"
 #include "run/target.hpp"
 #include "run/waiting.hpp"
 #include "steps/backup.hpp"
@@ -19,50 +20,6 @@ namespace fs = std::filesystem;
 namespace ferry::run {
 
 namespace {
-
-// Holds the lock and the ferry.runs row of a one-environment operation.
-struct Session {
-  DbLink link;
-  db::Connection* conn = nullptr;
-  std::unique_ptr<db::Ledger> ledger;
-  ~Session() {
-    set_cancel_target(nullptr);
-    if (ledger) ledger->unlock();
-  }
-};
-
-struct Waits {
-  Millis lock{0};
-  Millis ready{0};
-};
-
-// Opens the session: connect, lock (refusal -> exit 3 via Error(Refused)), schema, run row.
-void open_session(Session& s, const config::Environment& env, steps::Transports& transports, const std::string& run_id,
-                  const std::string& what, const std::string& command_line, report::Reporter& rep, Waits waits,
-                  steps::Driver& driver) {
-  Stopwatch sw;
-  s.link = connect_when_ready(env, &transports, waits.ready, rep);
-  s.conn = s.link.conn.get();
-  s.ledger = std::make_unique<db::Ledger>(*s.conn);
-  if (!lock_waiting(*s.ledger, env.name, waits.lock, rep)) {
-    std::string why = locked_message(*s.ledger, env.name, waits.lock);
-    s.ledger.reset();
-    throw Error(ErrorKind::Refused, why);
-  }
-  set_cancel_target(s.conn);
-  s.ledger->ensure_schema();
-  report_abandoned_runs(*s.ledger, rep, env.name);
-  db::RunRecord rec;
-  rec.id = run_id;
-  rec.playbook = what;
-  rec.environment = env.name;
-  rec.operator_name = operator_name();
-  rec.host = host_name();
-  rec.version_before = driver.current_version(*s.conn, *s.ledger);
-  rec.command = command_line;
-  s.ledger->insert_run(rec);
-  rep.step_finished("lock", "held by run " + run_id, sw.elapsed());
-}
 
 std::vector<steps::BackupMeta> list_backups_warning(const config::Environment& env, steps::Transports& transports,
                                                     report::Reporter& rep) {
@@ -108,13 +65,13 @@ void restore_once_more_if_lost(steps::StageContext& ctx, const steps::BackupMeta
     steps::restore_backup(ctx, b);
     return;
   } catch (const Error& e) {
-    if (s.conn->alive()) throw;
+    if (s.db().alive()) throw;
     rep.message(report::Level::Warn, std::string("the connection was lost during the restore (one transaction: "
                                                  "nothing of it was applied): ") +
                                          e.what());
   }
-  s.conn->reconnect();
-  if (!s.ledger->try_lock())
+  s.db().reconnect();
+  if (!s.ledger().try_lock())
     throw Error(ErrorKind::Command, "reconnected, but another session took the lock while the connection was lost");
   rep.message(report::Level::Info, "reconnected; restoring again");
   steps::restore_backup(ctx, b);
@@ -133,19 +90,19 @@ int backup_environment(const config::Project& project, const std::string& env_na
   fan.run_started(run_id, "backup", {env.name});
   fan.stage_started(env.name, target_description(env));
   steps::Transports transports(env);
-  Session s;
+  std::unique_ptr<Session> s;
   try {
-    auto native = steps::make_driver({}, transports, {});
-    open_session(s, env, transports, run_id, "backup", opts.command_line, fan, {opts.wait_lock, opts.wait_ready},
-                 *native);
+    s = std::make_unique<Session>(env, transports, run_id, SessionWaits{opts.wait_ready, opts.wait_lock}, fan);
   } catch (const Error& e) {
-    fan.message(report::Level::Error, e.what());
-    int code = e.kind() == ErrorKind::Refused ? exit_code::k_refused : exit_code::k_failed_clean;
-    fan.run_finished("refused", code, total.elapsed());
+    bool refused = e.kind() == ErrorKind::Refused;
+    fan.message(report::Level::Error, (refused ? "refused: " : "") + std::string(e.what()));
+    int code = refused ? exit_code::k_refused : exit_code::k_failed_clean;
+    fan.run_finished(refused ? "refused" : "failed", code, total.elapsed());
     return code;
   }
   config::Playbook none;
-  steps::StageContext ctx(project, none, env, *s.conn, *s.ledger, fan, transports, run_id, opts.state_dir);
+  steps::StageContext ctx(project, none, env, s->db(), s->ledger(), fan, transports, run_id, opts.state_dir);
+  s->record("backup", steps::current_version(ctx), opts.command_line);
   Stopwatch sw;
   fan.step_started("backup");
   try {
@@ -155,7 +112,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
         "verified " + meta.id + " (" + std::to_string(meta.size) + " bytes, sha256 " + meta.sha256.substr(0, 12) + ")",
         sw.elapsed());
     fan.message(report::Level::Info, "file: " + meta.file);
-    s.ledger->finish_run(run_id, "succeeded", s.ledger->current_version(), "", meta.id);
+    s->ledger().finish_run(run_id, "succeeded", s->ledger().current_version(), "", meta.id);
     std::vector<std::string> warnings;
     int n = steps::prune_backups(env, transports, &warnings);
     for (const auto& w : warnings) fan.message(report::Level::Warn, w);
@@ -165,7 +122,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
     return 0;
   } catch (const Error& e) {
     fan.step_failed("backup", e.what(), sw.elapsed());
-    s.ledger->finish_run(run_id, "failed", s.ledger->current_version(), e.what());
+    s->ledger().finish_run(run_id, "failed", s->ledger().current_version(), e.what());
     fan.stage_finished(env.name, "failed", total.elapsed());
     fan.run_finished("failed", exit_code::k_failed_clean, total.elapsed());
     return exit_code::k_failed_clean;
@@ -245,18 +202,17 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
     return refuse(e.what(), exit_code::k_usage);
   }
   steps::Transports transports(env);
-  Session s;
+  std::unique_ptr<Session> s;
   try {
-    auto driver = steps::make_driver(pb.migrations, transports, {});
-    open_session(s, env, transports, run_id, "rollback", opts.command_line, fan, {opts.wait_lock, opts.wait_ready},
-                 *driver);
+    s = std::make_unique<Session>(env, transports, run_id, SessionWaits{opts.wait_ready, opts.wait_lock}, fan);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Refused) return refuse(e.what());
     fan.message(report::Level::Error, e.what());
     fan.run_finished("failed", exit_code::k_failed_clean, total.elapsed());
     return exit_code::k_failed_clean;
   }
-  steps::StageContext ctx(project, pb, env, *s.conn, *s.ledger, fan, transports, run_id, opts.state_dir);
+  steps::StageContext ctx(project, pb, env, s->db(), s->ledger(), fan, transports, run_id, opts.state_dir);
+  s->record("rollback", steps::current_version(ctx), opts.command_line);
   std::string error;
   ErrorKind kind = ErrorKind::Internal;
   bool changed = false;
@@ -276,10 +232,10 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
     } else {
       target_backup = pick_backup(env, transports, fan, *opts.backup_id);
       fan.step_started("restore");
-      steps::guard_lock(*s.ledger);
+      steps::guard_lock(s->ledger());
       changed = true;
       try {
-        restore_once_more_if_lost(ctx, *target_backup, s, fan);
+        restore_once_more_if_lost(ctx, *target_backup, *s, fan);
       } catch (const steps::RestoreNotApplied&) {
         changed = false;  // the restore transaction rolled back: the database is as it was
         throw;

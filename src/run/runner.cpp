@@ -8,11 +8,11 @@
 #include "core/text.hpp"
 #include "db/introspect.hpp"
 #include "migrate/sql_parser.hpp"
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "run/proof.hpp"
 #include "run/saga.hpp"
+#include "run/session.hpp"
 #include "run/stage_plan.hpp"
-#include "run/waiting.hpp"
 #include "run/summary.hpp"
 #include "run/target.hpp"
 #include "steps/backup.hpp"
@@ -162,120 +162,106 @@ class StageRunner {
 
   StageOutcome run_inner() {
     if (auto why = confirm_protected(m_env, m_opts.yes); !why.empty()) return refuse(why);
-    Stopwatch lock_sw;
     steps::Transports transports(m_env);
-    DbLink link;
+    std::unique_ptr<Session> session;
+    Stopwatch sw;
     try {
-      link = connect_when_ready(m_env, &transports, m_opts.wait_ready, m_rep);
+      session = std::make_unique<Session>(m_env, transports, m_run_id,
+                                          SessionWaits{m_opts.wait_ready, m_opts.wait_lock}, m_rep);
     } catch (const Error& e) {
-      m_rep.step_failed("connect", e.what(), lock_sw.elapsed());
+      if (e.kind() == ErrorKind::Refused) return refuse(e.what(), e.hint());
+      m_rep.step_failed("connect", e.what(), sw.elapsed());
       return {exit_code::k_failed_clean, "failed", e.what()};
     }
-    auto& conn = link.conn;
-    db::Ledger ledger(*conn);
-    if (!lock_waiting(ledger, m_env.name, m_opts.wait_lock, m_rep)) {
-      return refuse(locked_message(ledger, m_env.name, m_opts.wait_lock),
-                    "wait for that run to finish (--wait-lock DURATION waits for it); ferry never breaks another "
-                    "run's lock");
-    }
-    set_cancel_target(conn.get());
-    struct Unlock {
-      db::Ledger& l;
-      ~Unlock() {
-        set_cancel_target(nullptr);
-        l.unlock();
-      }
-    } unlock{ledger};
-    ledger.ensure_schema();
-    m_rep.step_finished("lock", "held by run " + m_run_id, lock_sw.elapsed());
-    report_abandoned_runs(ledger, m_rep, m_env.name);
-
-    steps::StageContext ctx(m_project, m_pb, m_env, *conn, ledger, m_rep, transports, m_run_id, m_opts.state_dir,
-                            m_files);
+    steps::StageContext ctx(m_project, m_pb, m_env, session->db(), session->ledger(), m_rep, transports, m_run_id,
+                            m_opts.state_dir, m_files);
     if (auto refused = plan(ctx)) return *refused;
-    Stopwatch bsw;
+    if (auto failed = take_baseline(ctx)) return *failed;
+    session->record(m_pb.name, ctx.state.current, m_opts.command_line);
+    return record_outcome(ctx, run_steps(ctx));
+  }
+
+  // The state a rollback must prove it returned to. Nothing has changed yet: a failure is clean.
+  std::optional<StageOutcome> take_baseline(steps::StageContext& ctx) {
+    Stopwatch sw;
     ctx.baseline.version = ctx.state.current;
     try {
-      ctx.baseline.description = db::schema_description(*conn);
+      ctx.baseline.description = db::schema_description(ctx.db);
       ctx.baseline.fingerprint = sha256_hex(ctx.baseline.description);
-      ctx.baseline.row_counts = db::row_counts(*conn);
-      ctx.baseline.sequences = db::sequence_positions(*conn);
+      ctx.baseline.row_counts = db::row_counts(ctx.db);
+      ctx.baseline.sequences = db::sequence_positions(ctx.db);
     } catch (const Error& e) {
-      // Nothing has changed yet: a clean failure.
       std::string why = interrupted() ? "interrupted by " + interrupt_name() : std::string(e.what());
-      m_rep.step_failed("baseline", why, bsw.elapsed());
-      return {exit_code::k_failed_clean, "failed", why};
+      m_rep.step_failed("baseline", why, sw.elapsed());
+      return StageOutcome{exit_code::k_failed_clean, "failed", why};
     }
     if (m_opts.verbose)
       m_rep.step_finished("baseline",
                           "fingerprint " + ctx.baseline.fingerprint.substr(0, 12) + ", " +
                               std::to_string(ctx.baseline.row_counts.size()) + " tables",
-                          bsw.elapsed());
+                          sw.elapsed());
+    return std::nullopt;
+  }
 
-    db::RunRecord rec;
-    rec.id = m_run_id;
-    rec.playbook = m_pb.name;
-    rec.environment = m_env.name;
-    rec.operator_name = operator_name();
-    rec.host = host_name();
-    rec.version_before = ctx.state.current;
-    rec.command = m_opts.command_line;
-    ledger.insert_run(rec);
-
+  // The steps through the saga, then what their outcome calls for.
+  StageOutcome run_steps(steps::StageContext& ctx) {
     std::vector<std::unique_ptr<SagaUnit>> units;
     std::vector<SagaStep*> order;
-    for (const auto& spec : m_pb.steps) order.push_back(units.emplace_back(std::make_unique<SagaUnit>(spec, ctx)).get());
-    StageObserver observer(m_rep, ledger);
+    for (const auto& spec : m_pb.steps)
+      order.push_back(units.emplace_back(std::make_unique<SagaUnit>(spec, ctx)).get());
+    StageObserver observer(m_rep, ctx.ledger);
     Saga saga(observer);
     std::string failure = saga.run(order);
     // The lock must still be ours before success is declared, and before anything is undone.
-    bool lock_lost = !ledger.lock_held();
+    bool lock_lost = !ctx.ledger.lock_held();
     if (lock_lost && failure.empty()) failure = k_lock_lost;
     // A session the server dropped (a restart, a terminated backend): a new session and the
     // lock again, when no other run was recorded in between. Then the usual rollback and proof
     // say what is true; otherwise stop and undo nothing.
     if (lock_lost && !ctx.db.alive() && steps::recover_connection(ctx)) lock_lost = false;
-    StageOutcome out;
-    if (lock_lost) {
-      out = after_lock_lost(ctx, saga, failure);
-    } else if (failure.empty()) {
-      out = {exit_code::k_ok, "succeeded", ""};
-      if (m_env.backup && ctx.backup) {
-        try {
-          std::vector<std::string> warnings;
-          int n = steps::prune_backups(m_env, transports, &warnings);
-          for (const auto& w : warnings) m_rep.message(report::Level::Warn, w);
-          if (n > 0)
-            m_rep.message(report::Level::Info, "pruned " + std::to_string(n) + " old backup(s), keeping " +
-                                                   std::to_string(m_env.backup->keep));
-        } catch (const Error& e) {
-          m_rep.message(report::Level::Warn, std::string("pruning old backups failed: ") + e.what());
-        }
-      }
-    } else if (m_pb.on_failure == config::OnFailure::Stop) {
-      out = after_stop(ctx, failure);
-    } else {
-      observer.restart_clock();
-      out = compensate(ctx, saga, failure);
+    if (lock_lost) return after_lock_lost(ctx, saga, failure);
+    if (failure.empty()) {
+      prune_backups(ctx);
+      return {exit_code::k_ok, "succeeded", ""};
     }
+    if (m_pb.on_failure == config::OnFailure::Stop) return after_stop(ctx, failure);
+    observer.restart_clock();
+    return compensate(ctx, saga, failure);
+  }
+
+  void prune_backups(steps::StageContext& ctx) {
+    if (!m_env.backup || !ctx.backup) return;
+    try {
+      std::vector<std::string> warnings;
+      int n = steps::prune_backups(m_env, ctx.transports, &warnings);
+      for (const auto& w : warnings) m_rep.message(report::Level::Warn, w);
+      if (n > 0)
+        m_rep.message(report::Level::Info,
+                      "pruned " + std::to_string(n) + " old backup(s), keeping " + std::to_string(m_env.backup->keep));
+    } catch (const Error& e) {
+      m_rep.message(report::Level::Warn, std::string("pruning old backups failed: ") + e.what());
+    }
+  }
+
+  // The outcome in ferry.runs; a success that cannot be recorded is not one.
+  StageOutcome record_outcome(steps::StageContext& ctx, StageOutcome out) {
     std::string outcome = out.outcome == "rolled back"       ? "rolled_back"
                           : out.outcome == "needs attention" ? "needs_attention"
                                                              : out.outcome;
     note_context(m_sum, ctx);
-    if (!record_run_outcome(ctx, outcome, out.error, ctx.backup ? ctx.backup->id : "") &&
-        out.exit_code == exit_code::k_ok) {
-      // The changes are in place but the ledger says 'running': the next ferry marks the run
-      // abandoned and every later gate refuses what it applied. Not a success to report.
-      m_rep.message(report::Level::Error,
-                    "the run's changes are in place, but ferry.runs does not say it succeeded; "
-                    "later gates will refuse them: a human must act");
-      m_rep.message(report::Level::Hint,
-                    "once ferry.runs is writable, record it: UPDATE ferry.runs SET outcome = "
-                    "'succeeded', finished = now() WHERE id = '" +
-                        m_run_id + "'");
-      out = {exit_code::k_failed_dirty, "needs attention", "the outcome could not be recorded in ferry.runs"};
-    }
-    return out;
+    if (record_run_outcome(ctx, outcome, out.error, ctx.backup ? ctx.backup->id : "") ||
+        out.exit_code != exit_code::k_ok)
+      return out;
+    // The changes are in place but the ledger says 'running': the next ferry marks the run
+    // abandoned and every later gate refuses what it applied. Not a success to report.
+    m_rep.message(report::Level::Error,
+                  "the run's changes are in place, but ferry.runs does not say it succeeded; "
+                  "later gates will refuse them: a human must act");
+    m_rep.message(report::Level::Hint,
+                  "once ferry.runs is writable, record it: UPDATE ferry.runs SET outcome = "
+                  "'succeeded', finished = now() WHERE id = '" +
+                      m_run_id + "'");
+    return {exit_code::k_failed_dirty, "needs attention", "the outcome could not be recorded in ferry.runs"};
   }
 
   // ferry's session (and with it the lock) is gone: another ferry may be at work, so nothing

@@ -1,6 +1,7 @@
-// The Runner: stages in order; per stage the lock, drift and gate checks, the steps, and on
-// failure the saga: compensate completed steps (database first, then services), then prove
-// the environment equals its pre-run baseline. Returns the exit code of SPEC section 9.
+// The Runner: stages in order; per stage the session (lock), the plan (drift, gate: run/stage_plan),
+// the baseline, the steps through the saga (run/saga), and on failure their undo, newest first,
+// then the proof that the environment equals its pre-run baseline. Returns the exit code of
+// SPEC section 9.
 #pragma once
 #include <optional>
 #include <string>
@@ -21,8 +22,8 @@ struct RunOptions {
   bool color = false;
   bool quiet = false;
   bool verbose = false;
-  Millis wait_lock{0};   // --wait-lock: how long to wait for another run's lock (0: refuse at once)
-  Millis wait_ready{0};  // --wait-ready: how long to retry connecting while the server starts
+  Millis wait_lock{0};       // --wait-lock: how long to wait for another run's lock (0: refuse at once)
+  Millis wait_ready{0};      // --wait-ready: how long to retry connecting while the server starts
   std::string metrics_file;  // "" = none
 };
 

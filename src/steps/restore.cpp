@@ -14,7 +14,7 @@
 
 #include "core/text.hpp"
 #include "db/introspect.hpp"
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
 
@@ -240,7 +240,7 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
     cmd.env["FERRY_TO_SQL"] = tool(env, "pg_restore", {"--single-transaction", "-f", "-"}, true, streamed);
   cmd.argv = {"bash", "-c", restore_script(meta), "ferry-restore", meta.file, meta.sha256};
   auto& t = ctx.transports.get(env.backup->on);
-  run::set_cancel_target(nullptr);  // a signal must not cancel the restore half-way
+  set_cancel_target(nullptr);  // a signal must not cancel the restore half-way
   transport::CommandResult res;
   std::string psql_out;
   if (streamed) {
@@ -256,7 +256,7 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
     res = t.run(cmd);
     psql_out = res.out;
   }
-  run::set_cancel_target(&ctx.db);
+  set_cancel_target(&ctx.db);
   if (res.ok()) return;
   std::string why = "restore of " + meta.id + " failed on " + t.describe() + ": " + res.last_line();
   if (why.find("lock timeout") != std::string::npos) why += lock_holders(ctx.db);

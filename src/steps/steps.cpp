@@ -2,7 +2,7 @@
 #include "core/text.hpp"
 #include "db/introspect.hpp"
 #include "log/log.hpp"
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "steps/recovery.hpp"
 #include "steps/step.hpp"
 

@@ -95,3 +95,44 @@ TEST_F(PlanJson, ALockHeldByAnotherSessionIsARefusalWithExit3) {
 }
 
 }  // namespace
+
+namespace {
+
+// One session-opening sequence for run, rollback and backup: the lock refused the same way
+// (exit 3, the holder named), nothing recorded, nothing created.
+class SessionOpening : public ::testing::Test {
+ protected:
+  static PgCluster& pg() {
+    static PgCluster cluster;
+    return cluster;
+  }
+  void SetUp() override {
+    pg().create_db("app");
+    backups = temp_dir("ferry-session-backups");
+    project.env("dev", pg(), "app", "backup:\n  dir: " + backups + "\n");
+    project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - migrate\n");
+  }
+  void TearDown() override { std::filesystem::remove_all(backups); }
+  Project project;
+  std::string backups;
+};
+
+TEST_F(SessionOpening, RunRollbackAndBackupRefuseTheSameWayWhileAnotherSessionHoldsTheLock) {
+  auto holder = pg().connect("app");
+  holder->exec("SELECT pg_advisory_lock(1717924466, 1)");
+  for (const auto& args :
+       std::vector<std::vector<std::string>>{{"run", "promote"}, {"rollback", "dev", "--to", "0"}, {"backup", "dev"}}) {
+    auto r = project.ferry(args);
+    EXPECT_EQ(r.code, 3) << args[0] << "\n" << r.all();
+    EXPECT_TRUE(contains(r.out, "refused")) << r.out;
+    EXPECT_TRUE(contains(r.out, "backend pid")) << r.out;
+  }
+  EXPECT_EQ(pg().value("app", "SELECT to_regclass('ferry.runs') IS NULL"), "t");
+  holder->exec("SELECT pg_advisory_unlock(1717924466, 1)");
+  EXPECT_EQ(project.ferry({"backup", "dev"}).code, 0);
+  EXPECT_EQ(project.ferry({"rollback", "dev", "--to", "0"}).code, 0);
+  EXPECT_EQ(pg().value("app", "SELECT string_agg(playbook || ' ' || outcome, ', ' ORDER BY started) FROM ferry.runs"),
+            "backup succeeded, rollback succeeded");
+}
+
+}  // namespace
