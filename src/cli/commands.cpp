@@ -25,167 +25,10 @@ using nlohmann::json;
 
 namespace ferry::cli {
 
-namespace {
 std::string paint(const Globals& g, const char* code, const std::string& s) {
   return g.color ? std::string("\033[") + code + "m" + s + "\033[0m" : s;
 }
 std::string or_none(const std::string& v) { return v.empty() ? "none" : v; }
-
-config::MigrationsSource default_source() { return config::MigrationsSource{}; }
-
-// The migrations directory status compares against: the first native playbook's, else migrations/.
-config::MigrationsSource status_source(const config::Project& p) {
-  for (const auto& name : config::list_playbooks(p.root)) {
-    try {
-      auto pb = config::load_playbook(p, name);
-      if (pb.migrations.driver == config::Driver::Native) return pb.migrations;
-    } catch (const Error&) {
-    }
-  }
-  return default_source();
-}
-// For an environment an Alembic playbook stages: version, applied and pending are revisions.
-void alembic_status(json& e, const config::Environment& env, const config::MigrationsSource& src,
-                    db::Connection& conn) {
-  steps::Transports transports(env);
-  auto chain = migrate::alembic_history(transports.get(src.on), src);
-  std::string cur = migrate::alembic_current(conn);
-  e["version"] = cur;
-  json pending = json::array();
-  try {
-    auto todo = migrate::alembic_pending(chain, cur);
-    for (const auto& r : todo) pending.push_back(r.id);
-    e["applied"] = chain.size() - todo.size();
-  } catch (const Error& err) {
-    e["drift"].push_back(err.what());
-    e["applied"] = 0;
-  }
-  e["pending"] = pending;
-}
-// `status --check`: 3 when any environment drifted (or has an interrupted migration), else 2
-// when any has pending migrations, else 1 when any is unreachable, else 0.
-int status_check_code(const json& out) {
-  bool drift = false, pending = false, unreachable = false;
-  for (const auto& e : out) {
-    if (!e["reachable"].get<bool>()) {
-      unreachable = true;
-      continue;
-    }
-    drift |= !e["drift"].empty() || !e["interrupted"].empty();
-    pending |= !e["pending"].empty();
-  }
-  if (drift) return exit_code::k_refused;
-  if (pending) return exit_code::k_failed_dirty;
-  return unreachable ? exit_code::k_failed_clean : exit_code::k_ok;
-}
-}  // namespace
-
-// The native part of a stage's plan: version, pending, drift, lock, gate.
-void print_native_plan(std::ostream& os, const Globals& g, const config::Project& project,
-                       const config::Environment& env, db::Ledger& ledger, const migrate::Plan& plan,
-                       const std::set<std::string>& earlier) {
-  os << "  at version " << or_none(plan.current) << "; " << plan.pending.size() << " pending\n";
-  for (const auto& m : plan.pending)
-    os << "    + " << m.id() << (m.no_transaction ? "  (no transaction)" : "")
-       << (m.irreversible ? "  (irreversible)" : "") << "\n";
-  for (const auto& d : plan.drift) os << "  " << paint(g, "31", "drift") << ": " << d.message << "\n";
-  if (!plan.drift.empty()) os << "  verdict: " << paint(g, "31", "refused (drift)") << "\n";
-  if (auto cut = run::interrupted_migrations(ledger); !cut.empty()) {
-    for (const auto& c : cut) os << "  " << paint(g, "31", "interrupted") << ": " << c << "\n";
-    os << "  verdict: " << paint(g, "31", "refused (interrupted migration)") << "\n";
-    os << "  hint: " << run::interrupted_hint(env) << "\n";
-  }
-  if (auto lock = ledger.lock_holder()) os << "  lock: held by " << lock->describe() << "\n";
-  if (!env.requires_envs.empty()) {
-    auto missing = run::check_gate(project, env, plan.pending);
-    bool only_earlier = !missing.empty();
-    for (const auto& m : missing)
-      only_earlier &= earlier.count(m.substr(0, m.find(':'))) > 0 && m.find("is not applied") != std::string::npos;
-    std::string reqs;
-    for (const auto& r : env.requires_envs) reqs += (reqs.empty() ? "" : ", ") + r;
-    if (missing.empty())
-      os << "  gate (" << reqs << "): " << paint(g, "32", "open") << "\n";
-    else if (only_earlier)
-      os << "  gate (" << reqs << "): opens once the earlier stages of this run succeed\n";
-    else {
-      os << "  gate (" << reqs << "): " << paint(g, "31", "closed") << "\n";
-      for (const auto& m : missing) os << "    - " << m << "\n";
-    }
-  }
-}
-
-int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& only) {
-  auto project = config::load_project(g.root);
-  auto pb = config::load_playbook(project, playbook);
-  auto files = run::load_playbook_migrations(project, pb.migrations);
-  std::vector<std::string> stages = pb.stages;
-  if (only) {
-    if (std::find(stages.begin(), stages.end(), *only) == stages.end())
-      throw Error(ErrorKind::Config, "playbook '" + pb.name + "' has no stage '" + *only + "'");
-    stages = {*only};
-  }
-  // Everything plan prints passes through the project's secrets (a ${secret:VAR} in a step).
-  std::ostringstream os;
-  auto flush = [&] {
-    std::cout << project.secrets.redact(os.str()) << std::flush;
-    os.str("");
-  };
-  os << paint(g, "1", "plan " + pb.name) << (pb.description.empty() ? "" : "  " + pb.description) << "\n";
-  int code = 0;
-  std::set<std::string> earlier;
-  for (const auto& name : stages) {
-    flush();
-    const auto& env = project.environment(name);
-    os << paint(g, "1", "stage " + name) << "  " << run::target_description(env)
-       << (env.is_protected ? paint(g, "33", "  [protected: needs --yes]") : "") << "\n";
-    run::DbLink link;
-    try {
-      link = run::connect(env);
-    } catch (const Error& e) {
-      os << "  " << paint(g, "31", "unreachable") << ": " << e.what() << "\n";
-      code = 1;
-      earlier.insert(name);
-      continue;
-    }
-    db::Ledger ledger(*link.conn);
-    std::vector<migrate::Migration> pending;  // native only: what choose_rollback reads
-    if (pb.migrations.driver == config::Driver::Alembic) {
-      steps::Transports transports(env);
-      try {
-        auto chain = migrate::alembic_history(transports.get(pb.migrations.on), pb.migrations);
-        std::string cur = migrate::alembic_current(*link.conn);
-        auto todo = migrate::alembic_pending(chain, cur);
-        os << "  at alembic revision " << or_none(cur) << "; " << todo.size() << " pending\n";
-        for (const auto& r : todo) os << "    + " << r.id << "  " << r.message << "\n";
-        if (!env.requires_envs.empty()) {
-          auto missing = run::check_alembic_gate(project, env, chain, todo);
-          os << "  gate: "
-             << (missing.empty() ? paint(g, "32", "open")
-                                 : "closed (until the required stages reach " + todo.back().id + ")")
-             << "\n";
-          for (const auto& m : missing) os << "    - " << m << "\n";
-        }
-      } catch (const Error& e) {
-        os << "  " << paint(g, "31", "alembic") << ": " << console_part(e.what()) << "\n";
-        code = 1;
-      }
-    } else {
-      auto plan = migrate::make_plan(files, ledger.applied());
-      pending = plan.pending;
-      print_native_plan(os, g, project, env, ledger, plan, earlier);
-      print_plan_lint(os, pb, *link.conn, plan.pending);
-    }
-    os << "  steps:";
-    for (const auto& s : pb.steps) os << " " << s.label() << ";";
-    os << "\n";
-    auto choice = run::choose_rollback(pb, pending);
-    os << "  on failure: " << (pb.on_failure == config::OnFailure::Stop ? "stop" : "roll back by " + choice.method)
-       << " (" << choice.reason << ")\n";
-    earlier.insert(name);
-  }
-  flush();
-  return code;
-}
 
 // Environments in promotion order: an environment after those it requires (then by name).
 std::vector<std::string> promotion_order(const config::Project& p) {
@@ -210,10 +53,68 @@ std::vector<std::string> promotion_order(const config::Project& p) {
   return out;
 }
 
+// `status --check`: 3 when any environment drifted (or has an interrupted migration), else 2
+// when any has pending migrations, else 1 when any is unreachable, else 0.
+static int status_check_code(const json& out) {
+  bool drift = false, pending = false, unreachable = false;
+  for (const auto& e : out) {
+    if (!e["reachable"].get<bool>()) {
+      unreachable = true;
+      continue;
+    }
+    drift |= !e["drift"].empty() || !e["interrupted"].empty();
+    pending |= !e["pending"].empty();
+  }
+  if (drift) return exit_code::k_refused;
+  if (pending) return exit_code::k_failed_dirty;
+  return unreachable ? exit_code::k_failed_clean : exit_code::k_ok;
+}
+
+// What `status` shows of a reachable environment; throws when it cannot be read.
+void read_status(json& e, const config::Project& project, const config::Environment& env) {
+  auto link = run::connect(env);
+  auto& conn = link.conn;
+  db::Ledger ledger(*conn);
+  steps::Transports transports(env);
+  auto src = steps::source_for(project, env.name);
+  auto driver = steps::make_driver(src, transports, run::load_playbook_migrations(project, src));
+  e["reachable"] = true;
+  json pending = json::array();
+  json drift = json::array();
+  json cut = json::array();
+  try {
+    auto st = driver->read(*conn, ledger);
+    e["version"] = st.current;
+    e["applied"] = st.applied;
+    for (const auto& m : st.pending) pending.push_back(m.label);
+    for (const auto& d : st.drift) drift.push_back(d);
+    for (const auto& c : st.interrupted) cut.push_back(c);
+  } catch (const Error& err) {
+    if (err.kind() != ErrorKind::Refused) throw;
+    e["version"] = driver->current_version(*conn, ledger);
+    e["applied"] = 0;
+    drift.push_back(err.what());
+  }
+  e["pending"] = pending;
+  e["drift"] = drift;
+  e["interrupted"] = cut;
+  auto holder = ledger.lock_holder();
+  e["lock"] = holder ? json(holder->describe()) : json(nullptr);
+  auto runs = ledger.runs(1);
+  if (!runs.empty())
+    e["last_run"] = {{"id", runs[0].id},           {"playbook", runs[0].playbook}, {"outcome", runs[0].outcome},
+                     {"started", runs[0].started}, {"finished", runs[0].finished}, {"operator", runs[0].operator_name},
+                     {"error", runs[0].error}};
+  else
+    e["last_run"] = nullptr;
+  e["fingerprint"] = db::schema_fingerprint(*conn);
+  std::string rev = migrate::alembic_current(*conn);
+  e["alembic_revision"] = rev.empty() ? json(nullptr) : json(rev);
+}
+
 int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as_json, bool check) {
   // --env ENV resolves ${VAR} and password_file for ENV only.
   auto project = only ? config::load_project(g.root, std::set<std::string>{*only}) : config::load_project(g.root);
-  auto files = run::load_playbook_migrations(project, status_source(project));
   json out = json::array();
   int code = 0;
   for (const auto& name : promotion_order(project)) {
@@ -225,37 +126,7 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
               {"port", env.database.port},
               {"protected", env.is_protected}};
     try {
-      auto link = run::connect(env);
-      auto& conn = link.conn;
-      db::Ledger ledger(*conn);
-      auto applied = ledger.applied();
-      auto plan = migrate::make_plan(files, applied);
-      e["reachable"] = true;
-      e["version"] = plan.current;
-      e["applied"] = applied.size();
-      json pending = json::array();
-      for (const auto& m : plan.pending) pending.push_back(m.id());
-      e["pending"] = pending;
-      json drift = json::array();
-      for (const auto& d : plan.drift) drift.push_back(d.message);
-      e["drift"] = drift;
-      json cut = json::array();
-      for (const auto& c : run::interrupted_migrations(ledger)) cut.push_back(c);
-      e["interrupted"] = cut;
-      if (auto src = run::alembic_source(project, name)) alembic_status(e, env, *src, *conn);
-      auto holder = ledger.lock_holder();
-      e["lock"] = holder ? json(holder->describe()) : json(nullptr);
-      auto runs = ledger.runs(1);
-      if (!runs.empty())
-        e["last_run"] = {
-            {"id", runs[0].id},           {"playbook", runs[0].playbook}, {"outcome", runs[0].outcome},
-            {"started", runs[0].started}, {"finished", runs[0].finished}, {"operator", runs[0].operator_name},
-            {"error", runs[0].error}};
-      else
-        e["last_run"] = nullptr;
-      e["fingerprint"] = db::schema_fingerprint(*conn);
-      std::string rev = migrate::alembic_current(*conn);
-      e["alembic_revision"] = rev.empty() ? json(nullptr) : json(rev);
+      read_status(e, project, env);
     } catch (const Error& err) {
       e["reachable"] = false;
       e["error"] = project.secrets.redact(err.what());

@@ -7,7 +7,7 @@
 #include "config/loader.hpp"
 #include "core/error.hpp"
 #include "run/drill.hpp"
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "steps/backup.hpp"
 
 namespace ferry::cli {
@@ -51,10 +51,10 @@ int cmd_drill(const Globals& g, const DrillOptions& o) {
     std::cout << "backup " << meta.id << ": sha256 matches, pg_restore can read it (not restored: --restore)\n";
     return 0;
   }
-  run::install_signal_handlers();
+  install_signal_handlers();
   auto r = run::restore_drill(project, env, t, meta);
   std::string recorded;
-  if (!r.scratch.empty() && !run::interrupted()) {  // a restore was attempted: its outcome is on record
+  if (!r.scratch.empty() && !interrupted()) {  // a restore was attempted: its outcome is on record
     try {
       run::record_drill(env, t, meta, r);
       recorded = "; recorded in " + meta.id + ".json";

@@ -15,6 +15,7 @@
 #include "migrate/sql_parser.hpp"
 #include "run/runner.hpp"
 #include "run/target.hpp"
+#include "steps/driver.hpp"
 #include "steps/context.hpp"
 
 namespace ferry::cli {
@@ -184,7 +185,8 @@ int baseline_alembic(const config::Environment& env, const config::MigrationsSou
 int cmd_baseline(const Globals& g, const LedgerOptions& o, const std::string& command_line) {
   auto project = config::load_project(g.root, std::set<std::string>{o.env});
   const auto& env = project.environment(o.env);
-  if (auto src = run::alembic_source(project, o.env)) return baseline_alembic(env, *src, o, command_line);
+  if (auto src = steps::source_for(project, o.env); src.driver == config::Driver::Alembic)
+    return baseline_alembic(env, src, o, command_line);
   return baseline_native(project, env, o, command_line);
 }
 
@@ -239,7 +241,7 @@ int cmd_repair(const Globals& g, const LedgerOptions& o, const std::string& comm
   auto project = config::load_project(g.root, std::set<std::string>{o.env});
   const auto& env = project.environment(o.env);
   std::vector<migrate::Migration> files;
-  if (!run::alembic_source(project, o.env))
+  if (steps::source_for(project, o.env).driver != config::Driver::Alembic)
     files = run::load_playbook_migrations(project, native_source(project, env.name));
   auto l = lock_ledger(env);
   std::string run_id = run::new_run_id();

@@ -122,6 +122,8 @@ int main(int argc, char** argv) {
   auto* plan = app.add_subcommand("plan", "what a run would do on each stage; changes nothing");
   plan->add_option("PLAYBOOK", playbook, "a playbook name under playbooks/, or a path")->required();
   plan->add_option("--env", env_opt, "only this stage");
+  bool plan_json = false;
+  plan->add_flag("--json", plan_json, "machine-readable output");
 
   bool yes = false;
   std::string report_file;
@@ -218,7 +220,7 @@ int main(int argc, char** argv) {
     if (init->parsed()) return cmd_init(init_options, quiet);
     if (schema->parsed()) return cmd_schema(schema_options);
     if (validate->parsed()) return cmd_validate(g, validate_options);
-    if (plan->parsed()) return cmd_plan(g, playbook, env_opt);
+    if (plan->parsed()) return cmd_plan(g, playbook, env_opt, plan_json);
     if (status->parsed()) return cmd_status(g, env_opt, json, check);
     if (history->parsed()) return cmd_history(g, env_name, json);
     if (backups->parsed()) return cmd_backups(g, env_name, json);

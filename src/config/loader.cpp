@@ -73,7 +73,6 @@ void read_kubectl(const Reader& r, const YAML::Node& n, const std::string& what,
 Connection read_connection(const Reader& r, const std::string& name, const YAML::Node& n) {
   Connection c;
   c.name = name;
-  c.mark = r.mark(n);
   std::string what = "connection '" + name + "'";
   if (!n.IsMap()) r.fail(n, what + " must be a mapping, found " + Reader::describe(n));
   r.require(n, what, "type");

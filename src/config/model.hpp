@@ -56,7 +56,6 @@ struct Connection {
   SshSpec ssh;
   DockerSpec docker;
   KubectlSpec kubectl;
-  Mark mark;
 };
 
 struct Database {
@@ -142,7 +141,6 @@ struct ColumnCheck {
 
 struct StepSpec {
   StepKind kind = StepKind::Run;
-  Mark mark;
   std::optional<Millis> timeout;
   // migrate
   bool transaction_each = false;

@@ -57,7 +57,6 @@ const std::vector<std::string> k_step_kinds = {"backup", "migrate", "verify", "r
 
 StepSpec read_step(const Reader& r, const YAML::Node& item) {
   StepSpec s;
-  s.mark = r.mark(item);
   std::string kind;
   YAML::Node body;
   YAML::Node kind_node = item;

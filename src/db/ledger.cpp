@@ -186,6 +186,22 @@ void Ledger::record_reverted(const std::string& version, const std::string& run_
       {version, run_id});
 }
 
+void Ledger::record_event(const std::string& version, const std::string& name, const std::string& action,
+                          const std::string& run_id) {
+  m_conn.exec_params("INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, $3, $4)",
+                     {version, name, action, run_id});
+}
+
+std::vector<Ledger::AppliedWithOutcome> Ledger::applied_with_outcome() {
+  std::vector<AppliedWithOutcome> out;
+  if (!schema_exists()) return out;
+  auto r = m_conn.exec(
+      "SELECT m.version, m.checksum, coalesce(r.outcome, 'unknown') FROM ferry.migrations m "
+      "LEFT JOIN ferry.runs r ON r.id = m.run_id");
+  for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2)});
+  return out;
+}
+
 void Ledger::mark_applying(const AppliedMigration& m) {
   m_conn.exec_params("INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, 'applying', $3)",
                      {m.version, m.name, m.run_id});

@@ -80,6 +80,17 @@ class Ledger {
   // duration is measured from the setting ferry.t0, set just before the migration's SQL.
   std::string record_applied_sql(const AppliedMigration& m);
   void record_reverted(const std::string& version, const std::string& run_id);
+  // A history row for a version the ledger does not hold (an Alembic revision applied or reverted).
+  void record_event(const std::string& version, const std::string& name, const std::string& action,
+                    const std::string& run_id);
+  // What a gate reads of a required environment: each applied migration's checksum and the
+  // outcome of the run that applied it ("unknown" when that run is not recorded).
+  struct AppliedWithOutcome {
+    std::string version;
+    std::string checksum;
+    std::string outcome;
+  };
+  std::vector<AppliedWithOutcome> applied_with_outcome();
 
   // A no-transaction migration is marked 'applying' in ferry.history (committed) before its
   // first statement; its 'applied' row supersedes the mark. A mark that stays newest means the

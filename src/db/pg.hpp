@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "core/interrupt.hpp"
 
 namespace pqxx {
 class result;
@@ -65,7 +66,7 @@ struct ConnectParams {
   int connect_timeout_s = 10;
 };
 
-class Connection {
+class Connection : public Cancellable {
  public:
   // Connects; throws DbError naming "user@host:port/dbname" and the server's reason.
   explicit Connection(const ConnectParams& p);
@@ -96,7 +97,7 @@ class Connection {
 
   // Asks the server to cancel the running statement. Call it from another thread (the signal
   // thread, a watchdog), never from a signal handler.
-  void cancel() const;
+  void cancel() const override;
   const std::string& describe() const { return m_describe; }
   int backend_pid() const;
 

@@ -9,7 +9,7 @@
 #include "db/ledger.hpp"
 #include "db/pg.hpp"
 #include "report/reporter.hpp"
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "run/proof.hpp"
 #include "run/target.hpp"
 #include "steps/backup.hpp"

@@ -5,12 +5,12 @@
 #include "core/error.hpp"
 #include "config/loader.hpp"
 #include "core/text.hpp"
-#include "migrate/alembic.hpp"
 #include "db/introspect.hpp"
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "run/rollback_plan.hpp"
 #include "run/rollback_report.hpp"
 #include "run/runner.hpp"
+#include "run/session.hpp"
 #include "run/target.hpp"
 #include "run/waiting.hpp"
 #include "steps/backup.hpp"
@@ -22,50 +22,6 @@ namespace fs = std::filesystem;
 namespace ferry::run {
 
 namespace {
-
-// Holds the lock and the ferry.runs row of a one-environment operation.
-struct Session {
-  DbLink link;
-  db::Connection* conn = nullptr;
-  std::unique_ptr<db::Ledger> ledger;
-  ~Session() {
-    set_cancel_target(nullptr);
-    if (ledger) ledger->unlock();
-  }
-};
-
-struct Waits {
-  Millis lock{0};
-  Millis ready{0};
-};
-
-// Opens the session: connect, lock (refusal -> exit 3 via Error(Refused)), schema, run row.
-void open_session(Session& s, const config::Environment& env, steps::Transports& transports, const std::string& run_id,
-                  const std::string& what, const std::string& command_line, report::Reporter& rep, Waits waits,
-                  bool alembic = false) {
-  Stopwatch sw;
-  s.link = connect_when_ready(env, &transports, waits.ready, rep);
-  s.conn = s.link.conn.get();
-  s.ledger = std::make_unique<db::Ledger>(*s.conn);
-  if (!lock_waiting(*s.ledger, env.name, waits.lock, rep)) {
-    std::string why = locked_message(*s.ledger, env.name, waits.lock);
-    s.ledger.reset();
-    throw Error(ErrorKind::Refused, why);
-  }
-  set_cancel_target(s.conn);
-  s.ledger->ensure_schema();
-  report_abandoned_runs(*s.ledger, rep, env.name);
-  db::RunRecord rec;
-  rec.id = run_id;
-  rec.playbook = what;
-  rec.environment = env.name;
-  rec.operator_name = operator_name();
-  rec.host = host_name();
-  rec.version_before = alembic ? migrate::alembic_current(*s.conn) : s.ledger->current_version();
-  rec.command = command_line;
-  s.ledger->insert_run(rec);
-  rep.step_finished("lock", "held by run " + run_id, sw.elapsed());
-}
 
 std::vector<steps::BackupMeta> list_backups_warning(const config::Environment& env, steps::Transports& transports,
                                                     report::Reporter& rep) {
@@ -83,13 +39,13 @@ void restore_once_more_if_lost(steps::StageContext& ctx, const steps::BackupMeta
     steps::restore_backup(ctx, b);
     return;
   } catch (const Error& e) {
-    if (s.conn->alive()) throw;
+    if (s.db().alive()) throw;
     rep.message(report::Level::Warn, std::string("the connection was lost during the restore (one transaction: "
                                                  "nothing of it was applied): ") +
                                          e.what());
   }
-  s.conn->reconnect();
-  if (!s.ledger->try_lock())
+  s.db().reconnect();
+  if (!s.ledger().try_lock())
     throw Error(ErrorKind::Command, "reconnected, but another session took the lock while the connection was lost");
   rep.message(report::Level::Info, "reconnected; restoring again");
   steps::restore_backup(ctx, b);
@@ -108,17 +64,19 @@ int backup_environment(const config::Project& project, const std::string& env_na
   fan.run_started(run_id, "backup", {env.name});
   fan.stage_started(env.name, target_description(env));
   steps::Transports transports(env);
-  Session s;
+  std::unique_ptr<Session> s;
   try {
-    open_session(s, env, transports, run_id, "backup", opts.command_line, fan, {opts.wait_lock, opts.wait_ready});
+    s = std::make_unique<Session>(env, transports, run_id, SessionWaits{opts.wait_ready, opts.wait_lock}, fan);
   } catch (const Error& e) {
-    fan.message(report::Level::Error, e.what());
-    int code = e.kind() == ErrorKind::Refused ? exit_code::k_refused : exit_code::k_failed_clean;
-    fan.run_finished("refused", code, total.elapsed());
+    bool refused = e.kind() == ErrorKind::Refused;
+    fan.message(report::Level::Error, (refused ? "refused: " : "") + std::string(e.what()));
+    int code = refused ? exit_code::k_refused : exit_code::k_failed_clean;
+    fan.run_finished(refused ? "refused" : "failed", code, total.elapsed());
     return code;
   }
   config::Playbook none;
-  steps::StageContext ctx(project, none, env, *s.conn, *s.ledger, fan, transports, run_id, opts.state_dir);
+  steps::StageContext ctx(project, none, env, s->db(), s->ledger(), fan, transports, run_id, opts.state_dir);
+  s->record("backup", steps::current_version(ctx), opts.command_line);
   Stopwatch sw;
   fan.step_started("backup");
   try {
@@ -129,7 +87,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
         "verified " + meta.id + " (" + std::to_string(meta.size) + " bytes, sha256 " + meta.sha256.substr(0, 12) + ")",
         sw.elapsed());
     fan.message(report::Level::Info, "file: " + meta.file);
-    s.ledger->finish_run(run_id, "succeeded", s.ledger->current_version(), "", meta.id);
+    s->ledger().finish_run(run_id, "succeeded", s->ledger().current_version(), "", meta.id);
     std::vector<std::string> warnings;
     int n = steps::prune_backups(env, transports, &warnings);
     for (const auto& w : warnings) fan.message(report::Level::Warn, w);
@@ -139,7 +97,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
     return 0;
   } catch (const Error& e) {
     fan.step_failed("backup", e.what(), sw.elapsed());
-    s.ledger->finish_run(run_id, "failed", s.ledger->current_version(), e.what());
+    s->ledger().finish_run(run_id, "failed", s->ledger().current_version(), e.what());
     fan.stage_finished(env.name, "failed", total.elapsed());
     fan.run_finished("failed", exit_code::k_failed_clean, total.elapsed());
     return exit_code::k_failed_clean;
@@ -147,14 +105,6 @@ int backup_environment(const config::Project& project, const std::string& env_na
 }
 
 namespace {
-
-constexpr const char* k_lock_lost = "ferry's database session was lost, and with it the lock";
-
-// Stops when the lock is no longer ours: another ferry may be at work.
-void guard_lock(db::Ledger& ledger) {
-  if (!ledger.lock_held())
-    throw Error(ErrorKind::Database, k_lock_lost, "nothing more is changed; check `ferry status` and `ferry history`");
-}
 
 // The services of the environment, restarted (unless --no-restart) and probed.
 config::Playbook rollback_playbook(const config::Environment& env, bool no_restart) {
@@ -177,83 +127,15 @@ config::Playbook rollback_playbook(const config::Environment& env, bool no_resta
   return pb;
 }
 
-// Native --to: stored down SQL of every applied migration newer than `to`; `changed` when it changed something.
-void revert_native_to(steps::StageContext& ctx, const std::string& to, report::Reporter& rep, Stopwatch& sw,
-                      bool& changed) {
-  auto applied = ctx.ledger.applied();
-  bool known = to == "0";
-  for (const auto& a : applied) known |= migrate::compare_versions(a.version, to) == 0;
-  if (!known)
-    throw Error(ErrorKind::Config, "version '" + to + "' is not applied in '" + ctx.env.name + "'",
-                "see `ferry history " + ctx.env.name + "`; --to 0 reverts everything");
-  for (const auto& a : applied)
-    if (migrate::compare_versions(a.version, to) > 0) ctx.applied_this_run.push_back(a);
-  if (ctx.applied_this_run.empty()) {
-    rep.step_finished("down", "already at " + to, sw.elapsed());
-    return;
-  }
-  guard_lock(ctx.ledger);
-  changed = true;
-  size_t before = ctx.applied_this_run.size();
-  std::string summary;
-  try {
-    summary = steps::revert_migrations(ctx);
-  } catch (const Error&) {
-    changed = ctx.applied_this_run.size() != before;  // a failed down rolled back: reverted none
-    throw;
-  }
-  rep.step_finished("down", summary + ", now at " + ctx.ledger.current_version(), sw.elapsed());
-}
-
-// Alembic --to: `alembic downgrade REV` where the application lives; `changed` when it may have changed something.
-void downgrade_alembic_to(steps::StageContext& ctx, const std::string& to, report::Reporter& rep, Stopwatch& sw,
-                          bool& changed) {
-  const auto& src = ctx.playbook.migrations;
-  auto& t = ctx.transports.get(src.on);
-  auto chain = migrate::alembic_history(t, src);
-  std::string target = to == "0" ? "base" : to;
-  std::string now = migrate::alembic_current(ctx.db);
-  migrate::alembic_pending(chain, now);  // a revision the scripts do not know: drift, refused
-  bool known = target == "base";
-  for (const auto& r : chain) known |= r.id == target;
-  if (!known)
-    throw Error(ErrorKind::Config, "alembic revision '" + to + "' is not in the history of '" + ctx.env.name + "'",
-                "see `alembic history`; --to base downgrades everything");
-  if (target != "base" && !migrate::alembic_reached(chain, now, target))
-    throw Error(ErrorKind::Config,
-                "'" + ctx.env.name + "' is at alembic revision '" + (now.empty() ? std::string("base") : now) +
-                    "', before '" + to + "': rollback only goes back",
-                "to upgrade, run a playbook");
-  if (now.empty() || now == target) {
-    rep.step_finished("down", "already at " + target, sw.elapsed());
-    return;
-  }
-  guard_lock(ctx.ledger);
-  changed = true;  // a failed downgrade may have done part of its work
-  migrate::alembic_run(t, src, "downgrade " + target, std::nullopt);
-  auto undone = migrate::alembic_pending(chain, target == "base" ? "" : target);
-  for (auto it = undone.rbegin(); it != undone.rend(); ++it) {
-    if (migrate::alembic_reached(chain, now, it->id))
-      ctx.db.exec_params("INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, 'reverted', $3)",
-                         {it->id, it->message, ctx.run_id});
-  }
-  std::string after = migrate::alembic_current(ctx.db);
-  rep.step_finished(
-      "down",
-      "alembic downgrade " + target + " (from " + now + "), now at " + (after.empty() ? std::string("base") : after),
-      sw.elapsed());
-}
-
 // The proof: fingerprint (and, after a restore, row counts) equal to the target backup's.
 void prove_rollback(steps::StageContext& ctx, const std::optional<steps::BackupMeta>& target, bool restored,
                     report::Reporter& rep) {
   Stopwatch psw;
-  guard_lock(ctx.ledger);
+  steps::guard_lock(ctx.ledger);
   if (!target) {
     std::string v = steps::current_version(ctx);
     rep.step_finished("proof",
-                      std::string(steps::is_alembic(ctx) ? "alembic revision " : "ledger ") + "at " +
-                          (v.empty() ? std::string("no version") : v) +
+                      ctx.driver->version_noun() + " at " + (v.empty() ? std::string("no version") : v) +
                           "; no backup at that version to compare the schema with",
                       psw.elapsed());
     return;
@@ -290,7 +172,7 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   };
   config::Playbook pb = rollback_playbook(env, opts.no_restart);
   try {
-    if (auto src = alembic_source(project, env.name)) pb.migrations = *src;
+    pb.migrations = steps::source_for(project, env.name);
   } catch (const Error& e) {
     return refuse(e.what(), exit_code::k_usage);
   }
@@ -310,17 +192,17 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
     return code;
   }
   if (auto why = confirm_protected(env, opts.yes); !why.empty()) return refuse(why);
-  Session s;
+  std::unique_ptr<Session> s;
   try {
-    open_session(s, env, transports, run_id, "rollback", opts.command_line, fan, {opts.wait_lock, opts.wait_ready},
-                 pb.migrations.driver == config::Driver::Alembic);
+    s = std::make_unique<Session>(env, transports, run_id, SessionWaits{opts.wait_ready, opts.wait_lock}, fan);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Refused) return refuse(e.what());
     fan.message(report::Level::Error, e.what());
     fan.run_finished("failed", exit_code::k_failed_clean, total.elapsed());
     return exit_code::k_failed_clean;
   }
-  steps::StageContext ctx(project, pb, env, *s.conn, *s.ledger, fan, transports, run_id, opts.state_dir);
+  steps::StageContext ctx(project, pb, env, s->db(), s->ledger(), fan, transports, run_id, opts.state_dir);
+  s->record("rollback", steps::current_version(ctx), opts.command_line);
   std::string error;
   ErrorKind kind = ErrorKind::Internal;
   bool changed = false;
@@ -329,27 +211,21 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   try {
     if (opts.to_version) {
       fan.step_started("down");
-      if (steps::is_alembic(ctx))
-        downgrade_alembic_to(ctx, *opts.to_version, fan, sw, changed);
-      else
-        revert_native_to(ctx, *opts.to_version, fan, sw, changed);
+      fan.step_finished("down", ctx.driver->revert_to(ctx, *opts.to_version, changed), sw.elapsed());
       // Prove against a backup taken at that version, when one exists.
       std::string now = steps::current_version(ctx);
       for (const auto& b : list_backups_warning(env, transports, fan))
-        if (b.verified && b.version == now &&
-            (steps::is_alembic(ctx)
-                 ? b.version == (*opts.to_version == "base" || *opts.to_version == "0" ? "" : *opts.to_version)
-                 : migrate::compare_versions(b.version, *opts.to_version) == 0)) {
+        if (b.verified && b.version == now && ctx.driver->is_version(b.version, *opts.to_version)) {
           target_backup = b;
           break;
         }
     } else {
       target_backup = chosen;
       fan.step_started("restore");
-      guard_lock(*s.ledger);
+      steps::guard_lock(s->ledger());
       changed = true;
       try {
-        restore_once_more_if_lost(ctx, *target_backup, s, fan);
+        restore_once_more_if_lost(ctx, *target_backup, *s, fan);
       } catch (const steps::RestoreNotApplied&) {
         changed = false;  // the restore transaction rolled back: the database is as it was
         throw;

@@ -1,6 +1,7 @@
-// The Runner: stages in order; per stage the lock, drift and gate checks, the steps, and on
-// failure the saga: compensate completed steps (database first, then services), then prove
-// the environment equals its pre-run baseline. Returns the exit code of SPEC section 9.
+// The Runner: stages in order; per stage the session (lock), the plan (drift, gate: run/stage_plan),
+// the baseline, the steps through the saga (run/saga), and on failure their undo, newest first,
+// then the proof that the environment equals its pre-run baseline. Returns the exit code of
+// SPEC section 9.
 #pragma once
 #include <optional>
 #include <string>

@@ -4,7 +4,7 @@ namespace ferry::run {
 
 void note_context(report::StageSummary& s, steps::StageContext& ctx) {
   s.version_before = ctx.baseline.version;
-  s.pending = static_cast<int>(steps::is_alembic(ctx) ? ctx.alembic_todo.size() : ctx.plan.pending.size());
+  s.pending = static_cast<int>(ctx.state.pending.size());
   if (ctx.backup) {
     s.backup_id = ctx.backup->id;
     s.backup_file = ctx.backup->file;

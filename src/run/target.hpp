@@ -29,36 +29,18 @@ std::string target_description(const config::Environment& env);
 std::vector<migrate::Migration> load_playbook_migrations(const config::Project& project,
                                                          const config::MigrationsSource& src);
 
-// Gate of SPEC section 7: what `pending` lacks in each required environment. Empty = open.
-std::vector<std::string> check_gate(const config::Project& project, const config::Environment& env,
-                                    const std::vector<migrate::Migration>& pending);
-
-// Gate for the Alembic driver: every revision the stage would apply (`pending`) must be reached
-// in each required environment, by a succeeded ferry run. One line per revision missing.
-std::vector<std::string> check_alembic_gate(const config::Project& project, const config::Environment& env,
-                                            const std::vector<migrate::AlembicRevision>& chain,
-                                            const std::vector<migrate::AlembicRevision>& pending);
-
-// The Alembic settings of the first playbook that stages `env` with the Alembic driver, if any
-// (how `rollback --to` and `status` know an environment is managed by Alembic).
-std::optional<config::MigrationsSource> alembic_source(const config::Project& project, const std::string& env);
+// Gate of SPEC section 7: what the required environments of `env` lack of `state.pending`,
+// as the driver reads them there. Empty = open.
+std::vector<steps::GateGap> check_gate(const config::Project& project, const config::Environment& env,
+                                       steps::Driver& driver, const steps::DriverState& state);
 
 // Writes a run's outcome to ferry.runs; when ferry's own session is gone, over a new
 // connection. False, after a warning, when it could not.
 bool record_run_outcome(steps::StageContext& ctx, const std::string& outcome, const std::string& error,
                         const std::string& backup_id);
 
-// No-transaction migrations cut off between their first statement and their ledger row (see
-// Ledger::mark_applying): one line each. Empty = none.
-std::vector<std::string> interrupted_migrations(db::Ledger& ledger);
+// No-transaction migrations cut off between their first statement and their ledger row:
 // What a human must do about them.
 std::string interrupted_hint(const config::Environment& env);
-
-// Rollback method a stage would use for these pending migrations, and why.
-struct RollbackChoice {
-  std::string method;  // "down SQL" | "restore backup" | "none"
-  std::string reason;
-};
-RollbackChoice choose_rollback(const config::Playbook& pb, const std::vector<migrate::Migration>& pending);
 
 }  // namespace ferry::run

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <thread>
 
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 
 namespace ferry::run {
 

@@ -11,7 +11,7 @@
 
 #include "core/text.hpp"
 #include "db/introspect.hpp"
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "steps/backup_internal.hpp"
 #include "steps/write_counters.hpp"
 
@@ -364,7 +364,7 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   Millis last_tick{0};
   std::string partial = spec.dir + "/." + meta.id + ".dump.zst.partial";
   bool local = env.connections.at(spec.on).type == config::ConnectionType::Local;
-  cmd.should_stop = [] { return run::interrupted(); };  // pg_dump changes nothing: stop it at once
+  cmd.should_stop = [] { return interrupted(); };  // pg_dump changes nothing: stop it at once
   cmd.on_tick = [&] {
     if (sw.elapsed() - last_tick < Millis(250)) return;
     last_tick = sw.elapsed();
@@ -386,8 +386,8 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   }
   counter.join();
   // A signal cancels our counting statement too: say what happened, not "canceling statement".
-  if (run::interrupted())
-    throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name() + "; the partial backup was removed");
+  if (interrupted())
+    throw Error(ErrorKind::Command, "interrupted by " + interrupt_name() + "; the partial backup was removed");
   if (count_error) std::rethrow_exception(count_error);
   auto line = res.out.find("FERRY_BACKUP ");
   if (!res.ok() || line == std::string::npos) {

@@ -11,9 +11,9 @@
 #include "db/introspect.hpp"
 #include "db/ledger.hpp"
 #include "db/pg.hpp"
-#include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
 #include "report/reporter.hpp"
+#include "steps/driver.hpp"
 #include "transport/registry.hpp"
 #include "transport/transport.hpp"
 
@@ -74,7 +74,7 @@ struct StageContext {
         transports(transports_),
         run_id(std::move(run_id_)),
         state_dir(std::move(state_dir_)),
-        files(std::move(files_)) {}
+        driver(make_driver(playbook_.migrations, transports_, std::move(files_))) {}
 
   const config::Project& project;
   const config::Playbook& playbook;
@@ -86,21 +86,21 @@ struct StageContext {
   std::string run_id;
   std::string state_dir;
 
-  std::vector<migrate::Migration> files;
-  migrate::Plan plan;
-  Baseline baseline;  // taken after the lock, before any step
+  std::unique_ptr<Driver> driver;  // the playbook's migration driver (native or Alembic)
+  DriverState state;               // what the driver read before the first step
+  Baseline baseline;               // taken after the lock, before any step
 
-  std::vector<db::AppliedMigration> applied_this_run;  // committed by this run, oldest first
-
-  // driver: alembic
-  std::vector<migrate::AlembicRevision> alembic_chain;
-  std::vector<migrate::AlembicRevision> alembic_todo;  // pending at the start of the stage
-  bool alembic_changed = false;                        // `upgrade head` was started
+  std::vector<db::AppliedMigration> applied_this_run;  // native: committed by this run, oldest first
   std::optional<BackupMeta> backup;                    // this run's verified backup
+
+  // Undoing: the database is as before the run (restored from the backup, or the server rolled
+  // back this run's only transaction): later undos leave it alone.
+  bool database_as_before = false;
+  bool restored = false;     // this run's backup was restored
+  bool reconnected = false;  // the session was lost and opened again during this stage
 };
 
-// The environment's current version: the newest native migration, or the alembic revision.
+// The environment's current version, as the driver reads it.
 std::string current_version(StageContext& ctx);
-bool is_alembic(const StageContext& ctx);
 
 }  // namespace ferry::steps

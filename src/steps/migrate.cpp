@@ -7,7 +7,7 @@
 #include "db/blockers.hpp"
 #include "log/log.hpp"
 #include "migrate/sql_parser.hpp"
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "steps/step.hpp"
 
 namespace ferry::steps {
@@ -16,14 +16,14 @@ namespace {
 // Runs each statement; a failure names FILE:LINE:COL of the statement.
 void exec_statements(db::Connection& db, const std::string& sql, const std::string& file) {
   for (const auto& st : migrate::split_statements(sql, file)) {
-    if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
+    if (interrupted()) throw Error(ErrorKind::Command, "interrupted by " + interrupt_name());
     try {
       log::trace("sql: " + st.text);
       db.exec(st.text);
     } catch (const db::DbError& e) {
-      if (run::interrupted())
+      if (interrupted())
         throw Error(ErrorKind::Command,
-                    "interrupted by " + run::interrupt_name() + " at " + file + ":" + std::to_string(st.line));
+                    "interrupted by " + interrupt_name() + " at " + file + ":" + std::to_string(st.line));
       throw db::DbError(file + ":" + std::to_string(st.line) + ":" + std::to_string(st.col) + ": " + e.what(),
                         e.sqlstate(), e.position());
     }
@@ -67,9 +67,8 @@ void wait_for_lock(StageContext& ctx, const LockBusy& busy, int attempt, const c
                                                 (who.empty() ? "no session holding a table lock now" : who));
   auto until = std::chrono::steady_clock::now() + wait;
   while (std::chrono::steady_clock::now() < until) {
-    if (run::interrupted())
-      throw Error(ErrorKind::Command,
-                  "interrupted by " + run::interrupt_name() + " while waiting to retry " + busy.what);
+    if (interrupted())
+      throw Error(ErrorKind::Command, "interrupted by " + interrupt_name() + " while waiting to retry " + busy.what);
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
 }
@@ -97,166 +96,206 @@ void run_checks(db::Connection& db, const std::string& sql, const std::string& f
   }
 }
 
-std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec) {
-  auto& db = ctx.db;
-  const bool each = spec.transaction_each;
-  const Millis lock_timeout = spec.lock_timeout;
-  const size_t base = ctx.applied_this_run.size();  // committed before this call
-  int attempt = 1;
-  std::string lt = "SET LOCAL lock_timeout = '" + std::to_string(lock_timeout.count()) + "ms'";
-  std::vector<db::AppliedMigration> staged;  // in the open transaction, not yet committed
-  bool open = false;
-  auto commit = [&] {
-    if (!open) return;
-    db.exec("COMMIT");
-    open = false;
-    for (auto& m : staged) ctx.applied_this_run.push_back(std::move(m));
-    staged.clear();
-  };
-  auto begin = [&] {
-    if (open) return;
-    db.exec("BEGIN;" + lt);
-    open = true;
-  };
-  auto record_for = [&](const migrate::Migration& m) {
-    db::AppliedMigration rec;
-    rec.version = m.version;
-    rec.name = m.name;
-    rec.checksum = m.checksum;
-    if (!m.irreversible) rec.down_sql = m.down_sql;
-    rec.run_id = ctx.run_id;
-    rec.down_restores_data = m.down_restores_data;
-    rec.destroys_data = !migrate::destroys_data(m.up_sql).empty();
-    return rec;
-  };
-  auto fail = [&](const migrate::Migration& m, const Error& e) {
-    std::string what = m.id() + ": " + e.what();
-    if (m.no_transaction) what += "\n(no-transaction migration: statements before the failing one stay applied)";
-    throw Error(e.kind(), what, e.hint());
-  };
+namespace {
+constexpr size_t k_batch = 50;
 
-  // Consecutive plain migrations go to the server together, in ONE round trip: for each, a
-  // timestamp, its statements, its ledger row (and BEGIN/COMMIT around it with `each`). The
-  // index of a failing statement tells which migration and which line failed.
-  const auto& pending = ctx.plan.pending;
-  constexpr size_t k_batch = 50;
-  size_t total = pending.size();
-  size_t done = 0;
-  auto send_batch = [&](size_t from, size_t to) {
-    if (from == to) return;
-    if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
-    if (!each) begin();
+db::AppliedMigration record_for(const migrate::Migration& m, const std::string& run_id) {
+  db::AppliedMigration rec;
+  rec.version = m.version;
+  rec.name = m.name;
+  rec.checksum = m.checksum;
+  if (!m.irreversible) rec.down_sql = m.down_sql;
+  rec.run_id = run_id;
+  rec.down_restores_data = m.down_restores_data;
+  rec.destroys_data = !migrate::destroys_data(m.up_sql).empty();
+  return rec;
+}
+
+[[noreturn]] void fail(const migrate::Migration& m, const Error& e) {
+  std::string what = m.id() + ": " + e.what();
+  if (m.no_transaction) what += "\n(no-transaction migration: statements before the failing one stay applied)";
+  throw Error(e.kind(), what, e.hint());
+}
+
+// Applies a plan's pending migrations. Consecutive plain migrations go to the server together,
+// in ONE round trip: for each, a timestamp, its statements, its ledger row (and BEGIN/COMMIT
+// around it with `each`); the index of a failing statement tells which migration and which
+// line failed. A no-transaction migration, or one with verify.sql, goes alone. A lock_timeout
+// rolls the transaction back and retries from its first migration.
+class Applier {
+ public:
+  Applier(StageContext& ctx, const config::StepSpec& spec, const std::vector<migrate::Migration>& pending)
+      : m_ctx(ctx),
+        m_db(ctx.db),
+        m_spec(spec),
+        m_each(spec.transaction_each),
+        m_pending(pending),
+        m_base(ctx.applied_this_run.size()),
+        m_lt("SET LOCAL lock_timeout = '" + std::to_string(spec.lock_timeout.count()) + "ms'") {}
+
+  void run() {
+    try {
+      size_t i = 0;
+      while (i < m_pending.size()) {
+        try {
+          i = step(i);
+        } catch (const LockBusy& busy) {
+          // Nothing of the rolled-back transaction stays: start again from its first migration.
+          i = m_done = m_ctx.applied_this_run.size() - m_base;
+          ++m_attempt;
+          wait_for_lock(m_ctx, busy, m_attempt, m_spec);
+        }
+      }
+      commit();
+    } catch (...) {
+      m_db.rollback_if_open();
+      try {
+        m_db.exec("RESET lock_timeout");
+      } catch (...) {
+      }
+      throw;
+    }
+  }
+
+ private:
+  // From migration i: a batch of plain ones, or one on its own. Returns the next index.
+  size_t step(size_t i) {
+    size_t j = i;
+    while (j < m_pending.size() && j - i < k_batch && !m_pending[j].no_transaction && !m_pending[j].verify_sql) ++j;
+    if (j > i) {
+      send_batch(i, j);
+      if (m_each) m_open = false;
+      return j;
+    }
+    apply_alone(m_pending[i]);
+    ++m_done;
+    return i + 1;
+  }
+
+  void commit() {
+    if (!m_open) return;
+    m_db.exec("COMMIT");
+    m_open = false;
+    for (auto& m : m_staged) m_ctx.applied_this_run.push_back(std::move(m));
+    m_staged.clear();
+  }
+  void begin() {
+    if (m_open) return;
+    m_db.exec("BEGIN;" + m_lt);
+    m_open = true;
+  }
+  void progress(const migrate::Migration& m) {
+    m_ctx.reporter.step_progress("migrate",
+                                 std::to_string(m_done) + "/" + std::to_string(m_pending.size()) + " " + m.id());
+  }
+
+  void send_batch(size_t from, size_t to) {
+    if (interrupted()) throw Error(ErrorKind::Command, "interrupted by " + interrupt_name());
+    if (!m_each) begin();
     std::vector<std::string> script;                // one statement each
     std::vector<std::pair<size_t, size_t>> ranges;  // statement index range of each migration's up.sql
     std::vector<db::AppliedMigration> recs;
     for (size_t i = from; i < to; ++i) {
-      const auto& m = pending[i];
-      recs.push_back(record_for(m));
-      if (each) script.insert(script.end(), {"BEGIN", lt});
+      const auto& m = m_pending[i];
+      recs.push_back(record_for(m, m_ctx.run_id));
+      if (m_each) script.insert(script.end(), {"BEGIN", m_lt});
       script.push_back("SELECT set_config('ferry.t0', clock_timestamp()::text, true)");
       size_t first = script.size();
       for (auto& st : migrate::split_statements(m.up_sql, m.dir + "/up.sql")) script.push_back(std::move(st.text));
       ranges.push_back({first, script.size()});
-      script.push_back(ctx.ledger.record_applied_sql(recs.back()));
-      if (each) script.push_back("COMMIT");
+      script.push_back(m_ctx.ledger.record_applied_sql(recs.back()));
+      if (m_each) script.push_back("COMMIT");
     }
-    ctx.reporter.step_progress("migrate",
-                               std::to_string(done) + "/" + std::to_string(total) + " " + pending[from].id());
+    progress(m_pending[from]);
     try {
       for (const auto& st : script) log::trace("sql: " + st);
-      db.exec_script(script);
+      m_db.exec_script(script);
     } catch (const db::DbError& e) {
-      size_t failed = static_cast<size_t>(std::max(0, e.statement_index()));
-      size_t k = 0;
-      while (k + 1 < ranges.size() && failed >= ranges[k + 1].first - (each ? 3 : 1)) ++k;
-      // Everything before migration k succeeded: committed (each) or staged (all).
-      for (size_t i = 0; i < k; ++i) (each ? ctx.applied_this_run : staged).push_back(recs[i]);
-      db.rollback_if_open();
-      open = false;
-      if (!each) staged.clear();  // the whole transaction is gone
-      const auto& m = pending[from + k];
-      if (run::interrupted())
-        throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name() + " in " + m.id());
-      std::string where = m.dir + "/up.sql";
-      if (failed >= ranges[k].first && failed < ranges[k].second) {
-        auto st = migrate::split_statements(m.up_sql, where)[failed - ranges[k].first];
-        where += ":" + std::to_string(st.line) + ":" + std::to_string(st.col);
-      } else if (failed >= ranges[k].second) {
-        where += " (recording it in ferry.migrations)";
-      }
-      if (e.sqlstate() == "55P03" && attempt <= spec.lock_retries) throw LockBusy{where + ": " + e.what()};
-      fail(m, db::DbError(where + ": " + e.what(), e.sqlstate(), e.position()));
+      batch_failed(e, from, ranges, recs);
     }
-    for (auto& r : recs) (each ? ctx.applied_this_run : staged).push_back(std::move(r));
-    done += to - from;
-  };
-
-  try {
-    size_t i = 0;
-    while (i < pending.size()) {
-      try {
-        size_t j = i;
-        while (j < pending.size() && j - i < k_batch && !pending[j].no_transaction && !pending[j].verify_sql) ++j;
-        send_batch(i, j);
-        if (j == i) {
-          // One migration on its own: no-transaction, or with verify.sql (checked statement by statement).
-          const auto& m = pending[i];
-          if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
-          ctx.reporter.step_progress("migrate", std::to_string(done) + "/" + std::to_string(total) + " " + m.id());
-          auto rec = record_for(m);
-          try {
-            if (m.no_transaction) {
-              commit();                       // what came before is committed first (SPEC 4.1)
-              ctx.ledger.mark_applying(rec);  // outlives a kill between the statements and the ledger row
-              db.exec("SET lock_timeout = '" + std::to_string(lock_timeout.count()) + "ms'");
-              db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, false)");
-              exec_statements(db, m.up_sql, m.dir + "/up.sql");
-              if (m.verify_sql) run_checks(db, *m.verify_sql, m.dir + "/verify.sql");
-              db.exec("RESET lock_timeout");
-              db.exec(ctx.ledger.record_applied_sql(rec));
-              ctx.applied_this_run.push_back(rec);
-            } else {
-              begin();
-              db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, true)");
-              exec_statements(db, m.up_sql, m.dir + "/up.sql");
-              run_checks(db, *m.verify_sql, m.dir + "/verify.sql");
-              db.exec(ctx.ledger.record_applied_sql(rec));
-              staged.push_back(rec);
-              if (each) commit();
-            }
-          } catch (const Error& e) {
-            if (!m.no_transaction && lock_timed_out(e) && attempt <= spec.lock_retries) {
-              db.rollback_if_open();  // the whole transaction: with `all`, the migrations staged before it too
-              open = false;
-              staged.clear();
-              throw LockBusy{std::string(e.what())};
-            }
-            fail(m, e);
-          }
-          ++done;
-          j = i + 1;
-        } else if (each) {
-          open = false;
-        }
-        i = j;
-      } catch (const LockBusy& busy) {
-        // Nothing of the rolled-back transaction stays: start again from its first migration.
-        i = done = ctx.applied_this_run.size() - base;
-        ++attempt;
-        wait_for_lock(ctx, busy, attempt, spec);
-      }
-    }
-    commit();
-  } catch (...) {
-    db.rollback_if_open();
-    try {
-      db.exec("RESET lock_timeout");
-    } catch (...) {
-    }
-    throw;
+    for (auto& r : recs) (m_each ? m_ctx.applied_this_run : m_staged).push_back(std::move(r));
+    m_done += to - from;
   }
+
+  // Which migration and line of the batch failed; what before it stays (committed or staged).
+  [[noreturn]] void batch_failed(const db::DbError& e, size_t from,
+                                 const std::vector<std::pair<size_t, size_t>>& ranges,
+                                 const std::vector<db::AppliedMigration>& recs) {
+    size_t failed = static_cast<size_t>(std::max(0, e.statement_index()));
+    size_t k = 0;
+    while (k + 1 < ranges.size() && failed >= ranges[k + 1].first - (m_each ? 3 : 1)) ++k;
+    // Everything before migration k succeeded: committed (each) or staged (all).
+    for (size_t i = 0; i < k; ++i) (m_each ? m_ctx.applied_this_run : m_staged).push_back(recs[i]);
+    m_db.rollback_if_open();
+    m_open = false;
+    if (!m_each) m_staged.clear();  // the whole transaction is gone
+    const auto& m = m_pending[from + k];
+    if (interrupted()) throw Error(ErrorKind::Command, "interrupted by " + interrupt_name() + " in " + m.id());
+    std::string where = m.dir + "/up.sql";
+    if (failed >= ranges[k].first && failed < ranges[k].second) {
+      auto st = migrate::split_statements(m.up_sql, where)[failed - ranges[k].first];
+      where += ":" + std::to_string(st.line) + ":" + std::to_string(st.col);
+    } else if (failed >= ranges[k].second) {
+      where += " (recording it in ferry.migrations)";
+    }
+    if (e.sqlstate() == "55P03" && m_attempt <= m_spec.lock_retries) throw LockBusy{where + ": " + e.what()};
+    fail(m, db::DbError(where + ": " + e.what(), e.sqlstate(), e.position()));
+  }
+
+  // One migration on its own: no-transaction, or with verify.sql (checked statement by statement).
+  void apply_alone(const migrate::Migration& m) {
+    if (interrupted()) throw Error(ErrorKind::Command, "interrupted by " + interrupt_name());
+    progress(m);
+    auto rec = record_for(m, m_ctx.run_id);
+    try {
+      if (m.no_transaction) {
+        commit();                         // what came before is committed first (SPEC 4.1)
+        m_ctx.ledger.mark_applying(rec);  // outlives a kill between the statements and the ledger row
+        m_db.exec("SET lock_timeout = '" + std::to_string(m_spec.lock_timeout.count()) + "ms'");
+        m_db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, false)");
+        exec_statements(m_db, m.up_sql, m.dir + "/up.sql");
+        if (m.verify_sql) run_checks(m_db, *m.verify_sql, m.dir + "/verify.sql");
+        m_db.exec("RESET lock_timeout");
+        m_db.exec(m_ctx.ledger.record_applied_sql(rec));
+        m_ctx.applied_this_run.push_back(rec);
+      } else {
+        begin();
+        m_db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, true)");
+        exec_statements(m_db, m.up_sql, m.dir + "/up.sql");
+        run_checks(m_db, *m.verify_sql, m.dir + "/verify.sql");
+        m_db.exec(m_ctx.ledger.record_applied_sql(rec));
+        m_staged.push_back(rec);
+        if (m_each) commit();
+      }
+    } catch (const Error& e) {
+      if (!m.no_transaction && lock_timed_out(e) && m_attempt <= m_spec.lock_retries) {
+        m_db.rollback_if_open();  // the whole transaction: with `all`, the migrations staged before it too
+        m_open = false;
+        m_staged.clear();
+        throw LockBusy{std::string(e.what())};
+      }
+      fail(m, e);
+    }
+  }
+
+  StageContext& m_ctx;
+  db::Connection& m_db;
+  const config::StepSpec& m_spec;
+  const bool m_each;
+  const std::vector<migrate::Migration>& m_pending;
+  const size_t m_base;  // committed before this step
+  const std::string m_lt;
+  int m_attempt = 1;
+  std::vector<db::AppliedMigration> m_staged;  // in the open transaction, not yet committed
+  bool m_open = false;
+  size_t m_done = 0;
+};
+}  // namespace
+
+std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec, const migrate::Plan& plan) {
+  Applier(ctx, spec, plan.pending).run();
   if (ctx.applied_this_run.empty())
-    return "nothing to apply, at " + (ctx.plan.current.empty() ? std::string("no version") : ctx.plan.current);
+    return "nothing to apply, at " + (plan.current.empty() ? std::string("no version") : plan.current);
   return "applied " + std::to_string(ctx.applied_this_run.size()) + ": " + span(ctx.applied_this_run);
 }
 

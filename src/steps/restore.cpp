@@ -14,7 +14,7 @@
 
 #include "core/text.hpp"
 #include "db/introspect.hpp"
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
 #include "steps/progress.hpp"
@@ -272,7 +272,7 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
   cmd.argv = {"bash", "-c", restore_script(meta), "ferry-restore", meta.file, meta.sha256};
   auto& t = ctx.transports.get(env.backup->on);
   add_progress(ctx, cmd);
-  run::set_cancel_target(nullptr);  // a signal must not cancel the restore half-way
+  set_cancel_target(nullptr);  // a signal must not cancel the restore half-way
   transport::CommandResult res;
   std::string psql_out;
   if (streamed) {
@@ -288,7 +288,7 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
     res = t.run(cmd);
     psql_out = res.out;
   }
-  run::set_cancel_target(&ctx.db);
+  set_cancel_target(&ctx.db);
   if (res.ok()) return;
   std::string why = "restore of " + meta.id + " failed on " + t.describe() + ": " + res.last_line();
   if (why.find("lock timeout") != std::string::npos) why += lock_holders(ctx.db);

@@ -19,7 +19,7 @@
 #include "core/duration.hpp"
 #include "core/text.hpp"
 #include "db/introspect.hpp"
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
 #include "steps/database_copy.hpp"
@@ -275,7 +275,7 @@ bool restore_by_swap(StageContext& ctx, const BackupMeta& meta) {
     throw RestoreNotApplied(e.kind(), "cannot create the database to restore into: " + std::string(e.what()) +
                                           "; the database is as it was");
   }
-  run::set_cancel_target(nullptr);  // a signal must not cancel the swap half-way
+  set_cancel_target(nullptr);  // a signal must not cancel the swap half-way
   try {
     m->exec(properties_like_sql(*m, env.database.name, scratch));
     parallel_restore(ctx, meta, scratch, *m);
@@ -283,17 +283,17 @@ bool restore_by_swap(StageContext& ctx, const BackupMeta& meta) {
     prove_scratch(ctx, meta, *scratch_db, scratch, ctx.db);
     bool done = swap_in(ctx, meta, *m, scratch_db, scratch);
     if (!done) drop_scratch(*m, scratch);
-    run::set_cancel_target(&ctx.db);
+    set_cancel_target(&ctx.db);
     return done;
   } catch (const RestoreNotApplied&) {
     drop_scratch(*m, scratch);
-    run::set_cancel_target(&ctx.db);
+    set_cancel_target(&ctx.db);
     throw;
   } catch (const Error& e) {
     bool before_swap =
         m->exec_params("SELECT count(*) FROM pg_catalog.pg_database WHERE datname = $1", {scratch}).text(0, 0) == "1";
     drop_scratch(*m, scratch);
-    run::set_cancel_target(&ctx.db);
+    set_cancel_target(&ctx.db);
     if (before_swap) throw RestoreNotApplied(e.kind(), std::string(e.what()) + "; the database is as it was");
     throw;
   }

@@ -1,7 +1,7 @@
 // restart and health steps, and the service actions compensation reuses.
 #include "steps/service.hpp"
 
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 #include "steps/backup.hpp"
 #include "steps/health.hpp"
 #include "log/log.hpp"
@@ -45,9 +45,9 @@ std::string check_health(StageContext& ctx, const config::Service& svc, const st
         ctx.reporter.step_progress(
             step_label, "attempt " + std::to_string(n) + ": " + why + " (" + format_duration(sw.elapsed()) + ")");
       },
-      [] { return run::interrupted(); }, connect_to);
+      [] { return interrupted(); }, connect_to);
   if (!res.ok) {
-    if (run::interrupted()) throw Error(ErrorKind::Command, "interrupted by " + run::interrupt_name());
+    if (interrupted()) throw Error(ErrorKind::Command, "interrupted by " + interrupt_name());
     throw Error(ErrorKind::Verify, svc.name + " unhealthy after " + std::to_string(res.attempts) + " attempt(s) in " +
                                        format_duration(sw.elapsed()) + ": " + spec.url + ": " + res.last);
   }
@@ -62,6 +62,11 @@ class RestartStep : public Step {
   std::string run(StageContext& ctx) override {
     return restart_service(ctx, ctx.env.services.at(m_spec.service), m_spec.timeout);
   }
+  // Restarts again once the other steps are undone, so the service runs against what they left.
+  std::string undo(StageContext& ctx) override {
+    return restart_service(ctx, ctx.env.services.at(m_spec.service), m_spec.timeout);
+  }
+  bool undo_last() const override { return true; }
 };
 class HealthStep : public Step {
  public:

@@ -2,35 +2,42 @@
 #include "core/text.hpp"
 #include "db/introspect.hpp"
 #include "log/log.hpp"
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
+#include "steps/recovery.hpp"
 #include "steps/step.hpp"
 
 namespace ferry::steps {
 
 namespace {
 
+// Restores this run's backup for an undo; the restore reports its own line.
+std::string restore_for_undo(StageContext& ctx, const std::string& why) {
+  if (!restore_run_backup(ctx, why)) throw Error(ErrorKind::Command, "the database could not be restored");
+  return "";
+}
+
 class MigrateStep : public Step {
  public:
   using Step::Step;
-  std::string run(StageContext& ctx) override {
-    if (is_alembic(ctx)) return alembic_upgrade(ctx);
-    return apply_migrations(ctx, m_spec);
-  }
-
- private:
-  std::string alembic_upgrade(StageContext& ctx) {
-    const auto& src = ctx.playbook.migrations;
-    std::string before = ctx.baseline.version;
-    if (ctx.alembic_todo.empty())
-      return "nothing to apply, at " + (before.empty() ? std::string("no revision") : before);
-    ctx.alembic_changed = true;  // from here on, a failure may have changed the database
-    migrate::alembic_run(ctx.transports.get(src.on), src, "upgrade head", m_spec.timeout);
-    std::string after = migrate::alembic_current(ctx.db);
-    for (const auto& r : ctx.alembic_todo)
-      ctx.db.exec_params("INSERT INTO ferry.history (version, name, action, run_id) VALUES ($1, $2, 'applied', $3)",
-                         {r.id, r.message, ctx.run_id});
-    return "alembic upgrade head: " + (before.empty() ? std::string("base") : before) + " -> " + after + " (" +
-           std::to_string(ctx.alembic_todo.size()) + " revision" + (ctx.alembic_todo.size() == 1 ? "" : "s") + ")";
+  std::string run(StageContext& ctx) override { return ctx.driver->apply(ctx, m_spec); }
+  // The driver reverts (down SQL, downgrade), or the backup is restored when the rollback
+  // choice says so; with `auto`, a failed revert falls back to the backup.
+  std::string undo(StageContext& ctx) override {
+    if (ctx.database_as_before) return "";
+    const auto& pb = ctx.playbook;
+    auto choice = ctx.driver->rollback_for_run(pb, ctx);
+    bool changed = ctx.driver->changed(ctx);
+    if (pb.rollback == config::RollbackMethod::Restore || (choice.method == RollbackMethod::Restore && changed))
+      return restore_for_undo(ctx, choice.reason);
+    if (!changed) return "";
+    Stopwatch sw;
+    try {
+      return ctx.driver->revert_run(ctx);
+    } catch (const Error& e) {
+      if (pb.rollback != config::RollbackMethod::Auto) throw;
+      ctx.reporter.step_compensated(name(), false, e.what(), sw.elapsed());
+      return restore_for_undo(ctx, "undoing the migrations failed");
+    }
   }
   bool changes_database() const override { return true; }
 };
@@ -43,6 +50,12 @@ class SqlStep : public Step {
     auto r = ctx.db.exec(m_spec.sql);
     if (r.single_bool() && (r.is_null(0, 0) || !r.boolean(0, 0))) throw Error(ErrorKind::Verify, "returned false");
     return r.rows() == 1 && r.cols() == 1 ? "returned " + r.text(0, 0) : "done";
+  }
+  // Arbitrary SQL has no down: with `rollback: restore` the backup undoes it, else the proof
+  // says whether anything of it is left.
+  std::string undo(StageContext& ctx) override {
+    if (ctx.database_as_before || ctx.playbook.rollback != config::RollbackMethod::Restore) return "";
+    return restore_for_undo(ctx, ctx.driver->rollback_for_run(ctx.playbook, ctx).reason);
   }
   bool changes_database() const override { return true; }
 };
@@ -150,10 +163,12 @@ class VerifyStep : public Step {
 
 std::unique_ptr<Step> make_step_extra(const config::StepSpec& spec);  // steps/service.cpp, backup.cpp
 
-bool is_alembic(const StageContext& ctx) { return ctx.playbook.migrations.driver == config::Driver::Alembic; }
+std::string current_version(StageContext& ctx) { return ctx.driver->current_version(ctx.db, ctx.ledger); }
 
-std::string current_version(StageContext& ctx) {
-  return is_alembic(ctx) ? migrate::alembic_current(ctx.db) : ctx.ledger.current_version();
+void guard_lock(db::Ledger& ledger) {
+  if (!ledger.lock_held())
+    throw Error(ErrorKind::Database, "ferry's database session was lost, and with it the lock",
+                "nothing more is changed; check `ferry status` and `ferry history`");
 }
 
 std::unique_ptr<Step> make_step(const config::StepSpec& spec) {

@@ -1,4 +1,4 @@
-#include "run/interrupt.hpp"
+#include "core/interrupt.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -11,12 +11,12 @@
 #include <mutex>
 #include <thread>
 
-namespace ferry::run {
+namespace ferry {
 
 namespace {
 std::atomic<int> g_signal{0};
 std::mutex g_target_mu;  // the signal thread cancels while the main thread may clear the target
-const db::Connection* g_target = nullptr;
+const Cancellable* g_target = nullptr;
 int g_pipe[2] = {-1, -1};  // the handler writes the signal's number; the signal thread reads it
 
 // The whole handler: one write(2), async-signal-safe. Whichever thread the kernel picks, the
@@ -64,9 +64,9 @@ std::string interrupt_name() {
   return s == SIGINT ? "SIGINT" : s == SIGTERM ? "SIGTERM" : "signal " + std::to_string(s);
 }
 void clear_interrupt() { g_signal.store(0); }
-void set_cancel_target(const db::Connection* conn) {
+void set_cancel_target(const Cancellable* target) {
   std::lock_guard<std::mutex> lock(g_target_mu);
-  g_target = conn;
+  g_target = target;
 }
 struct Watchdog::State {
   std::mutex mu;
@@ -75,7 +75,7 @@ struct Watchdog::State {
   std::thread thread;
 };
 
-Watchdog::Watchdog(const db::Connection* conn, long long ms) : m_state(new State) {
+Watchdog::Watchdog(const Cancellable* conn, long long ms) : m_state(new State) {
   if (ms <= 0) return;
   m_state->thread = std::thread([s = m_state, conn, ms] {
     std::unique_lock<std::mutex> lock(s->mu);
@@ -93,4 +93,4 @@ Watchdog::~Watchdog() {
   delete m_state;
 }
 
-}  // namespace ferry::run
+}  // namespace ferry

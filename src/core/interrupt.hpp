@@ -1,15 +1,21 @@
 // SIGINT/SIGTERM handling and step timeouts. A signal sets a flag and cancels the statement
 // running on the registered database connection, so a long migration stops at once and the
 // Runner compensates. The handler only writes the signal's number to a pipe; a dedicated thread
-// reads it, sets the flag and calls Connection::cancel() (pqxx's cancel_query), so no
+// reads it, sets the flag and calls the target's cancel() (pqxx's cancel_query), so no
 // async-signal-safety limits apply there. This is the one piece of process-wide mutable state
 // in ferry: a signal has nowhere else to look.
 #pragma once
 #include <string>
 
-#include "db/pg.hpp"
+namespace ferry {
 
-namespace ferry::run {
+// What a signal or a watchdog cancels: the statement running on ferry's database connection
+// (db::Connection implements it with pqxx's cancel_query). Called from another thread.
+class Cancellable {
+ public:
+  virtual ~Cancellable() = default;
+  virtual void cancel() const = 0;
+};
 
 void install_signal_handlers();
 bool interrupted();            // a signal arrived
@@ -17,12 +23,12 @@ std::string interrupt_name();  // "SIGTERM"
 void clear_interrupt();
 // The connection whose statement a signal cancels (nullptr: none). After it returns, the signal
 // thread no longer uses the previous target: it may be destroyed.
-void set_cancel_target(const db::Connection* conn);
+void set_cancel_target(const Cancellable* target);
 
 // Cancels the registered connection's statement after `ms` unless disarmed first.
 class Watchdog {
  public:
-  Watchdog(const db::Connection* conn, long long ms);
+  Watchdog(const Cancellable* target, long long ms);
   ~Watchdog();
 
  private:
@@ -30,4 +36,4 @@ class Watchdog {
   State* m_state;
 };
 
-}  // namespace ferry::run
+}  // namespace ferry
