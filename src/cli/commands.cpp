@@ -157,6 +157,9 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
         auto todo = migrate::alembic_pending(chain, cur);
         os << "  at alembic revision " << or_none(cur) << "; " << todo.size() << " pending\n";
         for (const auto& r : todo) os << "    + " << r.id << "  " << r.message << "\n";
+        print_plan_lint(
+            os, pb, *link.conn,  // lint2: Alembic findings
+            migrate::lint::lint_alembic(transports.get(pb.migrations.on), pb.migrations, cur, link.conn.get(), {}));
         if (!env.requires_envs.empty()) {
           auto missing = run::check_alembic_gate(project, env, chain, todo);
           os << "  gate: "
@@ -342,6 +345,7 @@ int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
     for (const auto& e : events)
       j["events"].push_back(
           {{"at", e.at}, {"version", e.version}, {"name", e.name}, {"action", e.action}, {"run_id", e.run_id}});
+    j["accepted_risks"] = accepted_risks_json(ledger);  // lint2
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -356,6 +360,7 @@ int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
               << (r.backup_id.empty() ? "" : "  backup " + r.backup_id) << "\n";
     if (!r.error.empty()) std::cout << "      " << project.secrets.redact(first_line(r.error)) << "\n";
   }
+  print_accepted_risks(std::cout, ledger);  // lint2
   return 0;
 }
 

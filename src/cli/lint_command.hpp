@@ -2,6 +2,7 @@
 // form `ferry plan` shows.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <optional>
 #include <string>
@@ -9,7 +10,9 @@
 
 #include "cli/commands.hpp"
 #include "config/model.hpp"
+#include "db/ledger.hpp"
 #include "db/pg.hpp"
+#include "migrate/lint/pending.hpp"
 #include "migrate/migration_set.hpp"
 
 namespace CLI {
@@ -33,6 +36,16 @@ int cmd_lint(const Globals& g, const LintOptions& o);
 
 // For `ferry plan`: one line per pending migration with findings ("lint 0002_x: FL020 medium
 // (tasks), ..."), or one "lint: no findings" line; levels scaled by the sizes read on `conn`.
-void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connection& conn, const std::vector<migrate::Migration>& pending);
+void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connection& conn,
+                     const std::vector<migrate::Migration>& pending);
+// The same lines for migrations already linted (Alembic revisions). Both add the preflight's
+// problems read on `conn` ("preflight: ..." lines).
+void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connection& conn,
+                     const std::vector<migrate::lint::Linted>& linted);
+
+// `ferry history ENV`: the accept-risk directives recorded when their migrations were applied
+// (ferry.accepted_risks), newest first: a JSON array / "accepted risks" lines.
+nlohmann::json accepted_risks_json(db::Ledger& ledger);
+void print_accepted_risks(std::ostream& os, db::Ledger& ledger);
 
 }  // namespace ferry::cli

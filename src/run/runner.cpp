@@ -1,3 +1,4 @@
+#include "run/preflight.hpp"
 #include "run/runner.hpp"
 
 #include <cstdio>
@@ -142,6 +143,8 @@ class StageRunner {
       size_t n = alembic ? ctx.alembic_todo.size() : ctx.plan.pending.size();
       m_rep.step_finished("gate", "open: " + std::to_string(n) + " pending verified in " + reqs, gsw.elapsed());
     }
+    // lint2: unaccepted high findings and the read-only preflight, before the first change
+    if (auto pf = preflight(ctx, m_rep); !pf.refusal.empty()) return refuse(pf.refusal, pf.hint);
     Stopwatch bsw;
     ctx.baseline.version = ctx.plan.current;
     try {

@@ -6,6 +6,7 @@
 #include "core/text.hpp"
 #include "db/blockers.hpp"
 #include "log/log.hpp"
+#include "migrate/lint/record.hpp"
 #include "migrate/sql_parser.hpp"
 #include "run/interrupt.hpp"
 #include "steps/step.hpp"
@@ -255,6 +256,9 @@ std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec) {
     }
     throw;
   }
+  // lint2: the accept-risk directives of what this call applied, recorded in ferry.accepted_risks
+  migrate::lint::record_accepted(ctx.ledger, ctx.run_id, ctx.plan.pending, ctx.applied_this_run, base,
+                                 lock_timeout.count());
   if (ctx.applied_this_run.empty())
     return "nothing to apply, at " + (ctx.plan.current.empty() ? std::string("no version") : ctx.plan.current);
   return "applied " + std::to_string(ctx.applied_this_run.size()) + ": " + span(ctx.applied_this_run);
