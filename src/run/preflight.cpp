@@ -79,6 +79,16 @@ PreflightOutcome preflight(steps::StageContext& ctx, report::Reporter& rep) {
               "`ferry lint PLAYBOOK` shows the same error"};
     rep.message(report::Level::Warn, "lint: " + std::string(e.what()));
   }
+  // Locks first (catalog reads only): reading sizes opens the tables and could queue.
+  auto problems = preflight_problems(ctx.db, lint::finding_tables(linted), spec);
+  if (!problems.empty()) {
+    std::string what = "preflight on '" + env + "':" + joined(problems);
+    if (ctx.env.is_protected)
+      return {"'" + env + "' is protected and the " + what,
+              "wait for those sessions to finish (or end them), then run again"};
+    rep.message(report::Level::Warn, what);
+  }
+  lint::scale_linted(linted, ctx.db, lint::Thresholds{});
   auto high = unaccepted_high(linted);
   if (!high.empty()) {
     std::string what = std::to_string(high.size()) + " lint finding(s) at high not accepted:" + joined(high);
@@ -86,14 +96,6 @@ PreflightOutcome preflight(steps::StageContext& ctx, report::Reporter& rep) {
       return {"'" + env + "' is protected and " + what,
               "make the migration safe (`ferry lint PLAYBOOK` shows the safe form), or accept the risk with the "
               "line shown"};
-    rep.message(report::Level::Warn, what);
-  }
-  auto problems = preflight_problems(ctx.db, lint::finding_tables(linted), spec);
-  if (!problems.empty()) {
-    std::string what = "preflight on '" + env + "':" + joined(problems);
-    if (ctx.env.is_protected)
-      return {"'" + env + "' is protected and the " + what,
-              "wait for those sessions to finish (or end them), then run again"};
     rep.message(report::Level::Warn, what);
   }
   return {};

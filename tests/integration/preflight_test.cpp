@@ -102,4 +102,34 @@ TEST_F(Preflight, AnotherToolsMigrationLockRefusesProtected) {
   pg().exec("app", "DROP TABLE flyway_schema_history");
 }
 
+TEST_F(Preflight, ALockQueueOnAMigratedTableRefusesProtected) {
+  auto reader = pg().connect("app");
+  reader->exec("BEGIN");
+  reader->exec("SELECT count(*) FROM tasks");
+  // A second session queued behind the reader for ACCESS EXCLUSIVE on tasks.
+  Background waiter({"/usr/bin/psql", "-X", "-h", "127.0.0.1", "-p", std::to_string(pg().port()), "-U", "postgres",
+                     "-d", "app", "-c", "BEGIN", "-c", "LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE", "-c", "COMMIT"},
+                    {{"PGAPPNAME", "schema-change"}});
+  auto queued = [&] {
+    return pg().value("app",
+                      "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
+                      "WHERE a.application_name = 'schema-change' AND NOT l.granted");
+  };
+  for (int i = 0; i < 200 && queued() == "0"; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(queued(), "1");
+  // lint reads sizes under a 1 s lock_timeout: it does not join the queue (tasks counts as large).
+  auto lint = project.ferry({"lint", "prod"});
+  EXPECT_EQ(lint.code, 3) << lint.all();
+  EXPECT_TRUE(contains(lint.out, "preflight: lock queue on a table the migrations touch: pid")) << lint.all();
+  EXPECT_TRUE(contains(lint.out, "FL020 high")) << lint.all();
+  auto r = project.ferry({"run", "prod", "--yes"});
+  EXPECT_EQ(r.code, 3) << r.all();
+  EXPECT_TRUE(contains(r.all(), "lock queue on a table the migrations touch: pid")) << r.all();
+  EXPECT_TRUE(contains(r.all(), "application_name 'schema-change'")) << r.all();
+  EXPECT_TRUE(contains(r.all(), "AccessExclusiveLock waiting")) << r.all();
+  EXPECT_EQ(index_exists(), "0");
+  reader->exec("ROLLBACK");
+  EXPECT_EQ(waiter.wait().code, 0);
+}
+
 }  // namespace

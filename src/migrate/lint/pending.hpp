@@ -34,6 +34,10 @@ std::vector<Linted> lint_native(const std::vector<Migration>& pending, long long
 std::vector<Linted> lint_alembic(transport::Transport& t, const config::MigrationsSource& src,
                                  const std::string& current, db::Connection* conn, const Thresholds& th);
 
+// Levels of findings linted without a connection, scaled by the sizes read on `conn` (read under a
+// 1 s lock_timeout: a table that cannot be read counts as large).
+void scale_linted(std::vector<Linted>& linted, db::Connection& conn, const Thresholds& t);
+
 // The tables the findings name (for the preflight's lock checks).
 std::vector<std::string> finding_tables(const std::vector<Linted>& linted);
 
