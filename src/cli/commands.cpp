@@ -157,9 +157,7 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
         auto todo = migrate::alembic_pending(chain, cur);
         os << "  at alembic revision " << or_none(cur) << "; " << todo.size() << " pending\n";
         for (const auto& r : todo) os << "    + " << r.id << "  " << r.message << "\n";
-        print_plan_lint(
-            os, pb, *link.conn,  // lint2: Alembic findings
-            migrate::lint::lint_alembic(transports.get(pb.migrations.on), pb.migrations, cur, link.conn.get(), {}));
+        print_plan_lint_alembic(os, pb, *link.conn, transports.get(pb.migrations.on), cur);  // lint2
         if (!env.requires_envs.empty()) {
           auto missing = run::check_alembic_gate(project, env, chain, todo);
           os << "  gate: "

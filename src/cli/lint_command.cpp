@@ -277,6 +277,18 @@ void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connectio
                   lint::lint_native(pending, lint::migrate_lock_timeout_ms(&pb), &conn, lint::Thresholds{}));
 }
 
+void print_plan_lint_alembic(std::ostream& os, const config::Playbook& pb, db::Connection& conn,
+                             transport::Transport& on, const std::string& current) {
+  std::vector<lint::Linted> linted;
+  try {
+    linted = lint::lint_alembic(on, pb.migrations, current, &conn, lint::Thresholds{});
+  } catch (const Error&) {  // its text may carry the command's output: not printed here
+    os << "  lint: not available (`alembic upgrade --sql` failed; `ferry lint " << pb.name << "` shows why)\n";
+    return;
+  }
+  print_plan_lint(os, pb, conn, linted);
+}
+
 json accepted_risks_json(db::Ledger& ledger) {
   json a = json::array();
   for (const auto& r : ledger.accepted_risks(100))

@@ -14,6 +14,7 @@
 #include "db/pg.hpp"
 #include "migrate/lint/pending.hpp"
 #include "migrate/migration_set.hpp"
+#include "transport/transport.hpp"
 
 namespace CLI {
 class App;
@@ -42,6 +43,11 @@ void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connectio
 // problems read on `conn` ("preflight: ..." lines).
 void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connection& conn,
                      const std::vector<migrate::lint::Linted>& linted);
+
+// The same for an Alembic playbook at revision `current` (offline SQL through `on`); a failure of
+// `alembic upgrade --sql` is one "lint: not available" line, not a failed plan.
+void print_plan_lint_alembic(std::ostream& os, const config::Playbook& pb, db::Connection& conn,
+                             transport::Transport& on, const std::string& current);
 
 // `ferry history ENV`: the accept-risk directives recorded when their migrations were applied
 // (ferry.accepted_risks), newest first: a JSON array / "accepted risks" lines.

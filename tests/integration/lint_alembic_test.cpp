@@ -105,4 +105,22 @@ TEST_F(LintAlembic, OfflineSqlOfPendingRevisionsMappedBackToTheirScripts) {
   EXPECT_FALSE(contains(plan.out, "lint c3")) << plan.out;
 }
 
+TEST_F(LintAlembic, PlanStillShowsThePlanWhenOfflineSqlFails) {
+  std::ofstream(code + "/versions/e5_online_only.py") << "from alembic import context, op\n\n"
+                                                         "revision = \"e5\"\ndown_revision = \"d4\"\n\n\n"
+                                                         "def upgrade():\n"
+                                                         "    if context.is_offline_mode():\n"
+                                                         "        raise RuntimeError(\"online only\")\n\n\n"
+                                                         "def downgrade():\n    pass\n";
+  auto plan = project.ferry({"plan", "promote"});
+  EXPECT_EQ(plan.code, 0) << plan.all();
+  EXPECT_TRUE(contains(plan.out, "at alembic revision none; 5 pending")) << plan.out;
+  EXPECT_TRUE(
+      contains(plan.out, "lint: not available (`alembic upgrade --sql` failed; `ferry lint promote` shows why)"))
+      << plan.out;
+  auto lint = project.ferry({"lint", "promote"});
+  EXPECT_NE(lint.code, 0) << lint.all();
+  EXPECT_TRUE(contains(lint.all(), "online only")) << lint.all();
+}
+
 }  // namespace
