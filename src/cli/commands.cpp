@@ -217,6 +217,7 @@ int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
     for (const auto& e : events)
       j["events"].push_back(
           {{"at", e.at}, {"version", e.version}, {"name", e.name}, {"action", e.action}, {"run_id", e.run_id}});
+    j["accepted_risks"] = accepted_risks_json(ledger);  // lint2
     std::cout << j.dump(2) << "\n";
     return 0;
   }
@@ -231,6 +232,7 @@ int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
               << (r.backup_id.empty() ? "" : "  backup " + r.backup_id) << "\n";
     if (!r.error.empty()) std::cout << "      " << project.secrets.redact(first_line(r.error)) << "\n";
   }
+  print_accepted_risks(std::cout, ledger);  // lint2
   return 0;
 }
 

@@ -11,7 +11,11 @@
 #include "db/ledger.hpp"
 #include "db/sizes.hpp"
 #include "migrate/lint/lint.hpp"
+#include "migrate/alembic.hpp"
+#include "migrate/lint/pending.hpp"
+#include "run/preflight.hpp"
 #include "run/target.hpp"
+#include "steps/context.hpp"
 
 using nlohmann::json;
 namespace lint = ferry::migrate::lint;
@@ -19,11 +23,7 @@ namespace lint = ferry::migrate::lint;
 namespace ferry::cli {
 
 namespace {
-// The findings of one migration on one target.
-struct Linted {
-  const migrate::Migration* migration;
-  std::vector<lint::Finding> findings;
-};
+using lint::Linted;
 
 // One stage (or the offline pseudo-target) and what was found for it.
 struct Target {
@@ -31,14 +31,8 @@ struct Target {
   std::string description;
   std::string unreachable;  // why the database could not be read, or ""
   std::vector<Linted> migrations;
+  std::vector<std::string> preflight = {};  // problems the read-only preflight found on the target
 };
-
-long long migrate_lock_timeout_ms(const std::optional<config::Playbook>& pb) {
-  if (pb)
-    for (const auto& s : pb->steps)
-      if (s.kind == config::StepKind::Migrate) return s.lock_timeout.count();
-  return config::StepSpec{}.lock_timeout.count();
-}
 
 // The migrations of `all` whose versions are in `only` (every one when null), in order.
 std::vector<const migrate::Migration*> of(const std::vector<migrate::Migration>& all,
@@ -46,20 +40,6 @@ std::vector<const migrate::Migration*> of(const std::vector<migrate::Migration>&
   std::vector<const migrate::Migration*> out;
   for (const auto& m : all)
     if (!only || only->count(m.version)) out.push_back(&m);
-  return out;
-}
-
-// Lints `pending` in order; with `conn`, levels are scaled by the sizes read there.
-std::vector<Linted> lint_pending(const std::vector<const migrate::Migration*>& pending, long long lock_timeout_ms,
-                                 db::Connection* conn, const lint::Thresholds& t) {
-  lint::Linter linter;
-  std::vector<Linted> out;
-  for (const auto* m : pending)
-    out.push_back({m, linter.lint({m->up_sql, m->dir + "/up.sql", !m->no_transaction, lock_timeout_ms})});
-  std::map<std::string, lint::TableSize> sizes;
-  if (conn)
-    for (const auto& [name, s] : db::relation_sizes(*conn, linter.tables())) sizes[name] = {s.rows, s.bytes};
-  for (auto& l : out) lint::scale(l.findings, sizes, t);
   return out;
 }
 
@@ -116,6 +96,7 @@ void print_text(const std::vector<Target>& targets, const std::string& title) {
     size_t n = 0;
     for (const auto& l : t.migrations) n += l.findings.size();
     std::cout << "  " << t.migrations.size() << " migration(s) linted, " << n << " finding(s)\n";
+    for (const auto& p : t.preflight) std::cout << "  preflight: " << p << "\n";
     for (const auto& l : t.migrations)
       for (const auto& f : l.findings) {
         const lint::Rule& r = *lint::find_rule(f.code);
@@ -132,17 +113,53 @@ void print_text(const std::vector<Target>& targets, const std::string& title) {
   }
 }
 
+// An Alembic playbook on one stage: the offline SQL from the stage's revision (from base when
+// its database cannot be read), through the stage's `migrations.on` connection.
+Target lint_alembic_stage(const config::Project& project, const config::Playbook& pb, const std::string& name,
+                          bool offline, const lint::Thresholds& t) {
+  const auto& env = project.environment(name);
+  Target target{name, run::target_description(env), "", {}};
+  steps::Transports transports(env);
+  run::DbLink link;
+  std::string current;
+  if (offline) {
+    target.stage.clear();
+    target.description = "(no database read: every revision from base, sizes unknown)";
+  } else {
+    try {
+      link = run::connect(env, &transports);
+      current = migrate::alembic_current(*link.conn);
+    } catch (const Error& e) {
+      target.unreachable = project.secrets.redact(first_line(e.what()));
+    }
+  }
+  target.migrations = lint::lint_alembic(transports.get(pb.migrations.on), pb.migrations, current,
+                                         link.conn ? link.conn.get() : nullptr, t);
+  if (link.conn && !target.migrations.empty())
+    target.preflight =
+        run::preflight_problems(*link.conn, lint::finding_tables(target.migrations), run::migrate_spec(pb));
+  return target;
+}
+
 // Every pending migration of every stage (all of them when a database cannot be read).
 std::vector<Target> lint_targets(const config::Project& project, const std::optional<config::Playbook>& pb,
                                  const std::vector<migrate::Migration>& files, const LintOptions& o,
                                  const lint::Thresholds& t) {
-  long long lt = migrate_lock_timeout_ms(pb);
-  if (o.offline) return {Target{"", "(no database read: sizes unknown)", "", lint_pending(of(files), lt, nullptr, t)}};
+  long long lt = lint::migrate_lock_timeout_ms(pb ? &*pb : nullptr);
+  if (pb && pb->migrations.driver == config::Driver::Alembic) {
+    if (pb->stages.empty()) throw Error(ErrorKind::Config, "playbook '" + pb->name + "' has no stages");
+    if (o.offline) return {lint_alembic_stage(project, *pb, pb->stages.front(), true, t)};
+    std::vector<Target> out;
+    for (const auto& name : pb->stages) out.push_back(lint_alembic_stage(project, *pb, name, false, t));
+    return out;
+  }
+  if (o.offline)
+    return {Target{"", "(no database read: sizes unknown)", "", lint::lint_native(of(files), lt, nullptr, t)}};
   std::vector<std::string> stages = pb ? pb->stages : std::vector<std::string>{};
   if (!pb)
     for (const auto& [name, env] : project.environments) stages.push_back(name);
   if (stages.empty())
-    return {Target{"", "(no environment: sizes unknown)", "", lint_pending(of(files), lt, nullptr, t)}};
+    return {Target{"", "(no environment: sizes unknown)", "", lint::lint_native(of(files), lt, nullptr, t)}};
   std::vector<Target> out;
   for (const auto& name : stages) {
     const auto& env = project.environment(name);
@@ -153,10 +170,13 @@ std::vector<Target> lint_targets(const config::Project& project, const std::opti
       auto plan = migrate::make_plan(files, ledger.applied());
       std::set<std::string> pending;
       for (const auto& p : plan.pending) pending.insert(p.version);
-      target.migrations = lint_pending(of(files, &pending), lt, link.conn.get(), t);
+      target.migrations = lint::lint_native(of(files, &pending), lt, link.conn.get(), t);
+      if (!target.migrations.empty())
+        target.preflight = run::preflight_problems(*link.conn, lint::finding_tables(target.migrations),
+                                                   pb ? run::migrate_spec(*pb) : config::StepSpec{});
     } catch (const Error& e) {
       target.unreachable = project.secrets.redact(first_line(e.what()));
-      target.migrations = lint_pending(of(files), lt, nullptr, t);
+      target.migrations = lint::lint_native(of(files), lt, nullptr, t);
     }
     out.push_back(std::move(target));
   }
@@ -189,11 +209,9 @@ int cmd_lint(const Globals& g, const LintOptions& o) {
   auto project = config::load_project(g.root);
   std::optional<config::Playbook> pb;
   if (!o.playbook.empty()) pb = config::load_playbook(project, o.playbook);
-  if (pb && pb->migrations.driver == config::Driver::Alembic) {
-    std::cout << "lint " << pb->name << ": Alembic migrations are not linted yet (only native SQL migrations)\n";
-    return 0;
-  }
-  auto files = run::load_playbook_migrations(project, pb ? pb->migrations : config::MigrationsSource{});
+  bool alembic = pb && pb->migrations.driver == config::Driver::Alembic;
+  auto files = alembic ? std::vector<migrate::Migration>{}
+                       : run::load_playbook_migrations(project, pb ? pb->migrations : config::MigrationsSource{});
   auto targets = lint_targets(project, pb, files, o, t);
   lint::Level fail_on = *lint::parse_level(o.fail_on);
   std::map<std::string, int> counts;
@@ -212,9 +230,10 @@ int cmd_lint(const Globals& g, const LintOptions& o) {
       json jt = {{"stage", tg.stage.empty() ? json(nullptr) : json(tg.stage)},
                  {"reachable", tg.unreachable.empty() && !tg.stage.empty()},
                  {"error", tg.unreachable.empty() ? json(nullptr) : json(tg.unreachable)},
-                 {"migrations", json::array()}};
+                 {"migrations", json::array()},
+                 {"preflight", tg.preflight}};
       for (const auto& l : tg.migrations) {
-        json jm = {{"id", l.migration->id()}, {"file", l.migration->dir + "/up.sql"}, {"findings", json::array()}};
+        json jm = {{"id", l.id}, {"file", l.file}, {"findings", json::array()}};
         for (const auto& f : l.findings) jm["findings"].push_back(finding_json(f));
         jt["migrations"].push_back(jm);
       }
@@ -231,22 +250,64 @@ int cmd_lint(const Globals& g, const LintOptions& o) {
   return code;
 }
 
-void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connection& conn, const std::vector<migrate::Migration>& pending) {
-  auto linted = lint_pending(of(pending), migrate_lock_timeout_ms(pb), &conn, lint::Thresholds{});
+void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connection& conn,
+                     const std::vector<lint::Linted>& linted) {
   bool any = false;
   for (const auto& l : linted) {
     if (l.findings.empty()) continue;
     any = true;
-    os << "  lint " << l.migration->id() << ":";
+    os << "  lint " << l.id << ":";
     std::string sep = " ";
     for (const auto& f : l.findings) {
       os << sep << f.code << " " << lint::level_name(f.level) << (f.table.empty() ? "" : " (" + f.table + ")")
-                << (f.accepted ? " accepted" : "");
+         << (f.accepted ? " accepted" : "");
       sep = ", ";
     }
     os << "\n";
   }
-  if (!any && !pending.empty()) os << "  lint: no findings\n";
+  if (!any && !linted.empty()) os << "  lint: no findings\n";
+  if (linted.empty()) return;
+  for (const auto& p : run::preflight_problems(conn, lint::finding_tables(linted), run::migrate_spec(pb)))
+    os << "  preflight: " << p << "\n";
+}
+
+void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connection& conn,
+                     const std::vector<migrate::Migration>& pending) {
+  print_plan_lint(os, pb, conn,
+                  lint::lint_native(pending, lint::migrate_lock_timeout_ms(&pb), &conn, lint::Thresholds{}));
+}
+
+void print_plan_lint_alembic(std::ostream& os, const config::Playbook& pb, db::Connection& conn,
+                             transport::Transport& on, const std::string& current) {
+  std::vector<lint::Linted> linted;
+  try {
+    linted = lint::lint_alembic(on, pb.migrations, current, &conn, lint::Thresholds{});
+  } catch (const Error&) {  // its text may carry the command's output: not printed here
+    os << "  lint: not available (`alembic upgrade --sql` failed; `ferry lint " << pb.name << "` shows why)\n";
+    return;
+  }
+  print_plan_lint(os, pb, conn, linted);
+}
+
+json accepted_risks_json(db::Ledger& ledger) {
+  json a = json::array();
+  for (const auto& r : ledger.accepted_risks(100))
+    a.push_back({{"at", r.at},
+                 {"run_id", r.run_id},
+                 {"version", r.version},
+                 {"code", r.code},
+                 {"reason", r.reason},
+                 {"location", r.location}});
+  return a;
+}
+
+void print_accepted_risks(std::ostream& os, db::Ledger& ledger) {
+  auto risks = ledger.accepted_risks(100);
+  if (risks.empty()) return;
+  os << "accepted risks (newest first)\n";
+  for (const auto& r : risks)
+    os << "  " << r.at << "  " << r.version << "  " << r.code << "  run " << r.run_id << "  " << r.location
+       << "\n      reason: " << r.reason << "\n";
 }
 
 }  // namespace ferry::cli

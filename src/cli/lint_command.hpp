@@ -2,6 +2,7 @@
 // form `ferry plan` shows.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <optional>
 #include <string>
@@ -9,8 +10,11 @@
 
 #include "cli/commands.hpp"
 #include "config/model.hpp"
+#include "db/ledger.hpp"
 #include "db/pg.hpp"
+#include "migrate/lint/pending.hpp"
 #include "migrate/migration_set.hpp"
+#include "transport/transport.hpp"
 
 namespace CLI {
 class App;
@@ -33,6 +37,21 @@ int cmd_lint(const Globals& g, const LintOptions& o);
 
 // For `ferry plan`: one line per pending migration with findings ("lint 0002_x: FL020 medium
 // (tasks), ..."), or one "lint: no findings" line; levels scaled by the sizes read on `conn`.
-void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connection& conn, const std::vector<migrate::Migration>& pending);
+void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connection& conn,
+                     const std::vector<migrate::Migration>& pending);
+// The same lines for migrations already linted (Alembic revisions). Both add the preflight's
+// problems read on `conn` ("preflight: ..." lines).
+void print_plan_lint(std::ostream& os, const config::Playbook& pb, db::Connection& conn,
+                     const std::vector<migrate::lint::Linted>& linted);
+
+// The same for an Alembic playbook at revision `current` (offline SQL through `on`); a failure of
+// `alembic upgrade --sql` is one "lint: not available" line, not a failed plan.
+void print_plan_lint_alembic(std::ostream& os, const config::Playbook& pb, db::Connection& conn,
+                             transport::Transport& on, const std::string& current);
+
+// `ferry history ENV`: the accept-risk directives recorded when their migrations were applied
+// (ferry.accepted_risks), newest first: a JSON array / "accepted risks" lines.
+nlohmann::json accepted_risks_json(db::Ledger& ledger);
+void print_accepted_risks(std::ostream& os, db::Ledger& ledger);
 
 }  // namespace ferry::cli

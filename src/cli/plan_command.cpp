@@ -72,7 +72,12 @@ StageView read_stage(const config::Project& project, const config::Playbook& pb,
     }
     if (lint) {
       std::ostringstream os;
-      print_plan_lint(os, pb, *link.conn, v.plan->state.pending_files);
+      if (pb.migrations.driver == config::Driver::Alembic) {
+        if (!v.plan->state.pending.empty())
+          print_plan_lint_alembic(os, pb, *link.conn, transports.get(pb.migrations.on), v.plan->state.current);
+      } else {
+        print_plan_lint(os, pb, *link.conn, v.plan->state.pending_files);
+      }
       v.lint = os.str();
     }
   } catch (const Error& e) {

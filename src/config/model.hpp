@@ -147,6 +147,10 @@ struct StepSpec {
   Millis lock_timeout{5'000};
   int lock_retries = 0;           // a migration that hit lock_timeout (55P03) is tried again this many times
   Millis lock_retry_max{30'000};  // ceiling of the backoff between those attempts (from 1 s, doubling)
+  // lint2: the preflight flags transactions older than max_age holding or waiting for locks on the
+  // migrated tables, and replicas whose replay_lag exceeds max_lag
+  Millis preflight_max_age{300'000};
+  Millis preflight_max_lag{60'000};
   // verify
   std::vector<ColumnCheck> columns;
   std::vector<ColumnCheck> absent_columns;

@@ -334,4 +334,37 @@ bool Ledger::mark_abandoned(const std::string& run_id, const std::string& why) {
   return r.rows() == 1;
 }
 
+void Ledger::record_accepted_risks(const std::vector<AcceptedRisk>& risks) {
+  if (risks.empty()) return;
+  m_conn.exec(R"SQL(
+CREATE SCHEMA IF NOT EXISTS ferry;
+CREATE TABLE IF NOT EXISTS ferry.accepted_risks (
+  id       bigserial PRIMARY KEY,
+  at       timestamptz NOT NULL DEFAULT now(),
+  run_id   text NOT NULL,
+  version  text NOT NULL,
+  code     text NOT NULL,
+  reason   text NOT NULL,
+  location text NOT NULL
+))SQL");
+  for (const auto& a : risks)
+    m_conn.exec_params(
+        "INSERT INTO ferry.accepted_risks (run_id, version, code, reason, location) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        {a.run_id, a.version, a.code, a.reason, a.location});
+}
+
+std::vector<AcceptedRisk> Ledger::accepted_risks(int limit) {
+  std::vector<AcceptedRisk> out;
+  if (!m_conn.exec("SELECT to_regclass('ferry.accepted_risks') IS NOT NULL").boolean(0, 0)) return out;
+  auto r = m_conn.exec_params(
+      "SELECT run_id, version, code, reason, location, "
+      "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM ferry.accepted_risks "
+      "ORDER BY id DESC LIMIT $1",
+      {std::to_string(limit)});
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4), r.text(i, 5)});
+  return out;
+}
+
 }  // namespace ferry::db

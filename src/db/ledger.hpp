@@ -45,6 +45,17 @@ struct HistoryEvent {
   std::string run_id;
 };
 
+// A lint finding the migration accepted (`-- ferry:accept-risk CODE reason`), recorded when the
+// migration was applied (ferry.accepted_risks).
+struct AcceptedRisk {
+  std::string run_id;
+  std::string version;
+  std::string code;
+  std::string reason;
+  std::string location;  // "migrations/0002_x/up.sql:3:1"
+  std::string at;        // when recorded (read back only)
+};
+
 struct LockHolder {
   int pid = 0;
   std::optional<RunRecord> run;  // the ferry run holding it, when known
@@ -111,6 +122,9 @@ class Ledger {
                   const std::string& error, const std::string& backup_id = "");
   std::vector<RunRecord> runs(int limit);
   std::vector<HistoryEvent> history(int limit);
+  // ferry.accepted_risks (created on first use, also in databases whose schema predates it).
+  void record_accepted_risks(const std::vector<AcceptedRisk>& risks);
+  std::vector<AcceptedRisk> accepted_risks(int limit);  // newest first; none when the table is missing
 
   // Day-one adoption and repair (ferry baseline / ferry repair). ferry.history and ferry.runs
   // gain a `note` column (added when missing) for what a human decided and why.

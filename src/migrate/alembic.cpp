@@ -77,4 +77,47 @@ bool alembic_reached(const std::vector<AlembicRevision>& chain, const std::strin
   return at_current >= 0 && at_rev >= 0 && at_rev <= at_current;
 }
 
+std::vector<AlembicSql> split_alembic_sql(const std::string& out) {
+  static const std::regex k_running(R"(^-- Running upgrade (\S*) ?-> (\S+)\s*$)");
+  std::vector<AlembicSql> parts;
+  std::istringstream in(out);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    std::smatch m;
+    if (std::regex_match(line, m, k_running)) {
+      parts.push_back({m[2], std::string(static_cast<size_t>(n), '\n'), n});
+      continue;
+    }
+    if (parts.empty()) continue;
+    std::string t = trim(line);
+    if (t == "COMMIT;" || t == "BEGIN;") t.clear();  // the run's own transaction, not the revision's
+    parts.back().sql += (t.empty() ? std::string() : line) + "\n";
+  }
+  return parts;
+}
+
+std::vector<AlembicSql> alembic_upgrade_sql(transport::Transport& t, const config::MigrationsSource& src,
+                                            const std::string& current, bool& transactional) {
+  std::string range = current.empty() ? std::string("head") : shell_quote(current + ":head");
+  std::string out = alembic_run(t, src, "upgrade " + range + " --sql", Millis(120'000));
+  transactional = out.starts_with("BEGIN;") || out.find("\nBEGIN;") != std::string::npos;
+  return split_alembic_sql(out);
+}
+
+std::map<std::string, std::string> alembic_paths(transport::Transport& t, const config::MigrationsSource& src) {
+  std::string out = alembic_run(t, src, "history --verbose", Millis(120'000));
+  static const std::regex k_rev(R"(^Rev: (\S+).*$)"), k_path(R"(^Path: (.+?)\s*$)");
+  std::map<std::string, std::string> paths;
+  std::istringstream in(out);
+  std::string line, rev;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (std::regex_match(line, m, k_rev))
+      rev = m[1];
+    else if (std::regex_match(line, m, k_path) && !rev.empty())
+      paths[rev] = m[1];
+  }
+  return paths;
+}
+
 }  // namespace ferry::migrate

@@ -2,6 +2,7 @@
 // the application lives (a connection: local, ssh, docker); the current revision is read
 // from alembic_version over ferry's database connection; the revision chain from `alembic history`.
 #pragma once
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -32,5 +33,21 @@ bool alembic_reached(const std::vector<AlembicRevision>& chain, const std::strin
 // carry its error (and its whole output, bounded) when it fails.
 std::string alembic_run(transport::Transport& t, const config::MigrationsSource& src, const std::string& args,
                         std::optional<Millis> timeout);
+
+// The SQL one revision contributes to `alembic upgrade --sql` (offline mode), for `ferry lint`.
+struct AlembicSql {
+  std::string revision;
+  std::string sql;  // preceded by blank lines so that line numbers are those of the whole output
+  int line = 1;     // where its "-- Running upgrade A -> B" comment stands in the output
+};
+// Splits offline SQL at Alembic's "-- Running upgrade A -> B" comments (what precedes the first,
+// alembic_version's creation and BEGIN, belongs to no revision and is dropped).
+std::vector<AlembicSql> split_alembic_sql(const std::string& out);
+// `alembic upgrade CURRENT:head --sql` ("head --sql" from base) run as alembic_run runs it, split
+// per revision; `transactional` is set when the output opens a transaction (Alembic's default).
+std::vector<AlembicSql> alembic_upgrade_sql(transport::Transport& t, const config::MigrationsSource& src,
+                                            const std::string& current, bool& transactional);
+// Revision id -> its script's path, from `alembic history --verbose`.
+std::map<std::string, std::string> alembic_paths(transport::Transport& t, const config::MigrationsSource& src);
 
 }  // namespace ferry::migrate

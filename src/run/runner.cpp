@@ -1,3 +1,4 @@
+#include "run/preflight.hpp"
 #include "run/runner.hpp"
 
 #include <cstdio>
@@ -157,6 +158,8 @@ class StageRunner {
       m_rep.step_finished("gate", "open: " + std::to_string(ctx.state.pending.size()) + " pending verified in " + reqs,
                           sw.elapsed());
     }
+    // unaccepted high findings and the read-only preflight, before the first change
+    if (auto pf = preflight(ctx, m_rep); !pf.refusal.empty()) return refuse(pf.refusal, pf.hint);
     return std::nullopt;
   }
 

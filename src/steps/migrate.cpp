@@ -6,6 +6,7 @@
 #include "core/text.hpp"
 #include "db/blockers.hpp"
 #include "log/log.hpp"
+#include "migrate/lint/record.hpp"
 #include "migrate/sql_parser.hpp"
 #include "core/interrupt.hpp"
 #include "steps/step.hpp"
@@ -293,7 +294,11 @@ class Applier {
 }  // namespace
 
 std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec, const migrate::Plan& plan) {
+  size_t base = ctx.applied_this_run.size();
   Applier(ctx, spec, plan.pending).run();
+  // the accept-risk directives of what this call applied, recorded in ferry.accepted_risks
+  migrate::lint::record_accepted(ctx.ledger, ctx.run_id, plan.pending, ctx.applied_this_run, base,
+                                 spec.lock_timeout.count());
   if (ctx.applied_this_run.empty())
     return "nothing to apply, at " + (plan.current.empty() ? std::string("no version") : plan.current);
   return "applied " + std::to_string(ctx.applied_this_run.size()) + ": " + span(ctx.applied_this_run);

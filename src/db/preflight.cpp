@@ -1,0 +1,60 @@
+#include "db/preflight.hpp"
+
+namespace ferry::db {
+
+namespace {
+// Sessions other than this one with a relation lock on one of `oids_sql`'s relations, and `where`.
+std::vector<TableLockHolder> lock_sessions(Connection& conn, const std::string& oids_sql, const std::string& where,
+                                           const std::vector<std::optional<std::string>>& params) {
+  auto r = conn.exec_params("WITH rel AS (" + oids_sql +
+                                ") "
+                                "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), "
+                                "       coalesce(date_trunc('second', a.query_start)::text, ''), "
+                                "       coalesce(date_trunc('second', now() - a.xact_start)::text, ''), "
+                                "       min(l.relation::regclass::text) || ' (' || string_agg(DISTINCT l.mode || "
+                                "         CASE WHEN l.granted THEN '' ELSE ' waiting' END, ', ') || ')' "
+                                "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                                "WHERE l.locktype = 'relation' AND l.pid <> pg_backend_pid() "
+                                "  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+                                "  AND l.relation IN (SELECT oid FROM rel WHERE oid IS NOT NULL) AND " +
+                                where +
+                                " GROUP BY a.pid, a.application_name, a.state, a.query_start, a.xact_start "
+                                "ORDER BY a.xact_start NULLS LAST, a.pid LIMIT 10",
+                            params);
+  std::vector<TableLockHolder> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back(
+        {static_cast<int>(r.integer(i, 0)), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4), r.text(i, 5)});
+  return out;
+}
+}  // namespace
+
+PreflightReading read_preflight(Connection& conn, const std::vector<std::string>& tables, double max_age_s,
+                                double max_lag_s) {
+  PreflightReading out;
+  std::string names;
+  for (const auto& t : tables) {
+    size_t dot = t.find('.');  // lint writes "schema.table" for a qualified name
+    names += (names.empty() ? "" : "\n") +
+             (dot == std::string::npos ? quote_ident(t) : quote_qualified(t.substr(0, dot), t.substr(dot + 1)));
+  }
+  const std::string k_tables = "SELECT to_regclass(n)::oid AS oid FROM unnest(string_to_array($1, E'\\n')) n";
+  if (!tables.empty()) {
+    out.old_transactions = lock_sessions(conn, k_tables, "a.xact_start < now() - make_interval(secs => $2::float8)",
+                                         {names, std::to_string(max_age_s)});
+    out.queued = lock_sessions(conn, k_tables, "NOT l.granted", {names});
+  }
+  out.tool_locks = lock_sessions(conn,
+                                 "SELECT to_regclass(n)::oid AS oid FROM unnest(ARRAY['flyway_schema_history', "
+                                 "'alembic_version', 'sqitch.changes', 'sqitch.tags', 'sqitch.releases']) n",
+                                 "l.granted AND l.mode <> 'AccessShareLock'", {});
+  auto r = conn.exec_params(
+      "SELECT coalesce(application_name, ''), coalesce(client_addr::text, ''), "
+      "extract(epoch FROM replay_lag)::float8 FROM pg_stat_replication "
+      "WHERE replay_lag > make_interval(secs => $1::float8) ORDER BY replay_lag DESC",
+      {std::to_string(max_lag_s)});
+  for (int i = 0; i < r.rows(); ++i) out.lagging.push_back({r.text(i, 0), r.text(i, 1), std::stod(r.text(i, 2))});
+  return out;
+}
+
+}  // namespace ferry::db
