@@ -369,7 +369,7 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
   pb.file = r.file;
   if (!doc.IsMap()) r.fail(doc, "a playbook must be a mapping, found " + Reader::describe(doc));
   r.expect_map(doc, "the playbook",
-               {"description", "migrations", "stages", "steps", "on_failure", "rollback", "notify"});
+               {"description", "migrations", "stages", "steps", "on_failure", "finally", "rollback", "notify"});
   pb.description = r.str_or(doc, "description", "");
   if (auto m = doc["migrations"]) {
     if (m.IsScalar()) {
@@ -407,8 +407,7 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path) 
   if (!steps.IsSequence() || steps.size() == 0)
     r.fail(steps, "'steps' must be a non-empty list, found " + Reader::describe(steps));
   for (const auto& item : steps) pb.steps.push_back(read_step(r, item));
-  pb.on_failure =
-      r.one_of(doc, "on_failure", "rollback", {"rollback", "stop"}) == "stop" ? OnFailure::Stop : OnFailure::Rollback;
+  read_hooks(r, doc, project, pb);  // on_failure: (rollback|stop, or a hook list) and finally:
   std::string rb = r.one_of(doc, "rollback", "auto", {"auto", "down", "restore"});
   pb.rollback = rb == "down" ? RollbackMethod::Down : rb == "restore" ? RollbackMethod::Restore : RollbackMethod::Auto;
   pb.notify = read_notify(r, doc["notify"]);

@@ -174,6 +174,10 @@ struct Playbook {
   OnFailure on_failure = OnFailure::Rollback;
   RollbackMethod rollback = RollbackMethod::Auto;
   std::vector<Webhook> notify;
+  // Hooks (`run` steps): after a stage that did not succeed (once its rollback is done), and
+  // after every stage. They never change the stage's outcome (run/hooks.*).
+  std::vector<StepSpec> on_failure_hooks;
+  std::vector<StepSpec> finally_hooks;
 };
 
 // Everything under a project root: its environments (all of environments/*.yaml) and the

@@ -10,6 +10,7 @@
 #include "migrate/sql_parser.hpp"
 #include "run/interrupt.hpp"
 #include "run/proof.hpp"
+#include "run/hooks.hpp"
 #include "run/waiting.hpp"
 #include "run/summary.hpp"
 #include "run/target.hpp"
@@ -52,6 +53,7 @@ class StageRunner {
     m_sum.error = out.error;
     m_sum.took = sw.elapsed();
     m_rep.stage_summary(m_sum);
+    run_hooks(m_project, m_pb, m_env, m_sum, m_rep);  // on_failure: and finally: (run/hooks.*)
     return out;
   }
 
