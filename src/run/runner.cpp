@@ -15,6 +15,7 @@
 #include "run/summary.hpp"
 #include "run/target.hpp"
 #include "steps/backup.hpp"
+#include "steps/backup_pins.hpp"
 #include "steps/notify.hpp"
 #include "steps/service.hpp"
 #include "steps/step.hpp"
@@ -241,6 +242,7 @@ class StageRunner {
                           : out.outcome == "needs attention" ? "needs_attention"
                                                              : out.outcome;
     note_context(m_sum, ctx);
+    steps::note_pin_outcome(ctx, outcome, m_sum.version_after);  // automatic pins (steps/backup_pins.*)
     if (!record_run_outcome(ctx, outcome, out.error, ctx.backup ? ctx.backup->id : "") &&
         out.exit_code == exit_code::k_ok) {
       // The changes are in place but the ledger says 'running': the next ferry marks the run

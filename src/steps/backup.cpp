@@ -13,6 +13,7 @@
 #include "db/introspect.hpp"
 #include "run/interrupt.hpp"
 #include "steps/backup_internal.hpp"
+#include "steps/backup_pins.hpp"
 
 namespace ferry::steps {
 
@@ -262,6 +263,7 @@ class BackupStep : public Step {
   using Step::Step;
   std::string run(StageContext& ctx) override {
     auto m = take_backup(ctx, name());
+    pin_pre_change_backup(ctx, m);  // automatic pin (steps/backup_pins.*)
     return "verified " + m.id + " (" + human_bytes(m.size) + ", sha256 " + m.sha256.substr(0, 12) + ")";
   }
 };

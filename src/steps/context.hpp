@@ -47,7 +47,8 @@ struct BackupMeta {
   std::optional<std::vector<db::DatabaseSetting>> database_settings;
   std::string run_id;
   bool verified = false;
-  bool pinned = false;  // ID.pin beside the sidecar: never pruned (not in the sidecar)
+  bool pinned = false;     // ID.pin beside the sidecar: never pruned (not in the sidecar)
+  std::string pin_reason;  // ID.pin's text: "pre-change backup of run R" for an automatic pin
 };
 
 // Connections by name, created on first use and kept for the whole run.
