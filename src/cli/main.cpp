@@ -184,7 +184,7 @@ int main(int argc, char** argv) {
     if (make_new->parsed()) return cmd_new(g, new_name);
     if (lint->parsed()) return cmd_lint(g, lint_options);
     if (pin_parsed(pin_options)) return cmd_backup_pin(g, pin_options);
-    if (verify->parsed()) return cmd_drill(g, drill_options);
+    if (verify->parsed()) return cmd_drill(g, drill_options, metrics_file);
     if (backup->parsed() && env_name.empty())
       throw Error(ErrorKind::Config, "backup needs ENV (or pin|unpin ENV ID, or verify ENV [ID])");
     if (schedule->parsed()) return cmd_schedule(g, schedule_options);

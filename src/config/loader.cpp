@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "config/drill_reader.hpp"
 #include "config/notify_reader.hpp"
 #include "config/reader.hpp"
 #include "config/step_reader.hpp"
@@ -200,7 +201,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
   if (db["tools"]) check_connection_ref(r, env, db["tools"], "tools", env.database.tools);
 
   if (auto b = doc["backup"]) {
-    r.expect_map(b, "backup", {"on", "dir", "format", "jobs", "keep", "keep_days"});
+    r.expect_map(b, "backup", {"on", "dir", "format", "jobs", "keep", "keep_days", "drill"});
     r.require(b, "backup", "dir");
     BackupSpec spec;
     spec.on = r.str_or(b, "on", "local");
@@ -213,6 +214,7 @@ Environment read_environment(const std::string& root, const fs::path& path, Secr
     spec.jobs = r.int_or(b, "jobs", 1, 1, 64);
     spec.keep = r.int_or(b, "keep", 0, 0, 100000);
     spec.keep_days = r.int_or(b, "keep_days", 0, 0, 100000);
+    spec.drill = read_drill(r, b["drill"], root, secrets, resolve);  // config/drill_reader.*
     env.backup = spec;
   }
 

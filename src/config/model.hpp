@@ -60,6 +60,18 @@ struct Database {
   std::string password_file;   // the file as resolved (absolute), "" when none
 };
 
+// Where restore drills run (`backup.drill`): another PostgreSQL server, reached from where
+// `database.tools` runs; nullopt in BackupSpec = the environment's own server.
+struct DrillSpec {
+  std::string host;
+  int port = 5432;
+  std::string user;
+  std::optional<std::string> password;  // a secret: registered in Secrets
+  std::string password_file;            // resolved (absolute), "" when none
+  std::string name_prefix = "ferry_drill";
+  Mark mark;
+};
+
 struct BackupSpec {
   std::string on = "local";
   std::string dir;
@@ -67,6 +79,7 @@ struct BackupSpec {
   int jobs = 1;
   int keep = 0;       // 0 = keep every backup
   int keep_days = 0;  // 0 = no age rule; with keep, a backup goes only when beyond both
+  std::optional<DrillSpec> drill;
 };
 
 struct HealthSpec {
