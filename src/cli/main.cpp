@@ -94,7 +94,7 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "only failures and the final line");
   app.add_option("--log-file", log_options.file, "diagnostics log (rotating, 3 x 10 MB)");
   app.add_flag("--syslog", log_options.syslog, "diagnostics log to syslog too");
-  app.add_option("--metrics-file", metrics_file, "write a Prometheus textfile after a run");
+  app.add_option("--metrics-file", metrics_file, "write a Prometheus textfile after a run, backup or drill");
   app.set_version_flag("--version", FERRY_VERSION_STRING);  // version, git commit, build date (CMake)
 
   auto* validate = app.add_subcommand("validate", "check every environment, playbook and migration; run nothing");
@@ -219,6 +219,7 @@ int main(int argc, char** argv) {
       o.quiet = g.quiet;
       o.wait_lock = lock_wait;
       o.wait_ready = ready_wait;
+      o.metrics_file = metrics_file;
       return run::backup_environment(project, env_name, o);
     }
     if (rollback->parsed()) {
