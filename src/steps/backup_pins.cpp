@@ -7,6 +7,7 @@
 
 #include "core/text.hpp"
 #include "log/log.hpp"
+#include "steps/backup.hpp"
 
 namespace ferry::steps {
 
@@ -75,17 +76,25 @@ void note_pin_outcome(StageContext& ctx, const std::string& outcome, const std::
   if (!ctx.env.backup || !ctx.backup || outcome == "needs_attention" ||
       (version_after.empty() && outcome == "succeeded"))
     return;
-  transport::Command c;
-  c.argv = {"/bin/sh",
-            "-c",
-            "[ -f \"$1\" ] && [ \"$(head -n 1 -- \"$1\")\" = \"$2\" ] || exit 0\n"
-            "printf '%s\\n%s\\n' \"$2\" \"$3\" > \"$1.tmp\" && mv -f -- \"$1.tmp\" \"$1\"",
-            "sh",
-            pin_path(ctx.env, ctx.backup->id),
-            k_auto_prefix + ctx.run_id,
-            k_version_key + version_after};
-  auto r = ctx.transports.get(ctx.env.backup->on).run(c);
-  if (!r.ok()) log::warn("could not record the outcome in the pin of " + ctx.backup->id + ": " + r.last_line());
+  // The pin this run wrote (ctx.backup may be a later backup step's, taken after a change).
+  const std::string reason = k_auto_prefix + ctx.run_id;
+  try {
+    for (const auto& [id, text] : read_pins(ctx.env, ctx.transports)) {
+      if (first_line_of(text) != reason || !valid_backup_id(ctx.env.name, id)) continue;
+      transport::Command c;
+      c.argv = {"/bin/sh",
+                "-c",
+                "printf '%s\\n%s\\n' \"$2\" \"$3\" > \"$1.tmp\" && mv -f -- \"$1.tmp\" \"$1\"",
+                "sh",
+                pin_path(ctx.env, id),
+                reason,
+                k_version_key + version_after};
+      auto r = ctx.transports.get(ctx.env.backup->on).run(c);
+      if (!r.ok()) log::warn("could not record the outcome in the pin of " + id + ": " + r.last_line());
+    }
+  } catch (const std::exception& e) {
+    log::warn(std::string("could not record the run's outcome in its pin: ") + e.what());
+  }
 }
 
 void read_pin_reasons(const config::Environment& env, Transports& transports, std::vector<BackupMeta>& all) {

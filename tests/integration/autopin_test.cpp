@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -101,4 +103,23 @@ TEST_F(AutoPin, RetentionNeverReleasesAManualPinAndAHandUnpinEndsAnAutomaticOne)
   EXPECT_EQ(ids(), (std::set<std::string>{manual, b3})) << list().dump();
   EXPECT_EQ(find(manual)["pinned"], true);
   EXPECT_TRUE(fs::exists(dir + "/" + manual + ".pin"));
+}
+
+TEST_F(AutoPin, ABackupStepAfterTheChangeIsNotPinnedAndThePreChangePinStillEnds) {
+  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - backup\n  - migrate\n  - backup\n");
+  auto r = project.ferry({"run", "promote"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  std::string run_id = pg().value("app", "SELECT id FROM ferry.runs ORDER BY started DESC LIMIT 1");
+  auto all = list();
+  ASSERT_EQ(all.size(), 2u) << all.dump();
+  std::string after = all[0]["id"], before = all[1]["id"];  // newest first
+  EXPECT_NE(after, before);
+  EXPECT_EQ(all[0]["pinned"], false) << all.dump();
+  EXPECT_EQ(all[1]["pinned"], true) << all.dump();
+  EXPECT_EQ(all[1]["pin_reason"], "pre-change backup of run " + run_id);
+  std::ifstream pin(dir + "/" + before + ".pin");
+  std::string pin_text((std::istreambuf_iterator<char>(pin)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(contains(pin_text, "version_after ")) << pin_text;  // recorded at the stage's end
+  std::string next = take();
+  EXPECT_EQ(ids(), (std::set<std::string>{next})) << list().dump();
 }
