@@ -249,6 +249,7 @@ int cmd_backups(const Globals& g, const std::string& env_name, bool as_json) {
     for (const auto& b : all) {
       a.push_back(steps::backup_to_json(b, false));
       a.back()["pinned"] = b.pinned;
+      if (b.pinned) a.back()["pin_reason"] = b.pin_reason;
     }
     std::cout << a.dump(2) << "\n";
     return 0;
@@ -257,7 +258,7 @@ int cmd_backups(const Globals& g, const std::string& env_name, bool as_json) {
   for (const auto& b : all)
     std::cout << "  " << b.id << "  " << b.time << "  " << b.size << " bytes  sha256 " << b.sha256.substr(0, 12)
               << "  version " << or_none(b.version) << "  " << (b.verified ? "verified" : "UNVERIFIED")
-              << (b.pinned ? "  pinned" : "") << "\n";
+              << (b.pinned ? "  pinned (" + b.pin_reason + ")" : "") << "\n";
   return 0;
 }
 

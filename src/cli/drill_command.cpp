@@ -2,10 +2,12 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <ctime>
 #include <iostream>
 
 #include "config/loader.hpp"
 #include "core/error.hpp"
+#include "report/metrics.hpp"
 #include "run/drill.hpp"
 #include "core/interrupt.hpp"
 #include "steps/backup.hpp"
@@ -22,6 +24,19 @@ steps::BackupMeta pick(const config::Environment& env, steps::Transports& t, con
                                       : "no backup '" + id + "' of '" + env.name + "' in " + env.backup->dir);
 }
 
+// ferry_drill_restore_seconds (a proven restore's time), ferry_drill_last_ok, and
+// ferry_drill_last_success_timestamp, labelled by environment.
+void write_drill_metrics(const std::string& path, const std::string& env_name, const run::DrillResult& r) {
+  if (path.empty()) return;
+  std::string env = report::metric_label("environment", env_name);
+  std::vector<report::MetricSample> samples = {{"ferry_drill_last_ok", env, r.ok ? 1.0 : 0.0}};
+  if (r.ok) {
+    samples.push_back({"ferry_drill_restore_seconds", env, static_cast<double>(r.duration_ms) / 1000.0});
+    samples.push_back({"ferry_drill_last_success_timestamp", env, static_cast<double>(std::time(nullptr))});
+  }
+  report::update_metrics_file(path, samples);
+}
+
 std::string seconds(long long ms) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1fs", static_cast<double>(ms) / 1000.0);
@@ -35,11 +50,12 @@ CLI::App* add_drill_command(CLI::App& backup, DrillOptions& o) {
   c->add_option("ENV", o.env, "environment")->required();
   c->add_option("ID", o.id, "backup ID, or 'latest' (default)");
   c->add_flag("--restore", o.restore,
-              "restore into a scratch database on the same server, prove it, record the time, drop it");
+              "restore into a scratch database (on backup.drill's server, or the same one), prove it, record the "
+              "time, drop it");
   return c;
 }
 
-int cmd_drill(const Globals& g, const DrillOptions& o) {
+int cmd_drill(const Globals& g, const DrillOptions& o, const std::string& metrics_file) {
   auto project = config::load_project(g.root, std::set<std::string>{o.env});
   const auto& env = project.environment(o.env);
   if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
@@ -53,6 +69,7 @@ int cmd_drill(const Globals& g, const DrillOptions& o) {
   }
   install_signal_handlers();
   auto r = run::restore_drill(project, env, t, meta);
+  if (!r.scratch.empty() && !interrupted()) write_drill_metrics(metrics_file, env.name, r);
   std::string recorded;
   if (!r.scratch.empty() && !interrupted()) {  // a restore was attempted: its outcome is on record
     try {
@@ -67,7 +84,7 @@ int cmd_drill(const Globals& g, const DrillOptions& o) {
     throw Error(ErrorKind::Command, "restore drill of " + meta.id + " failed: " + r.why +
                                         (r.scratch.empty() ? "" : " (scratch database " + r.scratch + " dropped)") +
                                         "; " + env.name + "'s database was not touched");
-  std::cout << "drill " << meta.id << ": restored into scratch database " << r.scratch << " in "
+  std::cout << "drill " << meta.id << ": restored into scratch database " << r.scratch << " on " << r.server << " in "
             << seconds(r.duration_ms) << " (RTO); fingerprint and row counts equal the backup's; scratch dropped"
             << recorded << "\n";
   return 0;

@@ -20,6 +20,7 @@ struct DrillOptions {
 
 // Registers `verify` under the `backup` subcommand, filling `o`.
 CLI::App* add_drill_command(CLI::App& backup, DrillOptions& o);
-int cmd_drill(const Globals& g, const DrillOptions& o);
+// `metrics_file` (--metrics-file, "" = none): ferry_drill_* series for ENV after a drill.
+int cmd_drill(const Globals& g, const DrillOptions& o, const std::string& metrics_file = "");
 
 }  // namespace ferry::cli

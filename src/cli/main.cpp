@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "only failures and the final line");
   app.add_option("--log-file", log_options.file, "diagnostics log (rotating, 3 x 10 MB)");
   app.add_flag("--syslog", log_options.syslog, "diagnostics log to syslog too");
-  app.add_option("--metrics-file", metrics_file, "write a Prometheus textfile after a run");
+  app.add_option("--metrics-file", metrics_file, "write a Prometheus textfile after a run, backup or drill");
   app.set_version_flag("--version", FERRY_VERSION_STRING);  // version, git commit, build date (CMake)
 
   InitOptions init_options;
@@ -227,7 +227,7 @@ int main(int argc, char** argv) {
     if (make_new->parsed()) return cmd_new(g, new_name);
     if (lint->parsed()) return cmd_lint(g, lint_options);
     if (pin_parsed(pin_options)) return cmd_backup_pin(g, pin_options);
-    if (verify->parsed()) return cmd_drill(g, drill_options);
+    if (verify->parsed()) return cmd_drill(g, drill_options, metrics_file);
     if (backup->parsed() && env_name.empty())
       throw Error(ErrorKind::Config, "backup needs ENV (or pin|unpin ENV ID, or verify ENV [ID])");
     if (schedule->parsed()) return cmd_schedule(g, schedule_options);
@@ -266,6 +266,7 @@ int main(int argc, char** argv) {
       o.quiet = g.quiet || json;
       o.wait_lock = lock_wait;
       o.wait_ready = ready_wait;
+      o.metrics_file = metrics_file;
       std::string taken;
       o.taken_backup_id = &taken;
       auto started = std::chrono::steady_clock::now();

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "config/database_reader.hpp"
+#include "config/drill_reader.hpp"
 #include "config/notify_reader.hpp"
 #include "config/reader.hpp"
 #include "config/step_reader.hpp"
@@ -139,8 +140,9 @@ Service read_service(const Reader& r, const Environment& env, const std::string&
   return s;
 }
 
-BackupSpec read_backup(const Reader& r, const Environment& env, const YAML::Node& b, const std::string& root) {
-  r.expect_map(b, "backup", {"on", "dir", "format", "jobs", "keep", "keep_days", "restore", "restore_jobs"});
+BackupSpec read_backup(const Reader& r, const Environment& env, const YAML::Node& b, const std::string& root,
+                       Secrets& secrets, bool resolve) {
+  r.expect_map(b, "backup", {"on", "dir", "format", "jobs", "keep", "keep_days", "restore", "restore_jobs", "drill"});
   r.require(b, "backup", "dir");
   BackupSpec spec;
   spec.on = r.str_or(b, "on", "local");
@@ -155,6 +157,7 @@ BackupSpec read_backup(const Reader& r, const Environment& env, const YAML::Node
   spec.keep_days = r.int_or(b, "keep_days", 0, 0, 100000);
   spec.restore = r.one_of(b, "restore", "transaction", {"transaction", "swap"});
   spec.restore_jobs = r.int_or(b, "restore_jobs", 4, 1, 64);
+  spec.drill = read_drill(r, b["drill"], root, secrets, resolve);  // config/drill_reader.*
   return spec;
 }
 
@@ -201,7 +204,7 @@ Environment read_environment(Reader& r, const std::string& root, const fs::path&
     r.require(doc, "the environment", "database");
     read_database(r, env, doc["database"], root, secrets, resolve);
   });
-  if (auto b = doc["backup"]) r.section([&] { env.backup = read_backup(r, env, b, root); });
+  if (auto b = doc["backup"]) r.section([&] { env.backup = read_backup(r, env, b, root, secrets, resolve); });
   if (auto services = doc["services"]) {
     r.section([&] {
       if (!services.IsMap()) r.fail(services, "'services' must be a mapping, found " + Reader::describe(services));
@@ -445,15 +448,12 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path, 
     YAML::Node doc = load_yaml(path.string(), r.file);
     if (!doc.IsMap()) r.fail(doc, "a playbook must be a mapping, found " + Reader::describe(doc));
     r.expect_map(doc, "the playbook",
-                 {"description", "migrations", "stages", "steps", "on_failure", "rollback", "notify"});
+                 {"description", "migrations", "stages", "steps", "on_failure", "finally", "rollback", "notify"});
     r.section([&] { pb.description = r.str_or(doc, "description", ""); });
     if (auto m = doc["migrations"]) r.section([&] { pb.migrations = read_migrations_source(r, m); });
     r.section([&] { read_stages(r, project, doc, pb); });
     r.section([&] { read_steps(r, project, doc, pb); });
-    r.section([&] {
-      std::string of = r.one_of(doc, "on_failure", "rollback", {"rollback", "stop"});
-      pb.on_failure = of == "stop" ? OnFailure::Stop : OnFailure::Rollback;
-    });
+    r.section([&] { read_hooks(r, doc, project, pb); });  // on_failure: (rollback|stop, or a hook list), finally:
     r.section([&] {
       std::string rb = r.one_of(doc, "rollback", "auto", {"auto", "down", "restore"});
       pb.rollback = rb == "down"      ? RollbackMethod::Down

@@ -71,6 +71,18 @@ struct Database {
   std::string password_file;   // the file as resolved (absolute), "" when none
 };
 
+// Where restore drills run (`backup.drill`): another PostgreSQL server, reached from where
+// `database.tools` runs; nullopt in BackupSpec = the environment's own server.
+struct DrillSpec {
+  std::string host;
+  int port = 5432;
+  std::string user;
+  std::optional<std::string> password;  // a secret: registered in Secrets
+  std::string password_file;            // resolved (absolute), "" when none
+  std::string name_prefix = "ferry_drill";
+  Mark mark;
+};
+
 struct BackupSpec {
   std::string on = "local";
   std::string dir;
@@ -82,6 +94,7 @@ struct BackupSpec {
   // new database, proven, then swapped in by name (falls back to transaction when impossible).
   std::string restore = "transaction";
   int restore_jobs = 4;
+  std::optional<DrillSpec> drill;
 };
 
 struct HealthSpec {
@@ -192,6 +205,10 @@ struct Playbook {
   OnFailure on_failure = OnFailure::Rollback;
   RollbackMethod rollback = RollbackMethod::Auto;
   std::vector<Webhook> notify;
+  // Hooks (`run` steps): after a stage that did not succeed (once its rollback is done), and
+  // after every stage. They never change the stage's outcome (run/hooks.*).
+  std::vector<StepSpec> on_failure_hooks;
+  std::vector<StepSpec> finally_hooks;
 };
 
 // Everything under a project root: its environments (all of environments/*.yaml) and the

@@ -178,4 +178,38 @@ StepSpec read_step(const Reader& r, const YAML::Node& item) {
   return s;
 }
 
+namespace {
+
+std::vector<StepSpec> read_hook_list(const Reader& r, const YAML::Node& list, const std::string& key,
+                                     const Project& project, const Playbook& pb) {
+  if (!list.IsSequence()) r.fail(list, "'" + key + "' must be a list of run steps, found " + Reader::describe(list));
+  std::vector<StepSpec> hooks;
+  for (const auto& item : list) {
+    StepSpec s = read_step(r, item);
+    if (s.kind != StepKind::Run)
+      r.fail(item, std::string("a hook in '") + key + "' must be a run step, found '" + step_kind_name(s.kind) + "'");
+    for (const auto& st : pb.stages) {
+      const auto& env = project.environments.at(st);
+      if (!env.connections.count(s.on)) r.fail(item, "'on' names no connection '" + s.on + "' in " + env.file);
+    }
+    hooks.push_back(std::move(s));
+  }
+  return hooks;
+}
+
+}  // namespace
+
+void read_hooks(const Reader& r, const YAML::Node& doc, const Project& project, Playbook& pb) {
+  auto of = doc["on_failure"];
+  if (of && of.IsSequence()) {
+    pb.on_failure = OnFailure::Rollback;
+    pb.on_failure_hooks = read_hook_list(r, of, "on_failure", project, pb);
+  } else {
+    pb.on_failure =
+        r.one_of(doc, "on_failure", "rollback", {"rollback", "stop"}) == "stop" ? OnFailure::Stop : OnFailure::Rollback;
+  }
+  if (auto fin = doc["finally"]; fin && !fin.IsNull())
+    pb.finally_hooks = read_hook_list(r, fin, "finally", project, pb);
+}
+
 }  // namespace ferry::config

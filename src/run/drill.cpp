@@ -28,12 +28,30 @@ std::string utc_now() {
   return buf;
 }
 
-// ferry_drill_<ENV>_<8 random hex digits>, within PostgreSQL's 63 bytes.
-std::string scratch_name(const std::string& env_name) {
+// PREFIX_<ENV>_<8 random hex digits> (PREFIX: backup.drill.name_prefix, default ferry_drill),
+// within PostgreSQL's 63 bytes.
+std::string scratch_name(const config::Environment& env) {
   std::random_device rd;
   char hex[9];
   std::snprintf(hex, sizeof hex, "%08x", static_cast<unsigned>(rd()));
-  return "ferry_drill_" + env_name.substr(0, 40) + "_" + hex;
+  std::string prefix = env.backup && env.backup->drill ? env.backup->drill->name_prefix : "ferry_drill";
+  return prefix + "_" + env.name.substr(0, 32) + "_" + hex;
+}
+
+// The environment as the drill sees it: on backup.drill's server when there is one (reached
+// directly, with the drill's own user and password, never the environment's), else its own.
+config::Environment drill_server(const config::Environment& env) {
+  config::Environment out = env;
+  if (!env.backup || !env.backup->drill) return out;
+  const auto& d = *env.backup->drill;
+  out.database.host = d.host;
+  out.database.port = d.port;
+  if (!d.user.empty()) out.database.user = d.user;
+  out.database.password = d.password;
+  out.database.password_file = d.password_file;
+  out.database.tunnel.clear();
+  out.database.name = "postgres";  // the admin session's database there; the scratch one replaces it
+  return out;
 }
 
 // Drops the scratch database when it goes out of scope: after a proof, a failure or a signal.
@@ -128,10 +146,11 @@ DrillResult restore_drill(const config::Project& project, const config::Environm
     r.why = bad;
     return r;
   }
-  auto admin = connect(env, &t);
+  config::Environment scratch_env = drill_server(env);
+  auto admin = connect(scratch_env, &t);
   check_createdb(*admin.conn);
-  r.scratch = scratch_name(env.name);
-  config::Environment scratch_env = env;
+  r.scratch = scratch_name(env);
+  r.server = scratch_env.database.host + ":" + std::to_string(scratch_env.database.port);
   scratch_env.database.name = r.scratch;
   {
     ScratchDatabase scratch(*admin.conn, r.scratch);
@@ -157,7 +176,7 @@ void record_drill(const config::Environment& env, steps::Transports& t, const st
   auto j = nlohmann::json::parse(got.out, nullptr, false);
   if (!j.is_object()) throw Error(ErrorKind::Command, "'" + path + "' is not a JSON object");
   if (!j.contains("drills") || !j["drills"].is_array()) j["drills"] = nlohmann::json::array();
-  j["drills"].push_back({{"time", r.time}, {"duration_ms", r.duration_ms}, {"ok", r.ok}});
+  j["drills"].push_back({{"time", r.time}, {"duration_ms", r.duration_ms}, {"ok", r.ok}, {"server", r.server}});
   transport::Command write;
   write.argv = {"/bin/sh", "-c", "umask 077; cat > \"$1.drill\" && mv -f -- \"$1.drill\" \"$1\"", "sh", path};
   write.stdin_data = j.dump(2) + "\n";

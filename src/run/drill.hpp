@@ -18,17 +18,18 @@ struct DrillResult {
   long long duration_ms = 0;  // the restore itself (the RTO)
   std::string time;           // when the drill started, UTC ISO 8601
   std::string scratch;        // the scratch database's name
+  std::string server;         // HOST:PORT it was made on (backup.drill's, or the environment's)
   std::string why;            // what failed, "" when proven
 };
 
 // Restores `meta` into a new scratch database ferry_drill_<ENV>_<random> (CREATE DATABASE ...
-// TEMPLATE template0 on ENV's server), compares its fingerprint and row counts with the
-// sidecar's, and drops it, also after a failure or a signal. Throws Error(Command) when the
-// role lacks CREATEDB (nothing created).
+// TEMPLATE template0 on ENV's server, or on backup.drill's with its name_prefix), compares its fingerprint and row
+// counts with the sidecar's, and drops it, also after a failure or a signal. Throws Error(Command) when the role lacks
+// CREATEDB (nothing created).
 DrillResult restore_drill(const config::Project& project, const config::Environment& env, steps::Transports& t,
                           const steps::BackupMeta& meta);
 
-// Appends {time, duration_ms, ok} to the sidecar's `drills` (written on backup.on, atomically).
+// Appends {time, duration_ms, ok, server} to the sidecar's `drills` (written on backup.on, atomically).
 void record_drill(const config::Environment& env, steps::Transports& t, const steps::BackupMeta& meta,
                   const DrillResult& r);
 

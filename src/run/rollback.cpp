@@ -7,6 +7,7 @@
 #include "core/text.hpp"
 #include "db/introspect.hpp"
 #include "core/interrupt.hpp"
+#include "run/command_reports.hpp"
 #include "run/rollback_plan.hpp"
 #include "run/rollback_report.hpp"
 #include "run/runner.hpp"
@@ -60,6 +61,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
   std::string run_id = new_run_id();
   install_signal_handlers();
   auto fan = make_reporter(project, run_id, opts.state_dir, opts.report_file, opts.color, opts.quiet, false);
+  add_command_reporters(fan, project, opts.metrics_file);  // webhooks, --metrics-file (run/command_reports.*)
   Stopwatch total;
   fan.run_started(run_id, "backup", {env.name});
   fan.stage_started(env.name, target_description(env));
@@ -71,6 +73,8 @@ int backup_environment(const config::Project& project, const std::string& env_na
     bool refused = e.kind() == ErrorKind::Refused;
     fan.message(report::Level::Error, (refused ? "refused: " : "") + std::string(e.what()));
     int code = refused ? exit_code::k_refused : exit_code::k_failed_clean;
+    fan.stage_summary(command_summary(run_id, "backup", env.name, refused ? "refused" : "failed", code,
+                                      total.elapsed(), nullptr, e.what()));
     fan.run_finished(refused ? "refused" : "failed", code, total.elapsed());
     return code;
   }
@@ -93,12 +97,15 @@ int backup_environment(const config::Project& project, const std::string& env_na
     for (const auto& w : warnings) fan.message(report::Level::Warn, w);
     if (n > 0) fan.message(report::Level::Info, "pruned " + std::to_string(n) + " old backup(s)");
     fan.stage_finished(env.name, "succeeded", total.elapsed());
+    fan.stage_summary(command_summary(run_id, "backup", env.name, "succeeded", 0, total.elapsed(), &meta));
     fan.run_finished("succeeded", 0, total.elapsed());
     return 0;
   } catch (const Error& e) {
     fan.step_failed("backup", e.what(), sw.elapsed());
     s->ledger().finish_run(run_id, "failed", s->ledger().current_version(), e.what());
     fan.stage_finished(env.name, "failed", total.elapsed());
+    fan.stage_summary(command_summary(run_id, "backup", env.name, "failed", exit_code::k_failed_clean, total.elapsed(),
+                                      nullptr, e.what()));
     fan.run_finished("failed", exit_code::k_failed_clean, total.elapsed());
     return exit_code::k_failed_clean;
   }

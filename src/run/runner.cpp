@@ -1,4 +1,3 @@
-#include "run/preflight.hpp"
 #include "run/runner.hpp"
 
 #include <cstdio>
@@ -11,12 +10,16 @@
 #include "migrate/sql_parser.hpp"
 #include "core/interrupt.hpp"
 #include "run/proof.hpp"
+#include "run/hooks.hpp"
+#include "run/preflight.hpp"
 #include "run/saga.hpp"
 #include "run/session.hpp"
 #include "run/stage_plan.hpp"
+#include "run/waiting.hpp"
 #include "run/summary.hpp"
 #include "run/target.hpp"
 #include "steps/backup.hpp"
+#include "steps/backup_pins.hpp"
 #include "steps/notify.hpp"
 #include "steps/recovery.hpp"
 #include "steps/service.hpp"
@@ -126,6 +129,7 @@ class StageRunner {
     m_sum.error = out.error;
     m_sum.took = sw.elapsed();
     m_rep.stage_summary(m_sum);
+    run_hooks(m_project, m_pb, m_env, m_sum, m_rep);  // on_failure: and finally: (run/hooks.*)
     return out;
   }
 
@@ -252,6 +256,7 @@ class StageRunner {
                           : out.outcome == "needs attention" ? "needs_attention"
                                                              : out.outcome;
     note_context(m_sum, ctx);
+    steps::note_pin_outcome(ctx, outcome, m_sum.version_after);  // automatic pins (steps/backup_pins.*)
     if (record_run_outcome(ctx, outcome, out.error, ctx.backup ? ctx.backup->id : "") ||
         out.exit_code != exit_code::k_ok)
       return out;

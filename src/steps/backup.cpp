@@ -13,6 +13,7 @@
 #include "db/introspect.hpp"
 #include "core/interrupt.hpp"
 #include "steps/backup_internal.hpp"
+#include "steps/backup_pins.hpp"
 #include "steps/write_counters.hpp"
 
 namespace ferry::steps {
@@ -248,6 +249,7 @@ class BackupStep : public Step {
   using Step::Step;
   std::string run(StageContext& ctx) override {
     auto m = take_backup(ctx, name());
+    pin_pre_change_backup(ctx, m);  // automatic pin (steps/backup_pins.*)
     return "verified " + m.id + " (" + human_bytes(m.size) + ", sha256 " + m.sha256.substr(0, 12) + ")";
   }
 };

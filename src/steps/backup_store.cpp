@@ -13,6 +13,7 @@
 #include "core/text.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
+#include "steps/backup_pins.hpp"
 #include "steps/write_counters.hpp"
 
 namespace ferry::steps {
@@ -175,6 +176,7 @@ std::vector<BackupMeta> list_backups(const config::Environment& env, Transports&
     if (stamp(a) != stamp(b)) return stamp(a) > stamp(b);
     return a.time != b.time ? a.time > b.time : a.id > b.id;
   });
+  read_pin_reasons(env, transports, out);  // steps/backup_pins.*
   return out;
 }
 
@@ -216,6 +218,7 @@ int prune_backups(const config::Environment& env, Transports& transports, std::v
   const int keep = env.backup->keep, keep_days = env.backup->keep_days;
   if (keep <= 0 && keep_days <= 0) return 0;
   auto all = list_backups(env, transports, warnings);
+  release_automatic_pins(env, transports, all, warnings);  // steps/backup_pins.*
   const std::time_t cutoff = std::time(nullptr) - static_cast<std::time_t>(keep_days) * 86400;
   int removed = 0;
   int kept = 0;

@@ -55,7 +55,8 @@ struct BackupMeta {
   std::optional<std::map<std::string, TableWrites>> write_counters;
   std::string run_id;
   bool verified = false;
-  bool pinned = false;  // ID.pin beside the sidecar: never pruned (not in the sidecar)
+  bool pinned = false;     // ID.pin beside the sidecar: never pruned (not in the sidecar)
+  std::string pin_reason;  // ID.pin's text: "pre-change backup of run R" for an automatic pin
 };
 
 // Connections by name (transport/registry.hpp); the name steps and run/ have always used.

@@ -3,6 +3,7 @@
 #include "db/introspect.hpp"
 #include "log/log.hpp"
 #include "core/interrupt.hpp"
+#include "steps/ferry_env.hpp"
 #include "steps/recovery.hpp"
 #include "steps/step.hpp"
 
@@ -69,11 +70,8 @@ class RunStep : public Step {
     transport::Command cmd;
     cmd.argv = {"bash", "-o", "pipefail", "-c", m_spec.command};
     cmd.env = m_spec.env;
-    cmd.env["FERRY_RUN_ID"] = ctx.run_id;
-    cmd.env["FERRY_PLAYBOOK"] = ctx.playbook.name;
-    cmd.env["FERRY_ENV"] = ctx.env.name;
-    cmd.env["FERRY_BACKUP_ID"] = ctx.backup ? ctx.backup->id : "";
-    cmd.env["FERRY_BACKUP_FILE"] = ctx.backup ? ctx.backup->file : "";
+    add_ferry_env(cmd.env, {ctx.run_id, ctx.playbook.name, ctx.env.name, "", ctx.backup ? ctx.backup->id : "",
+                            ctx.backup ? ctx.backup->file : ""});
     cmd.timeout = m_spec.timeout;
     // Commands on this machine run in the project root; on other hosts, where they land.
     if (ctx.env.connections.at(m_spec.on).type == config::ConnectionType::Local) cmd.cwd = ctx.project.root;

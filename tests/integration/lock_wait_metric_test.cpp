@@ -1,0 +1,61 @@
+// ferry_lock_wait_seconds (issue 10, item 4): a run that waited for another run's lock says so
+// in its --metrics-file. Real PostgreSQL, two real ferry processes, prometheus_client's parser.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "support/fixtures.hpp"
+#include "transport/transport.hpp"
+
+using namespace ferry::test;
+
+namespace {
+
+class LockWaitMetric : public ::testing::Test {
+ protected:
+  static PgCluster& pg() {
+    static PgCluster cluster;
+    return cluster;
+  }
+  std::string value(const std::string& sql) { return pg().value("app", sql); }
+  Project project;
+};
+
+}  // namespace
+
+TEST_F(LockWaitMetric, ASecondRunThatWaitedWritesItsLockWait) {
+  pg().create_db("app");
+  project.env("dev", pg(), "app");
+  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - migrate\n");
+  project.migration("0001_slow", "SELECT pg_sleep(4);\nCREATE TABLE slow (id int);", "DROP TABLE slow;");
+  Background first({ferry_binary(), "-C", project.root(), "run", "promote"});
+  for (int i = 0; i < 200; ++i) {  // until the first run holds the lock
+    if (value("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1717924466") == "1" &&
+        value("SELECT count(*) FROM pg_tables WHERE schemaname = 'ferry' AND tablename = 'runs'") == "1" &&
+        value("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'") == "1")
+      break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::string metrics = project.path("ferry.prom");
+  auto second = project.ferry({"--metrics-file", metrics, "run", "promote", "--wait-lock", "60s"});
+  EXPECT_EQ(second.code, 0) << second.all();
+  EXPECT_TRUE(contains(second.all(), "(--wait-lock)")) << second.all();  // it did wait
+  EXPECT_EQ(first.wait().code, 0);
+
+  project.write("parse.py",
+                "import sys, json\nfrom prometheus_client.parser import text_string_to_metric_families\nout = {}\n"
+                "for fam in text_string_to_metric_families(open(sys.argv[1]).read()):\n"
+                "    for s in fam.samples:\n"
+                "        out[s.name + '{' + ','.join(k + '=' + v for k, v in sorted(s.labels.items())) + '}'] = "
+                "s.value\nprint(json.dumps(out))\n");
+  ferry::transport::LocalTransport t;
+  ferry::transport::Command c;
+  c.argv = {"/usr/bin/python3", project.path("parse.py"), metrics};
+  auto r = t.run(c);
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  auto m = nlohmann::json::parse(r.out);
+  const std::string key = "ferry_lock_wait_seconds{environment=dev,playbook=promote}";
+  ASSERT_TRUE(m.contains(key)) << project.read("ferry.prom");
+  EXPECT_GT(m[key].get<double>(), 0) << project.read("ferry.prom");
+}
