@@ -112,7 +112,14 @@ json environment_schema() {
                         {"keep", integer(0, 100000, "keep the newest N (0: all)")},
                         {"keep_days", integer(0, 100000, "remove backups older than D days (0: no age rule)")},
                         {"restore", one_of({"transaction", "swap"}, "how ferry rollback restores (transaction)")},
-                        {"restore_jobs", integer(1, 64, "pg_restore -j for restore: swap (4)")}},
+                        {"restore_jobs", integer(1, 64, "pg_restore -j for restore: swap (4)")},
+                        {"drill", object({{"host", nonempty("the server restore drills run on")},
+                                          {"port", integer(1, 65535, "5432")},
+                                          {"user", str("the drill's role")},
+                                          {"password", str("a secret; prefer ${secret:VAR} or password_file")},
+                                          {"password_file", str("a file holding the drill role's password")},
+                                          {"name_prefix", str("scratch database prefix (ferry_drill)")}},
+                                         {"host"})}},
                        {"dir"});
   json s = object({{"description", str("shown by plan and status")},
                    {"protected", boolean("run and rollback need --yes")},
@@ -136,6 +143,8 @@ json step() {
                          {"lock_timeout", duration("5s")},
                          {"lock_retries", integer(0, 100, "0")},
                          {"lock_retry_max", duration("30s, at least 1s")},
+                         {"preflight_max_age", duration("5m: older transactions on the migrated tables fail the preflight")},
+                         {"preflight_max_lag", duration("1m: replicas further behind fail the preflight")},
                          {"timeout", timeout}});
   json verify = object(
       {{"columns", {{"type", "array"}, {"items", {{"anyOf", {{{"type", "string"}}, map_of({{"type", "string"}})}}}}}},
@@ -172,11 +181,14 @@ json playbook_schema() {
                 {"dir", str("native: the directory (migrations)")},
                 {"on", str("alembic: the connection it runs on (local)")},
                 {"command", {{"type", {"string", "null"}}, {"description", "alembic: shell words"}}}})}}};
+  // on_failure: and finally: hook lists (run steps; the loader refuses other kinds)
+  json hooks = {{"type", "array"}, {"items", step()}};
   json s = object({{"description", str("")},
                    {"migrations", migrations},
                    {"stages", {{"type", "array"}, {"minItems", 1}, {"items", {{"type", "string"}}}}},
                    {"steps", {{"type", "array"}, {"minItems", 1}, {"items", step()}}},
-                   {"on_failure", one_of({"rollback", "stop"}, "rollback")},
+                   {"on_failure", {{"anyOf", {one_of({"rollback", "stop"}, "rollback"), hooks}}}},
+                   {"finally", hooks},
                    {"rollback", one_of({"auto", "down", "restore"}, "auto")},
                    {"notify", webhooks()}},
                   {"stages", "steps"});
