@@ -296,6 +296,7 @@ int main(int argc, char** argv) {
       o.quiet = g.quiet;
       o.wait_lock = lock_wait;
       o.wait_ready = ready_wait;
+      o.metrics_file = metrics_file;
       return run::rollback_environment(project, o);
     }
   } catch (const Error& e) {

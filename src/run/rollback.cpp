@@ -169,11 +169,18 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   install_signal_handlers();
   RollbackDocument* doc = nullptr;
   auto fan = make_rollback_reporter(project, run_id, opts, doc);
+  // Webhooks and --metrics-file hear how a rollback ended (not a dry run: nothing happened).
+  if (!opts.dry_run) add_command_reporters(fan, project, opts.metrics_file);
   Stopwatch total;
+  auto tell = [&](const std::string& outcome, int code, const steps::BackupMeta* b, const std::string& error) {
+    if (!opts.dry_run)
+      fan.stage_summary(command_summary(run_id, "rollback", env.name, outcome, code, total.elapsed(), b, error));
+  };
   fan.run_started(run_id, "rollback", {env.name});
   fan.stage_started(env.name, target_description(env));
   auto refuse = [&](const std::string& why, int code = exit_code::k_refused) {
     fan.message(report::Level::Error, "refused: " + why);
+    tell("refused", code, nullptr, why);
     fan.run_finished("refused", code, total.elapsed());
     return code;
   };
@@ -195,6 +202,7 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
     int code = plan_exit_code(e, opts.dry_run);
     fan.message(report::Level::Error, (code == exit_code::k_failed_clean ? "" : "refused: ") + std::string(e.what()));
     if (!e.hint().empty()) fan.message(report::Level::Hint, e.hint());
+    tell(code == exit_code::k_failed_clean ? "failed" : "refused", code, nullptr, e.what());
     fan.run_finished(code == exit_code::k_failed_clean ? "failed" : "refused", code, total.elapsed());
     return code;
   }
@@ -205,6 +213,7 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Refused) return refuse(e.what());
     fan.message(report::Level::Error, e.what());
+    tell("failed", exit_code::k_failed_clean, nullptr, e.what());
     fan.run_finished("failed", exit_code::k_failed_clean, total.elapsed());
     return exit_code::k_failed_clean;
   }
@@ -278,6 +287,8 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
                                                          : "failed",
                      error, target_backup ? target_backup->id : "");
   std::string outcome = error.empty() ? "succeeded" : code == exit_code::k_usage || code == 3 ? "refused" : "failed";
+  tell(code == exit_code::k_failed_dirty ? "needs_attention" : outcome, code, target_backup ? &*target_backup : nullptr,
+       error);
   fan.stage_finished(env.name, outcome, total.elapsed());
   fan.run_finished(outcome, code, total.elapsed());
   return code;

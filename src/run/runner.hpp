@@ -40,6 +40,7 @@ struct RollbackOptions {
   bool allow_newer_backup = false;  // restore a backup taken after the newest change on a protected env
   bool json = false;                // the outcome as one JSON document on stdout
   std::string report_file;
+  std::string metrics_file;  // "" = none
   bool no_restart = false;
   std::string state_dir;
   std::string command_line;

@@ -68,7 +68,9 @@ TEST_F(Oncall, DryRunShowsThePlanAndChangesNothing) {
   EXPECT_EQ(r.code, 0) << r.all();
   EXPECT_TRUE(contains(r.out, "backup " + b2 + ": taken ")) << r.out;
   EXPECT_TRUE(contains(r.out, "version 0001,")) << r.out;
-  EXPECT_TRUE(contains(r.out, "verified, not pinned")) << r.out;
+  // b2 is the pre-change backup of the second release's run: pinned automatically until its
+  // changes are themselves backed up (docs/guide.md, retention).
+  EXPECT_TRUE(contains(r.out, "verified, pinned")) << r.out;
   EXPECT_TRUE(contains(r.out, "current version 0002 -> after the rollback 0001")) << r.out;
   EXPECT_TRUE(contains(r.out, "migrations undone: 0002 (notes)")) << r.out;
   EXPECT_TRUE(contains(r.out, "runs since the backup: ")) << r.out;
@@ -93,7 +95,7 @@ TEST_F(Oncall, JsonPlanNamesBackupUndoRunsAndDiscardedWrites) {
   const auto& p = j["plan"];
   EXPECT_EQ(p["backup"]["id"], b2);
   EXPECT_EQ(p["backup"]["version"], "0001");
-  EXPECT_EQ(p["backup"]["pinned"], false);
+  EXPECT_EQ(p["backup"]["pinned"], true);  // the run's pre-change backup, pinned automatically
   EXPECT_TRUE(p["backup"]["age_seconds"].is_number());
   EXPECT_EQ(p["current_version"], "0002");
   ASSERT_EQ(p["undo"].size(), 1u);
