@@ -16,6 +16,7 @@
 #include "run/runner.hpp"
 #include "run/target.hpp"
 #include "steps/driver.hpp"
+#include "steps/step.hpp"
 #include "steps/context.hpp"
 
 namespace ferry::cli {
@@ -130,15 +131,7 @@ int baseline_native(const config::Project& project, const config::Environment& e
   l.ledger->insert_run(run_record(run_id, "baseline", env, l.ledger->current_version(), command_line));
   std::string ids;
   for (const auto& m : todo) {
-    db::AppliedMigration rec;
-    rec.version = m.version;
-    rec.name = m.name;
-    rec.checksum = m.checksum;
-    if (!m.irreversible) rec.down_sql = m.down_sql;
-    rec.run_id = run_id;
-    rec.down_restores_data = m.down_restores_data;
-    rec.destroys_data = !migrate::destroys_data(m.up_sql).empty();
-    l.ledger->record_baselined(rec, note);
+    l.ledger->record_baselined(steps::record_for(m, run_id), note);
     ids += (ids.empty() ? "" : ", ") + m.id();
   }
   l.ledger->finish_run(run_id, "succeeded", l.ledger->current_version(), "");

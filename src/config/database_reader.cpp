@@ -46,12 +46,8 @@ void read_password(const Reader& r, Environment& env, const YAML::Node& db, cons
   }
   if (auto pf = db["password_file"]) {
     std::string file = r.str(pf, "password_file");
-    if (!file.empty() && file[0] == '~') {
-      const char* home = std::getenv("HOME");
-      file = std::string(home ? home : "") + file.substr(1);
-    }
-    fs::path p = fs::path(file).is_absolute() ? fs::path(file) : fs::path(root) / file;
-    env.database.password_file = fs::absolute(p).lexically_normal().string();
+    env.database.password_file = password_file_path(file, root);
+    fs::path p = env.database.password_file;
     // Under systemd, LoadCredential=ENV.password (ferry schedule) hands the file over instead.
     const char* creds = std::getenv("CREDENTIALS_DIRECTORY");
     std::error_code ec;
@@ -98,6 +94,16 @@ void read_url(const Reader& r, Environment& env, const YAML::Node& db, Secrets& 
 }
 
 }  // namespace
+
+std::string password_file_path(const std::string& written, const std::string& root) {
+  std::string file = written;
+  if (!file.empty() && file[0] == '~') {
+    const char* home = std::getenv("HOME");
+    file = std::string(home ? home : "") + file.substr(1);
+  }
+  fs::path p = fs::path(file).is_absolute() ? fs::path(file) : fs::path(root) / file;
+  return fs::absolute(p).lexically_normal().string();
+}
 
 void read_database(const Reader& r, Environment& env, const YAML::Node& db, const std::string& root, Secrets& secrets,
                    bool resolve) {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <regex>
 
+#include "config/database_reader.hpp"
 #include "core/error.hpp"
 #include "core/text.hpp"
 
@@ -35,12 +36,7 @@ std::optional<DrillSpec> read_drill(const Reader& r, const YAML::Node& n, const 
   }
   if (auto pf = n["password_file"]) {
     std::string file = r.str(pf, "password_file");
-    if (!file.empty() && file[0] == '~') {
-      const char* home = std::getenv("HOME");
-      file = std::string(home ? home : "") + file.substr(1);
-    }
-    fs::path p = fs::path(file).is_absolute() ? fs::path(file) : fs::path(root) / file;
-    d.password_file = fs::absolute(p).lexically_normal().string();
+    d.password_file = password_file_path(file, root);
     if (resolve) {
       std::string content;
       try {

@@ -14,6 +14,7 @@
 #include "core/interrupt.hpp"
 #include "steps/backup_internal.hpp"
 #include "steps/backup_pins.hpp"
+#include "steps/progress.hpp"
 #include "steps/write_counters.hpp"
 
 namespace ferry::steps {
@@ -150,17 +151,6 @@ using namespace detail;
 
 std::string new_backup_id(const std::string& env_name) { return env_name + "-" + stamp_id(4); }
 
-std::string human_bytes(long long n) {
-  char buf[32];
-  if (n < 1024 * 1024)
-    std::snprintf(buf, sizeof buf, "%.1f KB", n / 1024.0);
-  else if (n < 1024LL * 1024 * 1024)
-    std::snprintf(buf, sizeof buf, "%.1f MB", n / 1048576.0);
-  else
-    std::snprintf(buf, sizeof buf, "%.2f GB", n / 1073741824.0);
-  return buf;
-}
-
 json ledger_json(const std::vector<db::AppliedMigration>& ledger) {
   json a = json::array();
   for (const auto& m : ledger)
@@ -250,7 +240,7 @@ class BackupStep : public Step {
   std::string run(StageContext& ctx) override {
     auto m = take_backup(ctx, name());
     pin_pre_change_backup(ctx, m);  // automatic pin (steps/backup_pins.*)
-    return "verified " + m.id + " (" + human_bytes(m.size) + ", sha256 " + m.sha256.substr(0, 12) + ")";
+    return "verified " + m.id + " (" + human_size(m.size) + ", sha256 " + m.sha256.substr(0, 12) + ")";
   }
 };
 
@@ -372,7 +362,7 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
     last_tick = sw.elapsed();
     std::string p = "dumping, " + format_duration(sw.elapsed());
     struct stat st {};
-    if (local && ::stat(partial.c_str(), &st) == 0) p += ", " + human_bytes(st.st_size) + " written";
+    if (local && ::stat(partial.c_str(), &st) == 0) p += ", " + human_size(st.st_size) + " written";
     ctx.reporter.step_progress(step_label, p);
   };
   transport::CommandResult res;

@@ -97,9 +97,6 @@ void run_checks(db::Connection& db, const std::string& sql, const std::string& f
   }
 }
 
-namespace {
-constexpr size_t k_batch = 50;
-
 db::AppliedMigration record_for(const migrate::Migration& m, const std::string& run_id) {
   db::AppliedMigration rec;
   rec.version = m.version;
@@ -111,6 +108,9 @@ db::AppliedMigration record_for(const migrate::Migration& m, const std::string& 
   rec.destroys_data = !migrate::destroys_data(m.up_sql).empty();
   return rec;
 }
+
+namespace {
+constexpr size_t k_batch = 50;
 
 [[noreturn]] void fail(const migrate::Migration& m, const Error& e) {
   std::string what = m.id() + ": " + e.what();

@@ -32,6 +32,8 @@ class Step {
 
 std::unique_ptr<Step> make_step(const config::StepSpec& spec);
 
+// The ledger row of `m` applied (or baselined) by run `run_id`: checksum, down SQL, data-loss facts.
+db::AppliedMigration record_for(const migrate::Migration& m, const std::string& run_id);
 // Applies plan.pending (the native driver's migrate step). Returns the summary.
 std::string apply_migrations(StageContext& ctx, const config::StepSpec& spec, const migrate::Plan& plan);
 // Reverts ctx.applied_this_run newest first with their stored down SQL, each in a
