@@ -94,7 +94,8 @@ json service() {
                         {"expect_status", integer(100, 599, "200")},
                         {"expect_body", str("a substring of the body")},
                         {"timeout", duration("60s")},
-                        {"interval", duration("2s")}},
+                        {"interval", duration("2s")},
+                        {"headers", map_of({{"type", "string"}})}},
                        {"url"});
   return object({{"on", str("the connection restart runs on (local)")},
                  {"restart", {{"type", {"string", "null"}}, {"description", "shell command"}}},

@@ -131,7 +131,7 @@ Service read_service(const Reader& r, const Environment& env, const std::string&
   command("rollback", s.rollback, s.rollback_env);
   s.restart_timeout = r.duration_or(n, "restart_timeout", s.restart_timeout);
   if (auto h = n["health"]) {
-    r.expect_map(h, what + " health", {"url", "via", "expect_status", "expect_body", "timeout", "interval"});
+    r.expect_map(h, what + " health", {"url", "via", "expect_status", "expect_body", "timeout", "interval", "headers"});
     r.require(h, what + " health", "url");
     HealthSpec hs;
     hs.url = r.str(h["url"], "url");
@@ -143,6 +143,7 @@ Service read_service(const Reader& r, const Environment& env, const std::string&
     hs.expect_body = r.str_or(h, "expect_body", "");
     hs.timeout = r.duration_or(h, "timeout", hs.timeout);
     hs.interval = r.duration_or(h, "interval", hs.interval);
+    hs.headers = read_headers(r, h["headers"]);
     s.health = hs;
   }
   return s;

@@ -104,6 +104,7 @@ struct HealthSpec {
   std::string expect_body;
   Millis timeout{60'000};
   Millis interval{2'000};
+  std::map<std::string, std::string> headers;  // sent with each probe; values may be ${secret:VAR}
 };
 
 struct Service {

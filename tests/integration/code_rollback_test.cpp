@@ -1,6 +1,6 @@
 // Code rolls back with the schema: services.NAME.version read before the run, services.NAME.rollback
-// run with FERRY_PREVIOUS_VERSION when a restart is undone. Real PostgreSQL, the real ferry binary
-// and the real example backend.
+// run with FERRY_PREVIOUS_VERSION when a restart is undone, and health probes with headers. Real
+// PostgreSQL, the real ferry binary, the real example backend and a real python3 HTTP server.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -100,6 +100,56 @@ TEST_F(CodeRollback, FailingRollbackCommandNeedsAHuman) {
   EXPECT_TRUE(contains(r.all(), "rollback of 'backend' (sh rollback.sh) exited with 3")) << r.all();
   EXPECT_TRUE(contains(r.all(), "registry unreachable: image v1 not found")) << r.all();
   EXPECT_TRUE(contains(r.all(), "a human must act")) << r.all();
+}
+
+// A token-protected health endpoint: 200 {"status": "ok"} only with the right Authorization.
+constexpr const char* k_token = "tok-Health-s3cret-4711";
+constexpr const char* k_server =
+    "import sys\n"
+    "from http.server import BaseHTTPRequestHandler, HTTPServer\n"
+    "port, token = int(sys.argv[1]), sys.argv[2]\n"
+    "class H(BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        ok = self.headers.get('Authorization') == 'Bearer ' + token\n"
+    "        body = b'{\"status\": \"ok\"}' if ok else b'{\"error\": \"unauthorized\"}'\n"
+    "        self.send_response(200 if ok else 401)\n"
+    "        self.send_header('Content-Length', str(len(body)))\n"
+    "        self.end_headers()\n"
+    "        self.wfile.write(body)\n"
+    "    def log_message(self, *a):\n"
+    "        pass\n"
+    "HTTPServer(('127.0.0.1', port), H).serve_forever()\n";
+
+TEST_F(CodeRollback, HealthProbeSendsSecretHeadersAndNeverShowsThem) {
+  int port = free_port();
+  project.write("api.py", k_server);
+  Background server({"/usr/bin/python3", project.path("api.py"), std::to_string(port), k_token});
+  std::string url = "http://127.0.0.1:" + std::to_string(port) + "/health";
+  ferry::transport::LocalTransport t;
+  std::string code;
+  for (int i = 0; i < 200 && code != "401"; ++i) {
+    code = t.run(ferry::transport::Command::shell("curl -s -o /dev/null -w '%{http_code}' " + url)).out;
+    if (code != "401") std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(code, "401");  // without the header it is refused
+  project.env("dev", pg(), "app",
+              "services:\n  api:\n    health:\n      url: " + url +
+                  "\n      expect_body: ok\n      timeout: 5s\n      interval: 100ms\n      headers:\n"
+                  "        Authorization: Bearer ${secret:API_TOKEN}\n");
+  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - migrate\n  - health: api\n");
+  auto r = project.ferry({"run", "promote", "--report", project.path("report.json")}, {{"API_TOKEN", k_token}});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_TRUE(contains(r.out, "healthy (" + url)) << r.out;
+  EXPECT_FALSE(contains(r.all(), k_token));
+  EXPECT_FALSE(contains(project.read("report.json"), k_token));
+  int journals = 0;
+  for (const auto& e : fs::directory_iterator(project.path(".ferry/runs"))) {
+    std::ifstream in(e.path());
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_FALSE(contains(text, k_token)) << e.path();
+    ++journals;
+  }
+  EXPECT_GE(journals, 1);
 }
 
 }  // namespace
