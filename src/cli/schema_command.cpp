@@ -94,11 +94,14 @@ json service() {
                         {"expect_status", integer(100, 599, "200")},
                         {"expect_body", str("a substring of the body")},
                         {"timeout", duration("60s")},
-                        {"interval", duration("2s")}},
+                        {"interval", duration("2s")},
+                        {"headers", map_of({{"type", "string"}})}},
                        {"url"});
   return object({{"on", str("the connection restart runs on (local)")},
                  {"restart", {{"type", {"string", "null"}}, {"description", "shell command"}}},
                  {"restart_timeout", duration("2m")},
+                 {"version", str("shell command printing the deployed code version, run before the first step")},
+                 {"rollback", str("shell command undoing a restart; FERRY_PREVIOUS_VERSION holds the version")},
                  {"health", health}});
 }
 
@@ -139,13 +142,14 @@ namespace {
 
 json step() {
   json timeout = duration("how long the step may take");
-  json migrate = object({{"transaction", one_of({"all", "each"}, "all")},
-                         {"lock_timeout", duration("5s")},
-                         {"lock_retries", integer(0, 100, "0")},
-                         {"lock_retry_max", duration("30s, at least 1s")},
-                         {"preflight_max_age", duration("5m: older transactions on the migrated tables fail the preflight")},
-                         {"preflight_max_lag", duration("1m: replicas further behind fail the preflight")},
-                         {"timeout", timeout}});
+  json migrate =
+      object({{"transaction", one_of({"all", "each"}, "all")},
+              {"lock_timeout", duration("5s")},
+              {"lock_retries", integer(0, 100, "0")},
+              {"lock_retry_max", duration("30s, at least 1s")},
+              {"preflight_max_age", duration("5m: older transactions on the migrated tables fail the preflight")},
+              {"preflight_max_lag", duration("1m: replicas further behind fail the preflight")},
+              {"timeout", timeout}});
   json verify = object(
       {{"columns", {{"type", "array"}, {"items", {{"anyOf", {{{"type", "string"}}, map_of({{"type", "string"}})}}}}}},
        {"absent_columns", str_list("TABLE.COLUMN")},

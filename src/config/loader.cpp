@@ -113,7 +113,7 @@ Service read_service(const Reader& r, const Environment& env, const std::string&
   Service s;
   s.name = name;
   std::string what = "service '" + s.name + "'";
-  r.expect_map(n, what, {"on", "restart", "restart_timeout", "health"});
+  r.expect_map(n, what, {"on", "restart", "restart_timeout", "version", "rollback", "health"});
   s.on = r.str_or(n, "on", "local");
   if (n["on"]) check_connection_ref(r, env, n["on"], "on", s.on);
   if (n["restart"] && !n["restart"].IsNull()) {
@@ -121,9 +121,17 @@ Service read_service(const Reader& r, const Environment& env, const std::string&
     s.restart = restart.text;
     s.restart_env = restart.env;
   }
+  auto command = [&](const char* key, std::string& text, std::map<std::string, std::string>& env) {
+    if (!n[key] || n[key].IsNull()) return;
+    auto cmd = r.shell(n[key], key);
+    text = cmd.text;
+    env = cmd.env;
+  };
+  command("version", s.version, s.version_env);
+  command("rollback", s.rollback, s.rollback_env);
   s.restart_timeout = r.duration_or(n, "restart_timeout", s.restart_timeout);
   if (auto h = n["health"]) {
-    r.expect_map(h, what + " health", {"url", "via", "expect_status", "expect_body", "timeout", "interval"});
+    r.expect_map(h, what + " health", {"url", "via", "expect_status", "expect_body", "timeout", "interval", "headers"});
     r.require(h, what + " health", "url");
     HealthSpec hs;
     hs.url = r.str(h["url"], "url");
@@ -135,6 +143,7 @@ Service read_service(const Reader& r, const Environment& env, const std::string&
     hs.expect_body = r.str_or(h, "expect_body", "");
     hs.timeout = r.duration_or(h, "timeout", hs.timeout);
     hs.interval = r.duration_or(h, "interval", hs.interval);
+    hs.headers = read_headers(r, h["headers"]);
     s.health = hs;
   }
   return s;

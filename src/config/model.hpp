@@ -104,6 +104,7 @@ struct HealthSpec {
   std::string expect_body;
   Millis timeout{60'000};
   Millis interval{2'000};
+  std::map<std::string, std::string> headers;  // sent with each probe; values may be ${secret:VAR}
 };
 
 struct Service {
@@ -111,6 +112,10 @@ struct Service {
   std::string on = "local";
   std::string restart;  // shell text; its ${VAR} references are expanded by the shell from restart_env
   std::map<std::string, std::string> restart_env;
+  std::string version;  // prints the deployed code version; read before the stage's first step
+  std::map<std::string, std::string> version_env;
+  std::string rollback;  // undoes a restart: runs with FERRY_PREVIOUS_VERSION (the version read)
+  std::map<std::string, std::string> rollback_env;
   std::optional<HealthSpec> health;
   Millis restart_timeout{120'000};
 };

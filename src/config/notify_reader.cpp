@@ -43,20 +43,25 @@ Webhook read_webhook(const Reader& r, const YAML::Node& n) {
   w.timeout = r.duration_or(n, "timeout", w.timeout);
   if (w.timeout.count() < 100) r.fail(n["timeout"], "'timeout' must be at least 100ms");
   w.retries = r.int_or(n, "retries", w.retries, 0, 10);
-  if (auto h = n["headers"]) {
-    if (!h.IsMap()) r.fail(h, "'headers' must be a mapping, found " + Reader::describe(h));
-    for (auto it = h.begin(); it != h.end(); ++it) {
-      std::string name = it->first.IsScalar() ? it->first.Scalar() : "";
-      if (!is_header_name(name)) r.fail(it->first, "a header name must be letters, digits, '-' and '_'");
-      std::string value = r.str(it->second, name);
-      if (value.find_first_of("\r\n") != std::string::npos) r.fail(it->second, "a header value must be one line");
-      w.headers[name] = value;
-    }
-  }
+  w.headers = read_headers(r, n["headers"]);
   return w;
 }
 
 }  // namespace
+
+std::map<std::string, std::string> read_headers(const Reader& r, const YAML::Node& h) {
+  std::map<std::string, std::string> out;
+  if (!h || h.IsNull()) return out;
+  if (!h.IsMap()) r.fail(h, "'headers' must be a mapping, found " + Reader::describe(h));
+  for (auto it = h.begin(); it != h.end(); ++it) {
+    std::string name = it->first.IsScalar() ? it->first.Scalar() : "";
+    if (!is_header_name(name)) r.fail(it->first, "a header name must be letters, digits, '-' and '_'");
+    std::string value = r.str(it->second, name);
+    if (value.find_first_of("\r\n") != std::string::npos) r.fail(it->second, "a header value must be one line");
+    out[name] = value;
+  }
+  return out;
+}
 
 std::vector<Webhook> read_notify(const Reader& r, const YAML::Node& n) {
   std::vector<Webhook> out;

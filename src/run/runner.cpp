@@ -184,6 +184,8 @@ class StageRunner {
                             m_opts.state_dir, m_files);
     if (auto refused = plan(ctx)) return *refused;
     if (auto failed = take_baseline(ctx)) return *failed;
+    // the deployed code's version (services.NAME.version), before anything changes
+    if (auto why = steps::record_code_versions(ctx); !why.empty()) return {exit_code::k_failed_clean, "failed", why};
     session->record(m_pb.name, ctx.state.current, m_opts.command_line);
     return record_outcome(ctx, run_steps(ctx));
   }

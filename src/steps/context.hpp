@@ -93,6 +93,9 @@ struct StageContext {
 
   std::vector<db::AppliedMigration> applied_this_run;  // native: committed by this run, oldest first
   std::optional<BackupMeta> backup;                    // this run's verified backup
+  // services.NAME.version's output, read before the first step: FERRY_PREVIOUS_VERSION for
+  // services.NAME.rollback when the restart is undone.
+  std::map<std::string, std::string> code_versions;
 
   // Undoing: the database is as before the run (restored from the backup, or the server rolled
   // back this run's only transaction): later undos leave it alone.

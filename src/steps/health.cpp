@@ -24,6 +24,9 @@ std::string attempt(const config::HealthSpec& spec, long timeout_ms, const std::
     connect_list = curl_slist_append(nullptr, connect_to.c_str());
     curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_list);
   }
+  curl_slist* headers = nullptr;  // values may be secrets: never logged here
+  for (const auto& [name, value] : spec.headers) headers = curl_slist_append(headers, (name + ": " + value).c_str());
+  if (headers) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   std::string body;
   http_common(curl, spec.url, timeout_ms, std::min(timeout_ms, 5000L));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
@@ -34,6 +37,7 @@ std::string attempt(const config::HealthSpec& spec, long timeout_ms, const std::
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
   curl_easy_cleanup(curl);
   if (connect_list) curl_slist_free_all(connect_list);
+  if (headers) curl_slist_free_all(headers);
   if (rc != CURLE_OK) return curl_easy_strerror(rc);
   if (status != spec.expect_status) {
     // The body usually says why (e.g. "column does not exist"): show its start.
