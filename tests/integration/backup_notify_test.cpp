@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fixtures.hpp"
+#include "support/metrics.hpp"
 #include "support/receiver.hpp"
 #include "transport/transport.hpp"
 
@@ -26,20 +27,7 @@ class BackupNotify : public ::testing::Test {
     pg().create_db("app");
     pg().exec("app", "CREATE TABLE tasks (id int PRIMARY KEY); INSERT INTO tasks SELECT generate_series(1, 30);");
   }
-  json metrics(const std::string& path) {
-    project.write("parse.py",
-                  "import sys, json\nfrom prometheus_client.parser import text_string_to_metric_families\nout = {}\n"
-                  "for fam in text_string_to_metric_families(open(sys.argv[1]).read()):\n"
-                  "    for s in fam.samples:\n"
-                  "        out[s.name + '{' + ','.join(k + '=' + v for k, v in sorted(s.labels.items())) + '}'] = "
-                  "s.value\nprint(json.dumps(out))\n");
-    ferry::transport::LocalTransport t;
-    ferry::transport::Command c;
-    c.argv = {"/usr/bin/python3", project.path("parse.py"), path};
-    auto r = t.run(c);
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
-    return r.exit_code == 0 ? json::parse(r.out) : json::object();
-  }
+  json metrics(const std::string& path) { return prometheus_samples(project, path); }
   Project project;
 };
 

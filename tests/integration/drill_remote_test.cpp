@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/fixtures.hpp"
+#include "support/metrics.hpp"
 #include "transport/transport.hpp"
 
 namespace fs = std::filesystem;
@@ -65,20 +66,8 @@ class DrillRemote : public ::testing::Test {
   }
   // prometheus_client's parser (Debian's python3): "name{labels}" -> value.
   std::map<std::string, double> parse_metrics(const std::string& path) {
-    project.write("parse.py",
-                  "import sys, json\nfrom prometheus_client.parser import text_string_to_metric_families\nout = {}\n"
-                  "for fam in text_string_to_metric_families(open(sys.argv[1]).read()):\n"
-                  "    for s in fam.samples:\n"
-                  "        out[s.name + '{' + ','.join(k + '=' + v for k, v in sorted(s.labels.items())) + '}'] = "
-                  "s.value\nprint(json.dumps(out))\n");
-    ferry::transport::LocalTransport t;
-    ferry::transport::Command c;
-    c.argv = {"/usr/bin/python3", project.path("parse.py"), path};
-    auto r = t.run(c);
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     std::map<std::string, double> out;
-    if (r.exit_code != 0) return out;
-    json samples = json::parse(r.out);  // kept alive while items() walks it
+    json samples = prometheus_samples(project, path);  // kept alive while items() walks it
     for (auto& [k, v] : samples.items()) out[k] = v.get<double>();
     return out;
   }

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "support/fixtures.hpp"
+#include "support/metrics.hpp"
 #include "transport/transport.hpp"
 
 using namespace ferry::test;
@@ -43,18 +44,8 @@ TEST_F(LockWaitMetric, ASecondRunThatWaitedWritesItsLockWait) {
   EXPECT_TRUE(contains(second.all(), "(--wait-lock)")) << second.all();  // it did wait
   EXPECT_EQ(first.wait().code, 0);
 
-  project.write("parse.py",
-                "import sys, json\nfrom prometheus_client.parser import text_string_to_metric_families\nout = {}\n"
-                "for fam in text_string_to_metric_families(open(sys.argv[1]).read()):\n"
-                "    for s in fam.samples:\n"
-                "        out[s.name + '{' + ','.join(k + '=' + v for k, v in sorted(s.labels.items())) + '}'] = "
-                "s.value\nprint(json.dumps(out))\n");
-  ferry::transport::LocalTransport t;
-  ferry::transport::Command c;
-  c.argv = {"/usr/bin/python3", project.path("parse.py"), metrics};
-  auto r = t.run(c);
-  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  auto m = nlohmann::json::parse(r.out);
+  auto m = prometheus_samples(project, metrics);
+  ASSERT_FALSE(m.empty()) << project.read("ferry.prom");
   const std::string key = "ferry_lock_wait_seconds{environment=dev,playbook=promote}";
   ASSERT_TRUE(m.contains(key)) << project.read("ferry.prom");
   EXPECT_GT(m[key].get<double>(), 0) << project.read("ferry.prom");
