@@ -73,8 +73,8 @@ int backup_environment(const config::Project& project, const std::string& env_na
     bool refused = e.kind() == ErrorKind::Refused;
     fan.message(report::Level::Error, (refused ? "refused: " : "") + std::string(e.what()));
     int code = refused ? exit_code::k_refused : exit_code::k_failed_clean;
-    fan.stage_summary(command_summary(run_id, "backup", env.name, refused ? "refused" : "failed", code,
-                                      total.elapsed(), nullptr, e.what()));
+    fan.stage_summary(command_summary(run_id, "backup", env.name, refused ? "refused" : "failed", code, total.elapsed(),
+                                      nullptr, e.what()));
     fan.run_finished(refused ? "refused" : "failed", code, total.elapsed());
     return code;
   }
@@ -161,137 +161,207 @@ void prove_rollback(steps::StageContext& ctx, const std::optional<steps::BackupM
   if (restored) ctx.ledger.settle_applying(ctx.run_id, true);  // nothing of an interrupted migration is left
 }
 
+// One `ferry rollback ENV`, in phases: plan (and --dry-run), confirm, open the session, undo
+// (revert or restore, then restart and probe), prove, report. Each phase leaves what the next
+// one needs in the members; the exit code follows from the error and whether anything changed.
+class RollbackRun {
+ public:
+  RollbackRun(const config::Project& project, const RollbackOptions& opts)
+      : m_project(project),
+        m_opts(opts),
+        m_env(project.environment(opts.env)),
+        m_run_id(new_run_id()),
+        m_fan(make_rollback_reporter(project, m_run_id, opts, m_doc)),
+        m_transports(m_env) {}
+
+  int execute() {
+    install_signal_handlers();
+    // Webhooks and --metrics-file hear how a rollback ended (not a dry run: nothing happened).
+    if (!m_opts.dry_run) add_command_reporters(m_fan, m_project, m_opts.metrics_file);
+    m_fan.run_started(m_run_id, "rollback", {m_env.name});
+    m_fan.stage_started(m_env.name, target_description(m_env));
+    if (auto stop = plan()) return *stop;
+    if (auto why = confirm_protected(m_env, m_opts.yes); !why.empty()) return refuse(why);
+    if (auto stop = open_session()) return *stop;
+    m_sw = Stopwatch();
+    try {
+      undo();
+      prove_rollback(*m_ctx, m_target, m_opts.backup_id.has_value(), m_fan);
+    } catch (const Error& e) {
+      m_error = e.what();
+      m_kind = e.kind();
+      m_fan.step_failed("rollback", m_error, m_sw.elapsed());
+      if (!e.hint().empty()) m_fan.message(report::Level::Hint, e.hint());
+    }
+    return finish();
+  }
+
+ private:
+  // Webhooks and metrics: how it ended (nothing for a dry run).
+  void tell(const std::string& outcome, int code, const steps::BackupMeta* b, const std::string& error) {
+    if (!m_opts.dry_run)
+      m_fan.stage_summary(
+          command_summary(m_run_id, "rollback", m_env.name, outcome, code, m_total.elapsed(), b, error));
+  }
+
+  int refuse(const std::string& why, int code = exit_code::k_refused) {
+    m_fan.message(report::Level::Error, "refused: " + why);
+    tell("refused", code, nullptr, why);
+    m_fan.run_finished("refused", code, m_total.elapsed());
+    return code;
+  }
+
+  // Ended before the session: failed (nothing changed) or refused, by `code`.
+  int stop_early(const Error& e, int code, bool with_hint = true) {
+    bool failed = code == exit_code::k_failed_clean;
+    m_fan.message(report::Level::Error, (failed ? "" : "refused: ") + std::string(e.what()));
+    if (with_hint && !e.hint().empty()) m_fan.message(report::Level::Hint, e.hint());
+    tell(failed ? "failed" : "refused", code, nullptr, e.what());
+    m_fan.run_finished(failed ? "failed" : "refused", code, m_total.elapsed());
+    return code;
+  }
+
+  // The plan, before any confirmation (and all of --dry-run): read on its own connection, no lock.
+  std::optional<int> plan() {
+    m_pb = rollback_playbook(m_env, m_opts.no_restart);
+    try {
+      m_pb.migrations = steps::source_for(m_project, m_env.name);
+    } catch (const Error& e) {
+      return refuse(e.what(), exit_code::k_usage);
+    }
+    try {
+      bool alembic = m_pb.migrations.driver == config::Driver::Alembic;
+      if (present_plan(m_env, m_transports, m_opts, alembic, m_fan, m_doc, m_chosen)) {
+        m_fan.run_finished("dry run", exit_code::k_ok, m_total.elapsed());
+        return exit_code::k_ok;
+      }
+    } catch (const Error& e) {
+      return stop_early(e, plan_exit_code(e, m_opts.dry_run));
+    }
+    return std::nullopt;
+  }
+
+  // The session (lock, ferry.runs row) and the stage context the undo runs in.
+  std::optional<int> open_session() {
+    try {
+      m_session = std::make_unique<Session>(m_env, m_transports, m_run_id,
+                                            SessionWaits{m_opts.wait_ready, m_opts.wait_lock}, m_fan);
+    } catch (const Error& e) {
+      if (e.kind() == ErrorKind::Refused) return refuse(e.what());
+      return stop_early(e, exit_code::k_failed_clean, false);
+    }
+    m_ctx = std::make_unique<steps::StageContext>(m_project, m_pb, m_env, m_session->db(), m_session->ledger(), m_fan,
+                                                  m_transports, m_run_id, m_opts.state_dir);
+    m_session->record("rollback", steps::current_version(*m_ctx), m_opts.command_line);
+    return std::nullopt;
+  }
+
+  // --to: the driver's revert, proven against a backup taken at that version when one exists.
+  void revert() {
+    m_fan.step_started("down");
+    m_fan.step_finished("down", m_ctx->driver->revert_to(*m_ctx, *m_opts.to_version, m_changed), m_sw.elapsed());
+    std::string now = steps::current_version(*m_ctx);
+    for (const auto& b : list_backups_warning(m_env, m_transports, m_fan))
+      if (b.verified && b.version == now && m_ctx->driver->is_version(b.version, *m_opts.to_version)) {
+        m_target = b;
+        break;
+      }
+  }
+
+  // --backup: the chosen backup restored in one transaction.
+  void restore() {
+    m_target = m_chosen;
+    m_fan.step_started("restore");
+    steps::guard_lock(m_session->ledger());
+    m_changed = true;
+    try {
+      restore_once_more_if_lost(*m_ctx, *m_target, *m_session, m_fan);
+    } catch (const steps::RestoreNotApplied&) {
+      m_changed = false;  // the restore transaction rolled back: the database is as it was
+      throw;
+    }
+    std::string version = m_target->version.empty() ? "none" : m_target->version;
+    m_fan.step_finished("restore", "restored " + m_target->id + " (version " + version + ")", m_sw.elapsed());
+  }
+
+  // Revert or restore, then the services restarted and probed.
+  void undo() {
+    if (m_opts.to_version)
+      revert();
+    else
+      restore();
+    for (const auto& spec : m_pb.steps) {
+      auto step = steps::make_step(spec);
+      Stopwatch ssw;
+      m_fan.step_started(step->name());
+      std::string summary = step->run(*m_ctx);
+      m_fan.step_finished(step->name(), summary, ssw.elapsed());
+    }
+  }
+
+  int exit_code_now() const {
+    if (m_error.empty()) return exit_code::k_ok;
+    if (m_changed) return exit_code::k_failed_dirty;
+    if (m_kind == ErrorKind::Config) return exit_code::k_usage;
+    if (m_kind == ErrorKind::Refused) return exit_code::k_refused;
+    return exit_code::k_failed_clean;
+  }
+
+  // A rollback that changed something and failed: the newest good backup and how to restore it.
+  void advise_human() {
+    m_fan.message(report::Level::Error, "the rollback did not complete: a human must act");
+    try {
+      if (auto good = steps::newest_good_backup(m_env, m_transports)) {
+        m_fan.message(report::Level::Hint, "newest backup whose sha256 matches: " + good->file);
+        m_fan.message(report::Level::Hint, "restore by hand: " + steps::manual_restore_command(m_env, *good));
+      }
+    } catch (const Error& e) {
+      m_fan.message(report::Level::Warn, std::string("cannot look for a good backup: ") + e.what());
+    }
+  }
+
+  // The report: ferry.runs, webhooks and metrics, the final lines; the exit code.
+  int finish() {
+    int code = exit_code_now();
+    bool dirty = code == exit_code::k_failed_dirty;
+    if (dirty) advise_human();
+    record_run_outcome(*m_ctx,
+                       m_error.empty() ? "succeeded"
+                       : dirty         ? "needs_attention"
+                                       : "failed",
+                       m_error, m_target ? m_target->id : "");
+    std::string outcome = m_error.empty()                                              ? "succeeded"
+                          : code == exit_code::k_usage || code == exit_code::k_refused ? "refused"
+                                                                                       : "failed";
+    tell(dirty ? "needs_attention" : outcome, code, m_target ? &*m_target : nullptr, m_error);
+    m_fan.stage_finished(m_env.name, outcome, m_total.elapsed());
+    m_fan.run_finished(outcome, code, m_total.elapsed());
+    return code;
+  }
+
+  const config::Project& m_project;
+  const RollbackOptions& m_opts;
+  const config::Environment& m_env;
+  std::string m_run_id;
+  RollbackDocument* m_doc = nullptr;
+  report::Fanout m_fan;
+  Stopwatch m_total;
+  steps::Transports m_transports;
+  config::Playbook m_pb;
+  std::optional<steps::BackupMeta> m_chosen;  // the plan's backup (--backup)
+  std::unique_ptr<Session> m_session;
+  std::unique_ptr<steps::StageContext> m_ctx;
+  Stopwatch m_sw;  // the undo's step
+  std::string m_error;
+  ErrorKind m_kind = ErrorKind::Internal;
+  bool m_changed = false;
+  std::optional<steps::BackupMeta> m_target;  // what the proof compares with
+};
+
 }  // namespace
 
 int rollback_environment(const config::Project& project, const RollbackOptions& opts) {
-  const auto& env = project.environment(opts.env);
-  std::string run_id = new_run_id();
-  install_signal_handlers();
-  RollbackDocument* doc = nullptr;
-  auto fan = make_rollback_reporter(project, run_id, opts, doc);
-  // Webhooks and --metrics-file hear how a rollback ended (not a dry run: nothing happened).
-  if (!opts.dry_run) add_command_reporters(fan, project, opts.metrics_file);
-  Stopwatch total;
-  auto tell = [&](const std::string& outcome, int code, const steps::BackupMeta* b, const std::string& error) {
-    if (!opts.dry_run)
-      fan.stage_summary(command_summary(run_id, "rollback", env.name, outcome, code, total.elapsed(), b, error));
-  };
-  fan.run_started(run_id, "rollback", {env.name});
-  fan.stage_started(env.name, target_description(env));
-  auto refuse = [&](const std::string& why, int code = exit_code::k_refused) {
-    fan.message(report::Level::Error, "refused: " + why);
-    tell("refused", code, nullptr, why);
-    fan.run_finished("refused", code, total.elapsed());
-    return code;
-  };
-  config::Playbook pb = rollback_playbook(env, opts.no_restart);
-  try {
-    pb.migrations = steps::source_for(project, env.name);
-  } catch (const Error& e) {
-    return refuse(e.what(), exit_code::k_usage);
-  }
-  steps::Transports transports(env);
-  // The plan, before any confirmation (and all of --dry-run): read on its own connection, no lock.
-  std::optional<steps::BackupMeta> chosen;
-  try {
-    if (present_plan(env, transports, opts, pb.migrations.driver == config::Driver::Alembic, fan, doc, chosen)) {
-      fan.run_finished("dry run", exit_code::k_ok, total.elapsed());
-      return exit_code::k_ok;
-    }
-  } catch (const Error& e) {
-    int code = plan_exit_code(e, opts.dry_run);
-    fan.message(report::Level::Error, (code == exit_code::k_failed_clean ? "" : "refused: ") + std::string(e.what()));
-    if (!e.hint().empty()) fan.message(report::Level::Hint, e.hint());
-    tell(code == exit_code::k_failed_clean ? "failed" : "refused", code, nullptr, e.what());
-    fan.run_finished(code == exit_code::k_failed_clean ? "failed" : "refused", code, total.elapsed());
-    return code;
-  }
-  if (auto why = confirm_protected(env, opts.yes); !why.empty()) return refuse(why);
-  std::unique_ptr<Session> s;
-  try {
-    s = std::make_unique<Session>(env, transports, run_id, SessionWaits{opts.wait_ready, opts.wait_lock}, fan);
-  } catch (const Error& e) {
-    if (e.kind() == ErrorKind::Refused) return refuse(e.what());
-    fan.message(report::Level::Error, e.what());
-    tell("failed", exit_code::k_failed_clean, nullptr, e.what());
-    fan.run_finished("failed", exit_code::k_failed_clean, total.elapsed());
-    return exit_code::k_failed_clean;
-  }
-  steps::StageContext ctx(project, pb, env, s->db(), s->ledger(), fan, transports, run_id, opts.state_dir);
-  s->record("rollback", steps::current_version(ctx), opts.command_line);
-  std::string error;
-  ErrorKind kind = ErrorKind::Internal;
-  bool changed = false;
-  std::optional<steps::BackupMeta> target_backup;
-  Stopwatch sw;
-  try {
-    if (opts.to_version) {
-      fan.step_started("down");
-      fan.step_finished("down", ctx.driver->revert_to(ctx, *opts.to_version, changed), sw.elapsed());
-      // Prove against a backup taken at that version, when one exists.
-      std::string now = steps::current_version(ctx);
-      for (const auto& b : list_backups_warning(env, transports, fan))
-        if (b.verified && b.version == now && ctx.driver->is_version(b.version, *opts.to_version)) {
-          target_backup = b;
-          break;
-        }
-    } else {
-      target_backup = chosen;
-      fan.step_started("restore");
-      steps::guard_lock(s->ledger());
-      changed = true;
-      try {
-        restore_once_more_if_lost(ctx, *target_backup, *s, fan);
-      } catch (const steps::RestoreNotApplied&) {
-        changed = false;  // the restore transaction rolled back: the database is as it was
-        throw;
-      }
-      fan.step_finished("restore",
-                        "restored " + target_backup->id + " (version " +
-                            (target_backup->version.empty() ? "none" : target_backup->version) + ")",
-                        sw.elapsed());
-    }
-    for (const auto& spec : pb.steps) {
-      auto step = steps::make_step(spec);
-      Stopwatch ssw;
-      fan.step_started(step->name());
-      std::string summary = step->run(ctx);
-      fan.step_finished(step->name(), summary, ssw.elapsed());
-    }
-    prove_rollback(ctx, target_backup, opts.backup_id.has_value(), fan);
-  } catch (const Error& e) {
-    error = e.what();
-    kind = e.kind();
-    fan.step_failed("rollback", error, sw.elapsed());
-    if (!e.hint().empty()) fan.message(report::Level::Hint, e.hint());
-  }
-  int code = error.empty()                ? exit_code::k_ok
-             : changed                    ? exit_code::k_failed_dirty
-             : kind == ErrorKind::Config  ? exit_code::k_usage
-             : kind == ErrorKind::Refused ? exit_code::k_refused
-                                          : exit_code::k_failed_clean;
-  if (code == exit_code::k_failed_dirty) {
-    fan.message(report::Level::Error, "the rollback did not complete: a human must act");
-    try {
-      if (auto good = steps::newest_good_backup(env, transports)) {
-        fan.message(report::Level::Hint, "newest backup whose sha256 matches: " + good->file);
-        fan.message(report::Level::Hint, "restore by hand: " + steps::manual_restore_command(env, *good));
-      }
-    } catch (const Error& e) {
-      fan.message(report::Level::Warn, std::string("cannot look for a good backup: ") + e.what());
-    }
-  }
-  record_run_outcome(ctx,
-                     error.empty()                       ? "succeeded"
-                     : code == exit_code::k_failed_dirty ? "needs_attention"
-                                                         : "failed",
-                     error, target_backup ? target_backup->id : "");
-  std::string outcome = error.empty() ? "succeeded" : code == exit_code::k_usage || code == 3 ? "refused" : "failed";
-  tell(code == exit_code::k_failed_dirty ? "needs_attention" : outcome, code, target_backup ? &*target_backup : nullptr,
-       error);
-  fan.stage_finished(env.name, outcome, total.elapsed());
-  fan.run_finished(outcome, code, total.elapsed());
-  return code;
+  return RollbackRun(project, opts).execute();
 }
 
 }  // namespace ferry::run
