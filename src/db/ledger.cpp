@@ -255,6 +255,18 @@ void Ledger::finish_run(const std::string& id, const std::string& outcome, const
       {id, outcome, version_after, error, backup_id});
 }
 
+std::vector<RunRecord> Ledger::runs_since(const std::string& since) {
+  std::vector<RunRecord> out;
+  if (!schema_exists()) return out;
+  auto r = m_conn.exec_params(
+      "SELECT id, playbook, environment, operator, host, to_char(started AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '', outcome, coalesce(version_before, ''), coalesce(version_after, ''), "
+      "'', '', '' FROM ferry.runs WHERE coalesce(finished, now()) > $1::timestamptz ORDER BY started, id",
+      {since});
+  for (int i = 0; i < r.rows(); ++i) out.push_back(run_from(r, i));
+  return out;
+}
+
 std::vector<RunRecord> Ledger::runs(int limit) {
   std::vector<RunRecord> out;
   if (!schema_exists()) return out;

@@ -151,6 +151,28 @@ class Ledger {
   // Marks one 'running' run abandoned with `why`; false when it was no longer running.
   bool mark_abandoned(const std::string& run_id, const std::string& why);
 
+  // What a rollback and a restore read and write (ledger_rollback.cpp; runs_since: ledger.cpp).
+  // The SQL, sent inside the restore's own transaction after the dump, that sets
+  // ferry.migrations back to `restored` (the backup's ledger), with 'reverted' and 'restored'
+  // history rows for `run_id`. Needs no session: the text goes into the restore's psql stream.
+  static std::string restore_fixup_sql(const std::string& run_id, const std::vector<AppliedMigration>& restored);
+  // Copies the rows of ferry's tables (and its sequences' values) into the same tables on `to`
+  // (a database swapped in by a restore); tables `to` lacks are skipped.
+  void copy_to(Connection& to);
+  // When `version` was last applied (UTC, seconds), "" when never or without ferry's schema.
+  std::string applied_at(const std::string& version);
+  // When run `run_id` started (UTC, seconds); nullopt when there is no such run.
+  std::optional<std::string> run_started(const std::string& run_id);
+  // Runs still active or finished after `since` (a timestamptz), oldest first: id, playbook,
+  // operator, started, outcome and the versions; none without ferry's schema.
+  std::vector<RunRecord> runs_since(const std::string& since);
+  // The newest 'applied' event ("VERSION (NAME) applied at TIME") and whether it was before `time`.
+  struct NewestChange {
+    std::string text;
+    bool before = false;
+  };
+  std::optional<NewestChange> newest_change(const std::string& time);
+
  private:
   Connection& m_conn;
 };

@@ -21,10 +21,6 @@ using nlohmann::json;
 
 namespace {
 
-bool ferry_schema(db::Connection& db) {
-  return db.exec("SELECT to_regclass('ferry.runs') IS NOT NULL").text(0, 0) == "t";
-}
-
 // "YYYYMMDDTHHMMSSZ" of a backup's ID (when it started) as an RFC 3339 time.
 std::string id_started(const steps::BackupMeta& b) {
   std::string s = b.id.substr(b.environment.size() + 1, 16);
@@ -58,24 +54,14 @@ steps::BackupMeta newest_where(const std::vector<steps::BackupMeta>& all, const 
               "list them with `ferry backups " + env.name + "`");
 }
 
-// before:VERSION on an Alembic environment: the newest backup started before VERSION was applied.
-std::string applied_at(db::Connection& db, const std::string& version) {
-  if (!ferry_schema(db)) return "";
-  return db
-      .exec_params(
-          "SELECT to_char(max(at) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM ferry.history WHERE "
-          "version = $1 AND action = 'applied'",
-          {version})
-      .text(0, 0);
-}
-
 steps::BackupMeta match_backup(const config::Environment& env, const std::vector<steps::BackupMeta>& all,
                                db::Connection& db, const std::string& wanted) {
   if (wanted == "latest") return newest_where(all, env, wanted, [](const steps::BackupMeta&) { return true; });
   if (wanted.rfind("before:", 0) == 0) {
     std::string v = wanted.substr(7);
     if (db.exec("SELECT to_regclass('alembic_version') IS NOT NULL").text(0, 0) == "t") {
-      std::string at = applied_at(db, v);
+      // The newest backup started before VERSION was applied.
+      std::string at = db::Ledger(db).applied_at(v);
       if (at.empty())
         throw Error(ErrorKind::Config, "revision '" + v + "' was never applied by ferry in '" + env.name + "'");
       return newest_where(all, env, wanted, [&](const steps::BackupMeta& b) { return id_started(b) < at; });
@@ -85,15 +71,11 @@ steps::BackupMeta match_backup(const config::Environment& env, const std::vector
   }
   if (wanted.rfind("before-run:", 0) == 0) {
     std::string run = wanted.substr(11);
-    auto r = ferry_schema(db) ? db.exec_params(
-                                    "SELECT to_char(started AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-                                    "FROM ferry.runs WHERE id = $1",
-                                    {run})
-                              : db.exec("SELECT 1 WHERE false");
-    if (r.rows() == 0)
+    auto run_started = db::Ledger(db).run_started(run);
+    if (!run_started)
       throw Error(ErrorKind::Config, "no run '" + run + "' in '" + env.name + "'",
                   "see `ferry history " + env.name + "`");
-    std::string started = r.text(0, 0);
+    std::string started = *run_started;
     // The run's own backup was taken before it changed anything; else the newest one before it.
     for (const auto& b : all)
       if (b.verified && b.run_id == run) return b;
@@ -105,28 +87,6 @@ steps::BackupMeta match_backup(const config::Environment& env, const std::vector
                     "-YYYYMMDDTHHMMSSZ-XXXX, latest, before:VERSION or before-run:RUN_ID)",
                 "list them with `ferry backups " + env.name + "`");
   return newest_where(all, env, wanted, [&](const steps::BackupMeta& b) { return b.id == wanted; });
-}
-
-std::vector<db::RunRecord> runs_since(db::Connection& db, const std::string& since) {
-  std::vector<db::RunRecord> out;
-  if (!ferry_schema(db)) return out;
-  auto r = db.exec_params(
-      "SELECT id, playbook, operator, to_char(started AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-      "outcome, coalesce(version_before, ''), coalesce(version_after, '') FROM ferry.runs WHERE coalesce(finished, "
-      "now()) > $1::timestamptz ORDER BY started, id",
-      {since});
-  for (int i = 0; i < r.rows(); ++i) {
-    db::RunRecord rec;
-    rec.id = r.text(i, 0);
-    rec.playbook = r.text(i, 1);
-    rec.operator_name = r.text(i, 2);
-    rec.started = r.text(i, 3);
-    rec.outcome = r.text(i, 4);
-    rec.version_before = r.text(i, 5);
-    rec.version_after = r.text(i, 6);
-    out.push_back(rec);
-  }
-  return out;
 }
 
 void read_lock_holder(db::Connection& db, RollbackPlan& p) {
@@ -158,7 +118,7 @@ RollbackPlan plan_restore(db::Connection& db, const steps::BackupMeta& backup, b
   p.alembic = alembic;
   p.backup_age_s = age_seconds(backup.time);
   db::Ledger ledger(db);
-  bool has_ledger = ferry_schema(db);
+  bool has_ledger = ledger.schema_exists();
   p.current_version = alembic ? migrate::alembic_current(db) : has_ledger ? ledger.current_version() : "";
   p.target_version = backup.version;
   if (has_ledger) {
@@ -168,17 +128,12 @@ RollbackPlan plan_restore(db::Connection& db, const steps::BackupMeta& backup, b
       for (const auto& m : backup.ledger) kept |= m.version == it->version;
       if (!kept) p.undo.push_back(*it);
     }
-    auto r = db.exec_params(
-        "SELECT version || ' (' || name || ') applied at ' || to_char(at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), at < $1::timestamptz FROM ferry.history WHERE action = 'applied' "
-        "ORDER BY at DESC, id DESC LIMIT 1",
-        {backup.time});
-    if (r.rows() > 0) {
-      p.newest_change = r.text(0, 0);
-      p.newer_backup = r.text(0, 1) == "t";
+    if (auto newest = ledger.newest_change(backup.time)) {
+      p.newest_change = newest->text;
+      p.newer_backup = newest->before;
     }
   }
-  p.runs_since = runs_since(db, id_started(backup));
+  p.runs_since = ledger.runs_since(id_started(backup));
   if (backup.write_counters) {
     p.writes_known = true;
     p.discarded = steps::writes_since(*backup.write_counters, steps::read_write_counters(db));
@@ -192,7 +147,7 @@ RollbackPlan plan_down(db::Connection& db, const std::string& to, bool alembic) 
   p.alembic = alembic;
   p.target_version = to;
   db::Ledger ledger(db);
-  bool has_ledger = ferry_schema(db);
+  bool has_ledger = ledger.schema_exists();
   p.current_version = alembic ? migrate::alembic_current(db) : has_ledger ? ledger.current_version() : "";
   if (has_ledger && !alembic) {
     auto now = ledger.applied();

@@ -46,8 +46,4 @@ std::string sha256_check_script(const std::string& format);
 // large objects owned by roles it is not, event triggers unless a superuser, subscriptions), or "".
 std::string restore_blockers(db::Connection& db);
 
-// SQL setting ferry.migrations back to the backup's ledger, with 'reverted' and 'restored'
-// history rows for `run_id` (runs in the restored database, after the dump).
-std::string ledger_fixup_sql(const std::string& run_id, const BackupMeta& meta);
-
 }  // namespace ferry::steps::detail

@@ -38,23 +38,4 @@ std::string properties_like_sql(db::Connection& m, const std::string& original, 
   return sql;
 }
 
-void copy_ferry_schema(db::Connection& from, db::Connection& to) {
-  auto tables = from.exec(
-      "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE n.nspname = 'ferry' AND c.relkind = 'r' ORDER BY 1");
-  for (int i = 0; i < tables.rows(); ++i) {
-    std::string t = "ferry." + quote_ident(tables.text(i, 0));
-    if (to.exec("SELECT to_regclass(" + quote_literal(t) + ") IS NULL").text(0, 0) == "t") continue;
-    auto rows = from.exec("SELECT coalesce(json_agg(x), '[]') FROM " + t + " x");
-    to.exec_params("INSERT INTO " + t + " SELECT * FROM json_populate_recordset(NULL::" + t + ", $1::json)",
-                   {rows.text(0, 0)});
-  }
-  auto seqs = from.exec(
-      "SELECT pg_catalog.quote_ident(schemaname) || '.' || pg_catalog.quote_ident(sequencename), last_value "
-      "FROM pg_catalog.pg_sequences WHERE schemaname = 'ferry' AND last_value IS NOT NULL");
-  for (int i = 0; i < seqs.rows(); ++i)
-    to.exec_params("SELECT pg_catalog.setval($1::text::regclass, $2::bigint) WHERE to_regclass($1::text) IS NOT NULL",
-                   {seqs.text(i, 0), seqs.text(i, 1)});
-}
-
 }  // namespace ferry::steps::detail

@@ -1,6 +1,6 @@
 // What a database carries outside any dump, copied from the database a swap restore replaces
-// to the one it swaps in: owner (at CREATE), grants, comment, connection limit; and ferry's own
-// schema (runs, history, ledger), which backups exclude.
+// to the one it swaps in: owner (at CREATE), grants, comment, connection limit. ferry's own
+// schema (runs, history, ledger), which backups exclude, is copied by db::Ledger::copy_to.
 #pragma once
 #include <string>
 
@@ -15,9 +15,5 @@ std::string create_like_sql(db::Connection& maintenance, const std::string& orig
 // GRANTs (after revoking the defaults when the original's ACL is not the default), COMMENT and
 // CONNECTION LIMIT making `scratch` look like `original`.
 std::string properties_like_sql(db::Connection& maintenance, const std::string& original, const std::string& scratch);
-
-// Every row of every table of schema ferry, from `from` into `to` (whose schema ferry exists
-// and is empty), and the sequences' positions.
-void copy_ferry_schema(db::Connection& from, db::Connection& to);
 
 }  // namespace ferry::steps::detail

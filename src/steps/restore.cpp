@@ -14,6 +14,7 @@
 
 #include "core/text.hpp"
 #include "db/introspect.hpp"
+#include "db/ledger.hpp"
 #include "core/interrupt.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
@@ -85,7 +86,7 @@ std::string pre_sql(StageContext& ctx) {
 // After the dump: the database's settings set back (last: a restored setting such as
 // search_path or statement_timeout must not affect the ledger's lines before it).
 std::string post_sql(StageContext& ctx, const BackupMeta& meta) {
-  std::string post = ledger_fixup_sql(ctx.run_id, meta);
+  std::string post = db::Ledger::restore_fixup_sql(ctx.run_id, meta.ledger);
   if (meta.database_settings) post += db::database_settings_sql(ctx.env.database.name, *meta.database_settings);
   return post;
 }
@@ -185,33 +186,6 @@ void add_progress(StageContext& ctx, transport::Command& cmd) {
 }  // namespace
 
 namespace detail {
-
-std::string ledger_fixup_sql(const std::string& run_id, const BackupMeta& meta) {
-  std::string post = "SELECT pg_catalog.set_config('search_path', 'public', false);\n";
-  post += "CREATE TEMP TABLE ferry_restored_ledger (LIKE ferry.migrations);\n";
-  for (const auto& m : meta.ledger) {
-    post +=
-        "INSERT INTO ferry_restored_ledger (version, name, checksum, down_sql, applied_at, duration_ms, run_id, "
-        "destroys_data, down_restores_data) VALUES (" +
-        db::quote_literal(m.version) + ", " + db::quote_literal(m.name) + ", " + db::quote_literal(m.checksum) + ", " +
-        (m.down_sql ? db::quote_literal(*m.down_sql) : "NULL") + ", " +
-        (m.applied_at.empty() ? "now()" : db::quote_literal(m.applied_at)) + ", " + std::to_string(m.duration_ms) +
-        ", " + db::quote_literal(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " +
-        (m.down_restores_data ? "true" : "false") + ");\n";
-  }
-  std::string rid = db::quote_literal(run_id);
-  post +=
-      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'reverted', " + rid +
-      " FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = m.version);\n"
-      "DELETE FROM ferry.migrations m WHERE NOT EXISTS (SELECT 1 FROM ferry_restored_ledger r WHERE r.version = "
-      "m.version);\n"
-      "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'restored', " +
-      rid +
-      " FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM ferry.migrations m WHERE m.version = r.version);\n"
-      "INSERT INTO ferry.migrations SELECT * FROM ferry_restored_ledger r WHERE NOT EXISTS (SELECT 1 FROM "
-      "ferry.migrations m WHERE m.version = r.version);\n";
-  return post;
-}
 
 std::string restore_blockers(db::Connection& db) {
   auto r = db.exec(

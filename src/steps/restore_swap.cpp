@@ -19,6 +19,7 @@
 #include "core/duration.hpp"
 #include "core/text.hpp"
 #include "db/introspect.hpp"
+#include "db/ledger.hpp"
 #include "core/interrupt.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
@@ -199,8 +200,8 @@ bool swap_in(StageContext& ctx, const BackupMeta& meta, db::Connection& m, std::
       return false;
     }
     db::Ledger(*scratch_db).ensure_schema();
-    copy_ferry_schema(ctx.db, *scratch_db);
-    scratch_db->exec(ledger_fixup_sql(ctx.run_id, meta));
+    db::Ledger(ctx.db).copy_to(*scratch_db);
+    scratch_db->exec(db::Ledger::restore_fixup_sql(ctx.run_id, meta.ledger));
     scratch_db.reset();
     m.exec("SELECT pg_catalog.pg_terminate_backend(" + std::to_string(own_pid) + ")");  // ferry's own session
     for (int i = 0;
