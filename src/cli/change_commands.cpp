@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <chrono>
+#include <filesystem>
 
 #include "cli/files.hpp"
 #include "config/loader.hpp"
@@ -44,6 +45,39 @@ Options common_options(const Globals& g, const ChangeContext& c, const ChangeOpt
   r.wait_ready = wait_option("--wait-ready", o.wait_ready);
   r.metrics_file = c.metrics_file;
   return r;
+}
+// Fleet stages start one `ferry run` per database: these flags of ours go to each.
+std::vector<std::string> child_flags(const std::string& wait_lock, const std::string& wait_ready,
+                                     const std::string& state_dir) {
+  std::vector<std::string> f = {"--state-dir", state_dir};
+  if (!wait_lock.empty()) f.insert(f.end(), {"--wait-lock", wait_lock});
+  if (!wait_ready.empty()) f.insert(f.end(), {"--wait-ready", wait_ready});
+  return f;
+}
+
+std::vector<std::string> split_names(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size() && !list.empty()) {
+    size_t comma = list.find(',', start);
+    std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+// run's fleet flags into the options a fleet stage reads.
+void fleet_run_options(const Globals& g, const ChangeOptions& o, run::RunOptions& r) {
+  r.fleet.resume = o.fleet.resume;
+  r.fleet.only = split_names(o.fleet.only);
+  r.fleet.exclude = split_names(o.fleet.exclude);
+  r.fleet.shard = o.fleet.shard;
+  r.fleet.json = o.fleet.json;
+  r.fleet.root = std::filesystem::absolute(g.root).string();
+  r.fleet.child_flags = child_flags(o.wait_lock, o.wait_ready, std::filesystem::absolute(g.state_dir).string());
+  if (o.fleet.json) r.quiet = true;
 }
 }  // namespace
 
@@ -107,6 +141,7 @@ int cmd_run(const Globals& g, const ChangeContext& c, const config::Project& pro
   r.only_env = o.only_env;
   r.yes = o.yes;
   r.verbose = g.verbose;
+  fleet_run_options(g, o, r);
   return run::run_playbook(project, pb, r);
 }
 

@@ -9,6 +9,7 @@
 #include "cli/backup_commands.hpp"
 #include "cli/commands.hpp"
 #include "cli/drill_command.hpp"
+#include "cli/fleet_options.hpp"
 #include "config/model.hpp"
 
 namespace CLI {
@@ -38,6 +39,7 @@ struct ChangeOptions {
   PinOptions pin;      // backup pin|unpin
   DrillOptions drill;  // backup verify
   CLI::App* verify = nullptr;
+  FleetOptions fleet;  // --database (run, backup, rollback and the read-only commands), run's fleet flags
 };
 
 // Each registers its subcommand and flags on `app`, filling `o`.

@@ -15,6 +15,7 @@
 #include "cli/commands.hpp"
 #include "cli/drill_command.hpp"
 #include "cli/files.hpp"
+#include "cli/fleet_options.hpp"
 #include "cli/help.hpp"
 #include "cli/init_command.hpp"
 #include "cli/ledger_commands.hpp"
@@ -158,6 +159,16 @@ void add_commands(CLI::App& app, Commands& c) {
   c.schedule = add_schedule_command(app, c.schedule_options);
   add_ledger_commands(app, c.ledger_options);
   c.schema = add_schema_command(app, c.schema_options);
+  auto& ch = c.change;
+  add_fleet_options(ch.run, {ch.run, c.plan, c.status, c.history, ch.backup, c.backups, ch.rollback}, ch.fleet);
+}
+
+// --database picks one member of a fleet environment: run, plan and status name it with --env.
+void check_database_flag(const Commands& c) {
+  bool needs_env = c.change.run->parsed() || c.plan->parsed() || c.status->parsed();
+  std::optional<std::string> env = c.change.run->parsed() ? c.change.only_env : c.env_opt;
+  if (c.change.fleet.database && needs_env && !env)
+    throw Error(ErrorKind::Config, "--database needs --env: the fleet environment it is a database of");
 }
 
 // A subcommand that needs no loaded project: when it was parsed, and what it runs.
@@ -195,6 +206,8 @@ int changing_command(const Commands& c, const GlobalFlags& f, std::optional<conf
   const ChangeOptions& ch = c.change;
   check_wait_options(ch);
   loaded = config::load_project(f.g.root, touched_environments(f.g.root, ch));
+  if (ch.run->parsed() && ch.only_env) select_database(*loaded, *ch.only_env, ch.fleet.database, false);
+  if (ch.backup->parsed() || ch.rollback->parsed()) select_database(*loaded, ch.env, ch.fleet.database, true);
   log::set_secrets(&loaded->secrets);
   if (ch.run->parsed()) return cmd_run(f.g, f.change, *loaded, ch);
   if (ch.backup->parsed()) return cmd_backup(f.g, f.change, *loaded, ch);
@@ -250,10 +263,12 @@ int main(int argc, char** argv) {
   add_help_footers(app);
   if (auto stop = parse(app, argc, argv)) return *stop;
   settle_globals(flags, argc, argv);
+  flags.g.database = commands.change.fleet.database;
 
   std::optional<config::Project> loaded;  // its secrets redact the final error message
   try {
     log::init(flags.log_options);
+    check_database_flag(commands);
     for (const auto& command : project_free_commands(commands, flags))
       if (command.parsed()) return command.run();
     return changing_command(commands, flags, loaded);
