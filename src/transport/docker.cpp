@@ -4,7 +4,8 @@
 
 namespace ferry::transport {
 
-DockerTransport::DockerTransport(Transport& via, config::DockerSpec spec) : m_via(via), m_spec(std::move(spec)) {}
+DockerTransport::DockerTransport(Transport& via, config::DockerSpec spec)
+    : ViaTransport(via), m_spec(std::move(spec)) {}
 
 std::string DockerTransport::describe() const {
   return "docker exec " + m_spec.container + (m_via.describe() == "local" ? "" : " via " + m_via.describe());

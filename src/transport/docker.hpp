@@ -2,20 +2,19 @@
 #pragma once
 #include "config/model.hpp"
 #include "transport/transport.hpp"
+#include "transport/via.hpp"
 
 namespace ferry::transport {
 
-class DockerTransport : public Transport {
+class DockerTransport : public ViaTransport {
  public:
   DockerTransport(Transport& via, config::DockerSpec spec);
   CommandResult run(const Command& cmd, const OutputSink& out = nullptr) override;
   std::string describe() const override;
-  Transport* via() override { return &m_via; }
   std::vector<std::string> command_line(const std::vector<std::string>& argv, const std::vector<std::string>& env_names,
                                         bool stdin_open) const override;
 
  private:
-  Transport& m_via;
   config::DockerSpec m_spec;
 };
 

@@ -8,7 +8,7 @@
 namespace ferry::transport {
 
 KubectlTransport::KubectlTransport(Transport& via, config::KubectlSpec spec, std::string name)
-    : m_via(via), m_spec(std::move(spec)), m_name(std::move(name)) {}
+    : ViaTransport(via), m_spec(std::move(spec)), m_name(std::move(name)) {}
 
 std::string KubectlTransport::describe() const {
   std::string d = "kubectl exec " + m_spec.target;

@@ -10,22 +10,21 @@
 
 #include "config/model.hpp"
 #include "transport/transport.hpp"
+#include "transport/via.hpp"
 #include "transport/tunnel.hpp"
 
 namespace ferry::transport {
 
-class KubectlTransport : public Transport {
+class KubectlTransport : public ViaTransport {
  public:
   KubectlTransport(Transport& via, config::KubectlSpec spec, std::string name);
   CommandResult run(const Command& cmd, const OutputSink& out = nullptr) override;
   std::string describe() const override;
-  Transport* via() override { return &m_via; }
   // kubectl exec cannot set environment variables: with env_names it throws Error(Config).
   std::vector<std::string> command_line(const std::vector<std::string>& argv, const std::vector<std::string>& env_names,
                                         bool stdin_open) const override;
 
  private:
-  Transport& m_via;
   config::KubectlSpec m_spec;
   std::string m_name;
 };

@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "core/text.hpp"
+#include "support/app_fixture.hpp"
 #include "support/fixtures.hpp"
 #include "transport/transport.hpp"
 
@@ -23,31 +24,20 @@ namespace ferry::test {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-class Attack : public ::testing::Test {
+class Attack : public AppTest<Attack> {
  protected:
-  static PgCluster& pg() {
-    static PgCluster cluster;
-    return cluster;
-  }
+  Attack() : AppTest({500, "ferry-attack"}) {}
   void SetUp() override {
-    pg().create_db("app");
-    pg().exec("app",
-              "CREATE TABLE tasks (id bigserial PRIMARY KEY, title text NOT NULL);"
-              "INSERT INTO tasks (title) SELECT 'task ' || g FROM generate_series(1, 500) g;");
-    backups = temp_dir("ferry-attack");
+    AppTest::SetUp();
     dir = backups + "/dev";
     project.env("dev", pg(), "app", "backup:\n  dir: " + dir + "\n");
   }
-  void TearDown() override { fs::remove_all(backups); }
-  std::string q(const std::string& sql, const std::string& db = "app") { return pg().value(db, sql); }
   json list(const std::string& env = "dev") { return json::parse(project.ferry({"backups", env, "--json"}).out); }
   void backup(const std::string& env = "dev") {
     auto r = project.ferry({"backup", env});
     ASSERT_EQ(r.code, 0) << r.all();
   }
 
-  Project project;
-  std::string backups;
   std::string dir;
 };
 

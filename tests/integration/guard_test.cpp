@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "support/app_fixture.hpp"
 #include "support/fixtures.hpp"
 
 namespace fs = std::filesystem;
@@ -14,30 +15,22 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-class Guard : public ::testing::Test {
+class Guard : public AppTest<Guard> {
  protected:
-  static PgCluster& pg() {
-    static PgCluster cluster;
-    return cluster;
-  }
+  Guard() : AppTest({500, "ferry-guard-backups"}) {}
   void SetUp() override {
-    pg().create_db("app");
-    pg().exec("app",
-              "CREATE TABLE tasks (id bigserial PRIMARY KEY, title text NOT NULL);"
-              "INSERT INTO tasks (title) SELECT 'task ' || g FROM generate_series(1, 500) g;");
-    backups = temp_dir("ferry-guard-backups");
+    AppTest::SetUp();
     project.env("dev", pg(), "app", "backup:\n  dir: " + backups + "\n");
   }
   void TearDown() override {
     end_other_sessions();
-    fs::remove_all(backups);
+    AppTest::TearDown();
   }
   void end_other_sessions() {
     pg().exec("postgres",
               "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'app' AND pid <> "
               "pg_backend_pid()");
   }
-  std::string q(const std::string& sql) { return pg().value("app", sql); }
   std::string psql() const { return "psql -X -h 127.0.0.1 -p " + std::to_string(pg().port()) + " -U postgres -d app"; }
   // Sessions other than the asking one holding a lock on tasks.
   static constexpr const char* k_lockers =
@@ -50,9 +43,6 @@ class Guard : public ::testing::Test {
                                   psql() + " -tA -c \"" + k_lockers +
                                   "\")\n  [ \"$n\" -gt 0 ] && exit 0\n  sleep 0.1\ndone\nexit 1\n");
   }
-
-  Project project;
-  std::string backups;
 };
 
 TEST_F(Guard, UpdateInsideADoBlockIsRolledBackByRestoringTheBackup) {

@@ -7,6 +7,7 @@
 #include <map>
 #include <sstream>
 
+#include "support/app_fixture.hpp"
 #include "support/fixtures.hpp"
 
 namespace fs = std::filesystem;
@@ -17,18 +18,14 @@ namespace {
 constexpr const char* k_password = "s3cret-pw-$(touch /tmp/pwned)'\"";  // the shared scram template's
 constexpr const char* k_dump_env = "env | grep '^FERRY_' | sort > ";
 
-class Hooks : public ::testing::Test {
+class Hooks : public AppTest<Hooks> {
+ public:
+  static std::string cluster_password() { return k_password; }
+
  protected:
-  static PgCluster& pg() {
-    static PgCluster cluster(k_password);
-    return cluster;
-  }
+  Hooks() : AppTest({20, "ferry-hooks-backups"}) {}
   void SetUp() override {
-    pg().create_db("app");
-    pg().exec("app",
-              "CREATE TABLE tasks (id bigserial PRIMARY KEY, title text NOT NULL);"
-              "INSERT INTO tasks (title) SELECT 'task ' || g FROM generate_series(1, 20) g;");
-    backups = temp_dir("ferry-hooks-backups");
+    AppTest::SetUp();
     project.write("environments/dev.yaml",
                   "database:\n  name: app\n  user: postgres\n  password: ${secret:PGPW}\n"
                   "  host: 127.0.0.1\n  port: " +
@@ -36,7 +33,6 @@ class Hooks : public ::testing::Test {
     project.migration("0001_due_date", "ALTER TABLE tasks ADD COLUMN due_date timestamptz;",
                       "ALTER TABLE tasks DROP COLUMN due_date;");
   }
-  void TearDown() override { fs::remove_all(backups); }
   void playbook(const std::string& hooks) {
     project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - backup\n  - migrate\n  - run: " +
                                                 std::string(k_dump_env) + "step_env.txt\n" + hooks);
@@ -50,9 +46,6 @@ class Hooks : public ::testing::Test {
     return out;
   }
   std::string last_run_id() { return pg().value("app", "SELECT id FROM ferry.runs ORDER BY started DESC LIMIT 1"); }
-
-  Project project;
-  std::string backups;
 };
 
 const std::string k_both_hooks = std::string("on_failure:\n  - run: ") + k_dump_env +

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/app_fixture.hpp"
 #include "support/fixtures.hpp"
 
 using namespace ferry::test;
@@ -11,18 +12,9 @@ using nlohmann::json;
 
 namespace {
 
-class LintLedger : public ::testing::Test {
+class LintLedger : public AppTest<LintLedger> {
  protected:
-  static PgCluster& pg() {
-    static PgCluster cluster;
-    return cluster;
-  }
-  void SetUp() override {
-    pg().create_db("app");
-    pg().exec("app",
-              "CREATE TABLE tasks (id bigserial PRIMARY KEY, title text);"
-              "INSERT INTO tasks (title) SELECT 'task ' || g FROM generate_series(1, 50) g;");
-  }
+  LintLedger() : AppTest({50, "", false}) {}
   void stage(const std::string& env, const std::string& extra = "") {
     project.env(env, pg(), "app", extra);
     project.write("playbooks/promote.yaml", "stages: [" + env + "]\nsteps:\n  - migrate\n");
@@ -33,7 +25,6 @@ class LintLedger : public ::testing::Test {
                       "column_name = '" +
                           name + "'");
   }
-  Project project;
 };
 
 TEST_F(LintLedger, AcceptedRiskIsRecordedWhenTheMigrationIsApplied) {

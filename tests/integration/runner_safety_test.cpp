@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/app_fixture.hpp"
 #include "support/fixtures.hpp"
 #include "transport/transport.hpp"
 
@@ -20,22 +21,13 @@ using nlohmann::json;
 
 namespace {
 
-class RunnerSafety : public ::testing::Test {
+class RunnerSafety : public AppTest<RunnerSafety> {
  protected:
-  static PgCluster& pg() {
-    static PgCluster cluster;
-    return cluster;
-  }
+  RunnerSafety() : AppTest({50, "ferry-runner-backups"}) {}
   void SetUp() override {
-    pg().create_db("app");
-    pg().exec("app",
-              "CREATE TABLE tasks (id bigserial PRIMARY KEY, title text NOT NULL);"
-              "INSERT INTO tasks (title) SELECT 'task ' || g FROM generate_series(1, 50) g;");
-    backups = temp_dir("ferry-runner-backups");
+    AppTest::SetUp();
     project.env("dev", pg(), "app", "backup:\n  dir: " + backups + "\n");
   }
-  void TearDown() override { fs::remove_all(backups); }
-  std::string q(const std::string& sql) { return pg().value("app", sql); }
   // Polls `sql` until it returns `want` (about 10 s at most).
   bool wait_for(const std::string& sql, const std::string& want) {
     for (int i = 0; i < 200; ++i) {
@@ -53,9 +45,6 @@ class RunnerSafety : public ::testing::Test {
     for (std::string line; std::getline(in, line);) out.push_back(json::parse(line));
     return out;
   }
-
-  Project project;
-  std::string backups;
 };
 
 // Item 4: the server ends sessions idle for 1 s; ferry's session idles 5 s in a `run:` step.

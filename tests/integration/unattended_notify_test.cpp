@@ -6,9 +6,10 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "support/app_fixture.hpp"
 #include "support/fixtures.hpp"
+#include "support/metrics.hpp"
 #include "support/receiver.hpp"
-#include "transport/transport.hpp"
 
 namespace fs = std::filesystem;
 using namespace ferry::test;
@@ -21,22 +22,17 @@ namespace {
 constexpr const char* k_password = "s3cret-pw-$(touch /tmp/pwned)'\"";
 constexpr const char* k_token = "tok-Hook-s3cret-0815";
 
-class Notify : public ::testing::Test {
+class Notify : public AppTest<Notify> {
+ public:
+  static std::string cluster_password() { return k_password; }
+
  protected:
-  static PgCluster& pg() {
-    static PgCluster cluster(k_password);
-    return cluster;
-  }
+  Notify() : AppTest({50, "ferry-notify-backups"}) {}
   void SetUp() override {
-    pg().create_db("app");
-    pg().exec("app",
-              "CREATE TABLE tasks (id bigserial PRIMARY KEY, title text NOT NULL);"
-              "INSERT INTO tasks (title) SELECT 'task ' || g FROM generate_series(1, 50) g;");
-    backups = temp_dir("ferry-notify-backups");
+    AppTest::SetUp();
     project.migration("0001_due_date", "ALTER TABLE tasks ADD COLUMN due_date timestamptz;",
                       "ALTER TABLE tasks DROP COLUMN due_date;");
   }
-  void TearDown() override { fs::remove_all(backups); }
   void write_env(const std::string& extra = "") {
     project.write("environments/dev.yaml",
                   "database:\n  name: app\n  user: postgres\n  password: ${secret:PGPW}\n"
@@ -54,30 +50,11 @@ class Notify : public ::testing::Test {
   }
   // Samples of a Prometheus text file as read by prometheus_client's parser: "name{labels} value".
   std::map<std::string, double> parse_metrics(const std::string& path) {
-    std::string script =
-        "import sys, json\n"
-        "from prometheus_client.parser import text_string_to_metric_families\n"
-        "out = {}\n"
-        "for fam in text_string_to_metric_families(open(sys.argv[1]).read()):\n"
-        "    for s in fam.samples:\n"
-        "        labels = ','.join(k + '=' + v for k, v in sorted(s.labels.items()))\n"
-        "        out[s.name + '{' + labels + '}'] = s.value\n"
-        "print(json.dumps(out))\n";
-    project.write("parse.py", script);
-    ferry::transport::LocalTransport t;
-    ferry::transport::Command c;
-    c.argv = {"/usr/bin/python3", project.path("parse.py"), path};  // Debian's, with the parser
-    auto r = t.run(c);
-    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     std::map<std::string, double> out;
-    if (r.exit_code != 0) return out;
-    json samples = json::parse(r.out);
+    nlohmann::json samples = prometheus_samples(project, path);  // kept alive while items() walks it
     for (auto& [k, v] : samples.items()) out[k] = v.get<double>();
     return out;
   }
-
-  Project project;
-  std::string backups;
 };
 
 TEST_F(Notify, WebhookGetsTheRunOnSuccessAndOnFailure) {
