@@ -60,7 +60,7 @@ class FleetStage {
       pool(
           m_plan.phases[p], [this](std::size_t i) { return run_member(m_child, m_record.members[i].name, i); },
           [this, canary = m_plan.has_canary && p == 0](std::size_t i, MemberResult r) { ran(i, std::move(r), canary); },
-          true);
+          m_plan.has_canary && p == 0 ? 0 : m_plan.budget - m_failures);
     if (m_stop && m_pb.fleet.revert) revert();
     std::error_code ec;
     fs::remove_all(m_child.report_dir, ec);
@@ -111,20 +111,22 @@ class FleetStage {
   }
 
   // Runs work(i) for each of `idx` on up to `parallel` threads; `done` gets each result on this
-  // thread (the only one that reports and writes the record). `stoppable`: no new start once
-  // the budget is spent. A signal always stops new starts.
-  void pool(const std::vector<std::size_t>& idx, const Work& work, const Done& done, bool stoppable) {
+  // thread (the only one that reports and writes the record). No new start once more than
+  // `allowed` of these failed (the workers count, so none starts after the failure that spent
+  // the budget; -1: no limit) or a signal came.
+  void pool(const std::vector<std::size_t>& idx, const Work& work, const Done& done, int allowed) {
     std::mutex mu;
     std::condition_variable cv;
     std::deque<std::pair<std::size_t, MemberResult>> results;
     std::size_t next = 0;
+    int failed = 0;
     int workers = std::min<int>(m_plan.parallel, static_cast<int>(idx.size())), exited = 0;
     auto worker = [&] {
       for (;;) {
         std::size_t i;
         {
           std::lock_guard lk(mu);
-          if ((stoppable && m_stop) || interrupted() || next >= idx.size()) {
+          if ((allowed >= 0 && failed > allowed) || interrupted() || next >= idx.size()) {
             ++exited;
             cv.notify_all();
             return;
@@ -134,6 +136,7 @@ class FleetStage {
         }
         MemberResult r = guarded(work, i);
         std::lock_guard lk(mu);
+        if (r.outcome != "ok") ++failed;
         results.emplace_back(i, std::move(r));
         --m_running;
         cv.notify_all();
@@ -229,7 +232,7 @@ class FleetStage {
           write_record(m_opts.state_dir, m_record);
           line(m_record.members[i]);
         },
-        false);
+        -1);
   }
 
   FleetStageResult finish(Millis took) {
