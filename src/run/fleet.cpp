@@ -5,6 +5,8 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -12,6 +14,7 @@
 #include "config/fleet.hpp"
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
+#include "core/text.hpp"
 #include "run/fleet_child.hpp"
 #include "run/fleet_members.hpp"
 #include "run/fleet_plan.hpp"
@@ -178,6 +181,11 @@ class FleetStage {
     write_record(m_opts.state_dir, m_record);
     line(m);
     if (m.outcome == "ok" || m_stop) return;
+    if (interrupted()) {  // the children were told to stop: not the budget's doing
+      m_stop = true;
+      m_rep.message(report::Level::Warn, "stopped by " + interrupt_name() + ": no new database starts");
+      return;
+    }
     if (canary) {
       m_stop = true;
       m_rep.message(report::Level::Error, "canary " + m.name + " failed: no other database starts");
@@ -280,6 +288,38 @@ FleetStageResult run_fleet_stage(const config::Project& project, const config::P
                                  const config::Environment& env, report::Reporter& rep, const RunOptions& opts,
                                  const std::string& run_id) {
   return FleetStage(project, pb, env, rep, opts).run(run_id);
+}
+
+// --only/--exclude/--shard/--resume select databases of a fleet: refused on a run with none.
+void check_fleet_flags(const config::Project& project, const std::vector<std::string>& stages,
+                       const FleetRunOptions& f) {
+  if (f.only.empty() && f.exclude.empty() && f.shard.empty() && !f.resume) return;
+  for (const auto& s : stages)
+    if (project.environment(s).database.fleet()) return;
+  throw Error(ErrorKind::Config,
+              "--only, --exclude, --shard and --resume select databases of a fleet environment; "
+              "this run has none");
+}
+
+// The fleet stages' per-database results: on stdout with --json, and in the --report file.
+void report_fleets(const RunOptions& opts, const std::string& run_id, const nlohmann::json& fleets, int code,
+                   const std::string& outcome) {
+  if (opts.fleet.json)
+    std::cout << nlohmann::json{{"schema_version", 1},
+                                {"run_id", run_id},
+                                {"outcome", outcome},
+                                {"exit_code", code},
+                                {"fleets", fleets}}
+                     .dump(2)
+              << "\n";
+  if (opts.report_file.empty()) return;
+  try {
+    auto doc = nlohmann::json::parse(read_file(opts.report_file));
+    doc["fleets"] = fleets;
+    std::ofstream(opts.report_file, std::ios::trunc) << doc.dump(2) << '\n';
+  } catch (const std::exception&) {
+    // the report was not written (its own error was reported): nothing to add to
+  }
 }
 
 std::string resume_stage(const RunOptions& opts, const config::Playbook& pb) {

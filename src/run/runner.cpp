@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <iostream>
 
@@ -433,42 +432,6 @@ class StageRunner {
   const std::vector<migrate::Migration>& m_files;
   report::StageSummary m_sum;  // for notifications and metrics
 };
-
-}  // namespace
-
-namespace {
-
-// --only/--exclude/--shard/--resume select databases of a fleet: refused on a run with none.
-void check_fleet_flags(const config::Project& project, const std::vector<std::string>& stages,
-                       const FleetRunOptions& f) {
-  if (f.only.empty() && f.exclude.empty() && f.shard.empty() && !f.resume) return;
-  for (const auto& s : stages)
-    if (project.environment(s).database.fleet()) return;
-  throw Error(ErrorKind::Config,
-              "--only, --exclude, --shard and --resume select databases of a fleet environment; "
-              "this run has none");
-}
-
-// The fleet stages' per-database results: on stdout with --json, and in the --report file.
-void report_fleets(const RunOptions& opts, const std::string& run_id, const nlohmann::json& fleets, int code,
-                   const std::string& outcome) {
-  if (opts.fleet.json)
-    std::cout << nlohmann::json{{"schema_version", 1},
-                                {"run_id", run_id},
-                                {"outcome", outcome},
-                                {"exit_code", code},
-                                {"fleets", fleets}}
-                     .dump(2)
-              << "\n";
-  if (opts.report_file.empty()) return;
-  try {
-    auto doc = nlohmann::json::parse(read_file(opts.report_file));
-    doc["fleets"] = fleets;
-    std::ofstream(opts.report_file, std::ios::trunc) << doc.dump(2) << '\n';
-  } catch (const std::exception&) {
-    // the report was not written (its own error was reported): nothing to add to
-  }
-}
 
 }  // namespace
 
