@@ -160,7 +160,7 @@ void read_database(const Reader& r, Environment& env, const YAML::Node& db, cons
     read_url(r, env, db, secrets);
   } else {
     if (!env.database.fleet()) r.require(db, "database", "name");
-    env.database.name = r.nonempty(db, "name", "");
+    if (db["name"]) env.database.name = r.nonempty(db, "name", "");
     env.database.user = r.str_or(db, "user", "");
     read_password(r, env, db, root, secrets, resolve);
     env.database.host = r.nonempty(db, "host", env.database.host);

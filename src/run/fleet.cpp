@@ -5,6 +5,8 @@
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
+#include <fstream>
+#include <iostream>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -12,6 +14,7 @@
 #include "config/fleet.hpp"
 #include "core/error.hpp"
 #include "core/interrupt.hpp"
+#include "core/text.hpp"
 #include "run/fleet_child.hpp"
 #include "run/fleet_members.hpp"
 #include "run/fleet_plan.hpp"
@@ -60,7 +63,7 @@ class FleetStage {
       pool(
           m_plan.phases[p], [this](std::size_t i) { return run_member(m_child, m_record.members[i].name, i); },
           [this, canary = m_plan.has_canary && p == 0](std::size_t i, MemberResult r) { ran(i, std::move(r), canary); },
-          true);
+          m_plan.has_canary && p == 0 ? 0 : m_plan.budget - m_failures);
     if (m_stop && m_pb.fleet.revert) revert();
     std::error_code ec;
     fs::remove_all(m_child.report_dir, ec);
@@ -111,20 +114,22 @@ class FleetStage {
   }
 
   // Runs work(i) for each of `idx` on up to `parallel` threads; `done` gets each result on this
-  // thread (the only one that reports and writes the record). `stoppable`: no new start once
-  // the budget is spent. A signal always stops new starts.
-  void pool(const std::vector<std::size_t>& idx, const Work& work, const Done& done, bool stoppable) {
+  // thread (the only one that reports and writes the record). No new start once more than
+  // `allowed` of these failed (the workers count, so none starts after the failure that spent
+  // the budget; -1: no limit) or a signal came.
+  void pool(const std::vector<std::size_t>& idx, const Work& work, const Done& done, int allowed) {
     std::mutex mu;
     std::condition_variable cv;
     std::deque<std::pair<std::size_t, MemberResult>> results;
     std::size_t next = 0;
+    int failed = 0;
     int workers = std::min<int>(m_plan.parallel, static_cast<int>(idx.size())), exited = 0;
     auto worker = [&] {
       for (;;) {
         std::size_t i;
         {
           std::lock_guard lk(mu);
-          if ((stoppable && m_stop) || interrupted() || next >= idx.size()) {
+          if ((allowed >= 0 && failed > allowed) || interrupted() || next >= idx.size()) {
             ++exited;
             cv.notify_all();
             return;
@@ -134,6 +139,7 @@ class FleetStage {
         }
         MemberResult r = guarded(work, i);
         std::lock_guard lk(mu);
+        if (r.outcome != "ok") ++failed;
         results.emplace_back(i, std::move(r));
         --m_running;
         cv.notify_all();
@@ -175,6 +181,11 @@ class FleetStage {
     write_record(m_opts.state_dir, m_record);
     line(m);
     if (m.outcome == "ok" || m_stop) return;
+    if (interrupted()) {  // the children were told to stop: not the budget's doing
+      m_stop = true;
+      m_rep.message(report::Level::Warn, "stopped by " + interrupt_name() + ": no new database starts");
+      return;
+    }
     if (canary) {
       m_stop = true;
       m_rep.message(report::Level::Error, "canary " + m.name + " failed: no other database starts");
@@ -229,7 +240,7 @@ class FleetStage {
           write_record(m_opts.state_dir, m_record);
           line(m_record.members[i]);
         },
-        false);
+        -1);
   }
 
   FleetStageResult finish(Millis took) {
@@ -277,6 +288,38 @@ FleetStageResult run_fleet_stage(const config::Project& project, const config::P
                                  const config::Environment& env, report::Reporter& rep, const RunOptions& opts,
                                  const std::string& run_id) {
   return FleetStage(project, pb, env, rep, opts).run(run_id);
+}
+
+// --only/--exclude/--shard/--resume select databases of a fleet: refused on a run with none.
+void check_fleet_flags(const config::Project& project, const std::vector<std::string>& stages,
+                       const FleetRunOptions& f) {
+  if (f.only.empty() && f.exclude.empty() && f.shard.empty() && !f.resume) return;
+  for (const auto& s : stages)
+    if (project.environment(s).database.fleet()) return;
+  throw Error(ErrorKind::Config,
+              "--only, --exclude, --shard and --resume select databases of a fleet environment; "
+              "this run has none");
+}
+
+// The fleet stages' per-database results: on stdout with --json, and in the --report file.
+void report_fleets(const RunOptions& opts, const std::string& run_id, const nlohmann::json& fleets, int code,
+                   const std::string& outcome) {
+  if (opts.fleet.json)
+    std::cout << nlohmann::json{{"schema_version", 1},
+                                {"run_id", run_id},
+                                {"outcome", outcome},
+                                {"exit_code", code},
+                                {"fleets", fleets}}
+                     .dump(2)
+              << "\n";
+  if (opts.report_file.empty()) return;
+  try {
+    auto doc = nlohmann::json::parse(read_file(opts.report_file));
+    doc["fleets"] = fleets;
+    std::ofstream(opts.report_file, std::ios::trunc) << doc.dump(2) << '\n';
+  } catch (const std::exception&) {
+    // the report was not written (its own error was reported): nothing to add to
+  }
 }
 
 std::string resume_stage(const RunOptions& opts, const config::Playbook& pb) {

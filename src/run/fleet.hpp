@@ -6,6 +6,7 @@
 #pragma once
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "config/model.hpp"
 #include "report/reporter.hpp"
@@ -27,5 +28,15 @@ FleetStageResult run_fleet_stage(const config::Project& project, const config::P
 // --resume RUN_ID: the stage (environment) the record continues; refuses another playbook's
 // record or an --env naming another stage. Throws Error(Config).
 std::string resume_stage(const RunOptions& opts, const config::Playbook& pb);
+
+// --only/--exclude/--shard/--resume select databases of a fleet: Error(Config) on a run whose
+// stages have none.
+void check_fleet_flags(const config::Project& project, const std::vector<std::string>& stages,
+                       const FleetRunOptions& f);
+
+// The fleet stages' per-database results: on stdout with --json, and under `fleets` in the
+// --report file (written at run_finished).
+void report_fleets(const RunOptions& opts, const std::string& run_id, const nlohmann::json& fleets, int code,
+                   const std::string& outcome);
 
 }  // namespace ferry::run

@@ -2,7 +2,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <iostream>
 
@@ -436,46 +435,10 @@ class StageRunner {
 
 }  // namespace
 
-namespace {
-
-// --only/--exclude/--shard/--resume select databases of a fleet: refused on a run with none.
-void check_fleet_flags(const config::Project& project, const std::vector<std::string>& stages,
-                       const FleetRunOptions& f) {
-  if (f.only.empty() && f.exclude.empty() && f.shard.empty() && !f.resume) return;
-  for (const auto& s : stages)
-    if (project.environment(s).database.fleet()) return;
-  throw Error(ErrorKind::Config,
-              "--only, --exclude, --shard and --resume select databases of a fleet environment; "
-              "this run has none");
-}
-
-// The fleet stages' per-database results: on stdout with --json, and in the --report file.
-void report_fleets(const RunOptions& opts, const std::string& run_id, const nlohmann::json& fleets, int code,
-                   const std::string& outcome) {
-  if (opts.fleet.json)
-    std::cout << nlohmann::json{{"schema_version", 1},
-                                {"run_id", run_id},
-                                {"outcome", outcome},
-                                {"exit_code", code},
-                                {"fleets", fleets}}
-                     .dump(2)
-              << "\n";
-  if (opts.report_file.empty()) return;
-  try {
-    auto doc = nlohmann::json::parse(read_file(opts.report_file));
-    doc["fleets"] = fleets;
-    std::ofstream(opts.report_file, std::ios::trunc) << doc.dump(2) << '\n';
-  } catch (const std::exception&) {
-    // the report was not written (its own error was reported): nothing to add to
-  }
-}
-
-}  // namespace
-
 report::Fanout make_reporter(const config::Project& project, const std::string& run_id, const std::string& state_dir,
-                             const std::string& report_file, bool color, bool quiet, bool verbose) {
+                             const std::string& report_file, bool color, bool quiet, bool verbose, bool console) {
   report::Fanout fan(project.secrets);
-  fan.add(report::make_console_reporter(color, quiet, verbose));
+  if (console) fan.add(report::make_console_reporter(color, quiet, verbose));
   fan.add(report::make_log_reporter());
   fs::create_directories(fs::path(state_dir) / "runs");
   fan.add(report::make_journal((fs::path(state_dir) / "runs" / (run_id + ".jsonl")).string()));
@@ -495,7 +458,8 @@ int run_playbook(const config::Project& project, const config::Playbook& pb, con
   auto files = load_playbook_migrations(project, pb.migrations);
   std::string run_id = new_run_id();
   install_signal_handlers();
-  auto fan = make_reporter(project, run_id, opts.state_dir, opts.report_file, opts.color, opts.quiet, opts.verbose);
+  auto fan = make_reporter(project, run_id, opts.state_dir, opts.report_file, opts.color, opts.quiet, opts.verbose,
+                           !opts.fleet.json);
   fan.add(steps::make_notifier(project, pb));
   if (!opts.metrics_file.empty()) fan.add(report::make_metrics_file(opts.metrics_file));
   Stopwatch sw;
