@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli/fleet_options.hpp"
 #include "cli/lint_command.hpp"
 #include "config/loader.hpp"
 #include "core/error.hpp"
@@ -115,6 +116,7 @@ void read_status(json& e, const config::Project& project, const config::Environm
 int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as_json, bool check) {
   // --env ENV resolves ${VAR} and password_file for ENV only.
   auto project = only ? config::load_project(g.root, std::set<std::string>{*only}) : config::load_project(g.root);
+  if (only) select_database(project, *only, g.database, false);
   json out = json::array();
   int code = 0;
   for (const auto& name : promotion_order(project)) {
@@ -181,6 +183,7 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
 
 int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
   auto project = config::load_project(g.root);
+  select_database(project, env_name, g.database, true);
   const auto& env = project.environment(env_name);
   auto link = run::connect(env);
   db::Ledger ledger(*link.conn);
@@ -238,6 +241,7 @@ int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
 
 int cmd_backups(const Globals& g, const std::string& env_name, bool as_json) {
   auto project = config::load_project(g.root);
+  select_database(project, env_name, g.database, true);
   const auto& env = project.environment(env_name);
   if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
   steps::Transports transports(env);

@@ -13,6 +13,7 @@ struct Globals {
   bool color = false;
   bool quiet = false;
   bool verbose = false;
+  std::optional<std::string> database;  // --database: one member of a fleet environment
 };
 
 // ANSI colour `code` around `s` when colour is on; "none" for an empty version.

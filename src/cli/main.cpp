@@ -14,6 +14,7 @@
 #include "cli/commands.hpp"
 #include "cli/drill_command.hpp"
 #include "cli/files.hpp"
+#include "cli/fleet_options.hpp"
 #include "cli/help.hpp"
 #include "cli/init_command.hpp"
 #include "cli/ledger_commands.hpp"
@@ -72,6 +73,28 @@ std::set<std::string> touched(const std::string& root, const std::string& playbo
     envs.insert(pb.stages.begin(), pb.stages.end());
   }
   return config::with_requirements(shape, envs);
+}
+
+// Fleet stages start one `ferry run` per database: these flags of ours go to each.
+std::vector<std::string> child_flags(const std::string& wait_lock, const std::string& wait_ready,
+                                     const std::string& state_dir) {
+  std::vector<std::string> f = {"--state-dir", state_dir};
+  if (!wait_lock.empty()) f.insert(f.end(), {"--wait-lock", wait_lock});
+  if (!wait_ready.empty()) f.insert(f.end(), {"--wait-ready", wait_ready});
+  return f;
+}
+
+std::vector<std::string> split_names(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= list.size() && !list.empty()) {
+    size_t comma = list.find(',', start);
+    std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (!item.empty()) out.push_back(item);
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return out;
 }
 
 std::string joined_argv(int argc, char** argv) {
@@ -194,6 +217,9 @@ int main(int argc, char** argv) {
   SchemaOptions schema_options;
   auto* schema = add_schema_command(app, schema_options);
 
+  FleetOptions fleet_options;
+  add_fleet_options(run, {run, plan, status, history, backup, backups, rollback}, fleet_options);
+
   add_help_footers(app);
   try {
     app.parse(argc, argv);
@@ -209,6 +235,7 @@ int main(int argc, char** argv) {
   g.color = use_color(no_color, color_when);
   g.quiet = quiet;
   g.verbose = verbosity > 0;
+  g.database = fleet_options.database;
   bool own_state_dir = g.state_dir.empty();  // ROOT/.ferry is ferry's own: tightened when it exists
   if (own_state_dir) g.state_dir = (std::filesystem::path(g.root) / ".ferry").string();
 
@@ -220,6 +247,8 @@ int main(int argc, char** argv) {
     if (init->parsed()) return cmd_init(init_options, quiet);
     if (schema->parsed()) return cmd_schema(schema_options);
     if (validate->parsed()) return cmd_validate(g, validate_options);
+    if (fleet_options.database && !env_opt && (run->parsed() || plan->parsed() || status->parsed()))
+      throw Error(ErrorKind::Config, "--database needs --env: the fleet environment it is a database of");
     if (plan->parsed()) return cmd_plan(g, playbook, env_opt, plan_json);
     if (status->parsed()) return cmd_status(g, env_opt, json, check);
     if (history->parsed()) return cmd_history(g, env_name, json);
@@ -235,6 +264,8 @@ int main(int argc, char** argv) {
     if (ledger_options.repair->parsed()) return cmd_repair(g, ledger_options, joined_argv(argc, argv));
     Millis lock_wait = wait_option("--wait-lock", wait_lock), ready_wait = wait_option("--wait-ready", wait_ready);
     loaded = config::load_project(g.root, touched(g.root, playbook, run->parsed() ? env_opt : env_name));
+    if (run->parsed() && env_opt) select_database(*loaded, *env_opt, fleet_options.database, false);
+    if (backup->parsed() || rollback->parsed()) select_database(*loaded, env_name, fleet_options.database, true);
     const auto& project = *loaded;
     log::set_secrets(&project.secrets);
     if (run->parsed()) {
@@ -253,6 +284,14 @@ int main(int argc, char** argv) {
       o.wait_lock = lock_wait;
       o.wait_ready = ready_wait;
       o.metrics_file = metrics_file;
+      o.fleet.resume = fleet_options.resume;
+      o.fleet.only = split_names(fleet_options.only);
+      o.fleet.exclude = split_names(fleet_options.exclude);
+      o.fleet.shard = fleet_options.shard;
+      o.fleet.json = fleet_options.json;
+      o.fleet.root = std::filesystem::absolute(g.root).string();
+      o.fleet.child_flags = child_flags(wait_lock, wait_ready, std::filesystem::absolute(g.state_dir).string());
+      if (fleet_options.json) o.quiet = true;
       return run::run_playbook(project, pb, o);
     }
     if (backup->parsed()) {

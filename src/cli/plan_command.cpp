@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "cli/fleet_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/lint_command.hpp"
 #include "config/loader.hpp"
@@ -144,6 +145,7 @@ json stage_json(const StageView& v) {
 
 int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& only, bool as_json) {
   auto project = config::load_project(g.root);
+  if (only) select_database(project, *only, g.database, false);
   auto pb = config::load_playbook(project, playbook);
   auto files = run::load_playbook_migrations(project, pb.migrations);
   std::vector<std::string> stages = pb.stages;

@@ -85,7 +85,15 @@ json database() {
                  {"tunnel", str("an ssh or kubectl (port-forward) connection to tunnel through")},
                  {"sslmode", one_of({"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}, "prefer")},
                  {"tools", str("the connection pg_dump, pg_restore and psql run on (local)")},
-                 {"connect_timeout", duration("one connection attempt (10s), at least 1s")}});
+                 {"connect_timeout", duration("one connection attempt (10s), at least 1s")},
+                 {"names",
+                  {{"type", "array"},
+                   {"minItems", 1},
+                   {"items", {{"type", "string"}, {"minLength", 1}, {"maxLength", 63}}},
+                   {"description", "a fleet: these databases, each with every other key"}}},
+                 {"names_file", str("a fleet: a file with one database per line (# comments), relative to this file")},
+                 {"discover", str("a fleet: SQL returning one text column of database names, run on the server (on "
+                                  "'name', else postgres)")}});
 }
 
 json service() {
@@ -185,6 +193,12 @@ json playbook_schema() {
                 {"dir", str("native: the directory (migrations)")},
                 {"on", str("alembic: the connection it runs on (local)")},
                 {"command", {{"type", {"string", "null"}}, {"description", "alembic: shell words"}}}})}}};
+  json share = {{"anyOf", {{{"type", "integer"}, {"minimum", 0}}, {{"type", "string"}, {"pattern", "^[0-9]{1,3}%$"}}}}};
+  json fleet = object({{"parallel", integer(1, 256, "databases at once (1)")},
+                       {"canary", share},
+                       {"batch", share},
+                       {"max_failures", share},
+                       {"on_budget_spent", one_of({"stop", "revert"}, "stop")}});
   // on_failure: and finally: hook lists (run steps; the loader refuses other kinds)
   json hooks = {{"type", "array"}, {"items", step()}};
   json s = object({{"description", str("")},
@@ -194,7 +208,8 @@ json playbook_schema() {
                    {"on_failure", {{"anyOf", {one_of({"rollback", "stop"}, "rollback"), hooks}}}},
                    {"finally", hooks},
                    {"rollback", one_of({"auto", "down", "restore"}, "auto")},
-                   {"notify", webhooks()}},
+                   {"notify", webhooks()},
+                   {"fleet", fleet}},
                   {"stages", "steps"});
   s["$schema"] = "https://json-schema.org/draft/2020-12/schema";
   s["title"] = "ferry playbook (playbooks/NAME.yaml)";

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <set>
 
 #include "config/database_url.hpp"
+#include "config/fleet.hpp"
 #include "core/text.hpp"
 
 namespace fs = std::filesystem;
@@ -93,6 +95,49 @@ void read_url(const Reader& r, Environment& env, const YAML::Node& db, Secrets& 
   }
 }
 
+// The member list of a fleet: `names`, `names_file` (read when resolved, relative to the
+// environment file's directory) or `discover`; at most one of them, and `name` only beside
+// `discover` (where discovery connects).
+void read_members(const Reader& r, Environment& env, const YAML::Node& db, const std::string& root, bool resolve) {
+  int lists = 0;
+  for (const char* key : {"names", "names_file", "discover"}) lists += db[key] ? 1 : 0;
+  if (lists > 1) r.fail(db, "database: give one of 'names', 'names_file' or 'discover', not several");
+  for (const char* key : {"names", "names_file"})
+    if (db[key] && db["name"])
+      r.fail(db["name"], std::string("give either 'name' or '") + key +
+                             "': with a list of databases, 'name' is only where 'discover' connects");
+  if (auto n = db["names"]) {
+    env.database.names = r.str_list(n, "names");
+    if (env.database.names.empty()) r.fail(n, "'names' must list at least one database");
+    std::set<std::string> seen;
+    for (size_t i = 0; i < env.database.names.size(); ++i) {
+      const auto& name = env.database.names[i];
+      if (auto problem = member_name_problem(name); !problem.empty()) r.fail(n[i], problem);
+      if (!seen.insert(name).second) r.fail(n[i], "database '" + name + "' is listed twice");
+    }
+  }
+  if (auto f = db["names_file"]) {
+    std::string written = r.str(f, "names_file");
+    fs::path p = fs::path(written).is_absolute() ? fs::path(written)
+                                                 : fs::path(root) / fs::path(env.file).parent_path() / written;
+    env.database.names_file = fs::absolute(p).lexically_normal().string();
+    if (resolve) {
+      std::string content;
+      try {
+        content = read_file(env.database.names_file);
+      } catch (const Error&) {
+        r.fail(f, "cannot read names_file '" + written + "'");
+      }
+      try {
+        env.database.names = parse_names_file(content, written);
+      } catch (const Error& e) {
+        r.fail(f, e.what());
+      }
+    }
+  }
+  if (db["discover"]) env.database.discover = r.nonempty(db, "discover", "");
+}
+
 }  // namespace
 
 std::string password_file_path(const std::string& written, const std::string& root) {
@@ -109,11 +154,12 @@ void read_database(const Reader& r, Environment& env, const YAML::Node& db, cons
                    bool resolve) {
   r.expect_map(db, "database",
                {"url", "name", "user", "password", "password_file", "host", "port", "tunnel", "sslmode", "tools",
-                "connect_timeout"});
+                "connect_timeout", "names", "names_file", "discover"});
+  read_members(r, env, db, root, resolve);
   if (db["url"]) {
     read_url(r, env, db, secrets);
   } else {
-    r.require(db, "database", "name");
+    if (!env.database.fleet()) r.require(db, "database", "name");
     env.database.name = r.nonempty(db, "name", "");
     env.database.user = r.str_or(db, "user", "");
     read_password(r, env, db, root, secrets, resolve);

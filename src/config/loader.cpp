@@ -1,3 +1,4 @@
+#include "config/fleet_reader.hpp"
 #include "config/loader.hpp"
 
 #include <algorithm>
@@ -456,8 +457,9 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path, 
   r.section([&] {
     YAML::Node doc = load_yaml(path.string(), r.file);
     if (!doc.IsMap()) r.fail(doc, "a playbook must be a mapping, found " + Reader::describe(doc));
-    r.expect_map(doc, "the playbook",
-                 {"description", "migrations", "stages", "steps", "on_failure", "finally", "rollback", "notify"});
+    r.expect_map(
+        doc, "the playbook",
+        {"description", "migrations", "stages", "steps", "on_failure", "finally", "rollback", "notify", "fleet"});
     r.section([&] { pb.description = r.str_or(doc, "description", ""); });
     if (auto m = doc["migrations"]) r.section([&] { pb.migrations = read_migrations_source(r, m); });
     r.section([&] { read_stages(r, project, doc, pb); });
@@ -470,6 +472,7 @@ Playbook load_playbook(const Project& project, const std::string& name_or_path, 
                                       : RollbackMethod::Auto;
     });
     r.section([&] { pb.notify = read_notify(r, doc["notify"]); });
+    if (auto f = doc["fleet"]) r.section([&] { pb.fleet = read_fleet(r, f); });
   });
   if (!errors) throw_errors(own);
   return pb;

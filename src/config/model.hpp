@@ -69,6 +69,14 @@ struct Database {
   std::string tools = "local";
   int connect_timeout_s = 10;  // per connection attempt (database.connect_timeout)
   std::string password_file;   // the file as resolved (absolute), "" when none
+  // A fleet (config/fleet.hpp): many databases of this server, every other key the same for
+  // each. `names` (written, or names_file's lines once resolved) or `discover` (SQL run on the
+  // server, connected to `name`, else `postgres`) lists them; `name` is then only where
+  // discovery connects.
+  std::vector<std::string> names;
+  std::string names_file;  // resolved (absolute), "" when none
+  std::string discover;    // "" when none
+  bool fleet() const { return !names.empty() || !names_file.empty() || !discover.empty(); }
 };
 
 // Where restore drills run (`backup.drill`): another PostgreSQL server, reached from where
@@ -197,6 +205,21 @@ struct MigrationsSource {
   std::map<std::string, std::string> env;
 };
 
+// `K` databases or `P%` of the fleet (config/fleet.cpp: of()).
+struct Share {
+  int count = 0;
+  bool percent = false;
+};
+
+// A playbook's `fleet:` block: how a stage whose environment is a fleet runs its databases.
+struct FleetSpec {
+  int parallel = 1;
+  Share canary;                // run first, alone; nothing else starts unless all succeed
+  std::optional<Share> batch;  // waves after the canary; nullopt = all remaining at once
+  Share max_failures;          // the failure budget
+  bool revert = false;         // on_budget_spent: revert (else stop)
+};
+
 enum class OnFailure { Rollback, Stop };
 enum class RollbackMethod { Auto, Down, Restore };
 
@@ -214,6 +237,7 @@ struct Playbook {
   // after every stage. They never change the stage's outcome (run/hooks.*).
   std::vector<StepSpec> on_failure_hooks;
   std::vector<StepSpec> finally_hooks;
+  FleetSpec fleet;  // defaults (parallel 1, budget 0) when the playbook has no `fleet:`
 };
 
 // Everything under a project root: its environments (all of environments/*.yaml) and the

@@ -2,6 +2,8 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <iostream>
 
 #include "core/error.hpp"
@@ -9,6 +11,7 @@
 #include "db/introspect.hpp"
 #include "migrate/sql_parser.hpp"
 #include "core/interrupt.hpp"
+#include "run/fleet.hpp"
 #include "run/proof.hpp"
 #include "run/hooks.hpp"
 #include "run/preflight.hpp"
@@ -433,6 +436,42 @@ class StageRunner {
 
 }  // namespace
 
+namespace {
+
+// --only/--exclude/--shard/--resume select databases of a fleet: refused on a run with none.
+void check_fleet_flags(const config::Project& project, const std::vector<std::string>& stages,
+                       const FleetRunOptions& f) {
+  if (f.only.empty() && f.exclude.empty() && f.shard.empty() && !f.resume) return;
+  for (const auto& s : stages)
+    if (project.environment(s).database.fleet()) return;
+  throw Error(ErrorKind::Config,
+              "--only, --exclude, --shard and --resume select databases of a fleet environment; "
+              "this run has none");
+}
+
+// The fleet stages' per-database results: on stdout with --json, and in the --report file.
+void report_fleets(const RunOptions& opts, const std::string& run_id, const nlohmann::json& fleets, int code,
+                   const std::string& outcome) {
+  if (opts.fleet.json)
+    std::cout << nlohmann::json{{"schema_version", 1},
+                                {"run_id", run_id},
+                                {"outcome", outcome},
+                                {"exit_code", code},
+                                {"fleets", fleets}}
+                     .dump(2)
+              << "\n";
+  if (opts.report_file.empty()) return;
+  try {
+    auto doc = nlohmann::json::parse(read_file(opts.report_file));
+    doc["fleets"] = fleets;
+    std::ofstream(opts.report_file, std::ios::trunc) << doc.dump(2) << '\n';
+  } catch (const std::exception&) {
+    // the report was not written (its own error was reported): nothing to add to
+  }
+}
+
+}  // namespace
+
 report::Fanout make_reporter(const config::Project& project, const std::string& run_id, const std::string& state_dir,
                              const std::string& report_file, bool color, bool quiet, bool verbose) {
   report::Fanout fan(project.secrets);
@@ -451,6 +490,8 @@ int run_playbook(const config::Project& project, const config::Playbook& pb, con
       throw Error(ErrorKind::Config, "playbook '" + pb.name + "' has no stage '" + *opts.only_env + "'");
     stages = {*opts.only_env};
   }
+  if (opts.fleet.resume) stages = {resume_stage(opts, pb)};
+  check_fleet_flags(project, stages, opts.fleet);
   auto files = load_playbook_migrations(project, pb.migrations);
   std::string run_id = new_run_id();
   install_signal_handlers();
@@ -461,9 +502,17 @@ int run_playbook(const config::Project& project, const config::Playbook& pb, con
   fan.run_started(run_id, pb.name, stages);
   int code = exit_code::k_ok;
   std::string outcome = "succeeded";
+  nlohmann::json fleets = nlohmann::json::array();
   for (const auto& name : stages) {
-    StageRunner sr(project, pb, project.environment(name), fan, run_id, opts, files);
-    auto out = sr.run();
+    const auto& env = project.environment(name);
+    StageOutcome out;
+    if (env.database.fleet()) {
+      auto fr = run_fleet_stage(project, pb, env, fan, opts, run_id);
+      if (!fr.record.is_null()) fleets.push_back(fr.record);
+      out = {fr.exit_code, fr.outcome, fr.error};
+    } else {
+      out = StageRunner(project, pb, env, fan, run_id, opts, files).run();
+    }
     if (out.exit_code != exit_code::k_ok) {
       code = out.exit_code;
       outcome = out.outcome + " at stage " + name;
@@ -476,6 +525,7 @@ int run_playbook(const config::Project& project, const config::Playbook& pb, con
     }
   }
   fan.run_finished(outcome, code, sw.elapsed());
+  if (!fleets.empty() || opts.fleet.json) report_fleets(opts, run_id, fleets, code, outcome);
   return code;
 }
 

@@ -5,6 +5,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "config/model.hpp"
 #include "core/duration.hpp"
@@ -12,6 +13,16 @@
 #include "report/reporter.hpp"
 
 namespace ferry::run {
+
+// How a fleet stage (run/fleet.hpp) picks and runs its databases.
+struct FleetRunOptions {
+  std::optional<std::string> resume;       // --resume RUN_ID
+  std::vector<std::string> only, exclude;  // --only, --exclude
+  std::string shard;                       // --shard I/N ("" = all)
+  bool json = false;                       // --json: the results on stdout
+  std::string root;                        // the project, for the per-database children
+  std::vector<std::string> child_flags;    // global flags the children get (--wait-lock ...)
+};
 
 struct RunOptions {
   std::optional<std::string> only_env;
@@ -25,6 +36,7 @@ struct RunOptions {
   Millis wait_lock{0};       // --wait-lock: how long to wait for another run's lock (0: refuse at once)
   Millis wait_ready{0};      // --wait-ready: how long to retry connecting while the server starts
   std::string metrics_file;  // "" = none
+  FleetRunOptions fleet;
   // `ferry backup`: set to the ID of the backup taken (for --json).
   std::string* taken_backup_id = nullptr;
 };

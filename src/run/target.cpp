@@ -9,6 +9,9 @@
 namespace ferry::run {
 
 DbLink connect(const config::Environment& env, steps::Transports* transports) {
+  if (env.database.fleet())
+    throw Error(ErrorKind::Config,
+                "environment '" + env.name + "' is a fleet of databases: name one with --database NAME");
   DbLink link;
   db::ConnectParams p;
   p.host = env.database.host;
