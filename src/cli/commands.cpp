@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "cli/fleet_options.hpp"
+#include "cli/fleet_status.hpp"
 #include "cli/lint_command.hpp"
 #include "config/loader.hpp"
 #include "core/error.hpp"
@@ -71,6 +72,19 @@ static int status_check_code(const json& out) {
   return unreachable ? exit_code::k_failed_clean : exit_code::k_ok;
 }
 
+// The holder of ferry's lock as an object: the backend pid and, when a ferry run holds it, that
+// run's id, operator, host and start (null when another session holds it).
+static json lock_holder_json(const db::LockHolder& h) {
+  json j = {{"pid", h.pid}, {"run_id", nullptr}, {"operator", nullptr}, {"host", nullptr}, {"started", nullptr}};
+  if (h.run) {
+    j["run_id"] = h.run->id;
+    j["operator"] = h.run->operator_name;
+    j["host"] = h.run->host;
+    j["started"] = h.run->started;
+  }
+  return j;
+}
+
 // What `status` shows of a reachable environment; throws when it cannot be read.
 void read_status(json& e, const config::Project& project, const config::Environment& env) {
   auto link = run::connect(env);
@@ -101,6 +115,7 @@ void read_status(json& e, const config::Project& project, const config::Environm
   e["interrupted"] = cut;
   auto holder = ledger.lock_holder();
   e["lock"] = holder ? json(holder->describe()) : json(nullptr);
+  e["lock_holder"] = holder ? lock_holder_json(*holder) : json(nullptr);
   auto runs = ledger.runs(1);
   if (!runs.empty())
     e["last_run"] = {{"id", runs[0].id},           {"playbook", runs[0].playbook}, {"outcome", runs[0].outcome},
@@ -117,6 +132,8 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
   // --env ENV resolves ${VAR} and password_file for ENV only.
   auto project = only ? config::load_project(g.root, std::set<std::string>{*only}) : config::load_project(g.root);
   if (only) select_database(project, *only, g.database, false);
+  if (only && project.environment(*only).database.fleet())  // cli/fleet_status.*
+    return print_fleet_status(g, fleet_status(project, project.environment(*only)), as_json, check);
   json out = json::array();
   int code = 0;
   for (const auto& name : promotion_order(project)) {

@@ -1,5 +1,6 @@
 // The read-only and file-making commands (plan, status, history, backups, new).
 #pragma once
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 
@@ -24,6 +25,10 @@ std::string or_none(const std::string& v);
 int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& env, bool as_json);
 // With `check`: exit 3 on drift (or an interrupted migration), 2 on pending, 1 unreachable.
 int cmd_status(const Globals& g, const std::optional<std::string>& env, bool json, bool check = false);
+// What `status` shows of one reachable database into `e` (version, applied, pending, drift,
+// interrupted, lock, lock_holder, last_run, fingerprint, alembic_revision); throws when it
+// cannot be read. cli/fleet_status.cpp reads each member of a fleet with it.
+void read_status(nlohmann::json& e, const config::Project& project, const config::Environment& env);
 int cmd_history(const Globals& g, const std::string& env, bool json);
 int cmd_backups(const Globals& g, const std::string& env, bool json);
 int cmd_new(const Globals& g, const std::string& name);

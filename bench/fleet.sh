@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# Benchmark: a fleet of FLEET_N databases (default 1000) on one local cluster, each migrated by a
+# three-migration workload (a table, a column, an index) with a backup first and a row count after.
+# Compared, interleaved round by round so that load on the machine falls on all alike:
+#   floor    a shell script per database (pg_dump -Fc, psql -1 -f of the SQL, a row count) through
+#            `xargs -P PARALLEL`: what users do today;
+#   ferry    one `ferry run` over the fleet, `fleet: {parallel: PARALLEL}` (backup, migrate, verify
+#            row counts; ferry also locks, records the ledger and proves each member);
+#   ferry-1  the same with `fleet: {parallel: 1}`, at SMALL_N only (it is serial: N=1000 is too slow).
+# At two sizes (FLEET_N and SMALL_N, default FLEET_N/10) ferry's peak RSS is printed: the fleet
+# parent's own (VmHWM from /proc, sampled every 100 ms) and the largest of its process tree
+# (/usr/bin/time's maximum, a pg_dump or a member ferry), to show the parent's memory flat in N.
+# Times are printed, never asserted. Knobs: FLEET_N, SMALL_N, PARALLEL (8), RUNS (1).
+source "$(dirname "$0")/lib.sh"
+FLEET_N=${FLEET_N:-1000}
+SMALL_N=${SMALL_N:-$((FLEET_N / 10))}
+PARALLEL=${PARALLEL:-8}
+RUNS=${RUNS:-1}
+((SMALL_N >= 1 && SMALL_N <= FLEET_N)) || { echo "SMALL_N must be 1..FLEET_N" >&2; exit 64; }
+[ -n "${FERRY_BIN:-}" ] || bench_build  # FERRY_BIN: an already built binary
+bench_cluster_start
+W="$BENCH_DIR/work"
+mkdir -p "$W/project/environments" "$W/project/playbooks" "$W/project/migrations" "$W/backups" "$W/floor"
+
+# --- the fleet: one template with a little data, FLEET_N copies of it
+psql -X -q -v ON_ERROR_STOP=1 -d postgres -c "CREATE DATABASE fleet_tpl"
+psql -X -q -v ON_ERROR_STOP=1 -d fleet_tpl \
+  -c "CREATE TABLE accounts (id bigserial PRIMARY KEY, email text NOT NULL, created_at timestamptz DEFAULT now())" \
+  -c "INSERT INTO accounts (email) SELECT 'user' || g || '@example.com' FROM generate_series(1, 1000) g"
+for i in $(seq 1 "$FLEET_N"); do printf 'tenant_%04d\n' "$i"; done > "$W/all-names.txt"
+t0=$(now_ms)
+sed 's/.*/CREATE DATABASE & TEMPLATE fleet_tpl STRATEGY FILE_COPY;/' "$W/all-names.txt" |
+  psql -X -q -v ON_ERROR_STOP=1 -d postgres >/dev/null
+echo "created $FLEET_N databases in $(($(now_ms) - t0)) ms"
+
+# --- the workload: three migrations, as ferry migrations and as one SQL file for the floor
+write_mig() {  # DIR UP DOWN
+  mkdir -p "$W/project/migrations/$1"
+  printf '%s\n' "$2" > "$W/project/migrations/$1/up.sql"
+  printf '%s\n' "$3" > "$W/project/migrations/$1/down.sql"
+  printf '%s\n' "$2" >> "$W/all.sql"
+}
+: > "$W/all.sql"
+write_mig 0001_orders "CREATE TABLE orders (id bigserial PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts, total numeric(12,2) NOT NULL DEFAULT 0);" \
+  "DROP TABLE orders;"
+write_mig 0002_accounts_note "ALTER TABLE accounts ADD COLUMN note text;" "ALTER TABLE accounts DROP COLUMN note;"
+write_mig 0003_orders_account_idx "CREATE INDEX orders_account_idx ON orders (account_id);" "DROP INDEX orders_account_idx;"
+
+cat > "$W/floor.sh" <<'SH'
+#!/usr/bin/env bash
+# One database by hand (its name is $1, an argument: never spliced into shell text).
+set -euo pipefail
+pg_dump -Fc -d "$1" -f "$FLOOR_DIR/$1.dump"
+psql -X -q -v ON_ERROR_STOP=1 -1 -d "$1" -f "$FLOOR_SQL"
+psql -X -At -d "$1" -c 'SELECT count(*) FROM accounts' >/dev/null
+SH
+export FLOOR_DIR="$W/floor" FLOOR_SQL="$W/all.sql"
+floor() { xargs -P "$PARALLEL" -n 1 bash "$W/floor.sh" < "$W/names.txt"; }
+
+cat > "$W/project/environments/fleet.yaml" <<YAML
+database:
+  names_file: $W/names.txt
+  user: postgres
+  host: 127.0.0.1
+  port: $PGPORT
+backup: {dir: $W/backups}
+YAML
+for p in "$PARALLEL" 1; do
+  cat > "$W/project/playbooks/p$p.yaml" <<YAML
+migrations: migrations
+stages: [fleet]
+fleet: {parallel: $p}
+steps:
+  - backup
+  - migrate
+  - verify: {row_counts: all}
+YAML
+done
+
+# --- between runs: the first N databases back as they were, and no files left
+use_names() { head -n "$1" "$W/all-names.txt" > "$W/names.txt"; }
+reset() {
+  xargs -P 4 -I{} psql -X -q -d {} -c "SET client_min_messages = warning" -c "DROP TABLE IF EXISTS orders" \
+    -c "ALTER TABLE accounts DROP COLUMN IF EXISTS note" -c "DROP SCHEMA IF EXISTS ferry CASCADE" < "$W/names.txt"
+  rm -rf "${W:?}"/backups/* "$W"/floor/* "$W/state"
+  psql -X -q -d postgres -c CHECKPOINT
+}
+
+# ferry_run PLAYBOOK: prints "ms parent_peak_kb tree_peak_kb"
+ferry_run() {
+  local t0 t1 tp child hwm=0 v
+  t0=$(date +%s%N)
+  /usr/bin/time -f '%M' -o "$W/time.out" "$FERRY" -C "$W/project" --state-dir "$W/state" run "$1" --yes \
+    > "$W/ferry.out" 2>&1 &
+  tp=$!
+  while kill -0 "$tp" 2>/dev/null; do
+    child=${child:-$(pgrep -P "$tp" || true)}
+    if [ -n "$child" ]; then
+      v=$(awk '/^VmHWM:/ {print $2}' "/proc/$child/status" 2>/dev/null || true)
+      [ -n "$v" ] && ((v > hwm)) && hwm=$v
+    fi
+    sleep 0.1
+  done
+  wait "$tp" || { echo "ferry run $1 failed:" >&2; tail -n 30 "$W/ferry.out" >&2; exit 1; }
+  t1=$(date +%s%N)
+  echo "$(((t1 - t0) / 1000000)) $hwm $(tail -n 1 "$W/time.out")"
+}
+
+use_names 1; reset
+FERRY_OK=1
+if ! "$FERRY" -C "$W/project" validate > "$W/validate.out" 2>&1; then
+  FERRY_OK=0
+  echo "ferry does not run fleets in this build (ferry validate: $(head -n 3 "$W/validate.out" | tr '\n' ' ')): floor only"
+fi
+
+declare -A T RSS TREE
+bench_size() {  # N WITH_SERIAL
+  local n=$1 serial=$2 f=() p=() s=() out
+  use_names "$n"
+  for _ in $(seq 1 "$RUNS"); do
+    reset; f+=("$(time_ms floor)")
+    if ((FERRY_OK)); then
+      reset; out=$(ferry_run "p$PARALLEL"); p+=("${out%% *}")
+      RSS[$n]=$(echo "$out" | cut -d' ' -f2); TREE[$n]=$(echo "$out" | cut -d' ' -f3)
+      if ((serial)); then reset; out=$(ferry_run p1); s+=("${out%% *}"); fi
+    fi
+  done
+  T[floor$n]=$(median "${f[@]}")
+  ((FERRY_OK)) || return 0
+  T[ferry$n]=$(median "${p[@]}")
+  ((serial)) && T[serial$n]=$(median "${s[@]}")
+  return 0
+}
+bench_size "$SMALL_N" 1
+((FLEET_N != SMALL_N)) && bench_size "$FLEET_N" 0
+
+echo
+echo "== fleet: backup + 3 migrations + row count per database, parallel $PARALLEL, RUNS=$RUNS (medians, ms)"
+for n in "$SMALL_N" "$FLEET_N"; do
+  [ -n "${T[floor$n]:-}" ] || continue
+  printf 'N=%-5s floor (xargs -P %s)      %8s ms  (%s ms per database)\n' "$n" "$PARALLEL" "${T[floor$n]}" \
+    "$(awk -v t="${T[floor$n]}" -v n="$n" 'BEGIN { printf "%.1f", t / n }')"
+  ((FERRY_OK)) || continue
+  printf 'N=%-5s ferry parallel %-2s        %8s ms  %s of the floor; peak RSS: parent %s kB, largest in tree %s kB\n' \
+    "$n" "$PARALLEL" "${T[ferry$n]}" "$(ratio "${T[ferry$n]}" "${T[floor$n]}")" "${RSS[$n]}" "${TREE[$n]}"
+  [ -n "${T[serial$n]:-}" ] && printf 'N=%-5s ferry parallel 1          %8s ms  %s of the floor, %s of parallel %s\n' \
+    "$n" "${T[serial$n]}" "$(ratio "${T[serial$n]}" "${T[floor$n]}")" "$(ratio "${T[serial$n]}" "${T[ferry$n]}")" "$PARALLEL"
+done
+if ((FERRY_OK)) && ((FLEET_N != SMALL_N)); then
+  echo "parent peak RSS N=$FLEET_N / N=$SMALL_N: $(ratio "${RSS[$FLEET_N]}" "${RSS[$SMALL_N]}")"
+fi
