@@ -16,6 +16,7 @@
 #include "core/output.hpp"
 #include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
+#include "run/lock_json.hpp"
 #include "run/runner.hpp"
 #include "run/target.hpp"
 #include "steps/backup.hpp"
@@ -99,7 +100,8 @@ void read_status(json& e, const config::Project& project, const config::Environm
   e["drift"] = drift;
   e["interrupted"] = cut;
   auto holder = ledger.lock_holder();
-  e["lock"] = holder ? json(holder->describe()) : json(nullptr);
+  e["lock"] = holder ? json(holder->describe()) : json(nullptr);  // text, kept for existing readers
+  e["lock_holder"] = run::lock_holder_json(holder);
   auto runs = ledger.runs(1);
   if (!runs.empty())
     e["last_run"] = {{"id", runs[0].id},           {"playbook", runs[0].playbook}, {"outcome", runs[0].outcome},
@@ -120,11 +122,9 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
   for (const auto& name : promotion_order(project)) {
     const auto& env = project.environments.at(name);
     if (only && *only != name) continue;
-    json e = {{"environment", name},
-              {"database", env.database.name},
-              {"host", env.database.host},
-              {"port", env.database.port},
-              {"protected", env.is_protected}};
+    json e = {{"schema_version", 1},  // in each element: the array stays as its readers know it
+              {"environment", name},       {"database", env.database.name}, {"host", env.database.host},
+              {"port", env.database.port}, {"protected", env.is_protected}};
     try {
       read_status(e, project, env);
     } catch (const Error& err) {
@@ -248,6 +248,7 @@ int cmd_backups(const Globals& g, const std::string& env_name, bool as_json) {
     json a = json::array();
     for (const auto& b : all) {
       a.push_back(steps::backup_to_json(b, false));
+      a.back()["schema_version"] = 1;  // in each element: the array stays as its readers know it
       a.back()["pinned"] = b.pinned;
       if (b.pinned) a.back()["pin_reason"] = b.pin_reason;
     }

@@ -172,9 +172,12 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   // Webhooks and --metrics-file hear how a rollback ended (not a dry run: nothing happened).
   if (!opts.dry_run) add_command_reporters(fan, project, opts.metrics_file);
   Stopwatch total;
+  std::map<std::string, std::string> code_versions;  // services.NAME.version before the first step
   auto tell = [&](const std::string& outcome, int code, const steps::BackupMeta* b, const std::string& error) {
-    if (!opts.dry_run)
-      fan.stage_summary(command_summary(run_id, "rollback", env.name, outcome, code, total.elapsed(), b, error));
+    if (opts.dry_run) return;
+    auto sum = command_summary(run_id, "rollback", env.name, outcome, code, total.elapsed(), b, error);
+    sum.code_versions = code_versions;
+    fan.stage_summary(sum);
   };
   fan.run_started(run_id, "rollback", {env.name});
   fan.stage_started(env.name, target_description(env));
@@ -219,6 +222,9 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   }
   steps::StageContext ctx(project, pb, env, s->db(), s->ledger(), fan, transports, run_id, opts.state_dir);
   s->record("rollback", steps::current_version(ctx), opts.command_line);
+  if (auto why = steps::record_code_versions(ctx); !why.empty())
+    fan.message(report::Level::Warn, "the code version before the rollback is unknown: " + why);
+  code_versions = ctx.code_versions;
   std::string error;
   ErrorKind kind = ErrorKind::Internal;
   bool changed = false;

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
+#include "run/lock_json.hpp"
 #include "run/rollback_report.hpp"
 #include "run/runner.hpp"
 #include "run/waiting.hpp"
@@ -131,7 +132,8 @@ std::vector<db::RunRecord> runs_since(db::Connection& db, const std::string& sin
 
 void read_lock_holder(db::Connection& db, RollbackPlan& p) {
   db::Ledger ledger(db);
-  if (auto h = ledger.lock_holder()) p.lock_holder = h->describe();
+  p.holder = ledger.lock_holder();
+  if (p.holder) p.lock_holder = p.holder->describe();
 }
 
 }  // namespace
@@ -263,7 +265,7 @@ json plan_json(const RollbackPlan& p) {
         {"inserted", p.discarded->ins}, {"updated", p.discarded->upd}, {"deleted", p.discarded->del}};
   j["backup_newer_than_last_change"] = p.newer_backup;
   j["newest_change"] = p.newest_change;
-  j["lock_holder"] = p.lock_holder.empty() ? json(nullptr) : json(p.lock_holder);
+  j["lock_holder"] = lock_holder_json(p.holder);
   return j;
 }
 
