@@ -195,10 +195,20 @@ int main(int argc, char** argv) {
   auto* schema = add_schema_command(app, schema_options);
 
   add_help_footers(app);
+  // `ferry backup verfy`: a word after a command with subcommands, close to one of them and not
+  // an environment of the project at `root`.
+  auto mistyped = [&](const std::string& root) {
+    return mistyped_subcommand(app, argc, argv, [&](const std::string& w) {
+      return std::filesystem::exists(std::filesystem::path(root) / "environments" / (w + ".yaml"));
+    });
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    if (std::string unknown = unknown_command(app, argc, argv); !unknown.empty() && e.get_exit_code() != 0) {
+    std::string unknown = unknown_command(app, argc, argv);
+    if (unknown.empty() && e.get_exit_code() != 0)
+      unknown = mistyped(root_opt->count() ? g.root : find_project_root("."));
+    if (!unknown.empty() && e.get_exit_code() != 0) {
       std::cerr << "ferry: error: " << unknown << "\nRun with --help for the list of commands.\n";
       return exit_code::k_usage;
     }
@@ -206,6 +216,10 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : exit_code::k_usage;
   }
   if (root_opt->count() == 0) g.root = find_project_root(".");
+  if (std::string wrong = mistyped(g.root); !wrong.empty()) {
+    std::cerr << "ferry: error: " << wrong << "\nRun with --help for the list of commands.\n";
+    return exit_code::k_usage;
+  }
   g.color = use_color(no_color, color_when);
   g.quiet = quiet;
   g.verbose = verbosity > 0;

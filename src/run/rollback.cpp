@@ -15,6 +15,7 @@
 #include "run/target.hpp"
 #include "run/waiting.hpp"
 #include "steps/backup.hpp"
+#include "steps/restore_swap.hpp"
 #include "steps/service.hpp"
 #include "steps/step.hpp"
 
@@ -81,6 +82,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
   config::Playbook none;
   steps::StageContext ctx(project, none, env, s->db(), s->ledger(), fan, transports, run_id, opts.state_dir);
   s->record("backup", steps::current_version(ctx), opts.command_line);
+  steps::drop_leftover_restores(s->db(), env, fan);
   Stopwatch sw;
   fan.step_started("backup");
   try {
@@ -222,6 +224,7 @@ int rollback_environment(const config::Project& project, const RollbackOptions& 
   }
   steps::StageContext ctx(project, pb, env, s->db(), s->ledger(), fan, transports, run_id, opts.state_dir);
   s->record("rollback", steps::current_version(ctx), opts.command_line);
+  steps::drop_leftover_restores(s->db(), env, fan);
   if (auto why = steps::record_code_versions(ctx); !why.empty())
     fan.message(report::Level::Warn, "the code version before the rollback is unknown: " + why);
   code_versions = ctx.code_versions;
