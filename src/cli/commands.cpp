@@ -18,6 +18,7 @@
 #include "core/output.hpp"
 #include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
+#include "run/lock_json.hpp"
 #include "run/runner.hpp"
 #include "run/target.hpp"
 #include "steps/backup.hpp"
@@ -72,19 +73,6 @@ static int status_check_code(const json& out) {
   return unreachable ? exit_code::k_failed_clean : exit_code::k_ok;
 }
 
-// The holder of ferry's lock as an object: the backend pid and, when a ferry run holds it, that
-// run's id, operator, host and start (null when another session holds it).
-static json lock_holder_json(const db::LockHolder& h) {
-  json j = {{"pid", h.pid}, {"run_id", nullptr}, {"operator", nullptr}, {"host", nullptr}, {"started", nullptr}};
-  if (h.run) {
-    j["run_id"] = h.run->id;
-    j["operator"] = h.run->operator_name;
-    j["host"] = h.run->host;
-    j["started"] = h.run->started;
-  }
-  return j;
-}
-
 // What `status` shows of a reachable environment; throws when it cannot be read.
 void read_status(json& e, const config::Project& project, const config::Environment& env) {
   auto link = run::connect(env);
@@ -114,8 +102,8 @@ void read_status(json& e, const config::Project& project, const config::Environm
   e["drift"] = drift;
   e["interrupted"] = cut;
   auto holder = ledger.lock_holder();
-  e["lock"] = holder ? json(holder->describe()) : json(nullptr);
-  e["lock_holder"] = holder ? lock_holder_json(*holder) : json(nullptr);
+  e["lock"] = holder ? json(holder->describe()) : json(nullptr);  // text, kept for existing readers
+  e["lock_holder"] = run::lock_holder_json(holder);
   auto runs = ledger.runs(1);
   if (!runs.empty())
     e["last_run"] = {{"id", runs[0].id},           {"playbook", runs[0].playbook}, {"outcome", runs[0].outcome},
@@ -139,11 +127,9 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
   for (const auto& name : promotion_order(project)) {
     const auto& env = project.environments.at(name);
     if (only && *only != name) continue;
-    json e = {{"environment", name},
-              {"database", env.database.name},
-              {"host", env.database.host},
-              {"port", env.database.port},
-              {"protected", env.is_protected}};
+    json e = {{"schema_version", 1},  // in each element: the array stays as its readers know it
+              {"environment", name},       {"database", env.database.name}, {"host", env.database.host},
+              {"port", env.database.port}, {"protected", env.is_protected}};
     try {
       read_status(e, project, env);
     } catch (const Error& err) {
@@ -269,6 +255,7 @@ int cmd_backups(const Globals& g, const std::string& env_name, bool as_json) {
     json a = json::array();
     for (const auto& b : all) {
       a.push_back(steps::backup_to_json(b, false));
+      a.back()["schema_version"] = 1;  // in each element: the array stays as its readers know it
       a.back()["pinned"] = b.pinned;
       if (b.pinned) a.back()["pin_reason"] = b.pin_reason;
     }

@@ -74,9 +74,45 @@ bool takes_value(const CLI::App& app, const std::string& a) {
   }
 }
 
+// The words of argv that are not (top-level) options nor their values, until "--".
+std::vector<std::string> words(const CLI::App& app, int argc, const char* const* argv) {
+  std::vector<std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--") break;
+    if (a.rfind("-", 0) == 0) {
+      if (takes_value(app, a)) ++i;  // its value is not a command
+      continue;
+    }
+    out.push_back(a);
+  }
+  return out;
+}
+
+std::vector<std::string> subcommand_names(const CLI::App& app) {
+  std::vector<std::string> names;
+  for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) names.push_back(sub->get_name());
+  return names;
+}
+
 }  // namespace
 
 void add_help_footers(CLI::App& app) { set_footers(app, ""); }
+
+std::string mistyped_subcommand(const CLI::App& app, int argc, const char* const* argv,
+                                const std::function<bool(const std::string&)>& is_environment) {
+  auto w = words(app, argc, argv);
+  if (w.size() < 2) return "";
+  const CLI::App* cmd = nullptr;
+  for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; }))
+    if (sub->get_name() == w[0]) cmd = sub;
+  if (!cmd) return "";
+  auto names = subcommand_names(*cmd);
+  if (names.empty() || std::find(names.begin(), names.end(), w[1]) != names.end() || is_environment(w[1])) return "";
+  std::string hint = closest(w[1], names);
+  if (hint.empty()) return "";
+  return "unknown command '" + w[0] + " " + w[1] + "' (did you mean '" + w[0] + " " + hint + "'?)";
+}
 
 std::string unknown_command(const CLI::App& app, int argc, const char* const* argv) {
   std::vector<std::string> names;

@@ -1,6 +1,7 @@
 // Help texts: per command an example and its exit codes (one table, set as CLI11 footers), and
 // the did-you-mean for a mistyped command.
 #pragma once
+#include <functional>
 #include <string>
 
 namespace CLI {
@@ -16,5 +17,11 @@ void add_help_footers(CLI::App& app);
 // or "" when the command is known or there is none. Global options (and their values) before
 // the command are skipped.
 std::string unknown_command(const CLI::App& app, int argc, const char* const* argv);
+
+// The same one level down, for a command with subcommands and a positional ENV (`ferry backup
+// verfy`): "unknown command 'backup verfy' (did you mean 'backup verify'?)" when the word after
+// the command is close to one of its subcommands and `is_environment(word)` is false; else "".
+std::string mistyped_subcommand(const CLI::App& app, int argc, const char* const* argv,
+                                const std::function<bool(const std::string&)>& is_environment);
 
 }  // namespace ferry::cli

@@ -230,12 +230,28 @@ int report_error(const Error& e, const std::optional<config::Project>& loaded) {
   return exit_for(e.kind());
 }
 
-// CLI11's parse; an exit code when ferry stops here (--help, --version, a usage error).
-std::optional<int> parse(CLI::App& app, int argc, char** argv) {
+// `ferry backup verfy`: a word after a command with subcommands, close to one of them and not
+// an environment of the project at `root`; "" when none.
+std::string mistyped(CLI::App& app, int argc, char** argv, const std::string& root) {
+  return mistyped_subcommand(app, argc, argv, [&](const std::string& w) {
+    return std::filesystem::exists(std::filesystem::path(root) / "environments" / (w + ".yaml"));
+  });
+}
+
+// CLI11's parse; an exit code when ferry stops here (--help, --version, a usage error, a
+// mistyped command).
+std::optional<int> parse(CLI::App& app, const GlobalFlags& f, int argc, char** argv) {
+  auto root = [&] { return f.root_opt->count() ? f.g.root : find_project_root("."); };
   try {
     app.parse(argc, argv);
+    if (std::string wrong = mistyped(app, argc, argv, root()); !wrong.empty()) {
+      std::cerr << "ferry: error: " << wrong << "\nRun with --help for the list of commands.\n";
+      return exit_code::k_usage;
+    }
   } catch (const CLI::ParseError& e) {
-    if (std::string unknown = unknown_command(app, argc, argv); !unknown.empty() && e.get_exit_code() != 0) {
+    std::string unknown = unknown_command(app, argc, argv);
+    if (unknown.empty() && e.get_exit_code() != 0) unknown = mistyped(app, argc, argv, root());
+    if (!unknown.empty() && e.get_exit_code() != 0) {
       std::cerr << "ferry: error: " << unknown << "\nRun with --help for the list of commands.\n";
       return exit_code::k_usage;
     }
@@ -261,7 +277,7 @@ int main(int argc, char** argv) {
   Commands commands;
   add_commands(app, commands);
   add_help_footers(app);
-  if (auto stop = parse(app, argc, argv)) return *stop;
+  if (auto stop = parse(app, flags, argc, argv)) return *stop;
   settle_globals(flags, argc, argv);
   flags.g.database = commands.change.fleet.database;
 

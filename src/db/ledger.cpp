@@ -25,8 +25,8 @@ RunRecord run_from(const Result& r, int i) {
 }
 constexpr const char* k_run_cols =
     "id, playbook, environment, operator, host, "
-    "to_char(started AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-    "coalesce(to_char(finished AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), ''), "
+    "to_char(started AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+    "coalesce(to_char(finished AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), ''), "
     "outcome, coalesce(version_before, ''), coalesce(version_after, ''), "
     "coalesce(backup_id, ''), coalesce(error, ''), coalesce(command, '')";
 }  // namespace
@@ -142,7 +142,7 @@ std::vector<AppliedMigration> Ledger::applied() {
   if (!schema_exists()) return out;
   auto r = m_conn.exec(
       "SELECT version, name, checksum, down_sql, "
-      "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), duration_ms, "
+      "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, "
       "run_id, destroys_data, down_restores_data FROM ferry.migrations "
       "ORDER BY version::numeric");
   for (int i = 0; i < r.rows(); ++i) {
@@ -211,7 +211,7 @@ std::vector<HistoryEvent> Ledger::interrupted_applies() {
   std::vector<HistoryEvent> out;
   if (!schema_exists()) return out;
   auto r = m_conn.exec(
-      "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), version, name, action, run_id FROM "
+      "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), version, name, action, run_id FROM "
       "(SELECT DISTINCT ON (version) * FROM ferry.history ORDER BY version, id DESC) newest "
       "WHERE action = 'applying' ORDER BY version::numeric");
   for (int i = 0; i < r.rows(); ++i)
@@ -281,7 +281,7 @@ std::vector<HistoryEvent> Ledger::history(int limit) {
   std::vector<HistoryEvent> out;
   if (!schema_exists()) return out;
   auto r = m_conn.exec_params(
-      "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), version, name, "
+      "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), version, name, "
       "action, run_id FROM ferry.history ORDER BY id DESC LIMIT $1",
       {std::to_string(limit)});
   for (int i = 0; i < r.rows(); ++i)
@@ -371,7 +371,7 @@ std::vector<AcceptedRisk> Ledger::accepted_risks(int limit) {
   if (!m_conn.exec("SELECT to_regclass('ferry.accepted_risks') IS NOT NULL").boolean(0, 0)) return out;
   auto r = m_conn.exec_params(
       "SELECT run_id, version, code, reason, location, "
-      "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM ferry.accepted_risks "
+      "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM ferry.accepted_risks "
       "ORDER BY id DESC LIMIT $1",
       {std::to_string(limit)});
   for (int i = 0; i < r.rows(); ++i)

@@ -37,6 +37,7 @@ void Fanout::run_finished(const std::string& outcome, int exit_code, Millis took
 void Fanout::stage_summary(const StageSummary& s) {
   StageSummary c = s;
   for (auto* f : {&c.playbook, &c.version_before, &c.version_after, &c.backup_file, &c.error}) *f = r(*f);
+  for (auto& [name, v] : c.code_versions) v = r(v);
   for (auto& t : m_targets) t->stage_summary(c);
 }
 

@@ -66,6 +66,18 @@ class JsonEvents : public Reporter {
   void stage_finished(const std::string& env, const std::string& outcome, Millis took) override {
     emit({{"event", "stage_finished"}, {"stage", env}, {"outcome", outcome}, {"duration_ms", took.count()}});
   }
+  void stage_summary(const StageSummary& s) override {
+    emit({{"event", "stage_summary"},
+          {"stage", s.environment},
+          {"outcome", s.outcome},
+          {"exit_code", s.exit_code},
+          {"version_before", s.version_before},
+          {"version_after", s.version_after},
+          {"backup_id", s.backup_id},
+          {"backup_size", s.backup_size},
+          {"pending", s.pending},
+          {"code_versions", s.code_versions}});
+  }
   void run_finished(const std::string& outcome, int exit_code, Millis took) override {
     emit({{"event", "run_finished"}, {"outcome", outcome}, {"exit_code", exit_code}, {"duration_ms", took.count()}});
     done();
@@ -103,7 +115,7 @@ class ReportFile : public JsonEvents {
  protected:
   void write(const json& e) override { m_events.push_back(e); }
   void done() override {
-    json doc = {{"events", m_events}};
+    json doc = {{"schema_version", 1}, {"events", m_events}};
     for (const auto& e : m_events) {
       if (e["event"] == "run_started") {
         doc["run_id"] = e["run_id"];

@@ -2,6 +2,7 @@
 // (.ferry/runs/RUN_ID.jsonl) and the --report file are all Reporters behind one Fanout,
 // which redacts secrets from every string before any of them sees it.
 #pragma once
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -26,6 +27,9 @@ struct StageSummary {
   std::string backup_file;  // on backup.on
   long long backup_size = 0;
   int pending = -1;  // migrations pending at the start (-1: not known)
+  // services.NAME.version's output for each service, recorded before the first step (the code
+  // the stage started from, FERRY_PREVIOUS_VERSION of a code rollback).
+  std::map<std::string, std::string> code_versions;
   std::string error;
   Millis took{0};
 };

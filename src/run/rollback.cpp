@@ -15,6 +15,7 @@
 #include "run/target.hpp"
 #include "run/waiting.hpp"
 #include "steps/backup.hpp"
+#include "steps/restore_swap.hpp"
 #include "steps/service.hpp"
 #include "steps/step.hpp"
 
@@ -81,6 +82,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
   config::Playbook none;
   steps::StageContext ctx(project, none, env, s->db(), s->ledger(), fan, transports, run_id, opts.state_dir);
   s->record("backup", steps::current_version(ctx), opts.command_line);
+  steps::drop_leftover_restores(s->db(), env, fan);
   Stopwatch sw;
   fan.step_started("backup");
   try {
@@ -199,9 +201,10 @@ class RollbackRun {
  private:
   // Webhooks and metrics: how it ended (nothing for a dry run).
   void tell(const std::string& outcome, int code, const steps::BackupMeta* b, const std::string& error) {
-    if (!m_opts.dry_run)
-      m_fan.stage_summary(
-          command_summary(m_run_id, "rollback", m_env.name, outcome, code, m_total.elapsed(), b, error));
+    if (m_opts.dry_run) return;
+    auto sum = command_summary(m_run_id, "rollback", m_env.name, outcome, code, m_total.elapsed(), b, error);
+    sum.code_versions = m_ctx ? m_ctx->code_versions : std::map<std::string, std::string>{};
+    m_fan.stage_summary(sum);
   }
 
   int refuse(const std::string& why, int code = exit_code::k_refused) {
@@ -253,6 +256,10 @@ class RollbackRun {
     m_ctx = std::make_unique<steps::StageContext>(m_project, m_pb, m_env, m_session->db(), m_session->ledger(), m_fan,
                                                   m_transports, m_run_id, m_opts.state_dir);
     m_session->record("rollback", steps::current_version(*m_ctx), m_opts.command_line);
+    steps::drop_leftover_restores(m_session->db(), m_env, m_fan);
+    // services.NAME.version before the first step: in the summary, --json and --report.
+    if (auto why = steps::record_code_versions(*m_ctx); !why.empty())
+      m_fan.message(report::Level::Warn, "the code version before the rollback is unknown: " + why);
     return std::nullopt;
   }
 

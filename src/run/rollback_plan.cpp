@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
+#include "run/lock_json.hpp"
 #include "run/rollback_report.hpp"
 #include "run/runner.hpp"
 #include "run/waiting.hpp"
@@ -91,7 +92,8 @@ steps::BackupMeta match_backup(const config::Environment& env, const std::vector
 
 void read_lock_holder(db::Connection& db, RollbackPlan& p) {
   db::Ledger ledger(db);
-  if (auto h = ledger.lock_holder()) p.lock_holder = h->describe();
+  p.holder = ledger.lock_holder();
+  if (p.holder) p.lock_holder = p.holder->describe();
 }
 
 }  // namespace
@@ -218,7 +220,7 @@ json plan_json(const RollbackPlan& p) {
         {"inserted", p.discarded->ins}, {"updated", p.discarded->upd}, {"deleted", p.discarded->del}};
   j["backup_newer_than_last_change"] = p.newer_backup;
   j["newest_change"] = p.newest_change;
-  j["lock_holder"] = p.lock_holder.empty() ? json(nullptr) : json(p.lock_holder);
+  j["lock_holder"] = lock_holder_json(p.holder);
   return j;
 }
 

@@ -31,8 +31,9 @@ struct RollbackPlan {
   // The backup was taken after the newest change it would undo (e.g. a nightly after a bad
   // release): restoring it does not undo that change.
   bool newer_backup = false;
-  std::string newest_change;  // "VERSION (NAME) applied at TIME"
-  std::string lock_holder;    // "" when free
+  std::string newest_change;             // "VERSION (NAME) applied at TIME"
+  std::string lock_holder;               // "" when free
+  std::optional<db::LockHolder> holder;  // the same, for --json
 };
 
 // The backup `--backup` names: an ID, `latest`, `before:VERSION` (the newest taken before

@@ -27,6 +27,7 @@ void RollbackDocument::run_started(const std::string& run_id, const std::string&
   m_doc["steps"] = json::array();
   m_doc["messages"] = json::array();
   m_doc["plan"] = nullptr;
+  m_doc["code_versions"] = json::object();
 }
 
 void RollbackDocument::step_finished(const std::string& step, const std::string& summary, Millis took) {

@@ -29,6 +29,8 @@ class RollbackDocument : public report::Reporter {
   void message(report::Level level, const std::string& text) override;
   void stage_finished(const std::string&, const std::string&, Millis) override {}
   void run_finished(const std::string& outcome, int exit_code, Millis took) override;
+  // The code versions recorded before the first step (services.NAME.version).
+  void stage_summary(const report::StageSummary& s) override { m_doc["code_versions"] = s.code_versions; }
 
  private:
   std::string m_file;

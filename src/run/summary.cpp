@@ -5,6 +5,7 @@ namespace ferry::run {
 void note_context(report::StageSummary& s, steps::StageContext& ctx) {
   s.version_before = ctx.baseline.version;
   s.pending = static_cast<int>(ctx.state.pending.size());
+  s.code_versions = ctx.code_versions;
   if (ctx.backup) {
     s.backup_id = ctx.backup->id;
     s.backup_file = ctx.backup->file;

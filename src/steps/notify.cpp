@@ -40,7 +40,8 @@ std::string attempt(const config::Webhook& w, const std::string& body, long time
 }
 
 std::string payload(const report::StageSummary& s) {
-  nlohmann::json j = {{"run_id", s.run_id},
+  nlohmann::json j = {{"schema_version", 1},
+                      {"run_id", s.run_id},
                       {"playbook", s.playbook},
                       {"environment", s.environment},
                       {"outcome", s.outcome},
@@ -51,6 +52,7 @@ std::string payload(const report::StageSummary& s) {
                       {"backup_file", s.backup_file},
                       {"duration_ms", s.took.count()},
                       {"error", s.error},
+                      {"code_versions", s.code_versions},
                       {"at", now_iso8601()}};
   if (s.pending >= 0) j["pending"] = s.pending;
   return j.dump();

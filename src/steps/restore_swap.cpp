@@ -35,6 +35,14 @@ using db::quote_ident;
 
 constexpr Millis k_leave_wait{5000};  // how long other sessions get to leave the original
 
+// ferry_KIND_H_XXXX_RRRR: H the first 8 hex of sha256(the database's name), so a leftover is
+// known to be this database's; XXXX the backup ID's suffix; RRRR random.
+std::string owner_tag(const std::string& dbname) { return sha256_hex(dbname).substr(0, 8); }
+std::string swap_database_name(const std::string& kind, const std::string& dbname, const BackupMeta& meta) {
+  return "ferry_" + kind + "_" + owner_tag(dbname) + "_" + meta.id.substr(meta.id.size() - 4) + "_" +
+         stamp_id(4).substr(17);
+}
+
 // pg_restore -j needs a seekable file: a zstd backup is decompressed next to itself (removed at
 // exit), hashed in the same read; its sha256 ($2) is checked before anything is restored.
 const char* k_unpack_zstd =
@@ -186,7 +194,7 @@ std::string end_other_sessions(db::Connection& m, const std::string& dbname, int
 bool swap_in(StageContext& ctx, const BackupMeta& meta, db::Connection& m, std::unique_ptr<db::Connection>& scratch_db,
              const std::string& scratch) {
   const std::string& name = ctx.env.database.name;
-  std::string replaced = "ferry_replaced_" + meta.id.substr(meta.id.size() - 4) + "_" + stamp_id(4).substr(17);
+  std::string replaced = swap_database_name("replaced", name, meta);
   int own_pid = ctx.db.backend_pid();
   ctx.reporter.step_progress("restore", "swapping: new connections to " + name + " blocked, its sessions ended");
   m.exec("ALTER DATABASE " + quote_ident(name) + " ALLOW_CONNECTIONS false");
@@ -253,6 +261,41 @@ void drop_scratch(db::Connection& m, const std::string& scratch) {
 
 }  // namespace
 
+void drop_leftover_restores(db::Connection& db, const config::Environment& env, report::Reporter& rep) try {
+  // Only databases of this server named like a swap's, never the live one (nor the connected one).
+  auto r = db.exec_params(
+      "SELECT d.datname, d.datname LIKE 'ferry\\_restore\\_' || $1 || '\\_%', EXISTS (SELECT 1 FROM "
+      "pg_catalog.pg_stat_activity a WHERE a.datname = d.datname) FROM pg_catalog.pg_database d WHERE (d.datname LIKE "
+      "'ferry\\_restore\\_%' OR d.datname LIKE 'ferry\\_replaced\\_%') AND d.datname <> $2 AND d.datname <> "
+      "pg_catalog.current_database() AND (d.datname LIKE '%\\_' || $1 || '\\_%' OR d.datname !~ "
+      "'^ferry_(restore|replaced)_[0-9a-f]{8}_') ORDER BY 1",
+      {owner_tag(env.database.name), env.database.name});
+  for (int i = 0; i < r.rows(); ++i) {
+    std::string name = r.text(i, 0);
+    bool scratch = r.text(i, 1) == "t", in_use = r.text(i, 2) == "t";
+    if (scratch && !in_use) {
+      try {  // without FORCE: a session that connected since is not ended, the drop fails instead
+        db.exec("DROP DATABASE " + quote_ident(name));
+        rep.message(report::Level::Info, "dropped database " + name + ", left by a swap restore of " +
+                                             env.database.name + " stopped before its swap");
+        continue;
+      } catch (const Error& e) {
+        rep.message(report::Level::Warn, "cannot drop database " + name + ", left by a swap restore: " + e.what());
+        continue;
+      }
+    }
+    rep.message(report::Level::Warn,
+                "database " + name +
+                    (scratch ? " (a swap restore's copy of " + env.database.name + ") is in use; kept"
+                     : name.rfind("ferry_replaced_", 0) == 0
+                         ? " holds what a swap restore replaced (kept: drop it with DROP DATABASE once not needed)"
+                         : " was left by a swap restore of an older ferry (kept: drop it with DROP DATABASE once "
+                           "not needed)"));
+  }
+} catch (const Error& e) {
+  rep.message(report::Level::Warn, std::string("cannot look for databases a swap restore left: ") + e.what());
+}
+
 bool restore_by_swap(StageContext& ctx, const BackupMeta& meta) {
   const auto& env = ctx.env;
   std::string why = not_swappable(env);
@@ -269,7 +312,7 @@ bool restore_by_swap(StageContext& ctx, const BackupMeta& meta) {
     ctx.reporter.message(report::Level::Info, "restoring in one transaction: " + why);
     return false;
   }
-  std::string scratch = "ferry_restore_" + meta.id.substr(meta.id.size() - 4) + "_" + stamp_id(4).substr(17);
+  std::string scratch = swap_database_name("restore", env.database.name, meta);
   try {
     m->exec(create_like_sql(*m, env.database.name, scratch));
   } catch (const Error& e) {

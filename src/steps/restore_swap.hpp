@@ -13,4 +13,11 @@ namespace ferry::steps {
 // not be taken back.
 bool restore_by_swap(StageContext& ctx, const BackupMeta& meta);
 
+// A swap restore killed between its CREATE DATABASE and the swap leaves its copy behind. Called
+// by `ferry rollback` and `ferry backup` while they hold the environment's lock (so no swap of
+// this database is under way): drops this database's ferry_restore_* copies that no session
+// uses; names, and keeps, those in use, ferry_replaced_* and older unattributable ones. Never
+// the live database.
+void drop_leftover_restores(db::Connection& db, const config::Environment& env, report::Reporter& rep);
+
 }  // namespace ferry::steps
