@@ -58,3 +58,41 @@ printf '  %-44s %7s ms\n' "docker transport (docker exec)" "$md"
 printf '  %-44s %7s ms\n' "kubectl transport (stand-in kubectl exec)" "$mk"
 printf '  %-44s %7s    (%s ms more per command; target: within 5 ms)\n' "kubectl / docker" "$(ratio "$mk" "$md")" \
   "$(awk -v a="$mk" -v b="$md" 'BEGIN { printf "%.1f", a - b }')"
+# The stand-in's own cost (bash parsing kubectl's syntax, then podman exec), without ferry:
+# the same `true` through `docker exec` and through the stand-in, interleaved.
+sd=(); sk=()
+for _ in $(seq 1 "$N"); do
+  sd+=("$(time_ms /usr/bin/docker exec "$C" true)")
+  sk+=("$(time_ms "$BENCH_ROOT/tests/support/kubectl-standin" exec deployment/backend -- true)")
+done
+printf '  %-44s %7s ms\n' "docker exec C true (no ferry)" "$(median "${sd[@]}")"
+printf '  %-44s %7s ms    (the stand-in alone adds %s ms)\n' "kubectl-standin exec ... -- true (no ferry)" \
+  "$(median "${sk[@]}")" "$(( $(median "${sk[@]}") - $(median "${sd[@]}") ))"
+# Ferry's own script in the pod, without podman's ~0.3-0.6 s per exec: a recording kubectl keeps
+# the words after `--` and the stdin ferry sent for one `run: true` step; they are replayed with
+# the local sh RUNS*20 times against docker's `sh -c 'bash -o pipefail -c true'` (its environment
+# goes by -e, no stdin), interleaved; CPU of the processes started, per command.
+mkdir -p "$W/rec" "$W/project-rec/environments" "$W/project-rec/playbooks"
+printf '#!/bin/bash\nwhile [ "$1" != -- ]; do shift; done; shift\nprintf "%%s\\0" "$@" > %s/argv; cat > %s/stdin\n' \
+  "$W/rec" "$W/rec" > "$W/rec/kubectl"; chmod +x "$W/rec/kubectl"
+printf 'connections:\n  app: {type: kubectl, target: deployment/backend, kubectl: %s}\n%s\n' "$W/rec/kubectl" "$db" \
+  > "$W/project-rec/environments/kubectl.yaml"
+printf 'stages: [kubectl]\nsteps:\n  - run: {on: app, command: "true"}\n' > "$W/project-rec/playbooks/kubectl.yaml"
+"$FERRY" -C "$W/project-rec" --state-dir "$W/state" run kubectl >/dev/null
+python3 - "$W/rec" $(( RUNS * 20 )) <<'PY'
+import os, statistics, subprocess, sys, time
+d, n = sys.argv[1], int(sys.argv[2])
+words = [w.decode() for w in open(d + "/argv", "rb").read().split(b"\0")[:-1]]
+cases = {"ferry's kubectl script (as sent)": (words, open(d + "/stdin", "rb").read()),
+         "docker's sh -c 'bash -o pipefail -c true'": (["sh", "-c", "bash -o pipefail -c true"], b"")}
+wall = {k: [] for k in cases}; cpu = {k: 0.0 for k in cases}
+for _ in range(n):
+    for k, (argv, data) in cases.items():
+        c0, t0 = os.times(), time.perf_counter()
+        subprocess.run(argv, input=data, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t1, c1 = time.perf_counter(), os.times()
+        wall[k].append((t1 - t0) * 1000)
+        cpu[k] += (c1.children_user - c0.children_user + c1.children_system - c0.children_system) * 1000
+for k in cases:
+    print("  %-44s %7.1f ms wall (median), %.1f ms CPU per command (%d runs)" % (k, statistics.median(wall[k]), cpu[k] / n, n))
+PY

@@ -5,7 +5,7 @@
 # probe to a proven rollback. Medians of RUNS runs.
 source "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-5}
-bench_build
+if [ -n "${FERRY_BIN:-}" ]; then FERRY=$FERRY_BIN; else bench_build; fi  # FERRY_BIN: a build already made
 command -v ansible-playbook >/dev/null || apt-get install -y -qq --no-install-recommends ansible >/dev/null
 bench_cluster_start
 W="$BENCH_DIR/work"

@@ -69,7 +69,8 @@ json connection() {
                    {"kubectl", str("kubectl: the kubectl program (kubectl)")},
                    {"via", str("docker: the connection the engine runs on (local)")},
                    {"engine", str("docker: docker, podman or a path")},
-                   {"workdir", str("docker: exec -w; kubectl: cd inside the pod")}},
+                   {"workdir", str("docker: exec -w; kubectl: cd inside the pod")},
+                   {"keepalive", duration("kubectl: keepalive interval (30s); 0s: none")}},
                   {"type"});
   return c;
 }

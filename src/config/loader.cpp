@@ -55,7 +55,9 @@ bool is_http_url(const std::string& url) {
 }
 
 void read_kubectl(const Reader& r, const YAML::Node& n, const std::string& what, Connection& c) {
-  r.expect_map(n, what, {"type", "target", "namespace", "container", "context", "kubeconfig", "kubectl", "workdir"});
+  r.expect_map(
+      n, what,
+      {"type", "target", "namespace", "container", "context", "kubeconfig", "kubectl", "workdir", "keepalive"});
   r.require(n, what, "target");
   c.type = ConnectionType::Kubectl;
   auto& k = c.kubectl;
@@ -70,6 +72,7 @@ void read_kubectl(const Reader& r, const YAML::Node& n, const std::string& what,
   k.kubeconfig = r.str_or(n, "kubeconfig", "");
   k.kubectl = r.nonempty(n, "kubectl", "kubectl");
   k.workdir = r.str_or(n, "workdir", "");
+  k.keepalive = r.duration_or(n, "keepalive", k.keepalive);
 }
 
 Connection read_connection(const Reader& r, const std::string& name, const YAML::Node& n) {

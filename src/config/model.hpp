@@ -48,6 +48,9 @@ struct KubectlSpec {
   std::string kubeconfig;
   std::string kubectl = "kubectl";  // the client binary (a path or a name on PATH)
   std::string workdir;              // "" = the container's own
+  // While a command runs, the pod's script writes a NUL byte to stderr this often (ferry drops
+  // it), so an idle stream is not cut by a proxy or the kubelet; 0: never.
+  Millis keepalive{30'000};
 };
 
 struct Connection {

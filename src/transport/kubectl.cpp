@@ -1,5 +1,6 @@
 #include "transport/kubectl.hpp"
 
+#include <algorithm>
 #include <chrono>
 
 #include "core/text.hpp"
@@ -50,6 +51,29 @@ std::string kubectl_error(const config::KubectlSpec& k, const std::string& what,
   return "";
 }
 
+// Runs SCRIPT ($2) in a subshell while a background loop writes a NUL byte to stderr every
+// $1 seconds, so that no proxy, load balancer or kubelet cuts the stream as idle (kubectl exec
+// can then exit 0 while the command goes on in the pod: kubernetes#73056). When the command
+// ends, the loop and its sleep are killed and reaped: nothing is left in the pod.
+constexpr const char* k_keepalive_script =
+    R"SH({ s=; trap '[ -z "$s" ] || { kill "$s" 2>/dev/null; wait "$s" 2>/dev/null; }; exit 0' TERM
+  while sleep "$1" 2>/dev/null & s=$!; wait "$s"; do printf '\0' >&2 || exit 0; done; } </dev/null >/dev/null &
+k=$!
+( eval "$2" )
+r=$?
+kill "$k" 2>/dev/null; wait "$k"
+exit "$r")SH";
+
+// The words after `--`: sh -c SCRIPT, wrapped in the keepalive loop unless it is off or the
+// command's own timeout ends it before the first keepalive would be written.
+std::vector<std::string> pod_argv(const std::string& script, const Command& cmd, Millis keepalive) {
+  if (keepalive.count() <= 0 || (cmd.timeout && *cmd.timeout <= keepalive)) return {"sh", "-c", script};
+  std::string seconds = std::to_string(std::max<long long>(1, (keepalive.count() + 999) / 1000));
+  return {"sh", "-c", k_keepalive_script, "ferry-keepalive", seconds, script};
+}
+
+void drop_keepalives(std::string& err) { err.erase(std::remove(err.begin(), err.end(), '\0'), err.end()); }
+
 }  // namespace
 
 std::vector<std::string> KubectlTransport::command_line(const std::vector<std::string>& argv,
@@ -76,11 +100,14 @@ CommandResult KubectlTransport::run(const Command& cmd, const OutputSink& out) {
   Command inner = cmd;
   if (inner.cwd.empty()) inner.cwd = m_spec.workdir;  // kubectl exec has no -w
   Command outer = cmd;
-  outer.argv = command_line({"sh", "-c", remote_command(inner)}, {}, true);
   outer.env.clear();  // read by the script from stdin: remote_input()
   outer.stdin_data = remote_input(cmd);
+  // Without -i when nothing goes in: kubectl then opens no stdin stream (the command reads EOF).
+  bool stdin_open = !outer.stdin_data.empty() || cmd.stdin_fd >= 0;
+  outer.argv = command_line(pod_argv(remote_script(inner), cmd, m_spec.keepalive), {}, stdin_open);
   outer.cwd.clear();
   auto res = m_via.run(outer, out);
+  drop_keepalives(res.err);
   // The command's own stderr may contain any text; kubectl's errors come before it ran (its
   // stdout is then empty) and exit 1.
   if (res.exit_code == 1 && res.out.empty())
