@@ -23,7 +23,7 @@ std::string or_none(const std::string& v);
 int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& env, bool as_json);
 // With `check`: exit 3 on drift (or an interrupted migration), 2 on pending, 1 unreachable.
 int cmd_status(const Globals& g, const std::optional<std::string>& env, bool json, bool check = false);
-int cmd_history(const Globals& g, const std::string& env, bool json);
+int cmd_history(const Globals& g, const std::string& env, bool json, bool locks = false);
 int cmd_backups(const Globals& g, const std::string& env, bool json);
 int cmd_new(const Globals& g, const std::string& name);
 

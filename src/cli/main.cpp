@@ -145,6 +145,8 @@ int main(int argc, char** argv) {
   auto* history = app.add_subcommand("history", "applied migrations and runs, from the database's own tables");
   history->add_option("ENV", env_name, "environment")->required();
   history->add_flag("--json", json, "machine-readable output");
+  bool locks = false;
+  history->add_flag("--locks", locks, "per migration and statement: the locks held, rewrites and durations traced");
 
   auto* backup = app.add_subcommand("backup", "take a verified backup now (or pin/unpin one, or verify one)");
   backup->add_option("ENV", env_name, "environment");  // required unless a subcommand follows
@@ -222,7 +224,7 @@ int main(int argc, char** argv) {
     if (validate->parsed()) return cmd_validate(g, validate_options);
     if (plan->parsed()) return cmd_plan(g, playbook, env_opt, plan_json);
     if (status->parsed()) return cmd_status(g, env_opt, json, check);
-    if (history->parsed()) return cmd_history(g, env_name, json);
+    if (history->parsed()) return cmd_history(g, env_name, json, locks);
     if (backups->parsed()) return cmd_backups(g, env_name, json);
     if (make_new->parsed()) return cmd_new(g, new_name);
     if (lint->parsed()) return cmd_lint(g, lint_options);
