@@ -44,8 +44,10 @@ done
 cat > "$W/project/environments/bench.yaml" <<YAML
 database: {name: bench, user: postgres, host: 127.0.0.1, port: $PGPORT}
 YAML
-printf 'stages: [bench]\nsteps:\n  - migrate\n' > "$W/project/playbooks/all.yaml"
-printf 'stages: [bench]\nsteps:\n  - migrate: {transaction: each}\n' > "$W/project/playbooks/each.yaml"
+# lock_trace: never: the one-round-trip batches a protected environment runs (bench is not
+# protected, where `auto` would trace; lock_trace.sh measures that)
+printf 'stages: [bench]\nsteps:\n  - migrate: {lock_trace: never}\n' > "$W/project/playbooks/all.yaml"
+printf 'stages: [bench]\nsteps:\n  - migrate: {transaction: each, lock_trace: never}\n' > "$W/project/playbooks/each.yaml"
 printf 'migrations: none\nstages: [bench]\nsteps:\n  - migrate\n' > "$W/project/playbooks/init.yaml"
 cat > "$W/alembic/alembic.ini" <<INI
 [alembic]

@@ -11,6 +11,7 @@
 #include "cli/fleet_options.hpp"
 #include "cli/fleet_status.hpp"
 #include "cli/lint_command.hpp"
+#include "cli/lock_views.hpp"
 #include "config/loader.hpp"
 #include "core/error.hpp"
 #include "core/text.hpp"
@@ -184,7 +185,7 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
   return code;
 }
 
-int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
+int cmd_history(const Globals& g, const std::string& env_name, bool as_json, bool locks) {
   auto project = config::load_project(g.root);
   select_database(project, env_name, g.database, true);
   const auto& env = project.environment(env_name);
@@ -193,6 +194,7 @@ int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
   auto applied = ledger.applied();
   auto runs = ledger.runs(50);
   auto events = ledger.history(100);
+  auto traces = read_traces(*link.conn);
   if (as_json) {
     json j = {{"schema_version", 1},
               {"environment", env_name},
@@ -200,13 +202,15 @@ int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
               {"runs", json::array()},
               {"events", json::array()}};
     for (const auto& m : applied)
-      j["migrations"].push_back({{"version", m.version},
-                                 {"name", m.name},
-                                 {"checksum", m.checksum},
-                                 {"applied_at", m.applied_at},
-                                 {"duration_ms", m.duration_ms},
-                                 {"run_id", m.run_id},
-                                 {"reversible", m.down_sql.has_value()}});
+      j["migrations"].push_back(
+          {{"version", m.version},
+           {"name", m.name},
+           {"checksum", m.checksum},
+           {"applied_at", m.applied_at},
+           {"duration_ms", m.duration_ms},
+           {"run_id", m.run_id},
+           {"reversible", m.down_sql.has_value()},
+           {"lock_trace", traces.count(m.version) ? trace_to_json(traces.at(m.version)) : json(nullptr)}});
     for (const auto& r : runs)
       j["runs"].push_back({{"id", r.id},
                            {"playbook", r.playbook},
@@ -239,6 +243,11 @@ int cmd_history(const Globals& g, const std::string& env_name, bool as_json) {
     if (!r.error.empty()) std::cout << "      " << project.secrets.redact(first_line(r.error)) << "\n";
   }
   print_accepted_risks(std::cout, ledger);  // lint2
+  if (locks) {
+    std::map<std::string, std::string> labels;
+    for (const auto& m : applied) labels[m.version] = m.version + "_" + m.name;
+    print_traces(std::cout, traces, labels);
+  }
   return 0;
 }
 

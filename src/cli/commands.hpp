@@ -29,7 +29,7 @@ int cmd_status(const Globals& g, const std::optional<std::string>& env, bool jso
 // interrupted, lock, lock_holder, last_run, fingerprint, alembic_revision); throws when it
 // cannot be read. cli/fleet_status.cpp reads each member of a fleet with it.
 void read_status(nlohmann::json& e, const config::Project& project, const config::Environment& env);
-int cmd_history(const Globals& g, const std::string& env, bool json);
+int cmd_history(const Globals& g, const std::string& env, bool json, bool locks = false);
 int cmd_backups(const Globals& g, const std::string& env, bool json);
 int cmd_new(const Globals& g, const std::string& name);
 

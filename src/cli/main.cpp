@@ -102,7 +102,7 @@ struct Commands {
   ValidateOptions validate_options;
   std::string playbook, env_name, new_name;
   std::optional<std::string> env_opt;
-  bool json = false, plan_json = false, check = false;
+  bool json = false, plan_json = false, check = false, locks = false;
   ChangeOptions change;
   LintOptions lint_options;
   ScheduleOptions schedule_options;
@@ -130,6 +130,7 @@ void add_history_command(CLI::App& app, Commands& c) {
   c.history = app.add_subcommand("history", "applied migrations and runs, from the database's own tables");
   c.history->add_option("ENV", c.env_name, "environment")->required();
   c.history->add_flag("--json", c.json, "machine-readable output");
+  c.history->add_flag("--locks", c.locks, "per migration and statement: the locks held, rewrites and durations traced");
 }
 
 void add_backups_command(CLI::App& app, Commands& c) {
@@ -186,7 +187,7 @@ std::vector<Command> project_free_commands(const Commands& c, const GlobalFlags&
       {is(c.validate), [&] { return cmd_validate(f.g, c.validate_options); }},
       {is(c.plan), [&] { return cmd_plan(f.g, c.playbook, c.env_opt, c.plan_json); }},
       {is(c.status), [&] { return cmd_status(f.g, c.env_opt, c.json, c.check); }},
-      {is(c.history), [&] { return cmd_history(f.g, c.env_name, c.json); }},
+      {is(c.history), [&] { return cmd_history(f.g, c.env_name, c.json, c.locks); }},
       {is(c.backups), [&] { return cmd_backups(f.g, c.env_name, c.json); }},
       {is(c.make_new), [&] { return cmd_new(f.g, c.new_name); }},
       {is(c.lint), [&] { return cmd_lint(f.g, c.lint_options); }},

@@ -10,6 +10,7 @@
 #include "cli/fleet_options.hpp"
 #include "cli/commands.hpp"
 #include "cli/lint_command.hpp"
+#include "cli/lock_views.hpp"
 #include "config/loader.hpp"
 #include "core/output.hpp"
 #include "run/stage_plan.hpp"
@@ -31,7 +32,29 @@ struct StageView {
   bool unreachable = false;
   std::string lint;  // plan's lint lines (text output only)
   std::string version_noun = "version";
+  std::vector<run::MigrationForecast> forecast;  // per pending migration (lock trace, scaled)
 };
+
+// The forecast of a stage's pending migrations from the traces of the stages before it. Alembic
+// migrations are not traced (alembic runs them); a failure to read is a note, never a plan error.
+std::vector<run::MigrationForecast> read_forecast(const config::Project& project, const config::Playbook& pb,
+                                                  const config::Environment& env, const run::StagePlan& plan,
+                                                  db::Connection& conn) {
+  const auto& pending = plan.state.pending;
+  if (pending.empty()) return {};
+  std::string why;
+  if (pb.migrations.driver == config::Driver::Alembic) why = "no trace (Alembic migrations are not traced)";
+  if (why.empty()) {
+    try {
+      return run::forecast_stage(run::earlier_traces(project, pb, env.name), pending, conn);
+    } catch (const Error& e) {
+      why = std::string("no trace (") + e.what() + ")";
+    }
+  }
+  std::vector<run::MigrationForecast> out;
+  for (const auto& p : pending) out.push_back({p.label, "", why, "", {}});
+  return out;
+}
 
 // How the console names a refusal.
 std::string verdict(run::RefusalKind k) {
@@ -67,6 +90,7 @@ StageView read_stage(const config::Project& project, const config::Playbook& pb,
   try {
     v.plan = run::plan_stage(project, pb, env, *driver, *link.conn, ledger, earlier);
     v.refusal = v.plan->refusal;
+    v.forecast = read_forecast(project, pb, env, *v.plan, *link.conn);
     if (auto lock = ledger.lock_holder()) {
       v.lock_holder = lock->describe();
       if (!v.refusal) v.refusal = run::locked_refusal("'" + env.name + "' is locked by " + v.lock_holder);
@@ -118,6 +142,7 @@ void print_stage(std::ostream& os, const Globals& g, const config::Environment& 
     if (!v.lock_holder.empty()) os << "  lock: held by " << v.lock_holder << "\n";
     print_gate(os, g, env, *v.plan);
     os << v.lint;
+    print_forecast(os, env.name, v.forecast);
   }
   if (v.refusal) {
     os << "  verdict: " << paint(g, "31", verdict(v.refusal->kind)) << "\n";
@@ -134,6 +159,7 @@ json stage_json(const StageView& v) {
     s["current_version"] = p.state.current.empty() ? json(nullptr) : json(p.state.current);
     for (const auto& m : p.state.pending)
       s["pending"].push_back({{"version", m.version}, {"name", m.name}, {"file", m.file}});
+    s["forecast"] = forecast_json(v.forecast);
     s["rollback"] = {{"method", steps::method_id(p.rollback.method)}, {"reason", p.rollback.reason}};
   }
   if (v.refusal) s["refusal"] = {{"kind", run::refusal_id(v.refusal->kind)}, {"message", v.refusal->message}};

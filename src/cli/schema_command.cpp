@@ -156,6 +156,7 @@ json step() {
               {"lock_timeout", duration("5s")},
               {"lock_retries", integer(0, 100, "0")},
               {"lock_retry_max", duration("30s, at least 1s")},
+              {"lock_trace", one_of({"auto", "always", "never"}, "auto: trace on environments that are not protected")},
               {"preflight_max_age", duration("5m: older transactions on the migrated tables fail the preflight")},
               {"preflight_max_lag", duration("1m: replicas further behind fail the preflight")},
               {"timeout", timeout}});

@@ -397,7 +397,7 @@ void read_stages(const Reader& r, const Project& project, const YAML::Node& doc,
 void check_alembic_migrate_step(const Reader& r, const YAML::Node& node) {
   const YAML::Node body = node.IsMap() ? YAML::Node(node["migrate"]) : YAML::Node();
   if (!body.IsMap()) return;
-  for (const char* key : {"transaction", "lock_timeout", "lock_retries", "lock_retry_max"})
+  for (const char* key : {"transaction", "lock_timeout", "lock_retries", "lock_retry_max", "lock_trace"})
     if (body[key])
       r.fail(body[key], std::string("'") + key +
                             "' does not apply to the Alembic driver (alembic runs its own transactions); remove it");

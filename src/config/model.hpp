@@ -168,6 +168,9 @@ struct ColumnCheck {
   std::string type;  // "" = any type
 };
 
+// `migrate: {lock_trace: ...}`: where native migrations run statement by statement with a lock trace
+enum class LockTraceMode { Auto, Always, Never };
+
 struct StepSpec {
   StepKind kind = StepKind::Run;
   std::optional<Millis> timeout;
@@ -176,6 +179,7 @@ struct StepSpec {
   Millis lock_timeout{5'000};
   int lock_retries = 0;           // a migration that hit lock_timeout (55P03) is tried again this many times
   Millis lock_retry_max{30'000};  // ceiling of the backoff between those attempts (from 1 s, doubling)
+  LockTraceMode lock_trace = LockTraceMode::Auto;  // auto: on environments that are not protected
   // lint2: the preflight flags transactions older than max_age holding or waiting for locks on the
   // migrated tables, and replicas whose replay_lag exceeds max_lag
   Millis preflight_max_age{300'000};

@@ -93,11 +93,15 @@ StepSpec read_step(const Reader& r, const YAML::Node& item) {
     if (has_body) {
       r.expect_map(body, "migrate step",
                    {"transaction", "lock_timeout", "lock_retries", "lock_retry_max", "timeout", "preflight_max_age",
-                    "preflight_max_lag"});
+                    "preflight_max_lag", "lock_trace"});
       s.transaction_each = r.one_of(body, "transaction", "all", {"all", "each"}) == "each";
       s.lock_timeout = r.duration_or(body, "lock_timeout", s.lock_timeout);
       s.lock_retries = r.int_or(body, "lock_retries", s.lock_retries, 0, 100);
       s.lock_retry_max = r.duration_or(body, "lock_retry_max", s.lock_retry_max);
+      auto trace = r.one_of(body, "lock_trace", "auto", {"auto", "always", "never"});
+      s.lock_trace = trace == "always"  ? LockTraceMode::Always
+                     : trace == "never" ? LockTraceMode::Never
+                                        : LockTraceMode::Auto;
       s.preflight_max_age = r.duration_or(body, "preflight_max_age", s.preflight_max_age);  // lint2
       s.preflight_max_lag = r.duration_or(body, "preflight_max_lag", s.preflight_max_lag);  // lint2
       if (s.lock_retry_max < Millis(1'000))

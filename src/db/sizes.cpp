@@ -14,4 +14,18 @@ std::map<std::string, RelationSize> relation_sizes(Connection& conn, const std::
   return out;
 }
 
+std::map<std::string, RelationSize> relation_sizes_nowait(Connection& conn, const std::set<std::string>& names) {
+  if (names.empty()) return {};
+  try {
+    conn.exec("BEGIN");
+    conn.exec("SET LOCAL lock_timeout = '1s'");
+    auto out = relation_sizes(conn, names);
+    conn.exec("COMMIT");
+    return out;
+  } catch (...) {
+    conn.rollback_if_open();
+    throw;
+  }
+}
+
 }  // namespace ferry::db

@@ -16,5 +16,9 @@ struct RelationSize {
 // Sizes of the named tables ("name" or "schema.name", resolved with the server's search_path);
 // tables that do not exist are left out. Reads catalogs only: no table is scanned or locked.
 std::map<std::string, RelationSize> relation_sizes(Connection& conn, const std::set<std::string>& names);
+// The same in a transaction of its own under a 1s lock_timeout: pg_table_size opens each table
+// (ACCESS SHARE), and behind a queued ACCESS EXCLUSIVE it would wait for good. Throws when a
+// table cannot be read within it (the transaction rolled back).
+std::map<std::string, RelationSize> relation_sizes_nowait(Connection& conn, const std::set<std::string>& names);
 
 }  // namespace ferry::db

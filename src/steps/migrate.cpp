@@ -9,18 +9,22 @@
 #include "migrate/lint/record.hpp"
 #include "migrate/sql_parser.hpp"
 #include "core/interrupt.hpp"
+#include "steps/lock_trace.hpp"
 #include "steps/step.hpp"
 
 namespace ferry::steps {
 
 namespace {
-// Runs each statement; a failure names FILE:LINE:COL of the statement.
-void exec_statements(db::Connection& db, const std::string& sql, const std::string& file) {
+// Runs each statement (through `tracer` when tracing); a failure names FILE:LINE:COL of the statement.
+void exec_statements(db::Connection& db, const std::string& sql, const std::string& file, Tracer* tracer = nullptr) {
   for (const auto& st : migrate::split_statements(sql, file)) {
     if (interrupted()) throw Error(ErrorKind::Command, "interrupted by " + interrupt_name());
     try {
       log::trace("sql: " + st.text);
-      db.exec(st.text);
+      if (tracer)
+        tracer->exec(st, file);
+      else
+        db.exec(st.text);
     } catch (const db::DbError& e) {
       if (interrupted())
         throw Error(ErrorKind::Command,
@@ -132,10 +136,15 @@ class Applier {
         m_each(spec.transaction_each),
         m_pending(pending),
         m_base(ctx.applied_this_run.size()),
-        m_lt("SET LOCAL lock_timeout = '" + std::to_string(spec.lock_timeout.count()) + "ms'") {}
+        m_lt("SET LOCAL lock_timeout = '" + std::to_string(spec.lock_timeout.count()) + "ms'"),
+        m_trace(tracing(spec, ctx.env)) {}
 
   void run() {
     try {
+      if (m_trace) {
+        db::ensure_lock_traces(m_db);  // before any transaction: its DDL is no migration's lock
+        m_start = db::user_tables(m_db);
+      }
       size_t i = 0;
       while (i < m_pending.size()) {
         try {
@@ -162,7 +171,9 @@ class Applier {
   // From migration i: a batch of plain ones, or one on its own. Returns the next index.
   size_t step(size_t i) {
     size_t j = i;
-    while (j < m_pending.size() && j - i < k_batch && !m_pending[j].no_transaction && !m_pending[j].verify_sql) ++j;
+    while (!m_trace && j < m_pending.size() && j - i < k_batch && !m_pending[j].no_transaction &&
+           !m_pending[j].verify_sql)
+      ++j;
     if (j > i) {
       send_batch(i, j);
       if (m_each) m_open = false;
@@ -243,7 +254,17 @@ class Applier {
     fail(m, db::DbError(where + ": " + e.what(), e.sqlstate(), e.position()));
   }
 
-  // One migration on its own: no-transaction, or with verify.sql (checked statement by statement).
+  // The migration's statements, one by one; traced (and the trace stored) when this step traces.
+  void exec_up(const migrate::Migration& m) {
+    std::string file = m.dir + "/up.sql";
+    if (!m_trace) return exec_statements(m_db, m.up_sql, file);
+    Tracer tracer(m_db, m_ctx.env.name, !m.no_transaction, m_start);
+    exec_statements(m_db, m.up_sql, file, &tracer);
+    db::store_lock_trace(m_db, m.version, m_ctx.run_id, m_ctx.env.name, trace_json(tracer.trace()));
+  }
+
+  // One migration on its own: no-transaction, with verify.sql (checked statement by statement), or
+  // traced.
   void apply_alone(const migrate::Migration& m) {
     if (interrupted()) throw Error(ErrorKind::Command, "interrupted by " + interrupt_name());
     progress(m);
@@ -254,7 +275,7 @@ class Applier {
         m_ctx.ledger.mark_applying(rec);  // outlives a kill between the statements and the ledger row
         m_db.exec("SET lock_timeout = '" + std::to_string(m_spec.lock_timeout.count()) + "ms'");
         m_db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, false)");
-        exec_statements(m_db, m.up_sql, m.dir + "/up.sql");
+        exec_up(m);
         if (m.verify_sql) run_checks(m_db, *m.verify_sql, m.dir + "/verify.sql");
         m_db.exec("RESET lock_timeout");
         m_db.exec(m_ctx.ledger.record_applied_sql(rec));
@@ -262,8 +283,8 @@ class Applier {
       } else {
         begin();
         m_db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, true)");
-        exec_statements(m_db, m.up_sql, m.dir + "/up.sql");
-        run_checks(m_db, *m.verify_sql, m.dir + "/verify.sql");
+        exec_up(m);
+        if (m.verify_sql) run_checks(m_db, *m.verify_sql, m.dir + "/verify.sql");
         m_db.exec(m_ctx.ledger.record_applied_sql(rec));
         m_staged.push_back(rec);
         if (m_each) commit();
@@ -286,6 +307,8 @@ class Applier {
   const std::vector<migrate::Migration>& m_pending;
   const size_t m_base;  // committed before this step
   const std::string m_lt;
+  const bool m_trace;                           // statement by statement, each traced (lock_trace)
+  std::map<long long, db::TableState> m_start;  // tracing: the user tables before the first migration
   int m_attempt = 1;
   std::vector<db::AppliedMigration> m_staged;  // in the open transaction, not yet committed
   bool m_open = false;

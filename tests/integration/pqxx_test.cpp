@@ -118,11 +118,11 @@ TEST_F(Pqxx, SessionSettingsAndALostSession) {
 
 // The signal handler only writes to a pipe; the signal thread cancels the running statement
 // with libpqxx's cancel_query(). Here in `transaction: all` mode, where the whole batch is one
-// pipeline round trip.
+// pipeline round trip (`lock_trace: never`: dev is not protected, where `auto` would trace).
 TEST_F(Pqxx, SigintCancelsTheRunningStatementFromTheSignalThread) {
   Project project;
   project.env("dev", pg(), "app");
-  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - migrate\n");
+  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - migrate: {lock_trace: never}\n");
   project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
   project.migration("0002_slow", "SELECT pg_sleep(60);", "SELECT 1;");
   Background run({ferry_binary(), "-C", project.root(), "run", "promote"});

@@ -10,18 +10,12 @@
 namespace ferry::migrate::lint {
 
 namespace {
-// pg_table_size opens each table (ACCESS SHARE): behind a queued ACCESS EXCLUSIVE it would wait for
-// good. Read under a short lock_timeout in a transaction of its own; what cannot be read is unknown.
+// Read without queueing behind a lock (db::relation_sizes_nowait); what cannot be read is unknown.
 std::map<std::string, TableSize> read_sizes(db::Connection& conn, const std::set<std::string>& names) {
   std::map<std::string, TableSize> sizes;
-  if (names.empty()) return sizes;
   try {
-    conn.exec("BEGIN");
-    conn.exec("SET LOCAL lock_timeout = '1s'");
-    for (const auto& [name, s] : db::relation_sizes(conn, names)) sizes[name] = {s.rows, s.bytes};
-    conn.exec("COMMIT");
+    for (const auto& [name, s] : db::relation_sizes_nowait(conn, names)) sizes[name] = {s.rows, s.bytes};
   } catch (const Error& e) {
-    conn.rollback_if_open();
     log::warn("table sizes not read (counted as large): " + std::string(e.what()));
     sizes.clear();
   }
