@@ -97,6 +97,7 @@ void add_backup_command(CLI::App& app, ChangeOptions& o) {
   o.backup->add_option("--report", o.report_file, "write the backup's events as JSON to FILE");
   add_pin_commands(*o.backup, o.pin);
   o.verify = add_drill_command(*o.backup, o.drill);
+  add_wait_options(*o.backup, o);
 }
 
 void add_rollback_command(CLI::App& app, ChangeOptions& o) {

@@ -13,7 +13,11 @@ namespace {
 class Console : public Reporter {
  public:
   Console(bool color, bool quiet, bool verbose)
-      : m_color(color), m_quiet(quiet), m_verbose(verbose), m_tty(isatty(STDOUT_FILENO) == 1) {
+      : m_color(color),
+        m_quiet(quiet),
+        m_verbose(verbose),
+        m_tty(isatty(STDOUT_FILENO) == 1),
+        m_err_tty(isatty(STDERR_FILENO) == 1) {
     if (const char* e = std::getenv("FERRY_PROGRESS_INTERVAL"); e && *e && std::atoi(e) >= 0)
       m_interval = Millis(std::atoi(e) * 1000LL);
   }
@@ -64,18 +68,20 @@ class Console : public Reporter {
     if (m_quiet && level == Level::Info) return;
     clear_progress();
     std::string text = console_part(message);
+    // Step lines and results go to stdout; warnings, errors and their hints to stderr, so `-q`
+    // is silent on stdout and `--json` stdout stays one document.
     switch (level) {
       case Level::Info:
         out("  " + text + "\n");
         break;
       case Level::Warn:
-        out("  " + paint("33", "warning: ") + text + "\n");
+        err("  " + paint_err("33", "warning: ") + text + "\n");
         break;
       case Level::Error:
-        out("  " + paint("31;1", "error: ") + text + "\n");
+        err("  " + paint_err("31;1", "error: ") + text + "\n");
         break;
       case Level::Hint:
-        out("  " + paint("36", "hint: ") + text + "\n");
+        err("  " + paint_err("36", "hint: ") + text + "\n");
         break;
     }
   }
@@ -123,7 +129,15 @@ class Console : public Reporter {
     std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
   }
-  bool m_color, m_quiet, m_verbose, m_tty;
+  static void err(const std::string& s) {
+    std::fwrite(s.data(), 1, s.size(), stderr);
+    std::fflush(stderr);
+  }
+  // Colour on stderr only when it is a terminal too (stdout may be one while stderr goes to a file).
+  std::string paint_err(const std::string& code, const std::string& s) const {
+    return m_color && m_err_tty ? "\033[" + code + "m" + s + "\033[0m" : s;
+  }
+  bool m_color, m_quiet, m_verbose, m_tty, m_err_tty;
   bool m_progress_shown = false;
   size_t m_progress_width = 0;
   Millis m_interval{10'000};
