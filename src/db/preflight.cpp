@@ -48,12 +48,19 @@ PreflightReading read_preflight(Connection& conn, const std::vector<std::string>
                                  "SELECT to_regclass(n)::oid AS oid FROM unnest(ARRAY['flyway_schema_history', "
                                  "'alembic_version', 'sqitch.changes', 'sqitch.tags', 'sqitch.releases']) n",
                                  "l.granted AND l.mode <> 'AccessShareLock'", {});
+  // A role without pg_read_all_stats (pg_monitor) sees a replica's row with every column NULL
+  // but pid and application_name: its lag is unknown, not small.
   auto r = conn.exec_params(
-      "SELECT coalesce(application_name, ''), coalesce(client_addr::text, ''), "
-      "extract(epoch FROM replay_lag)::float8 FROM pg_stat_replication "
-      "WHERE replay_lag > make_interval(secs => $1::float8) ORDER BY replay_lag DESC",
+      "SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local socket'), "
+      "coalesce(extract(epoch FROM replay_lag)::float8, 0), state IS NULL FROM pg_stat_replication "
+      "WHERE state IS NULL OR replay_lag > make_interval(secs => $1::float8) ORDER BY replay_lag DESC NULLS LAST",
       {std::to_string(max_lag_s)});
-  for (int i = 0; i < r.rows(); ++i) out.lagging.push_back({r.text(i, 0), r.text(i, 1), std::stod(r.text(i, 2))});
+  for (int i = 0; i < r.rows(); ++i) {
+    if (r.text(i, 3) == "t")
+      out.unreadable_replicas.push_back(r.text(i, 0));
+    else
+      out.lagging.push_back({r.text(i, 0), r.text(i, 1), std::stod(r.text(i, 2))});
+  }
   return out;
 }
 

@@ -20,6 +20,7 @@ struct PreflightReading {
   std::vector<TableLockHolder> queued;            // waiting (not granted) for a lock on the tables
   std::vector<TableLockHolder> tool_locks;        // holding flyway_schema_history / alembic_version / sqitch.*
   std::vector<LaggingReplica> lagging;            // pg_stat_replication replay_lag over max_lag
+  std::vector<std::string> unreadable_replicas;   // application_name of replicas whose lag this role cannot read
 };
 
 // `tables` as lint names them ("tasks", "public.tasks"); sessions other than this one only.

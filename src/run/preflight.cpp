@@ -33,6 +33,9 @@ std::vector<std::string> preflight_problems(db::Connection& conn, const std::vec
     out.push_back("replica '" + l.application_name + "' (" + l.client_addr + ") replay lag " + buf + ", over " +
                   format_duration(spec.preflight_max_lag));
   }
+  for (const auto& name : r.unreadable_replicas)
+    out.push_back("replica '" + name +
+                  "': this role cannot read its replay lag in pg_stat_replication (grant it pg_monitor)");
   return out;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -416,6 +417,36 @@ KubectlStandin::~KubectlStandin() {
 void KubectlStandin::add(const std::string& target, const std::string& container, const std::string& ns,
                          const std::string& context) {
   std::ofstream(m_dir + "/map", std::ios::app) << context << " " << ns << " " << target << " " << container << "\n";
+}
+
+Standby::Standby(const PgCluster& primary, const std::string& application_name, const std::string& apply_delay)
+    : m_dir(temp_dir("ferry-standby")) {
+  for (char c : application_name + apply_delay)
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_')  // written into a conf string
+      throw std::invalid_argument("Standby: name and delay are letters, digits, '-' and '_'");
+  if (is_root()) must("chown postgres:postgres " + q(m_dir) + " && chmod 700 " + q(m_dir));
+  std::string data = m_dir + "/data";
+  must(as_pg(pgbin() + "/pg_basebackup -R -X stream -c fast -D " + q(data) + " -h 127.0.0.1 -p " +
+             std::to_string(primary.port()) + " -U postgres"));
+  // Appended after pg_basebackup's own primary_conninfo: the last setting wins.
+  std::ofstream(data + "/postgresql.auto.conf", std::ios::app)
+      << "primary_conninfo = 'host=127.0.0.1 port=" << primary.port()
+      << " user=postgres application_name=" << application_name << "'\n"
+      << (apply_delay.empty() ? "" : "recovery_min_apply_delay = '" + apply_delay + "'\n");
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    m_port = free_port();
+    auto p =
+        sh(as_pg(pgbin() + "/pg_ctl -D " + q(data) + " -l " + q(m_dir + "/log") + " -w -t 30 -o " +
+                 q("-p " + std::to_string(m_port) + " -k " + m_dir + " -c listen_addresses=127.0.0.1 -c fsync=off") +
+                 " start >/dev/null"));
+    if (p.code == 0) return;
+  }
+  throw std::runtime_error("cannot start the standby in " + m_dir + ": " + read_file(m_dir + "/log"));
+}
+
+Standby::~Standby() {
+  sh(as_pg(pgbin() + "/pg_ctl -D " + q(m_dir + "/data") + " -m immediate -w stop >/dev/null 2>&1"));
+  fs::remove_all(m_dir);
 }
 
 }  // namespace ferry::test

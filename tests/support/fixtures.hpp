@@ -171,6 +171,21 @@ class KubectlStandin {
   std::string m_dir;
 };
 
+// A hot standby of `primary` (a cluster without a password): pg_basebackup -R, then postgres on
+// a free loopback port, streaming with `application_name` in primary_conninfo and, when
+// `apply_delay` is given ("60s"), `recovery_min_apply_delay`: a real, deterministic replay lag.
+// Stopped (immediate) and removed by the destructor.
+class Standby {
+ public:
+  Standby(const PgCluster& primary, const std::string& application_name, const std::string& apply_delay = "");
+  ~Standby();
+  int port() const { return m_port; }
+
+ private:
+  std::string m_dir;
+  int m_port = 0;
+};
+
 int free_port();
 std::string ferry_binary();
 std::string source_dir();
