@@ -68,8 +68,7 @@ class Console : public Reporter {
     if (m_quiet && level == Level::Info) return;
     clear_progress();
     std::string text = console_part(message);
-    // Step lines and results go to stdout; warnings, errors and their hints to stderr, so `-q`
-    // is silent on stdout and `--json` stdout stays one document.
+    // Step lines and results go to stdout; warnings, errors and their hints to stderr.
     switch (level) {
       case Level::Info:
         out("  " + text + "\n");
@@ -125,9 +124,12 @@ class Console : public Reporter {
       pos = nl + 1;
     }
   }
-  static void out(const std::string& s) {
-    std::fwrite(s.data(), 1, s.size(), stdout);
-    std::fflush(stdout);
+  // Quiet (-q, and every --json: stdout is then one document) shows only failures, and shows
+  // them on stderr: stdout stays empty.
+  void out(const std::string& s) const {
+    FILE* f = m_quiet ? stderr : stdout;
+    std::fwrite(s.data(), 1, s.size(), f);
+    std::fflush(f);
   }
   static void err(const std::string& s) {
     std::fwrite(s.data(), 1, s.size(), stderr);

@@ -436,9 +436,9 @@ class StageRunner {
 }  // namespace
 
 report::Fanout make_reporter(const config::Project& project, const std::string& run_id, const std::string& state_dir,
-                             const std::string& report_file, bool color, bool quiet, bool verbose, bool console) {
+                             const std::string& report_file, bool color, bool quiet, bool verbose) {
   report::Fanout fan(project.secrets);
-  if (console) fan.add(report::make_console_reporter(color, quiet, verbose));
+  fan.add(report::make_console_reporter(color, quiet, verbose));
   fan.add(report::make_log_reporter());
   fs::create_directories(fs::path(state_dir) / "runs");
   fan.add(report::make_journal((fs::path(state_dir) / "runs" / (run_id + ".jsonl")).string()));
@@ -458,8 +458,8 @@ int run_playbook(const config::Project& project, const config::Playbook& pb, con
   auto files = load_playbook_migrations(project, pb.migrations);
   std::string run_id = new_run_id();
   install_signal_handlers();
-  auto fan = make_reporter(project, run_id, opts.state_dir, opts.report_file, opts.color, opts.quiet, opts.verbose,
-                           !opts.fleet.json);
+  // With --json the console is quiet, and a quiet console writes only to stderr.
+  auto fan = make_reporter(project, run_id, opts.state_dir, opts.report_file, opts.color, opts.quiet, opts.verbose);
   fan.add(steps::make_notifier(project, pb));
   if (!opts.metrics_file.empty()) fan.add(report::make_metrics_file(opts.metrics_file));
   Stopwatch sw;

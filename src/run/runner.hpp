@@ -68,7 +68,7 @@ int backup_environment(const config::Project& project, const std::string& env, c
 // Console (unless `console` is false: run --json) + journal (.ferry/runs/RUN_ID.jsonl) + optional --report
 // file, behind one Fanout.
 report::Fanout make_reporter(const config::Project& project, const std::string& run_id, const std::string& state_dir,
-                             const std::string& report_file, bool color, bool quiet, bool verbose, bool console = true);
+                             const std::string& report_file, bool color, bool quiet, bool verbose);
 
 // Marks runs a killed ferry left 'running' as abandoned, and tells the operator about each.
 void report_abandoned_runs(db::Ledger& ledger, report::Reporter& rep, const std::string& env);

@@ -4,11 +4,9 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/text.hpp"
 #include "support/fixtures.hpp"
 
 using namespace ferry::test;
-using ferry::contains;
 
 namespace {
 
