@@ -89,7 +89,7 @@ TEST_F(BackupSafety, AFailingProducerCommitsNothingAndEveryRowStays) {
   auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_TRUE(contains(r.out, "the database is as it was before the restore")) << r.out;
-  EXPECT_FALSE(contains(r.out, "restored dev-")) << r.out;
+  EXPECT_FALSE(contains(r.all(), "restored dev-")) << r.out;
   EXPECT_TRUE(contains(r.out, "reading the backup failed")) << r.out;
   EXPECT_TRUE(contains(r.out, "pg_restore")) << r.out;
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
@@ -137,10 +137,10 @@ TEST_F(BackupSafety, EnvironmentsSharingABackupDirectoryNeverSeeEachOthersBackup
   // A backup that is not this environment's is a bad argument: refused before anything (64).
   auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
   EXPECT_EQ(r.code, 64) << r.all();
-  EXPECT_TRUE(contains(r.out, "no verified backup 'latest' for 'dev'")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "no verified backup 'latest' for 'dev'")) << r.all();
   r = project.ferry({"rollback", "dev", "--backup", s["id"]});
   EXPECT_EQ(r.code, 64) << r.all();
-  EXPECT_TRUE(contains(r.out, "is not a backup of environment 'dev'")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "is not a backup of environment 'dev'")) << r.all();
   EXPECT_EQ(q("SELECT to_regclass('only_in_staging') IS NULL"), "t");
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
   // dev's retention (keep: 1) counts and removes only dev's backups
@@ -229,11 +229,12 @@ TEST_F(BackupSafety, ACorruptBackupIsRefusedWithExit1AndAGoodOneIsNamed) {
   pg().exec("app", "DELETE FROM tasks WHERE id > 10");
   auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_TRUE(contains(r.out, "does not match its sha256")) << r.out;
-  EXPECT_TRUE(contains(r.out, "nothing was changed")) << r.out;
-  EXPECT_TRUE(contains(r.out, "a good backup of dev (its sha256 matches): " + good["id"].get<std::string>())) << r.out;
-  EXPECT_FALSE(contains(r.out, "a human must act")) << r.out;
-  EXPECT_FALSE(contains(r.out, "restore by hand")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "does not match its sha256")) << r.all();
+  EXPECT_TRUE(contains(r.all(), "nothing was changed")) << r.all();
+  EXPECT_TRUE(contains(r.all(), "a good backup of dev (its sha256 matches): " + good["id"].get<std::string>()))
+      << r.all();
+  EXPECT_FALSE(contains(r.all(), "a human must act")) << r.out;
+  EXPECT_FALSE(contains(r.all(), "restore by hand")) << r.out;
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "10");
   r = project.ferry({"rollback", "dev", "--backup", good["id"]});
   EXPECT_EQ(r.code, 0) << r.all();
@@ -260,7 +261,7 @@ TEST_F(BackupSafety, AnIllTypedSidecarIsSkippedWithAWarningAndNothingCrashes) {
   pg().exec("app", "DELETE FROM tasks");
   r = project.ferry({"rollback", "dev", "--backup", "latest"});
   EXPECT_EQ(r.code, 0) << r.all();
-  EXPECT_TRUE(contains(r.out, "dev-20250101T000000Z-0bad.json")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "dev-20250101T000000Z-0bad.json")) << r.all();
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
   project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
   project.write("playbooks/promote.yaml", "stages: [dev]\nsteps: [backup, migrate]\n");
@@ -308,7 +309,7 @@ TEST_F(BackupSafety, ASymlinkInBackupDirIsNotRestoredThrough) {
   pg().exec("app", "CREATE TABLE made_after (id int)");
   auto r = project.ferry({"rollback", "dev", "--backup", id});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_TRUE(contains(r.out, "is a symbolic link")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "is a symbolic link")) << r.all();
   EXPECT_EQ(q("SELECT to_regclass('made_after') IS NOT NULL"), "t");
 }
 
@@ -328,9 +329,9 @@ TEST_F(BackupSafety, ARunWhoseBackupWasCorruptedNamesAGoodBackupNotTheCorruptOne
   std::string bad = l[0]["id"];
   ASSERT_NE(bad, good["id"].get<std::string>());
   EXPECT_TRUE(contains(r.out, "does not match its sha256")) << r.out;
-  EXPECT_TRUE(contains(r.out, "ferry rollback dev --backup " + good["id"].get<std::string>())) << r.out;
-  EXPECT_FALSE(contains(r.out, "--backup " + bad)) << r.out;
-  EXPECT_FALSE(contains(r.out, "zstd -dc " + dir + "/" + bad)) << r.out;
+  EXPECT_TRUE(contains(r.all(), "ferry rollback dev --backup " + good["id"].get<std::string>())) << r.all();
+  EXPECT_FALSE(contains(r.all(), "--backup " + bad)) << r.out;
+  EXPECT_FALSE(contains(r.all(), "zstd -dc " + dir + "/" + bad)) << r.out;
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
 }
 

@@ -157,8 +157,8 @@ TEST_F(FastRestore, ASessionThatWillNotLeaveMeansOneTransactionInstead) {
   std::string before = oid();
   auto r = project.ferry({"rollback", "staging", "--backup", "before:0002"});
   EXPECT_EQ(r.code, 0) << r.all();
-  EXPECT_TRUE(r.out.find("did not leave within") != std::string::npos) << r.out;
-  EXPECT_TRUE(r.out.find("restoring in one transaction instead") != std::string::npos) << r.out;
+  EXPECT_TRUE(r.all().find("did not leave within") != std::string::npos) << r.all();
+  EXPECT_TRUE(r.all().find("restoring in one transaction instead") != std::string::npos) << r.all();
   EXPECT_EQ(oid(), before) << "restored in place";
   EXPECT_EQ(leftovers(), "");
   EXPECT_TRUE(holdout->alive());

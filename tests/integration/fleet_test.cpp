@@ -16,8 +16,9 @@ using nlohmann::json;
 
 namespace {
 
-const char* k_schema = "CREATE TABLE items (id int PRIMARY KEY, title text);"
-                       "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 50) g;";
+const char* k_schema =
+    "CREATE TABLE items (id int PRIMARY KEY, title text);"
+    "INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 50) g;";
 
 class Fleet : public ::testing::Test {
  protected:
@@ -40,7 +41,8 @@ class Fleet : public ::testing::Test {
   void playbook(const std::string& stage, const std::string& fleet) {
     project.write("playbooks/promote.yaml", "stages: [" + stage +
                                                 "]\nsteps:\n  - backup\n  - migrate\n  - verify:\n      columns:\n"
-                                                "        - items.note: text\n      row_counts: all\n" + fleet);
+                                                "        - items.note: text\n      row_counts: all\n" +
+                                                fleet);
   }
   static std::string yaml_list(const std::vector<std::string>& names) {
     std::string s = "  names:\n";
@@ -48,8 +50,9 @@ class Fleet : public ::testing::Test {
     return s;
   }
   bool migrated(const std::string& db) {
-    return pg().value(db, "SELECT count(*) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'note' "
-                          "AND NOT attisdropped") == "1";
+    return pg().value(db,
+                      "SELECT count(*) FROM pg_attribute WHERE attrelid = 'items'::regclass AND attname = 'note' "
+                      "AND NOT attisdropped") == "1";
   }
   bool untouched(const std::string& db) {
     return !migrated(db) && pg().value(db, "SELECT to_regclass('audit') IS NULL") == "t" &&

@@ -56,7 +56,7 @@ TEST_F(Guard, UpdateInsideADoBlockIsRolledBackByRestoringTheBackup) {
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_TRUE(contains(r.out, "restored backup dev-")) << r.out;
-  EXPECT_FALSE(contains(r.out, "by down SQL")) << r.out;
+  EXPECT_FALSE(contains(r.all(), "by down SQL")) << r.out;
   EXPECT_EQ(q("SELECT md5(string_agg(title, ',' ORDER BY id)) FROM tasks"), titles);
   EXPECT_EQ(q("SELECT title FROM tasks WHERE id = 7"), "task 7");
   EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "rolled_back");

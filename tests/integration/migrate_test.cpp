@@ -82,8 +82,8 @@ TEST_F(Migrate, EachModeWithStopKeepsAndReportsTheFirstTwo) {
                 "stages: [dev]\nsteps:\n  - migrate: {transaction: each}\non_failure: stop\n");
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 2) << r.all();
-  EXPECT_TRUE(contains(r.out, "committed by this run: 2 migration(s), newest 0002")) << r.out;
-  EXPECT_TRUE(contains(r.out, "a human must act") || contains(r.out, "environment changed")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "committed by this run: 2 migration(s), newest 0002")) << r.all();
+  EXPECT_TRUE(contains(r.all(), "a human must act") || contains(r.all(), "environment changed")) << r.all();
   EXPECT_EQ(count("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE tablename ~ '^t[1-5]$'"),
             "t1,t2");
   EXPECT_EQ(count("SELECT string_agg(version, ',' ORDER BY version) FROM ferry.migrations"), "0001,0002");
@@ -147,7 +147,7 @@ TEST_F(Migrate, DriftOfEveryKindRefusesWithExit3) {
   project.migration("0001_a", "CREATE TABLE a (id bigint);", "DROP TABLE a;");
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 3) << r.all();
-  EXPECT_TRUE(contains(r.out, "0001_a: up.sql changed since it was applied")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "0001_a: up.sql changed since it was applied")) << r.all();
   auto s = project.ferry({"status"});
   EXPECT_TRUE(contains(s.out, "0001_a: up.sql changed since it was applied")) << s.out;
   project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
@@ -156,14 +156,14 @@ TEST_F(Migrate, DriftOfEveryKindRefusesWithExit3) {
   project.remove("migrations/0003_c");
   r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 3) << r.all();
-  EXPECT_TRUE(contains(r.out, "0003_c: applied, but its directory is missing")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "0003_c: applied, but its directory is missing")) << r.all();
   project.migration("0003_c", "CREATE TABLE c (id int);", "DROP TABLE c;");
 
   // out of order
   project.migration("0002_b", "CREATE TABLE b (id int);", "DROP TABLE b;");
   r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 3) << r.all();
-  EXPECT_TRUE(contains(r.out, "0002_b: pending, but the newer 0003 is already applied (out of order)")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "0002_b: pending, but the newer 0003 is already applied (out of order)")) << r.all();
   auto st = project.ferry({"status", "--json"});
   auto j = json::parse(st.out);
   EXPECT_EQ(j[0]["drift"].size(), 1u);
@@ -188,7 +188,8 @@ TEST_F(Migrate, SecondRunIsRefusedAtOnceNamingTheHolder) {
   auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_EQ(second.code, 3) << second.all();
   std::string first_id = count("SELECT id FROM ferry.runs WHERE operator = 'alice'");
-  EXPECT_TRUE(contains(second.out, "environment 'dev' is locked by run " + first_id + " by alice on ")) << second.out;
+  EXPECT_TRUE(contains(second.all(), "environment 'dev' is locked by run " + first_id + " by alice on "))
+      << second.all();
   EXPECT_LT(took, std::chrono::seconds(3));  // refused at once, not after waiting
   auto done = first.wait();
   EXPECT_EQ(done.code, 0) << done.all();

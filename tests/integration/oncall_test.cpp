@@ -145,8 +145,8 @@ TEST_F(Oncall, NightlyTakenAfterTheBadReleaseNeedsAnExtraFlagOnProtected) {
   pg().exec("app", "INSERT INTO tasks (title) VALUES ('x')");
   auto refused = project.ferry({"rollback", "production", "--backup", "latest", "--yes"});
   EXPECT_EQ(refused.code, 3) << refused.all();
-  EXPECT_TRUE(contains(refused.out, "was taken after the newest change, 0001 (tasks) applied at")) << refused.out;
-  EXPECT_TRUE(contains(refused.out, "--allow-newer-backup")) << refused.out;
+  EXPECT_TRUE(contains(refused.all(), "was taken after the newest change, 0001 (tasks) applied at")) << refused.all();
+  EXPECT_TRUE(contains(refused.all(), "--allow-newer-backup")) << refused.all();
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "1");
   auto dry = project.ferry({"rollback", "production", "--backup", "latest", "--dry-run"});
   EXPECT_EQ(dry.code, 3) << dry.all();
@@ -183,7 +183,7 @@ TEST_F(Oncall, DryRunIsRefusedWhileAnotherSessionHoldsTheLock) {
   holder->exec("SELECT pg_advisory_lock(1717924466, 1)");
   auto r = project.ferry({"rollback", "staging", "--backup", "latest", "--dry-run"});
   EXPECT_EQ(r.code, 3) << r.all();
-  EXPECT_TRUE(contains(r.out, "is locked by")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "is locked by")) << r.all();
 }
 
 TEST_F(Oncall, TheConfirmationAtATerminalNamesTheBackupAndWhatIsUndone) {

@@ -74,7 +74,7 @@ TEST_F(PlanJson, AClosedGateIsARefusalWithExit3) {
   // The run refuses the same stage for the same reason.
   auto r = project.ferry({"run", "promote", "--env", "staging", "--yes"});
   EXPECT_EQ(r.code, 3) << r.all();
-  EXPECT_TRUE(contains(r.out, "dev: 0001_add_due is not applied")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "dev: 0001_add_due is not applied")) << r.all();
 }
 
 TEST_F(PlanJson, DriftIsARefusalWithExit3) {
@@ -125,7 +125,7 @@ TEST_F(SessionOpening, RunRollbackAndBackupRefuseTheSameWayWhileAnotherSessionHo
     auto r = project.ferry(args);
     EXPECT_EQ(r.code, 3) << args[0] << "\n" << r.all();
     EXPECT_TRUE(contains(r.out, "refused")) << r.out;
-    EXPECT_TRUE(contains(r.out, "backend pid")) << r.out;
+    EXPECT_TRUE(contains(r.all(), "backend pid")) << r.all();
   }
   EXPECT_EQ(pg().value("app", "SELECT to_regclass('ferry.runs') IS NULL"), "t");
   holder->exec("SELECT pg_advisory_unlock(1717924466, 1)");

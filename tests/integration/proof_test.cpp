@@ -108,7 +108,7 @@ TEST_P(ProofLeftover, AnIncompleteDownSqlIsNotProvenAndTheBackupIsRestored) {
   playbook(steps, "rollback: down\n");
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 2) << r.all();
-  EXPECT_TRUE(contains(r.out, "NOT proven")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "NOT proven")) << r.all();
   EXPECT_EQ(q(c.present), "t");
   EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "needs_attention");
 
@@ -118,7 +118,7 @@ TEST_P(ProofLeftover, AnIncompleteDownSqlIsNotProvenAndTheBackupIsRestored) {
   playbook(steps);
   r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_TRUE(contains(r.out, "not proven after down SQL; restoring the backup instead")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "not proven after down SQL; restoring the backup instead")) << r.all();
   EXPECT_TRUE(contains(r.out, "row counts as before")) << r.out;
   EXPECT_EQ(q(c.present), "f");
   EXPECT_EQ(fingerprint(), fp);
@@ -134,7 +134,8 @@ TEST_F(Proof, ACompleteDownSqlIsProvenWithoutTheBackup) {
   // removed, a setting reset: all as before, no restore needed.
   project.migration("0001_complete",
                     "INSERT INTO tasks (title) VALUES ('more'), ('more'), ('more'), ('more'), "
-                    "('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more');"
+                    "('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more'), "
+                    "('more'), ('more'), ('more'), ('more'), ('more'), ('more'), ('more');"
                     "GRANT SELECT ON tasks TO ferry_reader; COMMENT ON TABLE tasks IS 'x';"
                     "ALTER DATABASE app SET work_mem = '7MB';",
                     "DELETE FROM tasks WHERE title = 'more'; REVOKE SELECT ON tasks FROM ferry_reader;"
@@ -144,7 +145,7 @@ TEST_F(Proof, ACompleteDownSqlIsProvenWithoutTheBackup) {
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_TRUE(contains(r.out, "reverted 1 by down SQL")) << r.out;
-  EXPECT_FALSE(contains(r.out, "restoring the backup")) << r.out;
+  EXPECT_FALSE(contains(r.all(), "restoring the backup")) << r.out;
   EXPECT_TRUE(contains(r.out, "row counts as before")) << r.out;
   EXPECT_EQ(q("SELECT last_value > 500 FROM pg_sequences WHERE sequencename = 'tasks_id_seq'"), "t");
 }
@@ -251,7 +252,7 @@ TEST_F(Proof, ATerminatedConnectionDuringTransactionAllIsProvenAsBefore) {
   EXPECT_TRUE(
       contains(r.out, "the connection was lost; the transaction was rolled back by PostgreSQL; proven as before"))
       << r.out;
-  EXPECT_FALSE(contains(r.out, "restoring the backup")) << r.out;
+  EXPECT_FALSE(contains(r.all(), "restoring the backup")) << r.out;
   EXPECT_EQ(q("SELECT count(*) FROM pg_attribute WHERE attrelid = 'tasks'::regclass AND attname = 'x'"), "0");
   EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "rolled_back");
 }
@@ -286,7 +287,7 @@ TEST_F(Proof, APostgresRestartDuringARestoreRestoresAgainAndIsProven) {
   pg().restart();
   auto r = run.wait();
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_TRUE(contains(r.out, "restoring again")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "restoring again")) << r.all();
   EXPECT_TRUE(contains(r.out, "row counts as before")) << r.out;
   EXPECT_EQ(fingerprint(), fp);
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "500");
@@ -323,7 +324,7 @@ TEST_F(Proof, ANoTransactionMigrationKilledBeforeItsLedgerRowNeedsAHuman) {
   EXPECT_TRUE(contains(plan.out, "refused (interrupted migration)")) << plan.out;
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 3) << r.all();
-  EXPECT_TRUE(contains(r.out, "0001_x (no-transaction) was cut off while applying")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "0001_x (no-transaction) was cut off while applying")) << r.all();
 
   // The human undoes it and says so, as the hint tells: the next run applies it.
   pg().exec("app",

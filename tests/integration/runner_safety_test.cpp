@@ -57,8 +57,8 @@ TEST_F(RunnerSafety, AnIdleSessionTimeoutDoesNotCostARunItsLock) {
   std::this_thread::sleep_for(std::chrono::milliseconds(1800));  // past the idle timeout
   auto second = project.ferry({"run", "promote"}, {{"FERRY_OPERATOR", "bob"}});
   EXPECT_EQ(second.code, 3) << second.all();
-  EXPECT_TRUE(contains(second.out, "is locked by run")) << second.out;
-  EXPECT_TRUE(contains(second.out, "by alice")) << second.out;
+  EXPECT_TRUE(contains(second.all(), "is locked by run")) << second.all();
+  EXPECT_TRUE(contains(second.all(), "by alice")) << second.all();
   auto r = first.wait();
   EXPECT_EQ(r.code, 0) << r.all();
   pg().exec("app", "ALTER DATABASE app RESET idle_session_timeout");
@@ -134,7 +134,7 @@ TEST_F(RunnerSafety, ASessionLostAfterAChangeIsReconnectedRolledBackAndProven) {
   auto r = run.wait();
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_TRUE(contains(r.out, "reconnected")) << r.out;
-  EXPECT_FALSE(contains(r.out, "run succeeded")) << r.out;
+  EXPECT_FALSE(contains(r.all(), "run succeeded")) << r.out;
   EXPECT_EQ(q("SELECT count(*) FROM information_schema.columns WHERE column_name = 'due'"), "0");
   EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "rolled_back");
 }
@@ -153,9 +153,9 @@ TEST_F(RunnerSafety, ASessionLostAfterAChangeWhileAnotherTakesTheLockStopsAndSay
   }
   auto r = run.wait();
   EXPECT_EQ(r.code, 2) << r.all();
-  EXPECT_TRUE(contains(r.out, "lost its database session")) << r.out;
-  EXPECT_TRUE(contains(r.out, "a human must act")) << r.out;
-  EXPECT_FALSE(contains(r.out, "run succeeded")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "lost its database session")) << r.all();
+  EXPECT_TRUE(contains(r.all(), "a human must act")) << r.all();
+  EXPECT_FALSE(contains(r.all(), "run succeeded")) << r.out;
   EXPECT_EQ(q("SELECT count(*) FROM information_schema.columns WHERE column_name = 'due'"), "1");
   EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "needs_attention");
 }
@@ -186,8 +186,8 @@ TEST_F(RunnerSafety, ARunWhoseSessionIsAliveIsNeverMarkedAbandoned) {
       "('dead', 'promote', 'dev', 'erin', 'h2', 'running', 2147483000)");
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 0) << r.all();
-  EXPECT_TRUE(contains(r.out, "by erin on h2")) << r.out;
-  EXPECT_FALSE(contains(r.out, "by dave on h1")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "by erin on h2")) << r.all();
+  EXPECT_FALSE(contains(r.all(), "by dave on h1")) << r.out;
   EXPECT_EQ(q("SELECT outcome FROM ferry.runs WHERE id = 'live'"), "running");
   EXPECT_EQ(q("SELECT outcome FROM ferry.runs WHERE id = 'dead'"), "abandoned");
 }
@@ -205,10 +205,10 @@ TEST_F(RunnerSafety, AnOutcomeThatCannotBeRecordedIsNotReportedAsSuccess) {
   project.migration("0001_due", "ALTER TABLE tasks ADD COLUMN due date;", "ALTER TABLE tasks DROP COLUMN due;");
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 2) << r.all();
-  EXPECT_TRUE(contains(r.out, "could not record the run's outcome")) << r.out;
-  EXPECT_TRUE(contains(r.out, "ferry.runs is read-only here")) << r.out;
-  EXPECT_TRUE(contains(r.out, "UPDATE ferry.runs SET outcome = 'succeeded'")) << r.out;
-  EXPECT_FALSE(contains(r.out, "run succeeded")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "could not record the run's outcome")) << r.all();
+  EXPECT_TRUE(contains(r.all(), "ferry.runs is read-only here")) << r.all();
+  EXPECT_TRUE(contains(r.all(), "UPDATE ferry.runs SET outcome = 'succeeded'")) << r.all();
+  EXPECT_FALSE(contains(r.all(), "run succeeded")) << r.out;
   EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations"), "1");
 }
 
@@ -225,8 +225,8 @@ TEST_F(RunnerSafety, AFailingCommandKeepsItsWholeOutputAndShowsTheErrorLine) {
   auto r = project.ferry({"run", "promote", "--report", report});
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_TRUE(contains(r.out, "exited with 3 on local: ERROR: disk quota exceeded on /data")) << r.out;
-  EXPECT_FALSE(contains(r.out, "noise 1\n")) << r.out;
-  EXPECT_FALSE(contains(r.out, "tail 75")) << r.out;
+  EXPECT_FALSE(contains(r.all(), "noise 1\n")) << r.out;
+  EXPECT_FALSE(contains(r.all(), "tail 75")) << r.out;
   std::string error = q("SELECT error FROM ferry.runs");
   for (const char* part : {"ERROR: disk quota exceeded on /data", "noise 1\n", "noise 100\n",
                            "... 252 lines omitted ...", "tail 52\n", "more at https://help.example.invalid/q"})
@@ -309,8 +309,8 @@ TEST_F(RunnerSafetyAlembic, StatusAndTheGateNameThePendingRevisions) {
   EXPECT_EQ(json::parse(st.out)[0]["pending"], json({"a1", "b2", "c3"})) << st.out;
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 3) << r.all();
-  EXPECT_TRUE(contains(r.out, "dev: a1 (")) << r.out;
-  EXPECT_TRUE(contains(r.out, "dev: c3 (priorities) is not applied (dev is at base)")) << r.out;
+  EXPECT_TRUE(contains(r.all(), "dev: a1 (")) << r.all();
+  EXPECT_TRUE(contains(r.all(), "dev: c3 (priorities) is not applied (dev is at base)")) << r.all();
   EXPECT_EQ(q("SELECT to_regclass('alembic_version') IS NULL"), "t");
 }
 

@@ -124,8 +124,7 @@ TEST_F(Unattended, ScheduleHandsPasswordFilesOverAsCredentials) {
   project.write("playbooks/nightly.yaml", "stages: [production]\nsteps:\n  - migrate\n");
   auto r = project.ferry({"schedule", "nightly", "--every", "hourly", "--user", "deploy"});
   EXPECT_EQ(r.code, 0) << r.all();
-  EXPECT_TRUE(contains(r.out, "LoadCredential=production.password:" + project.path("secrets/prod.pw") + "\n"))
-      << r.out;
+  EXPECT_TRUE(contains(r.out, "LoadCredential=production.password:" + project.path("secrets/prod.pw") + "\n")) << r.out;
   EXPECT_TRUE(contains(r.out, "User=deploy\n")) << r.out;
   EXPECT_TRUE(contains(r.out, "\n@hourly ")) << r.out;
   EXPECT_TRUE(contains(r.out, " -q run nightly --wait-lock 30m --wait-ready 2m --yes\n")) << r.out;
