@@ -3,7 +3,7 @@
 #include <map>
 
 #include "core/error.hpp"
-#include "db/lock_trace.hpp"
+#include "db/ledger_lock_trace.hpp"
 #include "log/log.hpp"
 
 using nlohmann::json;

@@ -1,6 +1,6 @@
-// The catalog reads of a lock trace (issue 9 item 3) and its table, ferry.lock_traces: the
-// relation locks this backend holds, the user tables' relfilenodes and sizes, and the stored
-// traces (JSON text, encoded by steps/lock_trace.*).
+// The catalog reads of a lock trace (issue 9 item 3): the relation locks this backend holds and
+// the user tables' relfilenodes and sizes. Its table, ferry.lock_traces, is in
+// db/ledger_lock_trace.* with the rest of ferry's own tables.
 #pragma once
 #include <map>
 #include <string>
@@ -27,13 +27,5 @@ struct HeldLock {
 // The granted relation locks of this backend on user tables (advisory, virtualxid, transactionid
 // and catalog locks left out).
 std::vector<HeldLock> own_relation_locks(Connection& conn);
-
-// ferry.lock_traces, created when missing (call outside a migration's transaction: the DDL's own
-// locks would otherwise land in the trace).
-void ensure_lock_traces(Connection& conn);
-void store_lock_trace(Connection& conn, const std::string& version, const std::string& run_id,
-                      const std::string& environment, const std::string& trace_json);
-// The newest trace of each version (JSON text); empty when the table does not exist.
-std::map<std::string, std::string> lock_traces(Connection& conn);
 
 }  // namespace ferry::db

@@ -6,7 +6,7 @@
 #include <set>
 
 #include "core/error.hpp"
-#include "db/lock_trace.hpp"
+#include "db/ledger_lock_trace.hpp"
 #include "run/target.hpp"
 
 namespace ferry::run {

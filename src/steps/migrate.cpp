@@ -5,6 +5,7 @@
 #include "core/duration.hpp"
 #include "core/text.hpp"
 #include "db/blockers.hpp"
+#include "db/ledger_lock_trace.hpp"
 #include "log/log.hpp"
 #include "migrate/lint/record.hpp"
 #include "migrate/sql_parser.hpp"
