@@ -1,6 +1,7 @@
 #include "core/interrupt.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -56,6 +57,13 @@ void install_signal_handlers() {
     sigaction(SIGINT, &sa, nullptr);
     sigaction(SIGTERM, &sa, nullptr);
   });
+  // A parent that spawned ferry with these blocked (a fleet, so that a stop cannot kill a member
+  // half-started) left them pending until now: the handler takes them from here on.
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGINT);
+  sigaddset(&stop, SIGTERM);
+  pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
 }
 
 bool interrupted() { return g_signal.load() != 0; }

@@ -53,6 +53,7 @@ transport::CommandResult run_child(std::vector<std::string> argv, long long& too
   transport::Command cmd;
   cmd.argv = std::move(argv);
   cmd.should_stop = [] { return interrupted(); };  // forwarded as SIGTERM: the child rolls back
+  cmd.defer_stop_signals = true;  // a stop as the child starts waits for its handlers: no half-started kill
   auto started = std::chrono::steady_clock::now();
   transport::LocalTransport local;
   auto res = local.run(cmd);

@@ -48,15 +48,20 @@ constexpr auto k_tick = std::chrono::milliseconds(200);
 // (bp::limit_handles closes that pipe too: a missing program would look like an exit 1.)
 struct ChildSetup : bp::extend::handler {
   const char* path;  // the resolved program; argv[0] stays as the caller wrote it
+  bool defer_stop_signals = false;
   template <class Executor>
   void on_exec_setup(Executor& e) const {
     e.exe = path;
     struct sigaction dfl {};
     dfl.sa_handler = SIG_DFL;
     for (int s = 1; s < NSIG; ++s) sigaction(s, &dfl, nullptr);  // SIGKILL, SIGSTOP: EINVAL, harmless
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, nullptr);
+    sigset_t mask;
+    sigemptyset(&mask);
+    if (defer_stop_signals) {
+      sigaddset(&mask, SIGINT);
+      sigaddset(&mask, SIGTERM);
+    }
+    sigprocmask(SIG_SETMASK, &mask, nullptr);
     if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return;
     rlimit lim{};
     int top = getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < 65536 ? static_cast<int>(lim.rlim_cur) : 65536;
@@ -108,6 +113,7 @@ class Session {
     try {
       ChildSetup setup;
       setup.path = path.c_str();
+      setup.defer_stop_signals = m_cmd.defer_stop_signals;
       child = bp::child(bp::exe = m_cmd.argv[0],
                         bp::args = std::vector<std::string>(m_cmd.argv.begin() + 1, m_cmd.argv.end()), env,
                         bp::posix::fd.bind(STDIN_FILENO, stdin_src), bp::std_out > m_out, bp::std_err > m_err,

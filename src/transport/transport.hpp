@@ -31,6 +31,10 @@ struct Command {
   // Polled while the command runs; true stops it (SIGTERM to its process group locally, the
   // channel closed over ssh). The result then has `stopped` set.
   std::function<bool()> should_stop;
+  // Local only: SIGINT and SIGTERM stay blocked across exec, so a stop sent before the program
+  // installed its handlers waits for them instead of killing it half-started. For ferry's own
+  // children (fleet members): install_signal_handlers() unblocks them.
+  bool defer_stop_signals = false;
 
   // `sh -c SCRIPT`: for commands users write in YAML, which are shell by nature.
   static Command shell(const std::string& script) {

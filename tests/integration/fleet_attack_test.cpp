@@ -5,6 +5,8 @@
 // the fleet run record, each database's schema, rows and ledger.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <chrono>
@@ -250,7 +252,8 @@ TEST(FleetAttack, SigtermMidWaveThenResumeMigratesEachDatabaseExactlyOnce) {
   EXPECT_EQ(first.code == 2, out["needs_human"] > 0) << rec.dump(2);
   EXPECT_GT(out["not_started"], 0) << "SIGTERM stops new starts: " << rec.dump(2);
   EXPECT_EQ(out["ok"] + out["rolled_back"] + out["not_started"] + out["needs_human"], 30) << rec.dump(2);
-  ASSERT_EQ(out["needs_human"], 0) << "resume only continues a run whose failures were proven";
+  ASSERT_EQ(out["needs_human"], 0) << "resume only continues a run whose failures were proven: " << rec.dump(2)
+                                   << first.all();
 
   auto again = f.p().ferry({"run", "go", "--yes", "--resume", id});
   EXPECT_EQ(again.code, 0) << again.all();
@@ -267,6 +270,39 @@ TEST(FleetAttack, SigtermMidWaveThenResumeMigratesEachDatabaseExactlyOnce) {
                            "version = '0002'"))
         << "applied once, plus once again for each proven rollback";
   }
+}
+
+// The race behind a member left "needs_human" by a stop: a SIGTERM that reaches a member before
+// it installed its handlers. The fleet spawns members with SIGTERM blocked; this starts one the
+// same way with the signal already pending. It must stop before its first step, change nothing
+// and exit 1 (proven), not die mid-start (exit 143, which the fleet must call needs_human).
+TEST(FleetAttack, MemberStoppedAsItStartsChangesNothingAndExits1) {
+  Fleet f(Fleet::numbered(2));
+  three_migrations(f.p());
+  f.playbook("  parallel: 1\n");
+  auto before = f.schemas();
+  std::vector<std::string> args = {ferry_binary(), "-C",    f.p().root(), "--color",    "never",      "run",
+                                   "go",           "--env", "fleet",      "--database", f.names()[0], "--yes"};
+  std::vector<char*> av;
+  for (auto& a : args) av.push_back(a.data());
+  av.push_back(nullptr);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t stop;
+  sigemptyset(&stop);
+  sigaddset(&stop, SIGTERM);
+  posix_spawnattr_setsigmask(&attr, &stop);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK);
+  pid_t pid = -1;
+  ASSERT_EQ(posix_spawn(&pid, av[0], nullptr, &attr, av.data(), environ), 0);
+  posix_spawnattr_destroy(&attr);
+  kill(pid, SIGTERM);  // pending until ferry's handlers are in
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "killed by signal " << (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  EXPECT_EQ(WEXITSTATUS(status), 1);
+  EXPECT_EQ(f.applied(f.names()[0], "0001"), f.has_ledger(f.names()[0]) ? "0" : "no ledger");
+  for (const auto& n : f.names()) EXPECT_EQ(f.schema(n), before[n]) << n;
 }
 
 // --shard I/3 for I = 0, 1, 2: together every database exactly once, each shard's members those

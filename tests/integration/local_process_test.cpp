@@ -181,6 +181,19 @@ TEST_F(LocalProcess, SignalsAreDefaultInTheChild) {
   EXPECT_EQ(r.out, "y\nySigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
 }
 
+// defer_stop_signals (fleet members): SIGTERM and SIGINT blocked across exec, so a stop sent
+// before a child installed its handlers stays pending instead of killing it half-started.
+TEST_F(LocalProcess, DeferredStopSignalsStayPendingInTheChild) {
+  auto c = transport::Command::shell("kill -TERM $$; echo survived");
+  c.defer_stop_signals = true;
+  auto r = local.run(c);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "survived\n");
+  auto plain = local.run(transport::Command::shell("kill -TERM $$; echo survived"));
+  EXPECT_EQ(plain.exit_code, 128 + SIGTERM) << "without it, the signal kills at once";
+  EXPECT_EQ(plain.out, "");
+}
+
 TEST_F(LocalProcess, StdinDataToACommandThatDoesNotReadIt) {
   transport::Command c;
   c.argv = {"true"};
