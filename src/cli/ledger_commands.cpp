@@ -15,6 +15,7 @@
 #include "migrate/sql_parser.hpp"
 #include "run/runner.hpp"
 #include "run/target.hpp"
+#include "steps/restore_window.hpp"
 #include "steps/driver.hpp"
 #include "steps/step.hpp"
 #include "steps/context.hpp"
@@ -236,6 +237,8 @@ int cmd_repair(const Globals& g, const LedgerOptions& o, const std::string& comm
   std::vector<migrate::Migration> files;
   if (steps::source_for(project, o.env).driver != config::Driver::Alembic)
     files = run::load_playbook_migrations(project, native_source(project, env.name));
+  // A swap restore killed inside its window may have left the database refusing connections.
+  for (const auto& line : steps::recover_swap_window(env)) std::cout << "  " << line << "\n";
   auto l = lock_ledger(env);
   std::string run_id = run::new_run_id();
   auto& db = *l.link.conn;

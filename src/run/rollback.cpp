@@ -35,11 +35,11 @@ std::vector<steps::BackupMeta> list_backups_warning(const config::Environment& e
 
 // The restore is one transaction: when the server went away under it (a restart, a terminated
 // backend), nothing of it was applied. Reconnect, take the lock again, and restore once more.
-void restore_once_more_if_lost(steps::StageContext& ctx, const steps::BackupMeta& b, Session& s,
+// True when restored by swap (its row counts already proven).
+bool restore_once_more_if_lost(steps::StageContext& ctx, const steps::BackupMeta& b, Session& s,
                                report::Reporter& rep) {
   try {
-    steps::restore_backup(ctx, b);
-    return;
+    return steps::restore_backup(ctx, b);
   } catch (const Error& e) {
     if (s.db().alive()) throw;
     rep.message(report::Level::Warn, std::string("the connection was lost during the restore (one transaction: "
@@ -50,7 +50,12 @@ void restore_once_more_if_lost(steps::StageContext& ctx, const steps::BackupMeta
   if (!s.ledger().try_lock())
     throw Error(ErrorKind::Command, "reconnected, but another session took the lock while the connection was lost");
   rep.message(report::Level::Info, "reconnected; restoring again");
-  steps::restore_backup(ctx, b);
+  return steps::restore_backup(ctx, b);
+}
+
+// A swap restore killed inside its window may have left the database refusing connections.
+void recover_swap(const config::Environment& env, report::Reporter& rep) {
+  for (const auto& line : steps::recover_swap_window(env)) rep.message(report::Level::Warn, line);
 }
 
 }  // namespace
@@ -67,6 +72,7 @@ int backup_environment(const config::Project& project, const std::string& env_na
   fan.run_started(run_id, "backup", {env.name});
   fan.stage_started(env.name, target_description(env));
   steps::Transports transports(env);
+  recover_swap(env, fan);
   std::unique_ptr<Session> s;
   try {
     s = std::make_unique<Session>(env, transports, run_id, SessionWaits{opts.wait_ready, opts.wait_lock}, fan);
@@ -136,9 +142,11 @@ config::Playbook rollback_playbook(const config::Environment& env, bool no_resta
   return pb;
 }
 
-// The proof: fingerprint (and, after a restore, row counts) equal to the target backup's.
+// The proof: fingerprint (and, after a restore, row counts) equal to the target backup's. After
+// a swap, the row counts were proven on the restored copy before it was swapped in (`swapped`):
+// counted again only the fingerprint.
 void prove_rollback(steps::StageContext& ctx, const std::optional<steps::BackupMeta>& target, bool restored,
-                    report::Reporter& rep) {
+                    bool swapped, report::Reporter& rep) {
   Stopwatch psw;
   steps::guard_lock(ctx.ledger);
   if (!target) {
@@ -150,16 +158,16 @@ void prove_rollback(steps::StageContext& ctx, const std::optional<steps::BackupM
     return;
   }
   std::string fp = db::schema_fingerprint(ctx.db);
-  auto counts = db::row_counts(ctx.db);
+  auto counts = restored && !swapped ? db::row_counts(ctx.db) : target->row_counts;
   if (fp != target->fingerprint)
     throw Error(ErrorKind::Verify, "proof failed: schema fingerprint " + fp.substr(0, 12) + " differs from backup " +
                                        target->id + "'s " + target->fingerprint.substr(0, 12));
   if (restored && counts != target->row_counts)
     throw Error(ErrorKind::Verify, "proof failed: row counts differ from backup " + target->id + "'s");
-  rep.step_finished(
-      "proof",
-      "fingerprint " + fp.substr(0, 12) + (restored ? " and row counts" : "") + " equal to backup " + target->id,
-      psw.elapsed());
+  rep.step_finished("proof",
+                    "fingerprint " + fp.substr(0, 12) + (restored ? " and row counts" : "") + " equal to backup " +
+                        target->id + (swapped ? " (row counts proven on the restored copy before its swap)" : ""),
+                    psw.elapsed());
   if (restored) ctx.ledger.settle_applying(ctx.run_id, true);  // nothing of an interrupted migration is left
 }
 
@@ -182,13 +190,14 @@ class RollbackRun {
     if (!m_opts.dry_run) add_command_reporters(m_fan, m_project, m_opts.metrics_file);
     m_fan.run_started(m_run_id, "rollback", {m_env.name});
     m_fan.stage_started(m_env.name, target_description(m_env));
+    if (!m_opts.dry_run) recover_swap(m_env, m_fan);
     if (auto stop = plan()) return *stop;
     if (auto why = confirm_protected(m_env, m_opts.yes); !why.empty()) return refuse(why);
     if (auto stop = open_session()) return *stop;
     m_sw = Stopwatch();
     try {
       undo();
-      prove_rollback(*m_ctx, m_target, m_opts.backup_id.has_value(), m_fan);
+      prove_rollback(*m_ctx, m_target, m_opts.backup_id.has_value(), m_swapped, m_fan);
     } catch (const Error& e) {
       m_error = e.what();
       m_kind = e.kind();
@@ -282,7 +291,7 @@ class RollbackRun {
     steps::guard_lock(m_session->ledger());
     m_changed = true;
     try {
-      restore_once_more_if_lost(*m_ctx, *m_target, *m_session, m_fan);
+      m_swapped = restore_once_more_if_lost(*m_ctx, *m_target, *m_session, m_fan);
     } catch (const steps::RestoreNotApplied&) {
       m_changed = false;  // the restore transaction rolled back: the database is as it was
       throw;
@@ -362,6 +371,7 @@ class RollbackRun {
   std::string m_error;
   ErrorKind m_kind = ErrorKind::Internal;
   bool m_changed = false;
+  bool m_swapped = false;                     // restored by swap: row counts proven before the swap
   std::optional<steps::BackupMeta> m_target;  // what the proof compares with
 };
 

@@ -39,9 +39,10 @@ struct RollbackPlan {
 // The backup `--backup` names: an ID, `latest`, `before:VERSION` (the newest taken before
 // VERSION was applied) or `before-run:RUN_ID` (that run's own backup, else the newest taken
 // before it started). Throws Error(Config) when none matches, Error(Command) when its file
-// does not match its sha256 (nothing changed).
+// does not match its sha256 (nothing changed). `check_file` false: the file is not read here
+// (a swap restore hashes it while decompressing, before anything changes: one read, not two).
 steps::BackupMeta choose_backup(const config::Environment& env, steps::Transports& transports, db::Connection& db,
-                                report::Reporter& rep, const std::string& wanted);
+                                report::Reporter& rep, const std::string& wanted, bool check_file = true);
 
 // Reads the plan on `db` (no lock taken, nothing written).
 RollbackPlan plan_restore(db::Connection& db, const steps::BackupMeta& backup, bool alembic);

@@ -30,7 +30,17 @@ DbLink connect(const config::Environment& env, steps::Transports* transports) {
   p.password = env.database.password;
   p.sslmode = env.database.sslmode;
   p.connect_timeout_s = env.database.connect_timeout_s;
-  link.conn = std::make_unique<db::Connection>(p);
+  try {
+    link.conn = std::make_unique<db::Connection>(p);
+  } catch (const Error& e) {
+    // ALLOW_CONNECTIONS false: what a swap restore killed inside its window leaves (restore_window.*).
+    if (std::string(e.what()).find("not currently accepting connections") == std::string::npos) throw;
+    throw Error(e.kind(), std::string(e.what()) +
+                              " (if a ferry swap restore was stopped while it held them blocked, `ferry repair " +
+                              env.name +
+                              " --reason TEXT` or the next `ferry rollback`/`ferry backup` allows them again, as "
+                              "its renaming provably did not happen)");
+  }
   return link;
 }
 

@@ -42,8 +42,10 @@ class RestoreNotApplied : public Error {
 // Restores the backup into the database in ONE transaction: user schemas and large objects
 // dropped, the dump replayed, ferry.migrations set back to the backup's ledger. The COMMIT is
 // sent only when every producer succeeded. Throws RestoreNotApplied when the transaction is
-// known not to have committed, another Error when it may have.
-void restore_backup(StageContext& ctx, const BackupMeta& meta);
+// known not to have committed, another Error when it may have. Or by swap (backup.restore:
+// swap): returns true when it did, the restored database's fingerprint and row counts then
+// already proven equal to the sidecar's before it was swapped in.
+bool restore_backup(StageContext& ctx, const BackupMeta& meta);
 
 // Removes verified, unpinned backups beyond backup.keep (newest kept) and older than
 // backup.keep_days (by the time in the ID); with both set, only those beyond both; pinned ones

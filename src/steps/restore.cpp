@@ -221,10 +221,10 @@ std::string manual_restore_command(const config::Environment& env, const BackupM
   return "pg_restore " + restore + " " + shell_quote(meta.file);
 }
 
-void restore_backup(StageContext& ctx, const BackupMeta& meta) {
+bool restore_backup(StageContext& ctx, const BackupMeta& meta) {
   const auto& env = ctx.env;
   if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
-  if (env.backup->restore == "swap" && restore_by_swap(ctx, meta)) return;
+  if (env.backup->restore == "swap" && restore_by_swap(ctx, meta)) return true;
   std::vector<std::string> psql_args = conn_args(env);
   psql_args.insert(psql_args.end(),
                    {"-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", env.database.name, "-f", "-"});
@@ -263,7 +263,7 @@ void restore_backup(StageContext& ctx, const BackupMeta& meta) {
     psql_out = res.out;
   }
   set_cancel_target(&ctx.db);
-  if (res.ok()) return;
+  if (res.ok()) return false;
   std::string why = "restore of " + meta.id + " failed on " + t.describe() + ": " + res.last_line();
   if (why.find("lock timeout") != std::string::npos) why += lock_holders(ctx.db);
   auto txid = printed_txid(psql_out);

@@ -8,7 +8,8 @@
 //      the maintenance database: original -> ferry_replaced_ID, scratch -> original, connections
 //      allowed again;
 //   4. ferry's session reconnects (to the restored database) and takes the lock again; the
-//      replaced database is dropped.
+//      replaced database is marked done and dropped by a detached psql (ferry does not wait).
+// A SIGKILL at any point leaves a state the next command recognises (restore_window.cpp).
 // Anything failing before the transaction of 3 commits leaves the original as it was (its
 // connections allowed again) and drops the scratch database.
 #include "steps/restore_swap.hpp"
@@ -37,9 +38,8 @@ constexpr Millis k_leave_wait{5000};  // how long other sessions get to leave th
 
 // ferry_KIND_H_XXXX_RRRR: H the first 8 hex of sha256(the database's name), so a leftover is
 // known to be this database's; XXXX the backup ID's suffix; RRRR random.
-std::string owner_tag(const std::string& dbname) { return sha256_hex(dbname).substr(0, 8); }
 std::string swap_database_name(const std::string& kind, const std::string& dbname, const BackupMeta& meta) {
-  return "ferry_" + kind + "_" + owner_tag(dbname) + "_" + meta.id.substr(meta.id.size() - 4) + "_" +
+  return "ferry_" + kind + "_" + swap_owner_tag(dbname) + "_" + meta.id.substr(meta.id.size() - 4) + "_" +
          stamp_id(4).substr(17);
 }
 
@@ -70,18 +70,6 @@ const char* k_restore_filter = R"SH(eval "$FERRY_PG_RESTORE \"\$src\"" 2>&1 | { 
 done; }
 exit "${PIPESTATUS[0]}"
 )SH";
-
-db::ConnectParams params(const config::Environment& env, const std::string& dbname) {
-  db::ConnectParams p;
-  p.host = env.database.host;
-  p.port = env.database.port;
-  p.dbname = dbname;
-  p.user = env.database.user;
-  p.password = env.database.password;
-  p.sslmode = env.database.sslmode;
-  p.connect_timeout_s = env.database.connect_timeout_s;
-  return p;
-}
 
 // Why a swap cannot be used for this environment, or "".
 std::string not_swappable(const config::Environment& env) {
@@ -141,10 +129,16 @@ void parallel_restore(StageContext& ctx, const BackupMeta& meta, const std::stri
     auto p = chunk.rfind("FERRY_ITEM ");
     if (p != std::string::npos) items = chunk.substr(p + 11, chunk.find('\n', p) - p - 11);
   });
-  if (!res.ok())
-    throw RestoreNotApplied(ErrorKind::Command, "restore of " + meta.id + " into a new database failed on " +
-                                                    t.describe() + ": " + error_summary(res.err) +
-                                                    "; the database is as it was");
+  if (res.ok()) return;
+  std::string hint;
+  if (res.exit_code == 65)  // the file does not match its sha256 (the plan did not read it twice)
+    if (auto good = newest_good_backup(env, ctx.transports, meta.id))
+      hint = "a good backup of " + env.name + " (its sha256 matches): " + good->id + "; restore it with `ferry " +
+             "rollback " + env.name + " --backup " + good->id + "`";
+  throw RestoreNotApplied(ErrorKind::Command,
+                          "restore of " + meta.id + " into a new database failed on " + t.describe() + ": " +
+                              error_summary(res.err) + "; the database is as it was",
+                          hint);
 }
 
 // The new database proven against the backup's sidecar, with the backup's settings.
@@ -190,6 +184,51 @@ std::string end_other_sessions(db::Connection& m, const std::string& dbname, int
   return left;
 }
 
+// The replaced database dropped by a detached psql on backup.on (DROP DATABASE checkpoints: ~1 s
+// on a big database), so that ferry reports without waiting for it. Marked done first, so the
+// next backup/rollback drops it should this drop fail or be cut off.
+void drop_in_background(StageContext& ctx, db::Connection& m, const std::string& replaced) {
+  const auto& env = ctx.env;
+  try {
+    m.exec("COMMENT ON DATABASE " + quote_ident(replaced) + " IS " + db::quote_literal(k_replaced_comment));
+  } catch (const Error& e) {
+    ctx.reporter.message(
+        report::Level::Warn,
+        "the replaced database " + replaced + " was kept (drop it with DROP DATABASE once not needed): " + e.what());
+    return;
+  }
+  std::vector<std::string> args = conn_args(env);
+  args.insert(args.end(), {"-X", "-q", "-d", "postgres", "-c", "DROP DATABASE " + quote_ident(replaced)});
+  transport::Command cmd;
+  cmd.env = tool_env(env);
+  cmd.env["PGAPPNAME"] = swap_drop_session_name(env.database.name);
+  cmd.env["FERRY_PSQL"] = tool(env, "psql", args, false);
+  cmd.argv = {"bash", "-c", "setsid nohup bash -c 'eval \"$FERRY_PSQL\"' </dev/null >/dev/null 2>&1 &"};
+  auto& t = ctx.transports.get(env.backup->on);
+  auto res = t.run(cmd);
+  ctx.reporter.message(report::Level::Info,
+                       "the replaced database " + replaced +
+                           (res.ok() ? " is being dropped in the background on " + t.describe()
+                                     : " could not be dropped in the background (" + error_summary(res.err) + ")") +
+                           "; if it is still there, the next `ferry backup` or `ferry rollback` of " + env.name +
+                           " drops it");
+}
+
+// Phase 4: ferry's session back on the restored database, its lock taken again, then the
+// replaced database dropped in the background.
+void finish_swap(StageContext& ctx, const BackupMeta& meta, db::Connection& m, const std::string& replaced) {
+  ctx.reporter.step_progress("restore", "swapped in; reconnecting");
+  ctx.db.reconnect();
+  if (!ctx.ledger.try_lock())
+    throw Error(ErrorKind::Command,
+                "restored " + meta.id +
+                    " by swap, but another session took the lock before "
+                    "ferry reconnected",
+                "check `ferry status " + ctx.env.name + "`; database " + replaced + " holds what was replaced");
+  swap_test_pause("swap:relocked");
+  drop_in_background(ctx, m, replaced);
+}
+
 // Phase 3 and 4 (see the top of this file). Returns false when other sessions would not leave.
 bool swap_in(StageContext& ctx, const BackupMeta& meta, db::Connection& m, std::unique_ptr<db::Connection>& scratch_db,
              const std::string& scratch) {
@@ -198,6 +237,7 @@ bool swap_in(StageContext& ctx, const BackupMeta& meta, db::Connection& m, std::
   int own_pid = ctx.db.backend_pid();
   ctx.reporter.step_progress("restore", "swapping: new connections to " + name + " blocked, its sessions ended");
   m.exec("ALTER DATABASE " + quote_ident(name) + " ALLOW_CONNECTIONS false");
+  swap_test_pause("swap:blocked");
   bool swapped = false;
   try {
     if (auto left = end_other_sessions(m, name, own_pid); !left.empty()) {
@@ -218,6 +258,7 @@ bool swap_in(StageContext& ctx, const BackupMeta& meta, db::Connection& m, std::
              "0";
          ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    swap_test_pause("swap:renaming");
     m.exec("BEGIN; ALTER DATABASE " + quote_ident(name) + " RENAME TO " + quote_ident(replaced) + "; ALTER DATABASE " +
            quote_ident(scratch) + " RENAME TO " + quote_ident(name) + "; ALTER DATABASE " + quote_ident(name) +
            " ALLOW_CONNECTIONS true; COMMIT");
@@ -236,19 +277,8 @@ bool swap_in(StageContext& ctx, const BackupMeta& meta, db::Connection& m, std::
     throw RestoreNotApplied(ErrorKind::Command,
                             std::string("the swap did not happen: ") + e.what() + ": the database is as it was");
   }
-  ctx.reporter.step_progress("restore", "swapped in; reconnecting, dropping the replaced database " + replaced);
-  ctx.db.reconnect();
-  if (!ctx.ledger.try_lock())
-    throw Error(ErrorKind::Command,
-                "restored " + meta.id +
-                    " by swap, but another session took the lock before "
-                    "ferry reconnected",
-                "check `ferry status " + ctx.env.name + "`; database " + replaced + " holds what was replaced");
-  try {
-    m.exec("DROP DATABASE " + quote_ident(replaced));
-  } catch (const Error& e) {
-    ctx.reporter.message(report::Level::Warn, "the replaced database " + replaced + " was kept: " + e.what());
-  }
+  swap_test_pause("swap:renamed");
+  finish_swap(ctx, meta, m, replaced);
   return true;
 }
 
@@ -261,49 +291,16 @@ void drop_scratch(db::Connection& m, const std::string& scratch) {
 
 }  // namespace
 
-void drop_leftover_restores(db::Connection& db, const config::Environment& env, report::Reporter& rep) try {
-  // Only databases of this server named like a swap's, never the live one (nor the connected one).
-  auto r = db.exec_params(
-      "SELECT d.datname, d.datname LIKE 'ferry\\_restore\\_' || $1 || '\\_%', EXISTS (SELECT 1 FROM "
-      "pg_catalog.pg_stat_activity a WHERE a.datname = d.datname) FROM pg_catalog.pg_database d WHERE (d.datname LIKE "
-      "'ferry\\_restore\\_%' OR d.datname LIKE 'ferry\\_replaced\\_%') AND d.datname <> $2 AND d.datname <> "
-      "pg_catalog.current_database() AND (d.datname LIKE '%\\_' || $1 || '\\_%' OR d.datname !~ "
-      "'^ferry_(restore|replaced)_[0-9a-f]{8}_') ORDER BY 1",
-      {owner_tag(env.database.name), env.database.name});
-  for (int i = 0; i < r.rows(); ++i) {
-    std::string name = r.text(i, 0);
-    bool scratch = r.text(i, 1) == "t", in_use = r.text(i, 2) == "t";
-    if (scratch && !in_use) {
-      try {  // without FORCE: a session that connected since is not ended, the drop fails instead
-        db.exec("DROP DATABASE " + quote_ident(name));
-        rep.message(report::Level::Info, "dropped database " + name + ", left by a swap restore of " +
-                                             env.database.name + " stopped before its swap");
-        continue;
-      } catch (const Error& e) {
-        rep.message(report::Level::Warn, "cannot drop database " + name + ", left by a swap restore: " + e.what());
-        continue;
-      }
-    }
-    rep.message(report::Level::Warn,
-                "database " + name +
-                    (scratch ? " (a swap restore's copy of " + env.database.name + ") is in use; kept"
-                     : name.rfind("ferry_replaced_", 0) == 0
-                         ? " holds what a swap restore replaced (kept: drop it with DROP DATABASE once not needed)"
-                         : " was left by a swap restore of an older ferry (kept: drop it with DROP DATABASE once "
-                           "not needed)"));
-  }
-} catch (const Error& e) {
-  rep.message(report::Level::Warn, std::string("cannot look for databases a swap restore left: ") + e.what());
-}
-
 bool restore_by_swap(StageContext& ctx, const BackupMeta& meta) {
   const auto& env = ctx.env;
   std::string why = not_swappable(env);
   std::unique_ptr<db::Connection> m;
   if (why.empty()) {
     try {
-      m = std::make_unique<db::Connection>(params(env, "postgres"));
+      m = std::make_unique<db::Connection>(swap_connect_params(env, "postgres"));
       why = missing_rights(*m, env.database.name);
+      // While this session lives, its swap is under way: the next command leaves it alone.
+      m->exec("SET application_name = " + db::quote_literal(swap_session_name(env.database.name)));
     } catch (const Error& e) {
       why = std::string("cannot connect to the maintenance database 'postgres': ") + e.what();
     }
@@ -323,7 +320,7 @@ bool restore_by_swap(StageContext& ctx, const BackupMeta& meta) {
   try {
     m->exec(properties_like_sql(*m, env.database.name, scratch));
     parallel_restore(ctx, meta, scratch, *m);
-    auto scratch_db = std::make_unique<db::Connection>(params(env, scratch));
+    auto scratch_db = std::make_unique<db::Connection>(swap_connect_params(env, scratch));
     prove_scratch(ctx, meta, *scratch_db, scratch, ctx.db);
     bool done = swap_in(ctx, meta, *m, scratch_db, scratch);
     if (!done) drop_scratch(*m, scratch);

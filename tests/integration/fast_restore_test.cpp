@@ -80,6 +80,8 @@ TEST_F(FastRestore, SwapKeepsNameOwnerGrantsSettingsAndComment) {
   auto r = project.ferry({"rollback", "staging", "--backup", "before:0002"});
   EXPECT_EQ(r.code, 0) << r.all();
   EXPECT_NE(oid(), before) << "restored by swap: a new database under the same name";
+  for (int i = 0; i < 600 && !leftovers().empty(); ++i)  // the replaced one is dropped in the background
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
   EXPECT_EQ(leftovers(), "");
   EXPECT_EQ(q("SELECT pg_get_userbyid(datdba) || ' ' || datconnlimit || ' ' || datallowconn FROM pg_database WHERE "
               "datname = 'app'",
