@@ -362,8 +362,16 @@ TEST_F(Attack, ARestoreIsNotCutByTheDatabasesStatementTimeout) {
   reader->exec(
       "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; BEGIN; LOCK TABLE tasks IN ACCESS "
       "SHARE MODE");
+  // The reader lets go once the restore is seen waiting for its lock, and at least 2 s later
+  // (past the database's 1 s statement_timeout): a fixed 3 s from the start could end before a
+  // slow ferry even reached the lock, and the test would then show nothing.
   std::thread release([&] {
-    std::this_thread::sleep_for(std::chrono::seconds(3));
+    wait_until([&] {
+      return pg().value("app",
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql' AND "
+                        "wait_event_type = 'Lock'") != "0";
+    });
+    std::this_thread::sleep_for(std::chrono::seconds(2));
     reader->exec("ROLLBACK");
   });
   auto r = project.ferry({"rollback", "dev", "--backup", "latest"});
