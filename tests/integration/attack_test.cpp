@@ -327,18 +327,15 @@ TEST_F(Attack, ARestoreCommitsAsDurablyAsTheServerIsConfiguredTo) {
     }
   } reset;
   Background bg({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"}, {{"NO_COLOR", "1"}});
-  for (int i = 0; i < 400; ++i) {
-    if (q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql'") != "0") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
+  // Each wait is for the event (the restore's psql, then its COMMIT waiting for the standby),
+  // not ~10 s: restoring 1.5 M rows alone can take longer than that on a loaded machine.
+  EXPECT_TRUE(
+      wait_until([&] { return q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql'") != "0"; }));
   pg().exec("postgres", "ALTER SYSTEM SET synchronous_standby_names = 'standby_never_there'");
   pg().exec("postgres", "SELECT pg_reload_conf()");
-  bool waited = false;
-  for (int i = 0; i < 400 && !waited; ++i) {
-    waited =
-        q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql' AND wait_event = 'SyncRep'") != "0";
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
+  bool waited = wait_until([&] {
+    return q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql' AND wait_event = 'SyncRep'") != "0";
+  });
   pg().exec("postgres", "ALTER SYSTEM RESET synchronous_standby_names");
   pg().exec("postgres", "SELECT pg_reload_conf()");
   auto r = bg.wait();
