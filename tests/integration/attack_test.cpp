@@ -103,17 +103,12 @@ TEST_F(Attack, PsqlKilledMidRestoreChangesNothing) {
   backup();
   pg().exec("app", "DELETE FROM tasks WHERE id > 10; CREATE TABLE made_after (id int)");
   Background bg({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"}, {{"NO_COLOR", "1"}});
+  // psql starts after the backup's checksum and the plan: waited for, not given 10 s.
   std::vector<pid_t> psql;
-  for (int i = 0; i < 400 && psql.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    psql = descendants_named(bg.pid(), "psql");
-  }
+  wait_until([&] { return !(psql = descendants_named(bg.pid(), "psql")).empty(); });
   ASSERT_FALSE(psql.empty()) << "psql never started";
   // Wait until the restore is under way (the big table is being loaded), then kill psql.
-  for (int i = 0; i < 400; ++i) {
-    if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big%'") != "0") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
+  wait_until([&] { return q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big%'") != "0"; });
   for (pid_t p : psql) kill(p, SIGKILL);
   auto r = bg.wait();
   EXPECT_EQ(r.code, 1) << r.all();
@@ -249,10 +244,7 @@ TEST_F(Attack, CtrlCMidRestoreFinishesTheRestoreAndSaysSo) {
   backup();
   pg().exec("app", "DELETE FROM tasks WHERE id > 10; CREATE TABLE made_after (id int)");
   Background bg({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"}, {{"NO_COLOR", "1"}});
-  for (int i = 0; i < 400; ++i) {
-    if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big%'") != "0") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
+  wait_until([&] { return q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big%'") != "0"; });
   bg.signal(SIGINT);
   auto r = bg.wait();
   bool restored = q("SELECT count(*) FROM tasks") == "500";

@@ -39,7 +39,7 @@ class LockRetry : public ::testing::Test {
                                  "postgres", "-d", "app", "-c", "BEGIN", "-c", "LOCK TABLE orders IN ACCESS SHARE MODE",
                                  "-c", "SELECT pg_sleep(" + std::to_string(seconds) + ")", "-c", "COMMIT"},
         std::map<std::string, std::string>{{"PGAPPNAME", "nightly-report"}});
-    for (int i = 0; i < 200 && held() == "0"; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    wait_until([&] { return held() != "0"; });
     EXPECT_EQ(held(), "1");
     return bg;
   }
