@@ -74,13 +74,14 @@ TEST_F(Attack, KeepOneAfterABackupKilledHalfWayLeavesOneBackup) {
   pg().exec("app", "CREATE TABLE big AS SELECT g AS id, md5(g::text) AS h FROM generate_series(1, 1500000) g");
   backup();
   Background bg({ferry_binary(), "-C", project.root(), "backup", "dev"}, {{"NO_COLOR", "1"}});
-  bool partial = false;
-  for (int i = 0; i < 400 && !partial; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  bool partial = wait_until([&] {  // the .partial may be renamed between listing and stat: no throw
+    bool seen = false;
+    std::error_code ec;
     if (fs::exists(dir))
       for (const auto& e : fs::directory_iterator(dir))
-        partial |= e.path().filename().string().ends_with(".partial") && fs::file_size(e.path()) > 0;
-  }
+        seen |= e.path().filename().string().ends_with(".partial") && fs::file_size(e.path(), ec) > 0 && !ec;
+    return seen;
+  });
   ASSERT_TRUE(partial) << "the backup never started writing";
   std::vector<pid_t> tree;
   for (const char* name : {"bash", "pg_dump", "zstd", "tee", "sha256sum", "pg_restore"})

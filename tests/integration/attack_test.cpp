@@ -103,17 +103,12 @@ TEST_F(Attack, PsqlKilledMidRestoreChangesNothing) {
   backup();
   pg().exec("app", "DELETE FROM tasks WHERE id > 10; CREATE TABLE made_after (id int)");
   Background bg({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"}, {{"NO_COLOR", "1"}});
+  // psql starts after the backup's checksum and the plan: waited for, not given 10 s.
   std::vector<pid_t> psql;
-  for (int i = 0; i < 400 && psql.empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    psql = descendants_named(bg.pid(), "psql");
-  }
+  wait_until([&] { return !(psql = descendants_named(bg.pid(), "psql")).empty(); });
   ASSERT_FALSE(psql.empty()) << "psql never started";
   // Wait until the restore is under way (the big table is being loaded), then kill psql.
-  for (int i = 0; i < 400; ++i) {
-    if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big%'") != "0") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
+  wait_until([&] { return q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big%'") != "0"; });
   for (pid_t p : psql) kill(p, SIGKILL);
   auto r = bg.wait();
   EXPECT_EQ(r.code, 1) << r.all();
@@ -249,10 +244,7 @@ TEST_F(Attack, CtrlCMidRestoreFinishesTheRestoreAndSaysSo) {
   backup();
   pg().exec("app", "DELETE FROM tasks WHERE id > 10; CREATE TABLE made_after (id int)");
   Background bg({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"}, {{"NO_COLOR", "1"}});
-  for (int i = 0; i < 400; ++i) {
-    if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big%'") != "0") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
+  wait_until([&] { return q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY public.big%'") != "0"; });
   bg.signal(SIGINT);
   auto r = bg.wait();
   bool restored = q("SELECT count(*) FROM tasks") == "500";
@@ -327,18 +319,15 @@ TEST_F(Attack, ARestoreCommitsAsDurablyAsTheServerIsConfiguredTo) {
     }
   } reset;
   Background bg({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"}, {{"NO_COLOR", "1"}});
-  for (int i = 0; i < 400; ++i) {
-    if (q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql'") != "0") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
+  // Each wait is for the event (the restore's psql, then its COMMIT waiting for the standby),
+  // not ~10 s: restoring 1.5 M rows alone can take longer than that on a loaded machine.
+  EXPECT_TRUE(
+      wait_until([&] { return q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql'") != "0"; }));
   pg().exec("postgres", "ALTER SYSTEM SET synchronous_standby_names = 'standby_never_there'");
   pg().exec("postgres", "SELECT pg_reload_conf()");
-  bool waited = false;
-  for (int i = 0; i < 400 && !waited; ++i) {
-    waited =
-        q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql' AND wait_event = 'SyncRep'") != "0";
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
+  bool waited = wait_until([&] {
+    return q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql' AND wait_event = 'SyncRep'") != "0";
+  });
   pg().exec("postgres", "ALTER SYSTEM RESET synchronous_standby_names");
   pg().exec("postgres", "SELECT pg_reload_conf()");
   auto r = bg.wait();
@@ -362,8 +351,16 @@ TEST_F(Attack, ARestoreIsNotCutByTheDatabasesStatementTimeout) {
   reader->exec(
       "SET statement_timeout = 0; SET idle_in_transaction_session_timeout = 0; BEGIN; LOCK TABLE tasks IN ACCESS "
       "SHARE MODE");
+  // The reader lets go once the restore is seen waiting for its lock, and at least 2 s later
+  // (past the database's 1 s statement_timeout): a fixed 3 s from the start could end before a
+  // slow ferry even reached the lock, and the test would then show nothing.
   std::thread release([&] {
-    std::this_thread::sleep_for(std::chrono::seconds(3));
+    wait_until([&] {
+      return pg().value("app",
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'psql' AND "
+                        "wait_event_type = 'Lock'") != "0";
+    });
+    std::this_thread::sleep_for(std::chrono::seconds(2));
     reader->exec("ROLLBACK");
   });
   auto r = project.ferry({"rollback", "dev", "--backup", "latest"});

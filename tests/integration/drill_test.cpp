@@ -113,8 +113,8 @@ TEST_F(Drill, SigtermDuringTheDrillDropsTheScratchDatabase) {
   project.env("dev", pg(), "app", "backup:\n  dir: backups\n");
   ASSERT_EQ(project.ferry({"backup", "dev"}).code, 0);
   Background drill({ferry_binary(), "-C", project.root(), "backup", "verify", "dev", "--restore"});
-  for (int i = 0; i < 400 && scratch_databases() == "0"; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  // The scratch database comes after the file's checksum: 4 s was not always enough under load.
+  ASSERT_TRUE(wait_until([&] { return scratch_databases() != "0"; }));
   ASSERT_EQ(scratch_databases(), "1");
   drill.signal(SIGTERM);
   auto d = drill.wait();

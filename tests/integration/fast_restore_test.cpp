@@ -110,13 +110,13 @@ TEST_F(FastRestore, PgRestoreCutOffMidCopyLeavesTheOriginalAndDropsTheScratch) {
   std::string before = oid();
   Background bg({ferry_binary(), "-C", project.root(), "rollback", "staging", "--backup", "before:0002"});
   std::string killed;
-  for (int i = 0; i < 600 && killed.empty(); ++i) {
+  wait_until([&] {
     killed =
         q("SELECT string_agg(pg_terminate_backend(pid)::text, ',') FROM pg_stat_activity WHERE datname LIKE "
           "'ferry\\_restore\\_%' AND application_name = 'pg_restore' AND query ILIKE 'COPY%'",
           "postgres");
-    if (killed.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+    return !killed.empty();
+  });
   auto r = bg.wait();
   ASSERT_FALSE(killed.empty()) << "pg_restore was never seen copying\n" << r.all();
   EXPECT_EQ(r.code, 1) << r.all();

@@ -39,7 +39,7 @@ class Guard : public AppTest<Guard> {
   // Writes block.sh: starts a reader holding ACCESS SHARE on tasks for `seconds`, returns once it holds it.
   void write_blocker(int seconds) {
     project.write("block.sh", "setsid " + psql() + " -c 'SELECT count(*), pg_sleep(" + std::to_string(seconds) +
-                                  ") FROM tasks' >/dev/null 2>&1 </dev/null &\nfor i in $(seq 100); do\n  n=$(" +
+                                  ") FROM tasks' >/dev/null 2>&1 </dev/null &\nfor i in $(seq 600); do\n  n=$(" +
                                   psql() + " -tA -c \"" + k_lockers +
                                   "\")\n  [ \"$n\" -gt 0 ] && exit 0\n  sleep 0.1\ndone\nexit 1\n");
   }
@@ -68,7 +68,7 @@ TEST_F(Guard, RollbackToBehindAReaderStopsAtTheLockTimeoutAndChangesNothing) {
   ASSERT_EQ(project.ferry({"run", "promote"}).code, 0);
   Background reader({"/usr/bin/psql", "-X", "-h", "127.0.0.1", "-p", std::to_string(pg().port()), "-U", "postgres",
                      "-d", "app", "-c", "SELECT count(*), pg_sleep(40) FROM tasks"});
-  for (int i = 0; i < 100 && q(k_lockers) == "0"; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  wait_until([&] { return q(k_lockers) != "0"; });
   ASSERT_NE(q(k_lockers), "0") << "the reader never took its lock";
   auto t0 = Clock::now();
   auto r = project.ferry({"rollback", "dev", "--to", "0"});

@@ -91,15 +91,14 @@ TEST_F(JsonContract, EveryJsonOutputCarriesSchemaVersionMillisecondTimesAndByteS
 
 TEST_F(JsonContract, LockHolderIsAnObjectNamingTheRunItsOperatorHostAndSince) {
   ASSERT_EQ(project.ferry({"run", "p"}).code, 0);
-  project.migration("0002_slow", "SELECT pg_sleep(5);\nCREATE TABLE slow (id int);", "DROP TABLE slow;");
+  project.migration("0002_slow", "CREATE TABLE slow (id int);", "DROP TABLE slow;");
+  Gate gate;  // the first run holds the lock until status and rollback have read it (not 5 s)
+  project.write("playbooks/p.yaml", "stages: [dev]\nsteps: [backup, migrate, {run: " + gate.command() + "}]\n");
   Background first({ferry_binary(), "-C", project.root(), "run", "p"}, {{"FERRY_OPERATOR", "alice"}});
-  bool held = false;
-  for (int i = 0; i < 400 && !held; ++i) {
-    held = q("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1717924466") == "1" &&
+  ASSERT_TRUE(wait_until([&] {
+    return q("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1717924466") == "1" &&
            q("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'") == "1";
-    if (!held) std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
-  ASSERT_TRUE(held);
+  }));
   std::string run_id = q("SELECT id FROM ferry.runs WHERE outcome = 'running'");
   auto status = output("status", {"status", "--json"});
   auto rollback = output("rollback", {"rollback", "dev", "--backup", "latest", "--dry-run", "--json"});
@@ -113,6 +112,7 @@ TEST_F(JsonContract, LockHolderIsAnObjectNamingTheRunItsOperatorHostAndSince) {
     EXPECT_TRUE(std::regex_match(h["since"].get<std::string>(), k_ms_time)) << h;
   }
   EXPECT_TRUE(contains(status[0]["lock"].get<std::string>(), "run " + run_id + " by alice")) << status;
+  gate.open();
   EXPECT_EQ(first.wait().code, 0);
 }
 

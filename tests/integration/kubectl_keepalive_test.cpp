@@ -19,6 +19,10 @@ using namespace ferry::test;
 namespace {
 
 // KUBECTL_STANDIN_IDLE_CUT for this scope (children such as the ferry binary inherit it).
+// The stand-in's idle clock starts before `podman exec` has started the command, and the first
+// keepalive comes a keepalive interval (1 s) after that: 1.3-1.8 s at a load of 18 on two cores.
+// A 2 s cut left 0.2 s; 4 s leaves room while the bare `sleep 5` is still cut.
+constexpr const char* k_idle_cut = "4";
 struct IdleCut {
   explicit IdleCut(const char* seconds) { setenv("KUBECTL_STANDIN_IDLE_CUT", seconds, 1); }
   ~IdleCut() { unsetenv("KUBECTL_STANDIN_IDLE_CUT"); }
@@ -49,7 +53,7 @@ TEST(KubectlKeepalive, ASilentLongCommandOutlivesAnIdleCutAndItsExitCodeIsKept) 
   if (!app.ok()) GTEST_SKIP() << "podman could not start a container here (see stderr)";
   KubectlStandin standin;
   standin.add("deployment/backend", app.name());
-  IdleCut cut("2");
+  IdleCut cut(k_idle_cut);
   const std::string script = "sleep 5; echo finished; echo 'its own message' >&2; exit 7";
 
   // Without keepalives the stand-in cuts the silent stream: kubectl's exit 0 says nothing.
@@ -57,7 +61,7 @@ TEST(KubectlKeepalive, ASilentLongCommandOutlivesAnIdleCutAndItsExitCodeIsKept) 
   EXPECT_EQ(bare.exit_code, 0) << bare.err;
   EXPECT_FALSE(contains(bare.out, "finished")) << "the stand-in did not cut the idle stream";
 
-  // With them (every second, under the 2 s cut) the command's own end and exit code come back,
+  // With them (every second, under the 4 s cut) the command's own end and exit code come back,
   // and the keepalive bytes are not in its stderr.
   auto kept = run_in_pod(Millis(1000), script);
   EXPECT_EQ(kept.exit_code, 7) << kept.err;
@@ -111,7 +115,7 @@ TEST(KubectlKeepalive, AFailingStepIsSeenThroughAnIdleCutInARealRun) {
   if (!app.ok()) GTEST_SKIP() << "podman could not start a container here (see stderr)";
   KubectlStandin standin;
   standin.add("deployment/backend", app.name());
-  IdleCut cut("2");
+  IdleCut cut(k_idle_cut);
   Project project;
   project.write("environments/dev.yaml",
                 "connections:\n  k8s:\n    type: kubectl\n    target: deployment/backend\n"

@@ -23,7 +23,9 @@ class LockRetry : public ::testing::Test {
     project.env("dev", pg(), "app");
     project.migration("0001_note", "ALTER TABLE orders ADD COLUMN note text;", "ALTER TABLE orders DROP COLUMN note;");
   }
-  void TearDown() override {
+  void TearDown() override { end_blocker(); }
+  // Ends the blocker's session: its lock goes with it.
+  void end_blocker() {
     pg().exec("app",
               "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'nightly-report'");
   }
@@ -37,7 +39,7 @@ class LockRetry : public ::testing::Test {
                                  "postgres", "-d", "app", "-c", "BEGIN", "-c", "LOCK TABLE orders IN ACCESS SHARE MODE",
                                  "-c", "SELECT pg_sleep(" + std::to_string(seconds) + ")", "-c", "COMMIT"},
         std::map<std::string, std::string>{{"PGAPPNAME", "nightly-report"}});
-    for (int i = 0; i < 200 && held() == "0"; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    wait_until([&] { return held() != "0"; });
     EXPECT_EQ(held(), "1");
     return bg;
   }
@@ -54,10 +56,15 @@ class LockRetry : public ::testing::Test {
   Project project;
 };
 
+// The blocker lets go once ferry has said it retries (a blocker held a fixed 2 s was gone before
+// a slow ferry reached its migration, which then took its lock at the first attempt).
 TEST_F(LockRetry, RetriesUntilTheBlockerLetsGo) {
   playbook("{lock_timeout: 200ms, lock_retries: 6, lock_retry_max: 1s}");
-  auto bg = blocker(2);
-  auto r = project.ferry({"run", "promote"}, {{"NO_COLOR", "1"}});
+  auto bg = blocker(120);
+  Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
+  EXPECT_TRUE(run.wait_for_output("attempt 2 of 7"));
+  end_blocker();
+  auto r = run.wait();
   ASSERT_EQ(r.code, 0) << r.all();
   EXPECT_TRUE(contains(r.all(), "lock_timeout (200ms) at migrations/0001_note/up.sql:1:1")) << r.all();
   EXPECT_TRUE(contains(r.all(), "attempt 2 of 7")) << r.all();

@@ -28,18 +28,22 @@ class LockWaitMetric : public ::testing::Test {
 TEST_F(LockWaitMetric, ASecondRunThatWaitedWritesItsLockWait) {
   pg().create_db("app");
   project.env("dev", pg(), "app");
-  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - migrate\n");
-  project.migration("0001_slow", "SELECT pg_sleep(4);\nCREATE TABLE slow (id int);", "DROP TABLE slow;");
+  Gate gate;  // the first run holds the lock until the second is seen waiting for it
+  project.write("playbooks/promote.yaml",
+                "stages: [dev]\nsteps:\n  - migrate\n  - run: {command: " + gate.command() + "}\n");
+  project.migration("0001_slow", "CREATE TABLE slow (id int);", "DROP TABLE slow;");
   Background first({ferry_binary(), "-C", project.root(), "run", "promote"});
-  for (int i = 0; i < 200; ++i) {  // until the first run holds the lock
-    if (value("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1717924466") == "1" &&
-        value("SELECT count(*) FROM pg_tables WHERE schemaname = 'ferry' AND tablename = 'runs'") == "1" &&
-        value("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'") == "1")
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  EXPECT_TRUE(wait_until([&] {  // until the first run holds the lock
+    return value("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1717924466") == "1" &&
+           value("SELECT count(*) FROM pg_tables WHERE schemaname = 'ferry' AND tablename = 'runs'") == "1" &&
+           value("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'") == "1";
+  }));
   std::string metrics = project.path("ferry.prom");
-  auto second = project.ferry({"--metrics-file", metrics, "run", "promote", "--wait-lock", "60s"});
+  Background waiting(
+      {ferry_binary(), "-C", project.root(), "--metrics-file", metrics, "run", "promote", "--wait-lock", "60s"});
+  EXPECT_TRUE(waiting.wait_for_output("(--wait-lock)"));
+  gate.open();
+  auto second = waiting.wait();
   EXPECT_EQ(second.code, 0) << second.all();
   EXPECT_TRUE(contains(second.all(), "(--wait-lock)")) << second.all();  // it did wait
   EXPECT_EQ(first.wait().code, 0);

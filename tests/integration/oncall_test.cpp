@@ -53,7 +53,13 @@ class Oncall : public ::testing::Test {
     EXPECT_EQ(l.size(), 2u);
     return {l[1]["id"].get<std::string>(), l[0]["id"].get<std::string>()};
   }
-  static void wait_for_stats() { std::this_thread::sleep_for(std::chrono::milliseconds(1200)); }
+  // A backend's write counters reach pg_stat_* when it flushes them, at its exit a moment after
+  // the client left: wait until two_releases' 17 inserted rows show (a fixed 1.2 s was not
+  // always enough on a loaded machine, and the discarded writes then read 0).
+  void wait_for_stats() {
+    EXPECT_TRUE(
+        wait_until([&] { return q("SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'tasks'") == "17"; }));
+  }
 
   Project project;
   std::string backups;

@@ -129,8 +129,7 @@ TEST_F(Pqxx, SigintCancelsTheRunningStatementFromTheSignalThread) {
   auto sleeping = [&] {
     return q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()");
   };
-  for (int i = 0; i < 400 && sleeping() != "1"; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  ASSERT_EQ(sleeping(), "1");
+  ASSERT_TRUE(wait_until([&] { return sleeping() == "1"; }));
   run.signal(SIGINT);
   auto r = run.wait();
   EXPECT_EQ(r.code, 1) << r.all();

@@ -115,7 +115,7 @@ TEST_F(Preflight, ALockQueueOnAMigratedTableRefusesProtected) {
                       "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid) "
                       "WHERE a.application_name = 'schema-change' AND NOT l.granted");
   };
-  for (int i = 0; i < 200 && queued() == "0"; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_TRUE(wait_until([&] { return queued() != "0"; }));
   ASSERT_EQ(queued(), "1");
   // lint reads sizes under a 1 s lock_timeout: it does not join the queue (tasks counts as large).
   auto lint = project.ferry({"lint", "prod"});

@@ -47,15 +47,20 @@ class RunnerSafety : public AppTest<RunnerSafety> {
   }
 };
 
-// Item 4: the server ends sessions idle for 1 s; ferry's session idles 5 s in a `run:` step.
+// Item 4: the server ends sessions idle for 1 s; ferry's session idles in a `run:` step (held
+// open by a gate until the second run has been refused: a fixed `sleep 5` could end first on a
+// loaded machine, and the second run would then succeed).
 TEST_F(RunnerSafety, AnIdleSessionTimeoutDoesNotCostARunItsLock) {
   pg().exec("app", "ALTER DATABASE app SET idle_session_timeout = '1s'");
   project.migration("0001_due", "ALTER TABLE tasks ADD COLUMN due date;", "ALTER TABLE tasks DROP COLUMN due;");
-  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - run: {command: sleep 5}\n  - migrate\n");
+  Gate gate;
+  project.write("playbooks/promote.yaml",
+                "stages: [dev]\nsteps:\n  - run: {command: " + gate.command() + "}\n  - migrate\n");
   Background first({ferry_binary(), "-C", project.root(), "run", "promote"}, {{"FERRY_OPERATOR", "alice"}});
   ASSERT_TRUE(wait_for("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'", "1"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(1800));  // past the idle timeout
+  std::this_thread::sleep_for(std::chrono::milliseconds(1800));  // at least past the idle timeout
   auto second = project.ferry({"run", "promote"}, {{"FERRY_OPERATOR", "bob"}});
+  gate.open();
   EXPECT_EQ(second.code, 3) << second.all();
   EXPECT_TRUE(contains(second.all(), "is locked by run")) << second.all();
   EXPECT_TRUE(contains(second.all(), "by alice")) << second.all();
@@ -67,7 +72,9 @@ TEST_F(RunnerSafety, AnIdleSessionTimeoutDoesNotCostARunItsLock) {
 }
 
 TEST_F(RunnerSafety, ARollbackKeepsItsLockWhileServicesRestart) {
-  project.env("dev", pg(), "app", "backup:\n  dir: " + backups + "\nservices:\n  worker:\n    restart: sleep 5\n");
+  Gate gate;  // the restart lasts until the second rollback was refused
+  project.env("dev", pg(), "app",
+              "backup:\n  dir: " + backups + "\nservices:\n  worker:\n    restart: " + gate.command() + "\n");
   ASSERT_EQ(project.ferry({"backup", "dev"}).code, 0);
   pg().exec("app", "ALTER DATABASE app SET idle_session_timeout = '1s'");
   Background first({ferry_binary(), "-C", project.root(), "rollback", "dev", "--backup", "latest"},
@@ -75,6 +82,7 @@ TEST_F(RunnerSafety, ARollbackKeepsItsLockWhileServicesRestart) {
   ASSERT_TRUE(wait_for("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'", "1"));
   std::this_thread::sleep_for(std::chrono::milliseconds(1800));
   auto second = project.ferry({"rollback", "dev", "--backup", "latest"}, {{"FERRY_OPERATOR", "bob"}});
+  gate.open();
   EXPECT_EQ(second.code, 3) << second.all();
   EXPECT_TRUE(contains(second.out, "by alice")) << second.out;
   auto r = first.wait();
@@ -88,11 +96,12 @@ TEST_F(RunnerSafety, ARollbackKeepsItsLockWhileServicesRestart) {
 // ferry's connection has TCP keepalives on at both ends (a NAT or proxy must not cut an idle
 // run silently): as `ss -tno` shows them, ferry's own socket and the server's (30 s, not 2 h).
 TEST_F(RunnerSafety, TheRunsConnectionHasTcpKeepalivesAtBothEnds) {
-  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - run: {command: sleep 3}\n");
+  Gate gate;  // the run lasts until its sockets were seen
+  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - run: {command: " + gate.command() + "}\n");
   Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
   ASSERT_TRUE(wait_for("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'", "1"));
   std::string client, server, all;
-  for (int i = 0; i < 20 && (client.empty() || server.empty()); ++i) {
+  for (int i = 0; i < 300 && (client.empty() || server.empty()); ++i) {
     ferry::transport::LocalTransport t;
     ferry::transport::Command cmd;
     cmd.argv = {"ss", "-tnpo"};
@@ -116,6 +125,7 @@ TEST_F(RunnerSafety, TheRunsConnectionHasTcpKeepalivesAtBothEnds) {
         server = w.back();
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
+  gate.open();
   EXPECT_FALSE(client.empty()) << all;
   EXPECT_FALSE(server.empty()) << all;
   EXPECT_EQ(run.wait().code, 0);
@@ -127,10 +137,13 @@ TEST_F(RunnerSafety, TheRunsConnectionHasTcpKeepalivesAtBothEnds) {
 // between, the usual rollback and proof say what is true.
 TEST_F(RunnerSafety, ASessionLostAfterAChangeIsReconnectedRolledBackAndProven) {
   project.migration("0001_due", "ALTER TABLE tasks ADD COLUMN due date;", "ALTER TABLE tasks DROP COLUMN due;");
-  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - migrate\n  - run: {command: sleep 3}\n");
+  Gate gate;  // the step after the change lasts until the session was ended
+  project.write("playbooks/promote.yaml",
+                "stages: [dev]\nsteps:\n  - migrate\n  - run: {command: " + gate.command() + "}\n");
   Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
   ASSERT_TRUE(wait_for("SELECT count(*) FROM information_schema.columns WHERE column_name = 'due'", "1"));
   q("SELECT pg_terminate_backend(backend_pid) FROM ferry.runs WHERE outcome = 'running'");
+  gate.open();
   auto r = run.wait();
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_TRUE(contains(r.out, "reconnected")) << r.out;
@@ -142,15 +155,16 @@ TEST_F(RunnerSafety, ASessionLostAfterAChangeIsReconnectedRolledBackAndProven) {
 // When another session takes the lock while ferry's session is gone, ferry undoes nothing.
 TEST_F(RunnerSafety, ASessionLostAfterAChangeWhileAnotherTakesTheLockStopsAndSaysAHumanMustAct) {
   project.migration("0001_due", "ALTER TABLE tasks ADD COLUMN due date;", "ALTER TABLE tasks DROP COLUMN due;");
-  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - migrate\n  - run: {command: sleep 3}\n");
+  Gate gate;  // ferry looks at its session again only once the other session holds the lock
+  project.write("playbooks/promote.yaml",
+                "stages: [dev]\nsteps:\n  - migrate\n  - run: {command: " + gate.command() + "}\n");
   Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
   ASSERT_TRUE(wait_for("SELECT count(*) FROM information_schema.columns WHERE column_name = 'due'", "1"));
   auto other = pg().connect("app");
   other->exec("SELECT pg_terminate_backend(backend_pid) FROM ferry.runs WHERE outcome = 'running'");
-  for (int i = 0; i < 100; ++i) {
-    if (other->exec("SELECT pg_try_advisory_lock(1717924466, 1)").boolean(0, 0)) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  // The terminated backend releases the lock as it exits, a moment later.
+  ASSERT_TRUE(wait_until([&] { return other->exec("SELECT pg_try_advisory_lock(1717924466, 1)").boolean(0, 0); }));
+  gate.open();
   auto r = run.wait();
   EXPECT_EQ(r.code, 2) << r.all();
   EXPECT_TRUE(contains(r.all(), "lost its database session")) << r.all();
@@ -162,10 +176,13 @@ TEST_F(RunnerSafety, ASessionLostAfterAChangeWhileAnotherTakesTheLockStopsAndSay
 
 TEST_F(RunnerSafety, ASessionLostBeforeAnyChangeFailsCleanly) {
   project.migration("0001_due", "ALTER TABLE tasks ADD COLUMN due date;", "ALTER TABLE tasks DROP COLUMN due;");
-  project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - run: {command: sleep 3}\n  - migrate\n");
+  Gate gate;  // the step before the change lasts until the session was ended
+  project.write("playbooks/promote.yaml",
+                "stages: [dev]\nsteps:\n  - run: {command: " + gate.command() + "}\n  - migrate\n");
   Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
   ASSERT_TRUE(wait_for("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'", "1"));
   q("SELECT pg_terminate_backend(backend_pid) FROM ferry.runs WHERE outcome = 'running'");
+  gate.open();
   auto r = run.wait();
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_TRUE(contains(r.out, "session was lost")) << r.out;

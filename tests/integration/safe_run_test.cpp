@@ -265,11 +265,12 @@ TEST_F(SafeRun, SigtermDuringALongMigrationRollsBack) {
   project.migration("0002_slow", "SELECT pg_sleep(30);", "SELECT 1;");
   playbook("  - backup\n  - migrate: {transaction: each}\n  - restart: backend\n");
   Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
-  for (int i = 0; i < 200; ++i) {
-    if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") == "1")
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  // The backup comes first: on a loaded machine it alone can outlast a short bound, and the
+  // SIGTERM would then land in the backup instead of the migration.
+  ASSERT_TRUE(wait_until([&] {
+    return q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") ==
+           "1";
+  }));
   auto t0 = std::chrono::steady_clock::now();
   run.signal(SIGTERM);
   auto r = run.wait();
@@ -290,11 +291,9 @@ TEST_F(SafeRun, SigtermDuringABackupStopsItAndLeavesNoPartialFile) {
       "app",
       "CREATE TABLE big AS SELECT g AS id, md5(g::text) || md5((g * 3)::text) AS a FROM generate_series(1, 3000000) g");
   Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
-  for (int i = 0; i < 400; ++i) {
-    if (q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' AND query LIKE 'COPY%'") == "1")
-      break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  }
+  ASSERT_TRUE(wait_until([&] {
+    return q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pg_dump' AND query LIKE 'COPY%'") == "1";
+  }));
   run.signal(SIGTERM);
   auto r = run.wait();
   EXPECT_EQ(r.code, 1) << r.all();
@@ -311,12 +310,10 @@ TEST_F(SafeRun, ARunKilledMidWayIsReportedAsAbandonedByTheNextOne) {
   playbook("  - migrate\n");
   {
     Background run({ferry_binary(), "-C", project.root(), "run", "promote"}, {{"FERRY_OPERATOR", "carol"}});
-    for (int i = 0; i < 200; ++i) {
-      if (q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") ==
-          "1")
-        break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    ASSERT_TRUE(wait_until([&] {
+      return q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()") ==
+             "1";
+    }));
     run.signal(SIGKILL);
     run.wait();
   }

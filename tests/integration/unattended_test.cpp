@@ -22,28 +22,35 @@ class Unattended : public ::testing::Test {
     project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - migrate\n");
   }
   std::string value(const std::string& sql) { return pg().value("app", sql); }
-  // Starts a first run whose migration sleeps, and returns once it holds the lock.
+  // Starts a first run that holds the lock until `gate` opens (a step waiting on it, after the
+  // migration; a fixed sleep could end before a slow second run even asked), and returns once
+  // it holds the lock.
   std::unique_ptr<Background> first_run_holding_the_lock() {
-    project.migration("0001_slow", "SELECT pg_sleep(4);\nCREATE TABLE slow (id int);", "DROP TABLE slow;");
+    project.migration("0001_slow", "CREATE TABLE slow (id int);", "DROP TABLE slow;");
+    project.write("playbooks/promote.yaml",
+                  "stages: [dev]\nsteps:\n  - migrate\n  - run: {command: " + gate.command() + "}\n");
     auto first =
         std::make_unique<Background>(std::vector<std::string>{ferry_binary(), "-C", project.root(), "run", "promote"},
                                      std::map<std::string, std::string>{{"FERRY_OPERATOR", "alice"}});
-    for (int i = 0; i < 200; ++i) {
-      if (value("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1717924466") == "1" &&
-          value("SELECT count(*) FROM pg_tables WHERE schemaname = 'ferry' AND tablename = 'runs'") == "1" &&
-          value("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'") == "1")
-        break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    EXPECT_TRUE(wait_until([&] {
+      return value("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND classid = 1717924466") == "1" &&
+             value("SELECT count(*) FROM pg_tables WHERE schemaname = 'ferry' AND tablename = 'runs'") == "1" &&
+             value("SELECT count(*) FROM ferry.runs WHERE outcome = 'running'") == "1";
+    })) << "the first run never held the lock";
     return first;
   }
   Project project;
+  Gate gate;
 };
 
 TEST_F(Unattended, SecondRunWaitsForTheLockThenSucceeds) {
   auto first = first_run_holding_the_lock();
   std::string first_id = value("SELECT id FROM ferry.runs WHERE operator = 'alice'");
-  auto second = project.ferry({"run", "promote", "--wait-lock", "60s"}, {{"FERRY_OPERATOR", "bob"}});
+  Background waiting({ferry_binary(), "-C", project.root(), "run", "promote", "--wait-lock", "60s"},
+                     {{"FERRY_OPERATOR", "bob"}});
+  EXPECT_TRUE(waiting.wait_for_output("(--wait-lock)"));
+  gate.open();  // the first run ends only once the second is waiting
+  auto second = waiting.wait();
   EXPECT_EQ(second.code, 0) << second.all();
   EXPECT_TRUE(contains(second.all(), "environment 'dev' is locked by run " + first_id + " by alice")) << second.all();
   EXPECT_TRUE(contains(second.all(), "waiting up to 1m00s (--wait-lock)") || contains(second.all(), "(--wait-lock)"))
@@ -60,6 +67,7 @@ TEST_F(Unattended, WaitLockEndsWithExit3NamingTheHolder) {
   auto first = first_run_holding_the_lock();
   std::string first_id = value("SELECT id FROM ferry.runs WHERE operator = 'alice'");
   auto second = project.ferry({"backup", "dev", "--wait-lock", "1s"}, {{"FERRY_OPERATOR", "bob"}});
+  gate.open();
   EXPECT_EQ(second.code, 3) << second.all();
   EXPECT_TRUE(contains(second.all(), "environment 'dev' is locked by run " + first_id + " by alice")) << second.all();
   EXPECT_TRUE(contains(second.all(), "(waited 1.0s)") || contains(second.all(), "(waited 1s)")) << second.all();
@@ -76,8 +84,9 @@ TEST_F(Unattended, DatabaseStartedAfterFerryIsWaitedFor) {
   late.stop();
   auto refused = project.ferry({"run", "promote"});
   EXPECT_EQ(refused.code, 1) << refused.all();  // without --wait-ready: one attempt
-  Background run({ferry_binary(), "-C", project.root(), "run", "promote", "--wait-ready", "30s"});
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // let ferry find it down first
+  Background run({ferry_binary(), "-C", project.root(), "run", "promote", "--wait-ready", "60s"});
+  // ferry finds it down first (a fixed 1.5 s was not always enough for a slow ferry to try)
+  EXPECT_TRUE(run.wait_for_output("database not ready")) << "ferry never tried the stopped database";
   late.start();
   auto done = run.wait();
   EXPECT_EQ(done.code, 0) << done.all();

@@ -14,6 +14,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <thread>
 
 #include "core/text.hpp"
 #include "transport/transport.hpp"
@@ -265,6 +266,18 @@ Background::~Background() {
 
 void Background::signal(int sig) { kill(m_pid, sig); }
 
+bool Background::wait_for_output(const std::string& text, std::chrono::milliseconds bound) const {
+  return wait_until(
+             [&] {
+               if (contains(read_file(m_out) + read_file(m_err), text)) return true;
+               siginfo_t info{};  // exited (WNOWAIT: still reaped by wait())
+               return waitid(P_PID, static_cast<id_t>(m_pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+                      info.si_pid != 0;
+             },
+             bound) &&
+         contains(read_file(m_out) + read_file(m_err), text);
+}
+
 Proc Background::wait() {
   int status = 0;
   waitpid(m_pid, &status, 0);
@@ -274,6 +287,23 @@ Proc Background::wait() {
   p.out = read_file(m_out);
   p.err = read_file(m_err);
   return p;
+}
+
+Gate::Gate(std::chrono::seconds bound) : m_dir(temp_dir("ferry-gate")) {
+  must("chmod 755 " + q(m_dir));  // a restart command may run as another user
+  std::ofstream(m_dir + "/wait.sh") << "i=0\nwhile [ ! -e " << q(m_dir + "/open") << " ] && [ $i -lt "
+                                    << bound.count() * 20 << " ]; do sleep 0.05; i=$((i+1)); done\n";
+}
+Gate::~Gate() { fs::remove_all(m_dir); }
+void Gate::open() const { std::ofstream(m_dir + "/open") << "open\n"; }
+
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds bound) {
+  auto deadline = std::chrono::steady_clock::now() + bound;
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 Backend::Backend(const PgCluster& pg, const std::string& db, const std::string& require, const std::string& user)

@@ -3,6 +3,8 @@
 #pragma once
 #include <sys/types.h>
 
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -85,6 +87,9 @@ class Background {
   pid_t pid() const { return m_pid; }
   Proc wait();  // waits for exit; output read from the files it wrote
   void signal(int sig);
+  // Waits until its stdout or stderr holds `text` (ferry flushes each line), the process has
+  // exited, or `bound` passed; returns whether the text came. The process is not reaped.
+  bool wait_for_output(const std::string& text, std::chrono::milliseconds bound = std::chrono::seconds(60)) const;
 
  private:
   pid_t m_pid = -1;
@@ -185,6 +190,26 @@ class Standby {
   std::string m_dir;
   int m_port = 0;
 };
+
+// An event a test opens, for a process it started to wait on instead of sleeping a fixed time:
+// command() is shell text (a script path) that returns once open() was called, or after
+// `bound` so that a broken test fails instead of hanging. For playbook `run:` steps and
+// services' restart commands that must still be running when the test acts.
+class Gate {
+ public:
+  explicit Gate(std::chrono::seconds bound = std::chrono::seconds(120));
+  ~Gate();
+  std::string command() const { return "sh " + m_dir + "/wait.sh"; }
+  void open() const;
+
+ private:
+  std::string m_dir;
+};
+
+// Polls `done` every 20 ms until it returns true or `bound` passed; returns the last answer.
+// Waiting on an event (a row, a lock, a line of output) instead of on time; the bound is
+// generous because a passing run never reaches it, and a loaded machine must not fail a test.
+bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds bound = std::chrono::seconds(60));
 
 int free_port();
 std::string ferry_binary();
