@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -167,7 +168,9 @@ TEST_F(Compose, MigrateWaitsForADatabaseStartedAfterItThenTheBackendStarts) {
   ComposeStack stack;
   stack.stop_db();
   Background migrate(stack.migrate_argv(image));
-  sleep(3);  // ferry is up and retrying before the database is
+  // ferry is up and retrying before the database is: its output says so (not a fixed sleep,
+  // which a loaded machine outlasts before the container has even started)
+  ASSERT_TRUE(migrate.wait_for_output("database not ready", std::chrono::seconds(180)));
   stack.start_db();
   auto r = migrate.wait();
   ASSERT_EQ(r.code, 0) << r.all();
