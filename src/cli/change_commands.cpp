@@ -55,19 +55,6 @@ std::vector<std::string> child_flags(const std::string& wait_lock, const std::st
   return f;
 }
 
-std::vector<std::string> split_names(const std::string& list) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= list.size() && !list.empty()) {
-    size_t comma = list.find(',', start);
-    std::string item = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-    if (!item.empty()) out.push_back(item);
-    if (comma == std::string::npos) break;
-    start = comma + 1;
-  }
-  return out;
-}
-
 // run's fleet flags into the options a fleet stage reads.
 void fleet_run_options(const Globals& g, const ChangeOptions& o, run::RunOptions& r) {
   r.fleet.resume = o.fleet.resume;

@@ -66,6 +66,10 @@ static int status_check_code(const json& out) {
       unreachable = true;
       continue;
     }
+    if (e.value("fleet", false)) {  // cli/fleet_status.*
+      fleet_check_facts(e, drift, pending, unreachable);
+      continue;
+    }
     drift |= !e["drift"].empty() || !e["interrupted"].empty();
     pending |= !e["pending"].empty();
   }
@@ -128,6 +132,10 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
   for (const auto& name : promotion_order(project)) {
     const auto& env = project.environments.at(name);
     if (only && *only != name) continue;
+    if (env.database.fleet()) {  // one line of the fleet's summary (cli/fleet_status.*)
+      out.push_back(fleet_status_element(project, env, code));
+      continue;
+    }
     json e = {{"schema_version", 1},  // in each element: the array stays as its readers know it
               {"environment", name},       {"database", env.database.name}, {"host", env.database.host},
               {"port", env.database.port}, {"protected", env.is_protected}};
@@ -147,6 +155,10 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
     return code;
   }
   for (const auto& e : out) {
+    if (e.value("fleet", false)) {
+      print_fleet_line(g, e);
+      continue;
+    }
     std::cout << paint(g, "1", e["environment"].get<std::string>()) << "  " << e["database"].get<std::string>()
               << " on " << e["host"].get<std::string>() << ":" << e["port"].get<int>()
               << (e["protected"].get<bool>() ? "  [protected]" : "") << "\n";

@@ -14,7 +14,8 @@ struct Globals {
   bool color = false;
   bool quiet = false;
   bool verbose = false;
-  std::optional<std::string> database;  // --database: one member of a fleet environment
+  std::optional<std::string> database;                 // --database: one member of a fleet environment
+  std::string fleet_only, fleet_exclude, fleet_shard;  // plan --only, --exclude, --shard (of a fleet)
 };
 
 // ANSI colour `code` around `s` when colour is on; "none" for an empty version.

@@ -16,8 +16,11 @@ struct FleetOptions {
   bool json = false;                    // run --json
 };
 
-// --database on each of `subs`; the selection flags on `run`.
-void add_fleet_options(CLI::App* run, const std::vector<CLI::App*>& subs, FleetOptions& o);
+// --database on each of `subs`; the selection flags on `run` and `plan`; --resume and --json on `run`.
+void add_fleet_options(CLI::App* run, CLI::App* plan, const std::vector<CLI::App*>& subs, FleetOptions& o);
+
+// "a,b,,c" -> {a, b, c}: the names of --only and --exclude.
+std::vector<std::string> split_names(const std::string& list);
 
 // With --database, replaces the environment `env` of `project` by that member's
 // (run::select_member). Without it, a fleet environment is refused (Error(Config)) when

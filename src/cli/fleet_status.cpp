@@ -81,6 +81,50 @@ json fleet_status(const config::Project& project, const config::Environment& fle
   return doc;
 }
 
+json fleet_status_element(const config::Project& project, const config::Environment& fleet, int& code) {
+  const auto& d = fleet.database;
+  json e = {{"schema_version", 1}, {"environment", fleet.name},      {"fleet", true}, {"host", d.host},
+            {"port", d.port},      {"protected", fleet.is_protected}};
+  try {
+    json doc = fleet_status(project, fleet);
+    for (auto& [k, v] : doc.items())
+      if (k != "schema_version" && k != "environment") e[k] = v;
+    e["reachable"] = true;
+    if (!e["unreachable"].empty()) code = exit_code::k_failed_clean;
+  } catch (const Error& err) {
+    e["reachable"] = false;
+    e["error"] = project.secrets.redact(err.what());
+    code = exit_code::k_failed_clean;
+  }
+  return e;
+}
+
+void print_fleet_line(const Globals& g, const json& e) {
+  std::cout << paint(g, "1", e["environment"].get<std::string>()) << "  fleet";
+  if (e.contains("databases")) std::cout << " of " << e["databases"].get<size_t>() << " databases";
+  std::cout << " on " << e["host"].get<std::string>() << ":" << e["port"].get<int>()
+            << (e["protected"].get<bool>() ? "  [protected]" : "");
+  if (!e["reachable"].get<bool>()) {
+    std::cout << "  " << paint(g, "31", "unreachable") << ": " << e["error"].get<std::string>() << "\n";
+    return;
+  }
+  std::string versions;
+  for (const auto& [v, n] : e["versions"].get<std::map<std::string, int>>())
+    versions += (versions.empty() ? "" : ", ") + v + ": " + std::to_string(n);
+  auto count = [&](const char* key, const char* colour) {
+    std::string n = std::to_string(e[key].size());
+    return std::string(key) + " " + (e[key].empty() ? n : paint(g, colour, n));
+  };
+  std::cout << "  versions " << (versions.empty() ? "none" : versions) << "; " << count("behind", "33") << ", "
+            << count("drift", "31") << ", " << count("locked", "33") << ", " << count("unreachable", "31") << "\n";
+}
+
+void fleet_check_facts(const json& e, bool& drift, bool& pending, bool& unreachable) {
+  drift |= !e["drift"].empty();
+  pending |= !e["behind"].empty();
+  unreachable |= !e["unreachable"].empty();
+}
+
 int print_fleet_status(const Globals& g, const json& doc, bool as_json, bool check) {
   int code = exit_code_of(doc, check);
   if (as_json) {

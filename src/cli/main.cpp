@@ -161,7 +161,7 @@ void add_commands(CLI::App& app, Commands& c) {
   add_ledger_commands(app, c.ledger_options);
   c.schema = add_schema_command(app, c.schema_options);
   auto& ch = c.change;
-  add_fleet_options(ch.run, {ch.run, c.plan, c.status, c.history, ch.backup, c.backups, ch.rollback}, ch.fleet);
+  add_fleet_options(ch.run, c.plan, {ch.run, c.plan, c.status, c.history, ch.backup, c.backups, ch.rollback}, ch.fleet);
 }
 
 // --database picks one member of a fleet environment: run, plan and status name it with --env.
@@ -281,6 +281,9 @@ int main(int argc, char** argv) {
   if (auto stop = parse(app, flags, argc, argv)) return *stop;
   settle_globals(flags, argc, argv);
   flags.g.database = commands.change.fleet.database;
+  flags.g.fleet_only = commands.change.fleet.only;  // plan's selection (run reads change.fleet)
+  flags.g.fleet_exclude = commands.change.fleet.exclude;
+  flags.g.fleet_shard = commands.change.fleet.shard;
 
   std::optional<config::Project> loaded;  // its secrets redact the final error message
   try {

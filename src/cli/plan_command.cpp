@@ -7,8 +7,9 @@
 #include <set>
 #include <sstream>
 
-#include "cli/fleet_options.hpp"
 #include "cli/commands.hpp"
+#include "cli/fleet_options.hpp"
+#include "cli/plan_view.hpp"
 #include "cli/lint_command.hpp"
 #include "cli/lock_views.hpp"
 #include "config/loader.hpp"
@@ -21,19 +22,6 @@ using nlohmann::json;
 namespace ferry::cli {
 
 namespace {
-
-// What one stage's plan says: read from its database, or why it could not be read.
-struct StageView {
-  std::string environment;
-  std::optional<run::StagePlan> plan;
-  std::optional<run::Refusal> refusal;  // the plan's, or the lock's
-  std::string lock_holder;              // "" when free
-  std::string error;                    // unreadable
-  bool unreachable = false;
-  std::string lint;  // plan's lint lines (text output only)
-  std::string version_noun = "version";
-  std::vector<run::MigrationForecast> forecast;  // per pending migration (lock trace, scaled)
-};
 
 // The forecast of a stage's pending migrations from the traces of the stages before it. Alembic
 // migrations are not traced (alembic runs them); a failure to read is a note, never a plan error.
@@ -56,7 +44,8 @@ std::vector<run::MigrationForecast> read_forecast(const config::Project& project
   return out;
 }
 
-// How the console names a refusal.
+}  // namespace
+
 std::string verdict(run::RefusalKind k) {
   switch (k) {
     case run::RefusalKind::Drift:
@@ -72,7 +61,8 @@ std::string verdict(run::RefusalKind k) {
 }
 
 StageView read_stage(const config::Project& project, const config::Playbook& pb, const config::Environment& env,
-                     const std::vector<migrate::Migration>& files, const std::set<std::string>& earlier, bool lint) {
+                     const std::vector<migrate::Migration>& files, const std::set<std::string>& earlier, bool lint,
+                     bool forecast) {
   StageView v;
   v.environment = env.name;
   run::DbLink link;
@@ -90,7 +80,7 @@ StageView read_stage(const config::Project& project, const config::Playbook& pb,
   try {
     v.plan = run::plan_stage(project, pb, env, *driver, *link.conn, ledger, earlier);
     v.refusal = v.plan->refusal;
-    v.forecast = read_forecast(project, pb, env, *v.plan, *link.conn);
+    if (forecast) v.forecast = read_forecast(project, pb, env, *v.plan, *link.conn);
     if (auto lock = ledger.lock_holder()) {
       v.lock_holder = lock->describe();
       if (!v.refusal) v.refusal = run::locked_refusal("'" + env.name + "' is locked by " + v.lock_holder);
@@ -113,6 +103,8 @@ StageView read_stage(const config::Project& project, const config::Playbook& pb,
   }
   return v;
 }
+
+namespace {
 
 void print_gate(std::ostream& os, const Globals& g, const config::Environment& env, const run::StagePlan& p) {
   if (!p.gate_checked) return;
@@ -151,6 +143,8 @@ void print_stage(std::ostream& os, const Globals& g, const config::Environment& 
   }
 }
 
+}  // namespace
+
 json stage_json(const StageView& v) {
   json s = {{"environment", v.environment}, {"current_version", nullptr}, {"pending", json::array()},
             {"refusal", nullptr},           {"rollback", nullptr},        {"error", nullptr}};
@@ -167,8 +161,6 @@ json stage_json(const StageView& v) {
   return s;
 }
 
-}  // namespace
-
 int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& only, bool as_json) {
   auto project = config::load_project(g.root);
   if (only) select_database(project, *only, g.database, false);
@@ -180,6 +172,12 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
       throw Error(ErrorKind::Config, "playbook '" + pb.name + "' has no stage '" + *only + "'");
     stages = {*only};
   }
+  bool selects = !g.fleet_only.empty() || !g.fleet_exclude.empty() || !g.fleet_shard.empty();
+  if (selects && std::none_of(stages.begin(), stages.end(),
+                              [&](const auto& s) { return project.environment(s).database.fleet(); }))
+    throw Error(ErrorKind::Config,
+                "--only, --exclude and --shard select databases of a fleet environment; "
+                "this plan has none");
   // Everything plan prints passes through the project's secrets (a ${secret:VAR} in a step).
   std::ostringstream os;
   auto flush = [&] {
@@ -192,6 +190,12 @@ int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<
   std::set<std::string> earlier;
   for (const auto& name : stages) {
     const auto& env = project.environment(name);
+    if (env.database.fleet()) {  // each selected database of the fleet (cli/fleet_plan_view.cpp)
+      plan_fleet_stage(os, out["stages"], as_json, g, project, pb, env, files, earlier, failed, refused);
+      earlier.insert(name);
+      if (!as_json) flush();
+      continue;
+    }
     if (!as_json)
       os << paint(g, "1", "stage " + name) << "  " << run::target_description(env)
          << (env.is_protected ? paint(g, "33", "  [protected: needs --yes]") : "") << "\n";

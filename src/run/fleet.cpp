@@ -50,8 +50,9 @@ class FleetStage {
     std::string refusal = confirm_protected(m_env, m_opts.yes);
     if (!refusal.empty()) return {exit_code::k_refused, "refused", refusal, nullptr};
     auto todo = prepare(run_id);
-    m_plan = plan_fleet(m_pb.fleet, todo);
-    m_record.budget = m_plan.budget;
+    bool resume = m_opts.fleet.resume.has_value();
+    m_plan = plan_fleet(invocation_sizes(m_pb.fleet, m_record, static_cast<int>(todo.size()), resume),
+                        m_pb.fleet.parallel, todo);
     m_total = todo.size();
     m_child.report_dir = record_path(m_opts.state_dir, m_record.run_id) + ".d";
     fs::create_directories(m_child.report_dir);
@@ -110,7 +111,9 @@ class FleetStage {
     return "fleet of " + std::to_string(m_total) + " databases on " + d.host + ":" + std::to_string(d.port) +
            " (parallel " + std::to_string(m_plan.parallel) + ", canary " +
            std::to_string(m_plan.has_canary ? m_plan.phases[0].size() : 0) + ", failure budget " +
-           std::to_string(m_plan.budget) + "), run " + m_record.run_id;
+           std::to_string(m_plan.budget) +
+           (m_record.failures > 0 ? " left of " + std::to_string(m_record.budget) : std::string()) + "), run " +
+           m_record.run_id;
   }
 
   // Runs work(i) for each of `idx` on up to `parallel` threads; `done` gets each result on this
@@ -176,7 +179,10 @@ class FleetStage {
     m_record.members[i] = std::move(r);
     m_ran.push_back(i);
     const auto& m = m_record.members[i];
-    if (m.outcome != "ok") ++m_failures;
+    if (m.outcome != "ok" && !interrupted()) {  // a member stopped by a signal spends no budget
+      ++m_failures;
+      ++m_record.failures;
+    }
     m_done_ms += m.duration_ms;
     write_record(m_opts.state_dir, m_record);
     line(m);

@@ -7,22 +7,53 @@
 
 namespace ferry::run {
 
-FleetPlan plan_fleet(const config::FleetSpec& spec, const std::vector<std::size_t>& todo) {
+FleetSizes fleet_sizes(const config::FleetSpec& spec, int n) {
+  FleetSizes s;
+  s.budget = config::share_of(spec.max_failures, n, false);
+  s.canary = config::share_of(spec.canary, n, true);
+  s.batch = spec.batch ? std::max(1, config::share_of(*spec.batch, n, true)) : 0;
+  return s;
+}
+
+FleetSizes resumed_sizes(const FleetSizes& first, int spent) {
+  FleetSizes s = first;
+  s.budget = std::max(0, first.budget - std::max(0, spent));
+  return s;
+}
+
+FleetSizes invocation_sizes(const config::FleetSpec& spec, FleetRecord& record, int todo, bool resume) {
+  if (!resume) {
+    FleetSizes s = fleet_sizes(spec, todo);
+    record.canary = s.canary;
+    record.batch = s.batch;
+    record.budget = s.budget;
+    return s;
+  }
+  FleetSizes first{record.canary, record.batch, record.budget};
+  if (record.canary < 0 || record.batch < 0) first = fleet_sizes(spec, static_cast<int>(record.members.size()));
+  return resumed_sizes(first, record.failures);
+}
+
+FleetPlan plan_fleet(const FleetSizes& sizes, int parallel, const std::vector<std::size_t>& todo) {
   FleetPlan plan;
   int n = static_cast<int>(todo.size());
-  plan.parallel = spec.parallel;
-  plan.budget = config::share_of(spec.max_failures, n, false);
-  int canary = config::share_of(spec.canary, n, true);
+  plan.parallel = parallel;
+  plan.budget = sizes.budget;
+  int canary = std::clamp(sizes.canary, 0, n);
   if (canary > 0) {
     plan.phases.emplace_back(todo.begin(), todo.begin() + canary);
     plan.has_canary = true;
   }
-  int batch = spec.batch ? std::max(1, config::share_of(*spec.batch, n, true)) : n;
+  int batch = sizes.batch > 0 ? sizes.batch : std::max(1, n);
   for (int at = canary; at < n; at += batch) {
     int end = std::min(n, at + batch);
     plan.phases.emplace_back(todo.begin() + at, todo.begin() + end);
   }
   return plan;
+}
+
+FleetPlan plan_fleet(const config::FleetSpec& spec, const std::vector<std::size_t>& todo) {
+  return plan_fleet(fleet_sizes(spec, static_cast<int>(todo.size())), spec.parallel, todo);
 }
 
 int fleet_exit_code(const FleetRecord& record, const std::vector<std::size_t>& ran) {

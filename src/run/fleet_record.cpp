@@ -28,9 +28,10 @@ json to_json(const FleetRecord& r) {
                        {"run_id", m.run_id},
                        {"duration_ms", m.duration_ms},
                        {"message", m.message}});
-  return {{"schema_version", 1},  {"run_id", r.run_id},   {"playbook", r.playbook}, {"environment", r.environment},
-          {"shard", r.shard},     {"started", r.started}, {"finished", r.finished}, {"exit_code", r.exit_code},
-          {"resumes", r.resumes}, {"budget", r.budget},   {"databases", members}};
+  return {{"schema_version", 1},    {"run_id", r.run_id},   {"playbook", r.playbook}, {"environment", r.environment},
+          {"shard", r.shard},       {"started", r.started}, {"finished", r.finished}, {"exit_code", r.exit_code},
+          {"resumes", r.resumes},   {"budget", r.budget},   {"canary", r.canary},     {"batch", r.batch},
+          {"failures", r.failures}, {"databases", members}};
 }
 
 std::string record_path(const std::string& state_dir, const std::string& run_id) {
@@ -62,6 +63,10 @@ FleetRecord read_record(const std::string& state_dir, const std::string& run_id)
     r.shard = j.value("shard", "");
     r.started = j.value("started", "");
     r.resumes = j.value("resumes", 0);
+    r.budget = j.value("budget", 0);
+    r.canary = j.value("canary", -1);
+    r.batch = j.value("batch", -1);
+    r.failures = j.value("failures", 0);
     for (const auto& m : j.at("databases")) {
       MemberResult mr;
       mr.name = m.at("name").get<std::string>();

@@ -26,7 +26,10 @@ struct FleetRecord {
   std::string finished;  // "" while running
   int exit_code = -1;
   int resumes = 0;
-  int budget = 0;  // failures tolerated (max_failures of the databases run)
+  int budget = 0;    // failures tolerated by the whole run, resumes included (its first invocation's)
+  int canary = -1;   // the first invocation's canary count; -1: not recorded (an older record)
+  int batch = -1;    // its wave size (0: all at once); -1: not recorded
+  int failures = 0;  // failures counted against the budget so far, by every invocation
   std::vector<MemberResult> members;
 };
 

@@ -25,7 +25,21 @@ std::string lines(const std::vector<std::string>& items) {
   return out;
 }
 
-std::optional<Refusal> first_refusal(const config::Environment& env, const StagePlan& p) {
+// For a required fleet: how its gate reads, and where to see which of its databases lag.
+std::string fleet_hint(const config::Project& project, const StagePlan& p) {
+  std::string out;
+  for (const auto& g : p.gaps) {
+    auto it = project.environments.find(g.env);
+    if (it == project.environments.end() || !it->second.database.fleet()) continue;
+    if (out.find("'" + g.env + "'") != std::string::npos) continue;
+    out += "; the fleet '" + g.env + "' opens the gate only when every one of its databases holds each migration " +
+           "(`ferry status --env " + g.env + "` lists those behind; `ferry run ... --resume RUN_ID` finishes a run)";
+  }
+  return out;
+}
+
+std::optional<Refusal> first_refusal(const config::Project& project, const config::Environment& env,
+                                     const StagePlan& p) {
   if (!p.state.drift.empty())
     return Refusal{RefusalKind::Drift, "drift in '" + env.name + "':" + lines(p.state.drift),
                    "restore the migration files as they were applied, or roll back with `ferry rollback " + env.name +
@@ -38,7 +52,7 @@ std::optional<Refusal> first_refusal(const config::Environment& env, const Stage
     std::vector<std::string> missing;
     for (const auto& g : p.gaps) missing.push_back(g.message);
     return Refusal{RefusalKind::Gate, "gate: '" + env.name + "' requires what is missing:" + lines(missing),
-                   "promote through the required environments first"};
+                   "promote through the required environments first" + fleet_hint(project, p)};
   }
   return std::nullopt;
 }
@@ -57,7 +71,7 @@ StagePlan plan_stage(const config::Project& project, const config::Playbook& pb,
     for (const auto& g : p.gaps)
       p.gate_opens_with_earlier &= g.kind == steps::GapKind::NotApplied && earlier.count(g.env) > 0;
   }
-  p.refusal = first_refusal(env, p);
+  p.refusal = first_refusal(project, env, p);
   return p;
 }
 

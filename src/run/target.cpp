@@ -5,6 +5,7 @@
 
 #include "config/loader.hpp"
 #include "migrate/sql_parser.hpp"
+#include "run/fleet_gate.hpp"
 
 namespace ferry::run {
 
@@ -63,7 +64,12 @@ std::vector<steps::GateGap> check_gate(const config::Project& project, const con
   std::vector<steps::GateGap> gaps;
   for (const auto& req_name : env.requires_envs) {
     try {
-      auto link = connect(project.environment(req_name));
+      const auto& req = project.environment(req_name);
+      if (req.database.fleet()) {  // every database of the fleet, each read live (run/fleet_gate.*)
+        for (auto& g : fleet_gate(req, driver, state)) gaps.push_back(std::move(g));
+        continue;
+      }
+      auto link = connect(req);
       for (auto& g : driver.gate(req_name, *link.conn, state)) gaps.push_back(std::move(g));
     } catch (const Error& e) {
       gaps.push_back({req_name, steps::GapKind::CannotCheck, req_name + ": cannot check: " + e.what()});
