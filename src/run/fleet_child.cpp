@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -49,9 +50,11 @@ void read_report(const std::string& path, MemberResult& m) {
   m.message = m.exit_code == 0 ? "" : (failed.empty() ? doc.value("outcome", "") : failed);
 }
 
-transport::CommandResult run_child(std::vector<std::string> argv, long long& took_ms) {
+transport::CommandResult run_child(std::vector<std::string> argv, long long& took_ms,
+                                   std::map<std::string, std::string> env = {}) {
   transport::Command cmd;
   cmd.argv = std::move(argv);
+  cmd.env = std::move(env);
   cmd.should_stop = [] { return interrupted(); };  // forwarded as SIGTERM: the child rolls back
   cmd.defer_stop_signals = true;  // a stop as the child starts waits for its handlers: no half-started kill
   auto started = std::chrono::steady_clock::now();
@@ -91,7 +94,10 @@ MemberResult run_member(const ChildSpec& spec, const std::string& name, std::siz
   argv.insert(argv.end(), {"run", spec.playbook, "--env", spec.environment, "--database", name, "--yes", "--quiet",
                            "--report", report});
   try {
-    auto res = run_child(argv, m.duration_ms);
+    // A gate on a required fleet: the members of this run share its answer (run/fleet_gate.cpp).
+    std::map<std::string, std::string> env = {
+        {"FERRY_FLEET_GATE_CACHE", (fs::path(spec.report_dir) / "gate").string()}};
+    auto res = run_child(argv, m.duration_ms, env);
     m.exit_code = res.exit_code;
     m.outcome = outcome_of(res.exit_code);
     read_report(report, m);

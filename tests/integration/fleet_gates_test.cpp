@@ -4,6 +4,7 @@
 // many databases, which, and where to look.
 #include <gtest/gtest.h>
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "support/fixtures.hpp"
@@ -87,4 +88,28 @@ TEST(FleetGates, AnUnreadableMemberKeepsTheGateClosed) {
   EXPECT_TRUE(contains(refused.all(), "tenants: cannot check 1 of the fleet's 11 databases: gate_missing"))
       << refused.all();
   EXPECT_FALSE(g.has_notes("prod"));
+}
+
+// A fleet stage requiring a fleet: the members of one run share the gate's answer (the first
+// open answer is kept for the run), so each required database is read about once per run, not
+// once per member (8 members, parallel 2: at most the first wave reads live).
+TEST(FleetGates, AFleetRequiringAFleetReadsEachRequiredDatabaseOncePerRunNotPerMember) {
+  GatedProject g;
+  auto regions = make_fleet(g.pg, numbered("region_", 8), "CREATE TABLE items (id int PRIMARY KEY);", "region_tpl");
+  g.p.write("environments/regions.yaml", "database:\n  names: " + json(regions).dump() +
+                                             "\n  user: postgres\n  host: 127.0.0.1\n  port: " +
+                                             std::to_string(g.pg.port()) + "\nrequires: [tenants]\n");
+  g.p.write("playbooks/go.yaml",
+            "stages: [tenants, regions]\nfleet:\n  parallel: 2\n  max_failures: 100%\nsteps:\n  - migrate\n");
+  auto first = g.p.ferry({"run", "go", "--env", "tenants"});
+  ASSERT_EQ(first.code, 0) << first.all();
+  auto sessions = [&](const std::string& db) {
+    return std::stol(g.pg.value("postgres", "SELECT sessions FROM pg_stat_database WHERE datname = '" + db + "'"));
+  };
+  std::map<std::string, long> before;
+  for (const auto& n : g.names) before[n] = sessions(n);
+  auto r = g.p.ferry({"run", "go", "--env", "regions"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  for (const auto& n : regions) EXPECT_TRUE(g.pg.value(n, "SELECT to_regclass('notes') IS NOT NULL") == "t") << n;
+  for (const auto& n : g.names) EXPECT_LE(sessions(n) - before[n], 2) << n << ": read by more than the first wave";
 }
