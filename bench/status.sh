@@ -30,7 +30,8 @@ queries=$(grep -cE 'duration: .* (statement|execute)' "$W/status.log" || true)
 python3 - "$W/status.log" "$W/fingerprint.sql" <<'PY'
 import re, sys
 text = open(sys.argv[1], errors="replace").read()
-m = re.search(r"statement: (WITH ns AS \(.*?ORDER BY line COLLATE \"C\")", text, re.S)
+# the description, or (since perf8) its sha256 computed by the server around it
+m = re.search(r"statement: ((?:SELECT encode\(sha256\(.*?)?WITH ns AS \(.*?ORDER BY line COLLATE \"C\"(?:\) d)?)", text, re.S)
 open(sys.argv[2], "w").write((m.group(1) if m else "SELECT 1") + ";\n")
 PY
 echo "load before: $(uptime)"

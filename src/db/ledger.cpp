@@ -38,7 +38,10 @@ std::string LockHolder::describe() const {
   return "another session (backend pid " + std::to_string(pid) + ")";
 }
 
-bool Ledger::schema_exists() { return m_conn.exec("SELECT to_regclass('ferry.runs') IS NOT NULL").boolean(0, 0); }
+bool Ledger::schema_exists() {
+  if (!m_schema_seen) m_schema_seen = m_conn.exec("SELECT to_regclass('ferry.runs') IS NOT NULL").boolean(0, 0);
+  return m_schema_seen;
+}
 
 void Ledger::ensure_schema() {
   if (schema_exists()) return;
@@ -80,6 +83,7 @@ CREATE TABLE IF NOT EXISTS ferry.history (
   run_id  text NOT NULL
 );
 )SQL");
+  m_schema_seen = true;
 }
 
 bool Ledger::try_lock() {

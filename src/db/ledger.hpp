@@ -68,6 +68,8 @@ class Ledger {
 
   // Creates schema ferry and its tables when missing (call while holding the lock).
   void ensure_schema();
+  // Asked of the server once per Ledger: a yes is kept (nothing ferry runs drops its schema; a
+  // restore brings it back with the backup's rows), a no is asked again.
   bool schema_exists();
 
   // Session-level advisory lock for the whole run. try_lock first makes this session immune
@@ -175,6 +177,7 @@ class Ledger {
 
  private:
   Connection& m_conn;
+  bool m_schema_seen = false;  // schema_exists() answered yes
 };
 
 }  // namespace ferry::db

@@ -7,24 +7,21 @@
 #include <filesystem>
 #include <fstream>
 
-#include "support/fixtures.hpp"
+#include "support/app_fixture.hpp"
 
 namespace fs = std::filesystem;
 using namespace ferry::test;
 
 namespace {
 
-class DriverAlembic : public ::testing::Test {
+// AppTest with an empty `app` (the Alembic revisions create tasks) and a backups directory.
+class DriverAlembic : public AppTest<DriverAlembic> {
  protected:
-  static PgCluster& pg() {
-    static PgCluster cluster;
-    return cluster;
-  }
+  DriverAlembic() : AppTest({0, "ferry-driver-backups", true, false}) {}
   void SetUp() override {
-    pg().create_db("app");
+    AppTest::SetUp();
     code = temp_dir("ferry-driver-alembic");
     fs::copy(source_dir() + "/examples/alembic", code, fs::copy_options::recursive);
-    backups = temp_dir("ferry-driver-backups");
     project.env("dev", pg(), "app", "backup:\n  dir: " + backups + "\n");
     // `fake` names the subcommand that exits 0 without running (a file, so a test can switch it).
     std::ofstream(code + "/alembic-wrapper.sh") << "#!/bin/sh\n"
@@ -38,18 +35,15 @@ class DriverAlembic : public ::testing::Test {
   }
   void TearDown() override {
     fs::remove_all(code);
-    fs::remove_all(backups);
+    AppTest::TearDown();
   }
   void fake(const std::string& subcommand) const { std::ofstream(code + "/fake") << subcommand; }
-  std::string q(const std::string& sql) { return pg().value("app", sql); }
   std::string playbook(const std::string& steps) const {
     return "migrations: {driver: alembic, command: 'env DATABASE_URL=postgresql://postgres@127.0.0.1:" +
            std::to_string(pg().port()) + "/app sh " + code + "/alembic-wrapper.sh -c " + code +
            "/alembic.ini'}\nstages: [dev]\nsteps:\n" + steps;
   }
-  Project project;
   std::string code;
-  std::string backups;
 };
 
 TEST_F(DriverAlembic, AnUpgradeThatExitsZeroWithoutUpgradingIsAFailureRolledBack) {

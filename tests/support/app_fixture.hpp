@@ -17,6 +17,7 @@ struct AppShape {
   int rows = 50;               // rows of tasks ('task 1', 'task 2', ...)
   std::string backups_prefix;  // temp_dir(prefix) for `backups`; "" = none
   bool title_required = true;  // tasks.title NOT NULL
+  bool tasks = true;           // false: `app` is made empty (the suite's migrations create tasks)
 };
 
 // `Suite` is the derived fixture: each suite has its own cluster, made with
@@ -33,11 +34,12 @@ class AppTest : public ::testing::Test {
 
   void SetUp() override {
     pg().create_db("app");
-    pg().exec("app", std::string("CREATE TABLE tasks (id bigserial PRIMARY KEY, title text") +
-                         (m_shape.title_required ? " NOT NULL" : "") +
-                         ");"
-                         "INSERT INTO tasks (title) SELECT 'task ' || g FROM generate_series(1, " +
-                         std::to_string(m_shape.rows) + ") g;");
+    if (m_shape.tasks)
+      pg().exec("app", std::string("CREATE TABLE tasks (id bigserial PRIMARY KEY, title text") +
+                           (m_shape.title_required ? " NOT NULL" : "") +
+                           ");"
+                           "INSERT INTO tasks (title) SELECT 'task ' || g FROM generate_series(1, " +
+                           std::to_string(m_shape.rows) + ") g;");
     if (!m_shape.backups_prefix.empty()) backups = temp_dir(m_shape.backups_prefix);
   }
   void TearDown() override {
