@@ -10,6 +10,7 @@
 #include "core/interrupt.hpp"
 #include "core/output.hpp"
 #include "core/text.hpp"
+#include "run/fleet_members.hpp"
 #include "transport/transport.hpp"
 
 namespace fs = std::filesystem;
@@ -49,9 +50,13 @@ void read_report(const std::string& path, MemberResult& m) {
   m.message = m.exit_code == 0 ? "" : (failed.empty() ? doc.value("outcome", "") : failed);
 }
 
-transport::CommandResult run_child(std::vector<std::string> argv, long long& took_ms) {
+transport::CommandResult run_child(const ChildSpec& spec, const std::string& name, std::vector<std::string> argv,
+                                   long long& took_ms) {
   transport::Command cmd;
   cmd.argv = std::move(argv);
+  cmd.env = spec.env;
+  cmd.env["PGAPPNAME"] = "ferry/" + spec.run_id + "/" + name;
+  cmd.env[k_listed_member_env] = name;
   cmd.should_stop = [] { return interrupted(); };  // forwarded as SIGTERM: the child rolls back
   cmd.defer_stop_signals = true;  // a stop as the child starts waits for its handlers: no half-started kill
   auto started = std::chrono::steady_clock::now();
@@ -91,7 +96,7 @@ MemberResult run_member(const ChildSpec& spec, const std::string& name, std::siz
   argv.insert(argv.end(), {"run", spec.playbook, "--env", spec.environment, "--database", name, "--yes", "--quiet",
                            "--report", report});
   try {
-    auto res = run_child(argv, m.duration_ms);
+    auto res = run_child(spec, name, argv, m.duration_ms);
     m.exit_code = res.exit_code;
     m.outcome = outcome_of(res.exit_code);
     read_report(report, m);
@@ -112,7 +117,7 @@ void revert_member(const ChildSpec& spec, MemberResult& m) {
                            "--yes", "--quiet"});
   long long took = 0;
   try {
-    auto res = run_child(argv, took);
+    auto res = run_child(spec, m.name, argv, took);
     m.duration_ms += took;
     if (res.exit_code == 0) {
       m.outcome = "rolled_back";
