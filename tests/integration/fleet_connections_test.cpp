@@ -130,4 +130,22 @@ TEST_F(FleetConnections, TunnelledFleetOfTenIsMigratedThroughOneSshSession) {
   EXPECT_TRUE(contains(r.all(), "10 ok")) << r.all();
 }
 
+TEST_F(FleetConnections, ADiscoveredFleetIsQueriedOnceByTheParentNotByEachMember) {
+  auto names = make_fleet(pg(), numbered("once_", 6), k_schema);
+  // The discovery query counts its own calls (a row each) in the postgres database.
+  pg().exec("postgres",
+            "DROP TABLE IF EXISTS discover_calls; CREATE TABLE discover_calls (at timestamptz DEFAULT now());"
+            "CREATE OR REPLACE FUNCTION discover_once() RETURNS SETOF name LANGUAGE sql AS $$ INSERT INTO "
+            "discover_calls DEFAULT VALUES; SELECT datname FROM pg_database WHERE datname LIKE 'once\\_%' "
+            "ORDER BY 1 $$;");
+  project.write("environments/tenants.yaml",
+                "database:\n  user: postgres\n  host: 127.0.0.1\n  port: " + std::to_string(pg().port()) +
+                    "\n  discover: SELECT discover_once()\nbackup:\n  dir: " + backups + "\n");
+  project.write("playbooks/promote.yaml", "stages: [tenants]\nfleet: {parallel: 3}\nsteps:\n  - backup\n  - migrate\n");
+  auto r = project.ferry({"run", "promote"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  for (const auto& n : names) EXPECT_TRUE(migrated(n)) << n;
+  EXPECT_EQ(pg().value("postgres", "SELECT count(*) FROM discover_calls"), "1");
+}
+
 }  // namespace
