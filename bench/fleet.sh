@@ -10,6 +10,11 @@
 # At two sizes (FLEET_N and SMALL_N, default FLEET_N/10) ferry's peak RSS is printed: the fleet
 # parent's own (VmHWM from /proc, sampled every 100 ms) and the largest of its process tree
 # (/usr/bin/time's maximum, a pg_dump or a member ferry), to show the parent's memory flat in N.
+# Where a member's time goes (medians over the members of the last parallel run at SMALL_N, from
+# their journals' timestamps and the fleet record's durations): the child's start (process,
+# project, connect, lock, ledger, baseline: until its first step), each step, and its end (proof,
+# ledger, exit; between steps too). Peak connections on the server (pg_stat_activity by application_name
+# ferry/RUN_ID/DATABASE, sampled every 50 ms) are printed beside it.
 # Times are printed, never asserted. Knobs: FLEET_N, SMALL_N, PARALLEL (8), RUNS (1).
 source "$(dirname "$0")/lib.sh"
 FLEET_N=${FLEET_N:-1000}
@@ -86,6 +91,49 @@ reset() {
   psql -X -q -d postgres -c CHECKPOINT
 }
 
+# The member journals of the last run: median ms of each phase (see the header).
+breakdown() {
+  python3 - "$W/state" <<'PY'
+import glob, json, os, statistics, sys
+from datetime import datetime
+state = sys.argv[1]
+ts = lambda e: datetime.strptime(e["at"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp() * 1000
+rec = json.load(open(max(glob.glob(os.path.join(state, "fleets", "*.json")), key=os.path.getmtime)))
+took = {d["run_id"]: d["duration_ms"] for d in rec["databases"] if d.get("run_id")}
+phases = {}
+for path in glob.glob(os.path.join(state, "runs", "*.jsonl")):
+    ev = [json.loads(l) for l in open(path)]
+    rid = next((e["run_id"] for e in ev if e["event"] == "run_started"), None)
+    if rid not in took: continue
+    t0, t1 = ts(ev[0]), ts(ev[-1])
+    steps = [e for e in ev if e["event"] in ("step_started", "step_finished")]
+    if not steps: continue
+    add = lambda k, v: phases.setdefault(k, []).append(v)
+    lock = next((ts(e) for e in steps if e["step"] == "lock"), t0)
+    first = next((ts(e) for e in steps if e["event"] == "step_started"), lock)
+    add("0 process start + exit (outside the journal)", took[rid] - (t1 - t0))
+    add("1 run_started -> lock held (connect, lock, ferry's schema)", lock - t0)
+    add("2 lock held -> first step (baseline, plan, preflight)", first - lock)
+    for e in ev:
+        if e["event"] == "step_finished" and e["step"] != "lock":
+            add("3 step " + e["step"].split(" ")[0], e["duration_ms"])
+    add("4 last step -> run_finished (proof, ledger)", t1 - ts(steps[-1]))
+    add("5 whole member", took[rid])
+for k in sorted(phases):
+    print("  %-62s %7.0f ms (median of %d)" % (k[2:], statistics.median(phases[k]), len(phases[k])))
+PY
+}
+# Peak of ferry/ sessions on the server at once, sampled until the file STOP exists.
+watch_sessions() {
+  local peak=0 v
+  while [ ! -e "$W/stop-watch" ]; do
+    v=$(psql -X -At -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE 'ferry/%'" 2>/dev/null || echo 0)
+    ((v > peak)) && peak=$v
+    sleep 0.05
+  done
+  echo "$peak" > "$W/peak-sessions"
+}
+
 # ferry_run PLAYBOOK: prints "ms parent_peak_kb tree_peak_kb"
 ferry_run() {
   local t0 t1 tp child hwm=0 v
@@ -113,14 +161,17 @@ if ! "$FERRY" -C "$W/project" validate > "$W/validate.out" 2>&1; then
   echo "ferry does not run fleets in this build (ferry validate: $(head -n 3 "$W/validate.out" | tr '\n' ' ')): floor only"
 fi
 
-declare -A T RSS TREE
+declare -A T RSS TREE SESS
 bench_size() {  # N WITH_SERIAL
-  local n=$1 serial=$2 f=() p=() s=() out
+  local n=$1 serial=$2 f=() p=() s=() out wpid
   use_names "$n"
   for _ in $(seq 1 "$RUNS"); do
     reset; f+=("$(time_ms floor)")
     if ((FERRY_OK)); then
-      reset; out=$(ferry_run "p$PARALLEL"); p+=("${out%% *}")
+      reset; rm -f "$W/stop-watch"; watch_sessions & wpid=$!
+      out=$(ferry_run "p$PARALLEL"); p+=("${out%% *}")
+      touch "$W/stop-watch"; wait "$wpid"; SESS[$n]=$(cat "$W/peak-sessions")
+      ((n == SMALL_N)) && breakdown > "$W/breakdown.txt"
       RSS[$n]=$(echo "$out" | cut -d' ' -f2); TREE[$n]=$(echo "$out" | cut -d' ' -f3)
       if ((serial)); then reset; out=$(ferry_run p1); s+=("${out%% *}"); fi
     fi
@@ -136,7 +187,8 @@ bench_size "$SMALL_N" 1
 
 echo
 echo "== fleet: backup + 3 migrations + row count per database, parallel $PARALLEL, RUNS=$RUNS (medians, ms)"
-for n in "$SMALL_N" "$FLEET_N"; do
+SIZES=("$SMALL_N"); ((FLEET_N != SMALL_N)) && SIZES+=("$FLEET_N")
+for n in "${SIZES[@]}"; do
   [ -n "${T[floor$n]:-}" ] || continue
   printf 'N=%-5s floor (xargs -P %s)      %8s ms  (%s ms per database)\n' "$n" "$PARALLEL" "${T[floor$n]}" \
     "$(awk -v t="${T[floor$n]}" -v n="$n" 'BEGIN { printf "%.1f", t / n }')"
@@ -146,6 +198,13 @@ for n in "$SMALL_N" "$FLEET_N"; do
   [ -n "${T[serial$n]:-}" ] && printf 'N=%-5s ferry parallel 1          %8s ms  %s of the floor, %s of parallel %s\n' \
     "$n" "${T[serial$n]}" "$(ratio "${T[serial$n]}" "${T[floor$n]}")" "$(ratio "${T[serial$n]}" "${T[ferry$n]}")" "$PARALLEL"
 done
+if ((FERRY_OK)); then
+  for n in "${SIZES[@]}"; do
+    [ -n "${SESS[$n]:-}" ] && echo "N=$n peak ferry/ sessions on the server at once: ${SESS[$n]} (parallel $PARALLEL)"
+  done
+  echo "where a member's time goes, N=$SMALL_N parallel $PARALLEL:"
+  cat "$W/breakdown.txt"
+fi
 if ((FERRY_OK)) && ((FLEET_N != SMALL_N)); then
   echo "parent peak RSS N=$FLEET_N / N=$SMALL_N: $(ratio "${RSS[$FLEET_N]}" "${RSS[$SMALL_N]}")"
 fi

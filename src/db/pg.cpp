@@ -82,7 +82,8 @@ Connection::Connection(const ConnectParams& p) {
       {"port", std::to_string(p.port)},
       {"dbname", p.dbname},
       {"sslmode", p.sslmode},
-      {"application_name", "ferry"},
+      // "ferry", unless PGAPPNAME names the session (a fleet's member: ferry/RUN_ID/DATABASE).
+      {"fallback_application_name", "ferry"},
       {"connect_timeout", std::to_string(p.connect_timeout_s)},
       // TCP keepalives: a run's session idles while long steps run elsewhere, and a NAT or
       // proxy must not drop it silently (the run's advisory lock lives in it).

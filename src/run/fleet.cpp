@@ -19,6 +19,7 @@
 #include "run/fleet_members.hpp"
 #include "run/fleet_plan.hpp"
 #include "run/fleet_select.hpp"
+#include "transport/registry.hpp"
 
 namespace fs = std::filesystem;
 
@@ -42,14 +43,16 @@ class FleetStage {
              report::Reporter& rep, const RunOptions& opts)
       : m_pb(pb), m_env(env), m_rep(rep), m_opts(opts) {
     fs::path playbook = fs::path(pb.file).is_absolute() ? fs::path(pb.file) : fs::path(project.root) / pb.file;
-    m_child = {opts.fleet.root, opts.fleet.child_flags, fs::absolute(playbook).string(), env.name, ""};
+    m_child = {opts.fleet.root, opts.fleet.child_flags, fs::absolute(playbook).string(), env.name, "", "", {}};
   }
 
   FleetStageResult run(const std::string& run_id) {
     Stopwatch sw;
     std::string refusal = confirm_protected(m_env, m_opts.yes);
     if (!refusal.empty()) return {exit_code::k_refused, "refused", refusal, nullptr};
+    share_tunnel();
     auto todo = prepare(run_id);
+    m_child.run_id = m_record.run_id;
     bool resume = m_opts.fleet.resume.has_value();
     m_plan = plan_fleet(invocation_sizes(m_pb.fleet, m_record, static_cast<int>(todo.size()), resume),
                         m_pb.fleet.parallel, todo);
@@ -72,6 +75,17 @@ class FleetStage {
   }
 
  private:
+  // database.tunnel: one tunnel (one SSH session) for the whole fleet, opened here and kept
+  // until the stage ends; discovery and every child connect through its local port.
+  void share_tunnel() {
+    const auto& d = m_env.database;
+    if (d.tunnel.empty()) return;
+    m_transports = std::make_unique<transport::Transports>(m_env);
+    m_tunnel = m_transports->tunnel(d.tunnel, d.host, d.port);
+    m_child.env[transport::k_shared_tunnel_env] =
+        transport::Transports::shared_tunnel(d.tunnel, d.host, d.port, m_tunnel->local_port());
+  }
+
   // The record to fill (new, or the one --resume continues) and the databases to run.
   std::vector<std::size_t> prepare(const std::string& run_id) {
     std::vector<std::string> warnings, names;
@@ -87,7 +101,8 @@ class FleetStage {
       m_record.environment = m_env.name;
       m_record.shard = f.shard;
       m_record.started = now_iso8601();
-      for (const auto& n : select_members(fleet_members(m_env), f.only, f.exclude, f.shard, warnings))
+      for (const auto& n :
+           select_members(fleet_members(m_env, m_transports.get()), f.only, f.exclude, f.shard, warnings))
         m_record.members.push_back(named(n));
       for (const auto& m : m_record.members) names.push_back(m.name);
     }
@@ -278,6 +293,8 @@ class FleetStage {
   report::Reporter& m_rep;
   const RunOptions& m_opts;
   ChildSpec m_child;
+  std::unique_ptr<transport::Transports> m_transports;  // the shared tunnel's session (database.tunnel)
+  std::unique_ptr<transport::Tunnel> m_tunnel;
   FleetRecord m_record;
   FleetPlan m_plan;
   std::vector<std::size_t> m_ran;  // this invocation's databases, in the order they finished

@@ -11,6 +11,7 @@
 #include "core/interrupt.hpp"
 #include "core/output.hpp"
 #include "core/text.hpp"
+#include "run/fleet_members.hpp"
 #include "transport/transport.hpp"
 
 namespace fs = std::filesystem;
@@ -50,11 +51,15 @@ void read_report(const std::string& path, MemberResult& m) {
   m.message = m.exit_code == 0 ? "" : (failed.empty() ? doc.value("outcome", "") : failed);
 }
 
-transport::CommandResult run_child(std::vector<std::string> argv, long long& took_ms,
-                                   std::map<std::string, std::string> env = {}) {
+transport::CommandResult run_child(const ChildSpec& spec, const std::string& name, std::vector<std::string> argv,
+                                   long long& took_ms) {
   transport::Command cmd;
   cmd.argv = std::move(argv);
-  cmd.env = std::move(env);
+  cmd.env = spec.env;
+  cmd.env["PGAPPNAME"] = "ferry/" + spec.run_id + "/" + name;
+  cmd.env[k_listed_member_env] = name;
+  // A gate on a required fleet: the members of this run share its answer (run/fleet_gate.cpp).
+  if (!spec.report_dir.empty()) cmd.env["FERRY_FLEET_GATE_CACHE"] = (fs::path(spec.report_dir) / "gate").string();
   cmd.should_stop = [] { return interrupted(); };  // forwarded as SIGTERM: the child rolls back
   cmd.defer_stop_signals = true;  // a stop as the child starts waits for its handlers: no half-started kill
   auto started = std::chrono::steady_clock::now();
@@ -94,10 +99,7 @@ MemberResult run_member(const ChildSpec& spec, const std::string& name, std::siz
   argv.insert(argv.end(), {"run", spec.playbook, "--env", spec.environment, "--database", name, "--yes", "--quiet",
                            "--report", report});
   try {
-    // A gate on a required fleet: the members of this run share its answer (run/fleet_gate.cpp).
-    std::map<std::string, std::string> env = {
-        {"FERRY_FLEET_GATE_CACHE", (fs::path(spec.report_dir) / "gate").string()}};
-    auto res = run_child(argv, m.duration_ms, env);
+    auto res = run_child(spec, name, argv, m.duration_ms);
     m.exit_code = res.exit_code;
     m.outcome = outcome_of(res.exit_code);
     read_report(report, m);
@@ -118,7 +120,7 @@ void revert_member(const ChildSpec& spec, MemberResult& m) {
                            "--yes", "--quiet"});
   long long took = 0;
   try {
-    auto res = run_child(argv, took);
+    auto res = run_child(spec, m.name, argv, took);
     m.duration_ms += took;
     if (res.exit_code == 0) {
       m.outcome = "rolled_back";

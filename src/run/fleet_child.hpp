@@ -1,6 +1,7 @@
 // One database of a fleet, run as a child `ferry` process: a complete single-database run
 // (its own lock, ledger, verified backup, proof and journal), or the revert of one.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -13,10 +14,14 @@ struct ChildSpec {
   std::vector<std::string> global_flags;  // --state-dir, --wait-lock, --wait-ready
   std::string playbook;                   // an absolute path
   std::string environment;
-  std::string report_dir;  // where the children's --report files go (removed when read)
+  std::string report_dir;                  // where the children's --report files go (removed when read)
+  std::string run_id;                      // the fleet run's: each child's sessions are ferry/RUN_ID/DATABASE
+  std::map<std::string, std::string> env;  // added to every child's environment (the shared tunnel)
 };
 
-// `ferry run PLAYBOOK --env E --database NAME --yes --quiet --report FILE`; SIGTERM reaches the
+// `ferry run PLAYBOOK --env E --database NAME --yes --quiet --report FILE`, with PGAPPNAME
+// ferry/RUN_ID/NAME (its own sessions and its pg_dump/psql: a DBA sees whose they are) and
+// k_listed_member_env (no discovery again) in its environment; SIGTERM reaches the
 // child when `interrupted()` (it rolls back and exits). `index` names its report file.
 MemberResult run_member(const ChildSpec& spec, const std::string& name, std::size_t index);
 

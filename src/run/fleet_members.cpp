@@ -1,6 +1,7 @@
 #include "run/fleet_members.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 #include "config/fleet.hpp"
@@ -13,13 +14,13 @@ namespace ferry::run {
 namespace {
 
 // `discover`'s query on the environment's server: connected to `name`, else `postgres`.
-std::vector<std::string> discover(const config::Environment& env) {
+std::vector<std::string> discover(const config::Environment& env, transport::Transports* transports) {
   config::Environment at = env;
   at.database.names.clear();
   at.database.names_file.clear();
   at.database.discover.clear();
   if (at.database.name.empty()) at.database.name = "postgres";
-  auto link = connect(at);
+  auto link = connect(at, transports);
   auto res = link.conn->exec(env.database.discover);
   if (res.cols() != 1)
     throw Error(ErrorKind::Config, "database.discover of '" + env.name + "' must return one column, it returned " +
@@ -41,8 +42,8 @@ std::vector<std::string> discover(const config::Environment& env) {
 
 }  // namespace
 
-std::vector<std::string> fleet_members(const config::Environment& env) {
-  if (!env.database.discover.empty()) return discover(env);
+std::vector<std::string> fleet_members(const config::Environment& env, transport::Transports* transports) {
+  if (!env.database.discover.empty()) return discover(env, transports);
   return env.database.names;
 }
 
@@ -54,6 +55,8 @@ config::Environment select_member(const config::Environment& env, const std::str
     throw Error(ErrorKind::Config, "--database '" + name + "': environment '" + env.name +
                                        "' is the single database '" + env.database.name + "', not a fleet");
   }
+  const char* listed = std::getenv(k_listed_member_env);
+  if (listed && name == listed && !env.database.discover.empty()) return config::member_environment(env, name);
   auto members = fleet_members(env);
   if (std::find(members.begin(), members.end(), name) == members.end()) {
     std::string hint = closest(name, members);

@@ -1,5 +1,8 @@
 #include "transport/registry.hpp"
 
+#include <cstdlib>
+#include <string_view>
+
 #include "transport/docker.hpp"
 #include "transport/kubectl.hpp"
 
@@ -21,7 +24,39 @@ std::unique_ptr<Transport> Transports::make(const config::Connection& c) {
   throw Error(ErrorKind::Internal, "unknown connection type of '" + c.name + "'");
 }
 
+namespace {
+
+// A tunnel another process keeps open: only its local port.
+class ForwardedTunnel : public Tunnel {
+ public:
+  explicit ForwardedTunnel(int port) : m_port(port) {}
+  int local_port() const override { return m_port; }
+
+ private:
+  int m_port;
+};
+
+std::string tunnel_key(const std::string& name, const std::string& host, int port) {
+  return name + "@" + host + ":" + std::to_string(port) + "=";
+}
+
+// The local port of the parent's tunnel to exactly this connection, host and port; 0 if none.
+int inherited_tunnel(const std::string& name, const std::string& host, int port) {
+  const char* v = std::getenv(k_shared_tunnel_env);
+  std::string key = tunnel_key(name, host, port);
+  if (!v || std::string_view(v).substr(0, key.size()) != key) return 0;
+  int local = std::atoi(v + key.size());
+  return local > 0 && local < 65536 ? local : 0;
+}
+
+}  // namespace
+
+std::string Transports::shared_tunnel(const std::string& name, const std::string& host, int port, int local_port) {
+  return tunnel_key(name, host, port) + std::to_string(local_port);
+}
+
 std::unique_ptr<Tunnel> Transports::tunnel(const std::string& name, const std::string& host, int port) {
+  if (int local = inherited_tunnel(name, host, port)) return std::make_unique<ForwardedTunnel>(local);
   const auto& c = m_env.connections.at(name);
   switch (c.type) {
     case config::ConnectionType::Ssh:

@@ -12,6 +12,9 @@
 
 namespace ferry::transport {
 
+// Set by a fleet's parent in each child's environment: "CONNECTION@HOST:PORT=LOCAL_PORT".
+inline constexpr const char* k_shared_tunnel_env = "FERRY_SHARED_TUNNEL";
+
 class Transports {
  public:
   explicit Transports(const config::Environment& env) : m_env(env) {}
@@ -22,7 +25,12 @@ class Transports {
   std::shared_ptr<SshSession> ssh_session(const std::string& name);
   // A listener on 127.0.0.1 reaching host:port as the connection `name` sees it: an ssh
   // direct-tcpip tunnel, or kubectl port-forward to its target's `port` (host unused).
+  // A fleet's children get the one tunnel their parent opened (k_shared_tunnel_env): no
+  // session or port-forward of their own when it names this connection, host and port.
   std::unique_ptr<Tunnel> tunnel(const std::string& name, const std::string& host, int port);
+  // The value of k_shared_tunnel_env that hands `local_port` (a tunnel to host:port through
+  // connection `name`, kept open by this process) to child processes.
+  static std::string shared_tunnel(const std::string& name, const std::string& host, int port, int local_port);
   const config::Environment& env() const { return m_env; }
 
  private:
