@@ -11,6 +11,7 @@
 #include "core/interrupt.hpp"
 #include "core/output.hpp"
 #include "core/text.hpp"
+#include "run/fleet_gate.hpp"
 #include "run/fleet_members.hpp"
 #include "transport/transport.hpp"
 
@@ -59,7 +60,7 @@ transport::CommandResult run_child(const ChildSpec& spec, const std::string& nam
   cmd.env["PGAPPNAME"] = "ferry/" + spec.run_id + "/" + name;
   cmd.env[k_listed_member_env] = name;
   // A gate on a required fleet: the members of this run share its answer (run/fleet_gate.cpp).
-  if (!spec.report_dir.empty()) cmd.env["FERRY_FLEET_GATE_CACHE"] = (fs::path(spec.report_dir) / "gate").string();
+  if (!spec.report_dir.empty()) cmd.env[k_gate_cache_env] = (fs::path(spec.report_dir) / "gate").string();
   cmd.should_stop = [] { return interrupted(); };  // forwarded as SIGTERM: the child rolls back
   cmd.defer_stop_signals = true;  // a stop as the child starts waits for its handlers: no half-started kill
   auto started = std::chrono::steady_clock::now();

@@ -44,7 +44,7 @@ std::string question(const config::Environment& req, const steps::DriverState& s
 }
 
 // The questions an earlier member of the same fleet run found open: lines of the file the fleet
-// parent names in FERRY_FLEET_GATE_CACHE (in the run's own directory, gone with the run).
+// parent names in k_gate_cache_env (in the run's own directory, gone with the run).
 std::set<std::string> answered(const char* path) {
   std::set<std::string> out;
   std::ifstream in(path);
@@ -102,7 +102,7 @@ std::vector<steps::GateGap> check_live(const config::Environment& req, steps::Dr
 // not one per member). Only an open gate is kept; a closed or unreadable one is asked again.
 std::vector<steps::GateGap> fleet_gate(const config::Environment& req, steps::Driver& driver,
                                        const steps::DriverState& state) {
-  const char* cache = std::getenv("FERRY_FLEET_GATE_CACHE");
+  const char* cache = std::getenv(k_gate_cache_env);
   if (!cache || !*cache) return check_live(req, driver, state);
   std::string q = question(req, state);
   if (answered(cache).count(q)) return {};

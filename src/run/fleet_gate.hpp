@@ -10,6 +10,10 @@
 
 namespace ferry::run {
 
+// Set by the fleet parent for its children: a file in the run's own directory where the members
+// of one run keep the gate's open answers (fleet_gate below).
+inline constexpr const char* k_gate_cache_env = "FERRY_FLEET_GATE_CACHE";
+
 // What the fleet `req` lacks of `state.pending`, read member by member (one connection at a
 // time). A member that cannot be read is a gap (CannotCheck): the gate never opens on a guess.
 std::vector<steps::GateGap> fleet_gate(const config::Environment& req, steps::Driver& driver,

@@ -6,6 +6,7 @@
 #include "config/loader.hpp"
 #include "migrate/sql_parser.hpp"
 #include "run/fleet_gate.hpp"
+#include "steps/recovery.hpp"
 
 namespace ferry::run {
 
@@ -14,9 +15,7 @@ DbLink connect(const config::Environment& env, steps::Transports* transports) {
     throw Error(ErrorKind::Config,
                 "environment '" + env.name + "' is a fleet of databases: name one with --database NAME");
   DbLink link;
-  db::ConnectParams p;
-  p.host = env.database.host;
-  p.port = env.database.port;
+  db::ConnectParams p = steps::connect_params(env, env.database.name);
   if (!env.database.tunnel.empty()) {
     if (!transports) {
       link.own_transports = std::make_unique<steps::Transports>(env);
@@ -26,11 +25,6 @@ DbLink connect(const config::Environment& env, steps::Transports* transports) {
     p.host = "127.0.0.1";
     p.port = link.tunnel->local_port();
   }
-  p.dbname = env.database.name;
-  p.user = env.database.user;
-  p.password = env.database.password;
-  p.sslmode = env.database.sslmode;
-  p.connect_timeout_s = env.database.connect_timeout_s;
   try {
     link.conn = std::make_unique<db::Connection>(p);
   } catch (const Error& e) {

@@ -4,6 +4,18 @@
 
 namespace ferry::steps {
 
+db::ConnectParams connect_params(const config::Environment& env, const std::string& dbname) {
+  db::ConnectParams p;
+  p.host = env.database.host;
+  p.port = env.database.port;
+  p.dbname = dbname;
+  p.user = env.database.user;
+  p.password = env.database.password;
+  p.sslmode = env.database.sslmode;
+  p.connect_timeout_s = env.database.connect_timeout_s;
+  return p;
+}
+
 bool recover_connection(StageContext& ctx) {
   if (ctx.db.alive()) return true;
   Stopwatch sw;

@@ -8,6 +8,9 @@
 
 namespace ferry::steps {
 
+// How to reach the environment's server, connected to `dbname` (no tunnel: the caller's).
+db::ConnectParams connect_params(const config::Environment& env, const std::string& dbname);
+
 // After a lost connection (PostgreSQL restarted, the backend terminated): a new session, the
 // run's lock again, and what this run committed read again from the ledger (a transaction the
 // server lost is not in it). True when the session is alive (at once or after reconnecting);

@@ -26,6 +26,7 @@
 #include "steps/backup_internal.hpp"
 #include "steps/database_copy.hpp"
 #include "steps/progress.hpp"
+#include "steps/recovery.hpp"
 
 namespace ferry::steps {
 
@@ -297,7 +298,7 @@ bool restore_by_swap(StageContext& ctx, const BackupMeta& meta) {
   std::unique_ptr<db::Connection> m;
   if (why.empty()) {
     try {
-      m = std::make_unique<db::Connection>(swap_connect_params(env, "postgres"));
+      m = std::make_unique<db::Connection>(connect_params(env, "postgres"));
       why = missing_rights(*m, env.database.name);
       // While this session lives, its swap is under way: the next command leaves it alone.
       m->exec("SET application_name = " + db::quote_literal(swap_session_name(env.database.name)));
@@ -320,7 +321,7 @@ bool restore_by_swap(StageContext& ctx, const BackupMeta& meta) {
   try {
     m->exec(properties_like_sql(*m, env.database.name, scratch));
     parallel_restore(ctx, meta, scratch, *m);
-    auto scratch_db = std::make_unique<db::Connection>(swap_connect_params(env, scratch));
+    auto scratch_db = std::make_unique<db::Connection>(connect_params(env, scratch));
     prove_scratch(ctx, meta, *scratch_db, scratch, ctx.db);
     bool done = swap_in(ctx, meta, *m, scratch_db, scratch);
     if (!done) drop_scratch(*m, scratch);

@@ -19,24 +19,13 @@
 #include <thread>
 
 #include "core/text.hpp"
+#include "steps/recovery.hpp"
 
 namespace ferry::steps {
 
 using db::quote_ident;
 
 const char* const k_replaced_comment = "ferry: replaced by a completed swap restore; to be dropped";
-
-db::ConnectParams swap_connect_params(const config::Environment& env, const std::string& dbname) {
-  db::ConnectParams p;
-  p.host = env.database.host;
-  p.port = env.database.port;
-  p.dbname = dbname;
-  p.user = env.database.user;
-  p.password = env.database.password;
-  p.sslmode = env.database.sslmode;
-  p.connect_timeout_s = env.database.connect_timeout_s;
-  return p;
-}
 
 std::string swap_owner_tag(const std::string& dbname) { return sha256_hex(dbname).substr(0, 8); }
 std::string swap_session_name(const std::string& dbname) { return "ferry swap " + swap_owner_tag(dbname); }
@@ -79,7 +68,7 @@ std::vector<std::string> recover_swap_window(const config::Environment& env) {
   if (!env.backup || !env.database.tunnel.empty()) return {};  // no swap restore could have run
   std::vector<std::string> out;
   try {
-    db::Connection m(swap_connect_params(env, "postgres"));
+    db::Connection m(connect_params(env, "postgres"));
     if (auto line = allow_again(m, env); !line.empty()) out.push_back(line);
   } catch (const Error&) {
     // No maintenance database or no rights: no swap could have run here.

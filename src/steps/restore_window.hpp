@@ -9,9 +9,6 @@
 
 namespace ferry::steps {
 
-// The maintenance connection's parameters for `env`'s server, database `dbname`.
-db::ConnectParams swap_connect_params(const config::Environment& env, const std::string& dbname);
-
 // The first 8 hex of sha256(database name): names a swap's databases as this database's.
 std::string swap_owner_tag(const std::string& dbname);
 
