@@ -80,11 +80,17 @@ fresh() { fresh_db bench; }
 fresh_ledger() { fresh_db bench; "$FERRY" -C "$W/project" --state-dir "$W/state" run init >/dev/null; psql -X -q -d postgres -c CHECKPOINT; }
 fresh_each() { fresh_db bench; psql -X -q -d bench -f "$W/each_prelude.sql"; }
 
-measure psql_all fresh psql -X -q -v ON_ERROR_STOP=1 -1 -d bench -f "$W/all.sql"
-measure psql_each fresh_each psql -X -q -v ON_ERROR_STOP=1 -d bench -f "$W/each.sql"
-measure ferry_all fresh "$FERRY" -C "$W/project" --state-dir "$W/state" run all
-measure ferry_all_ledger fresh_ledger "$FERRY" -C "$W/project" --state-dir "$W/state" run all
-measure ferry_each fresh "$FERRY" -C "$W/project" --state-dir "$W/state" run each
+# The compared commands alternate round by round (noise on a shared machine hits them alike).
+declare -A L
+add() { L[$1]="${L[$1]:-} $2"; }
+for _ in $(seq 1 "$RUNS"); do
+  fresh; add psql_all "$(time_ms psql -X -q -v ON_ERROR_STOP=1 -1 -d bench -f "$W/all.sql")"
+  fresh; add ferry_all "$(time_ms "$FERRY" -C "$W/project" --state-dir "$W/state" run all)"
+  fresh_ledger; add ferry_all_ledger "$(time_ms "$FERRY" -C "$W/project" --state-dir "$W/state" run all)"
+  fresh_each; add psql_each "$(time_ms psql -X -q -v ON_ERROR_STOP=1 -d bench -f "$W/each.sql")"
+  fresh; add ferry_each "$(time_ms "$FERRY" -C "$W/project" --state-dir "$W/state" run each)"
+done
+for k in "${!L[@]}"; do T[$k]=$(median ${L[$k]}); done
 measure alembic_up fresh /usr/bin/alembic -c "$W/alembic/alembic.ini" upgrade head
 export SQITCH_FULLNAME=bench SQITCH_EMAIL=bench@example.com
 SQITCH_TARGET="db:pg://postgres@127.0.0.1:$PGPORT/bench"
@@ -96,11 +102,15 @@ fresh; "$FERRY" -C "$W/project" --state-dir "$W/state" run all >/dev/null
 (cd "$W/sqitch" && sqitch --quiet deploy --log-only "$SQITCH_TARGET" >/dev/null 2>&1)
 noop() { :; }
 RUNS=$(( RUNS * 4 ))
-measure psql_select1 noop psql -X -q -d bench -c 'select 1'
-measure ferry_status noop "$FERRY" -C "$W/project" status
+for _ in $(seq 1 "$RUNS"); do
+  add psql_select1 "$(time_ms psql -X -q -d bench -c 'select 1')"
+  add ferry_status "$(time_ms "$FERRY" -C "$W/project" status)"
+done
+T[psql_select1]=$(median ${L[psql_select1]}); T[ferry_status]=$(median ${L[ferry_status]})
 measure alembic_current noop /usr/bin/alembic -c "$W/alembic/alembic.ini" current
 measure sqitch_status noop sh -c "cd $W/sqitch && sqitch --quiet status $SQITCH_TARGET"
 
+echo "load average: $(cut -d" " -f1-3 /proc/loadavg)"
 echo "ferry benchmark: $N migrations on an empty database (median of the runs, ms)"
 printf '  %-44s %6s ms\n' "psql -1 -f all.sql (floor)" "${T[psql_all]}"
 printf '  %-44s %6s ms  %s of the floor (target <= 1.00x)\n' "ferry run (transaction: all), first run" "${T[ferry_all]}" "$(ratio "${T[ferry_all]}" "${T[psql_all]}")"

@@ -82,6 +82,7 @@ static int status_check_code(const json& out) {
 void read_status(json& e, const config::Project& project, const config::Environment& env) {
   auto link = run::connect(env);
   auto& conn = link.conn;
+  db::FingerprintAlongside fingerprint(*conn);  // the slowest query, on a second session meanwhile
   db::Ledger ledger(*conn);
   steps::Transports transports(env);
   auto src = steps::source_for(project, env.name);
@@ -116,7 +117,7 @@ void read_status(json& e, const config::Project& project, const config::Environm
                      {"error", runs[0].error}};
   else
     e["last_run"] = nullptr;
-  e["fingerprint"] = db::schema_fingerprint(*conn);
+  e["fingerprint"] = fingerprint.get();
   std::string rev = migrate::alembic_current(*conn);
   e["alembic_revision"] = rev.empty() ? json(nullptr) : json(rev);
 }

@@ -1,0 +1,89 @@
+// A batch of migrations applied in one transaction records its ledger rows with one statement at
+// its end (server time: issue 8's W2), and `ferry status` hashes the schema on a second session
+// while it reads the ledger on the first (W1). What a user reads must not change: each migration
+// its own duration, history in version order, nothing recorded when the batch fails; and status
+// still shows the fingerprint when the server refuses the second session.
+// (`lock_trace: never`: a traced migration goes alone, as before.) Real PostgreSQL, the real ferry binary.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "db/introspect.hpp"
+#include "support/app_fixture.hpp"
+
+using namespace ferry::test;
+using nlohmann::json;
+
+namespace {
+
+class LedgerBatch : public AppTest<LedgerBatch> {
+ protected:
+  void SetUp() override {
+    AppTest::SetUp();
+    project.env("dev", pg(), "app");
+    project.write("playbooks/promote.yaml", "stages: [dev]\nsteps:\n  - migrate: {lock_trace: never}\n");
+  }
+  std::string q(const std::string& sql) { return pg().value("app", sql); }
+};
+
+TEST_F(LedgerBatch, EachMigrationOfABatchRecordsItsOwnDuration) {
+  project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
+  project.migration("0002_slow", "CREATE TABLE b (id int);\nSELECT pg_sleep(1.5);", "DROP TABLE b;");
+  project.migration("0003_c", "CREATE TABLE c (id int);", "DROP TABLE c;");
+  auto r = project.ferry({"run", "promote"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  // pg_sleep(1.5) is in 0002 alone: its duration holds it, the others' do not
+  EXPECT_GE(std::stol(q("SELECT duration_ms FROM ferry.migrations WHERE version = '0002'")), 1500);
+  EXPECT_LT(std::stol(q("SELECT duration_ms FROM ferry.migrations WHERE version = '0001'")), 1500);
+  EXPECT_LT(std::stol(q("SELECT duration_ms FROM ferry.migrations WHERE version = '0003'")), 1500);
+  EXPECT_EQ(q("SELECT string_agg(version || ':' || action, ',' ORDER BY id) FROM ferry.history"),
+            "0001:applied,0002:applied,0003:applied");
+  EXPECT_EQ(q("SELECT count(DISTINCT run_id) FROM ferry.migrations"), "1");
+  EXPECT_EQ(q("SELECT string_agg(checksum, '') = '' FROM ferry.migrations"), "f");
+}
+
+TEST_F(LedgerBatch, ABatchThatFailsRecordsNothingAndNamesTheMigration) {
+  project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
+  project.migration("0002_b", "CREATE TABLE b (id int);", "DROP TABLE b;");
+  project.migration("0003_bad", "CREATE TABLE c (id int);\nINSERT INTO nowhere VALUES (1);", "DROP TABLE c;");
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.all(), "0003_bad/up.sql:2:1")) << r.all();
+  EXPECT_EQ(q("SELECT to_regclass('a') IS NULL AND to_regclass('b') IS NULL"), "t");
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations"), "0");
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.history"), "0");
+}
+
+TEST_F(LedgerBatch, ABatchWhoseRecordingFailsChangesNothing) {
+  project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
+  ASSERT_EQ(project.ferry({"run", "promote"}).code, 0);
+  // a planted trigger refuses 0003's ledger row: the batch's one recording statement fails
+  pg().exec("app",
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.version = '0003' THEN "
+            "RAISE EXCEPTION 'planted refusal'; END IF; RETURN NEW; END $$;"
+            "CREATE TRIGGER refuse BEFORE INSERT ON ferry.migrations FOR EACH ROW EXECUTE FUNCTION refuse()");
+  project.migration("0002_b", "CREATE TABLE b (id int);", "DROP TABLE b;");
+  project.migration("0003_c", "CREATE TABLE c (id int);", "DROP TABLE c;");
+  auto r = project.ferry({"run", "promote"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.all(), "recording it in ferry.migrations")) << r.all();
+  EXPECT_TRUE(contains(r.all(), "planted refusal")) << r.all();
+  EXPECT_EQ(q("SELECT to_regclass('b') IS NULL AND to_regclass('c') IS NULL"), "t");
+  EXPECT_EQ(q("SELECT string_agg(version, ',' ORDER BY version) FROM ferry.migrations"), "0001");
+}
+
+TEST_F(LedgerBatch, StatusShowsTheFingerprintWhenASecondSessionIsRefused) {
+  project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
+  ASSERT_EQ(project.ferry({"run", "promote"}).code, 0);
+  auto expected = ferry::db::schema_fingerprint(*pg().connect("app"));
+  // one session per role: status's own takes it, the fingerprint's second one is refused
+  pg().exec("postgres", "CREATE ROLE solo LOGIN SUPERUSER CONNECTION LIMIT 1");
+  project.write("environments/dev.yaml",
+                "database: {name: app, user: solo, host: 127.0.0.1, port: " + std::to_string(pg().port()) + "}\n");
+  auto st = project.ferry({"status", "--env", "dev", "--json"});
+  ASSERT_EQ(st.code, 0) << st.all();
+  EXPECT_EQ(json::parse(st.out)[0]["fingerprint"].get<std::string>(), expected);
+  EXPECT_EQ(json::parse(st.out)[0]["version"].get<std::string>(), "0001");
+}
+
+}  // namespace
