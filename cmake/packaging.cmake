@@ -67,7 +67,7 @@ set(CPACK_STRIP_FILES TRUE)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION "database")
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
-set(CPACK_DEBIAN_PACKAGE_DEPENDS "postgresql-client, zstd, bash, coreutils, findutils")
+set(CPACK_DEBIAN_PACKAGE_DEPENDS "libcurl4, postgresql-client, zstd, bash, coreutils, findutils")  # libcurl4: dlopen()ed, unseen by dpkg-shlibdeps
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "alembic, podman | docker.io, kubernetes-client, bash-completion")
 include(CPack)
 

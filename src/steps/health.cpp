@@ -1,7 +1,7 @@
 #include "steps/http.hpp"
 #include "steps/health.hpp"
 
-#include <curl/curl.h>
+#include "steps/curl_api.hpp"
 
 #include <thread>
 
@@ -18,27 +18,28 @@ size_t collect(char* data, size_t size, size_t n, void* user) {
 
 // One attempt: "" when healthy, otherwise why not.
 std::string attempt(const config::HealthSpec& spec, long timeout_ms, const std::string& connect_to) {
-  CURL* curl = curl_easy_init();
+  CURL* curl = curl_api().easy_init();
   curl_slist* connect_list = nullptr;
   if (!connect_to.empty()) {
-    connect_list = curl_slist_append(nullptr, connect_to.c_str());
-    curl_easy_setopt(curl, CURLOPT_CONNECT_TO, connect_list);
+    connect_list = curl_api().slist_append(nullptr, connect_to.c_str());
+    curl_api().easy_setopt(curl, CURLOPT_CONNECT_TO, connect_list);
   }
   curl_slist* headers = nullptr;  // values may be secrets: never logged here
-  for (const auto& [name, value] : spec.headers) headers = curl_slist_append(headers, (name + ": " + value).c_str());
-  if (headers) curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  for (const auto& [name, value] : spec.headers)
+    headers = curl_api().slist_append(headers, (name + ": " + value).c_str());
+  if (headers) curl_api().easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
   std::string body;
   http_common(curl, spec.url, timeout_ms, std::min(timeout_ms, 5000L));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-  CURLcode rc = curl_easy_perform(curl);
+  curl_api().easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
+  curl_api().easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+  curl_api().easy_setopt(curl, CURLOPT_NOPROXY, "*");
+  CURLcode rc = curl_api().easy_perform(curl);
   long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(curl);
-  if (connect_list) curl_slist_free_all(connect_list);
-  if (headers) curl_slist_free_all(headers);
-  if (rc != CURLE_OK) return curl_easy_strerror(rc);
+  curl_api().easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_api().easy_cleanup(curl);
+  if (connect_list) curl_api().slist_free_all(connect_list);
+  if (headers) curl_api().slist_free_all(headers);
+  if (rc != CURLE_OK) return curl_api().easy_strerror(rc);
   if (status != spec.expect_status) {
     // The body usually says why (e.g. "column does not exist"): show its start.
     std::string snippet = body.substr(0, 200);
@@ -55,8 +56,6 @@ std::string attempt(const config::HealthSpec& spec, long timeout_ms, const std::
 
 ProbeResult probe_health(const config::HealthSpec& spec, const std::function<void(int, const std::string&)>& on_attempt,
                          const std::function<bool()>& should_stop, const std::string& connect_to) {
-  static const bool k_init = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
-  (void)k_init;
   ProbeResult res;
   auto deadline = std::chrono::steady_clock::now() + spec.timeout;
   while (true) {
@@ -79,17 +78,17 @@ ProbeResult probe_health(const config::HealthSpec& spec, const std::function<voi
 }
 
 std::pair<std::string, int> url_host_port(const std::string& url) {
-  CURLU* u = curl_url();
+  CURLU* u = curl_api().url();
   char* host = nullptr;
   char* port = nullptr;
   std::pair<std::string, int> out;
-  bool ok = curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-            curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK;
+  bool ok = curl_api().url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+            curl_api().url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+            curl_api().url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK;
   if (ok) out = {host, std::atoi(port)};
-  curl_free(host);
-  curl_free(port);
-  curl_url_cleanup(u);
+  curl_api().free(host);
+  curl_api().free(port);
+  curl_api().url_cleanup(u);
   if (!ok) throw Error(ErrorKind::Config, "cannot read host and port from health url '" + url + "'");
   return out;
 }

@@ -1,7 +1,7 @@
 #include "steps/http.hpp"
 #include "steps/notify.hpp"
 
-#include <curl/curl.h>
+#include "steps/curl_api.hpp"
 
 #include <algorithm>
 #include <chrono>
@@ -20,21 +20,21 @@ size_t discard(char*, size_t size, size_t n, void*) { return size * n; }
 
 // One POST: "" on HTTP 2xx, else why not.
 std::string attempt(const config::Webhook& w, const std::string& body, long timeout_ms) {
-  CURL* curl = curl_easy_init();
+  CURL* curl = curl_api().easy_init();
   if (!curl) return "cannot start libcurl";
-  curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-  for (const auto& [name, value] : w.headers) headers = curl_slist_append(headers, (name + ": " + value).c_str());
+  curl_slist* headers = curl_api().slist_append(nullptr, "Content-Type: application/json");
+  for (const auto& [name, value] : w.headers) headers = curl_api().slist_append(headers, (name + ": " + value).c_str());
   http_common(curl, w.url, timeout_ms, timeout_ms);
-  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
-  curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
-  CURLcode rc = curl_easy_perform(curl);
+  curl_api().easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_api().easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+  curl_api().easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  curl_api().easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+  CURLcode rc = curl_api().easy_perform(curl);
   long status = 0;
-  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-  curl_easy_cleanup(curl);
-  curl_slist_free_all(headers);
-  if (rc != CURLE_OK) return curl_easy_strerror(rc);
+  curl_api().easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_api().easy_cleanup(curl);
+  curl_api().slist_free_all(headers);
+  if (rc != CURLE_OK) return curl_api().easy_strerror(rc);
   if (status < 200 || status > 299) return "HTTP " + std::to_string(status);
   return "";
 }
@@ -104,8 +104,6 @@ bool wants(const config::Webhook& w, const std::string& outcome) {
 }
 
 std::string post_webhook(const config::Webhook& w, const std::string& body) {
-  static const bool k_init = [] { return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK; }();
-  (void)k_init;
   auto deadline = Clock::now() + w.timeout;
   std::chrono::milliseconds wait{250};
   std::string why;
