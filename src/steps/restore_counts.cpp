@@ -7,9 +7,12 @@ namespace ferry::steps {
 
 namespace {
 
+// The user tables (schema, name, oid).
 const char* k_user_tables =
-    "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
+    "SELECT n.nspname, c.relname, c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
     "c.relnamespace WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
+
+constexpr long long k_early_min_bytes = 8 << 20;  // smaller tables: counted after pg_restore, in one statement
 
 std::string qualified(const std::string& schema, const std::string& table) {
   return db::quote_ident(schema) + "." + db::quote_ident(table);
@@ -40,16 +43,28 @@ bool RestoreCounts::usable() {
   return m_usable == 1;
 }
 
-void RestoreCounts::data_finished(const std::string& tag) try {
-  if (!usable()) return;
-  auto r = m_db->exec_params(std::string(k_user_tables) + " AND c.relname = $1", {tag});
-  if (r.rows() != 1) return;  // not a table, or a name in several schemas: counted after pg_restore
-  std::string key = db::table_key(r.text(0, 0), r.text(0, 1));
-  if (!m_expected.count(key) || m_counted.count(key)) return;
-  auto one = db::row_counts(*m_db, {qualified(r.text(0, 0), r.text(0, 1))});
-  if (one.size() == 1 && one.begin()->first == key) m_counted[key] = one.begin()->second;
+void RestoreCounts::count_finished() try {
+  if (m_pending.empty() || !usable()) return m_pending.clear();
+  std::string names;
+  for (const auto& tag : m_pending) names += (names.empty() ? "" : ", ") + db::quote_literal(tag);
+  m_pending.clear();
+  // The tables of these names, each with how many user tables share its name, and its size.
+  auto r =
+      m_db->exec(std::string("SELECT nspname, relname FROM (SELECT *, count(*) OVER (PARTITION BY relname) AS "
+                             "same FROM (") +
+                 k_user_tables + " AND c.relname IN (" + names +
+                 ")) u) t WHERE same = 1 AND pg_catalog.pg_relation_size(oid) >= " + std::to_string(k_early_min_bytes));
+  for (int i = 0; i < r.rows(); ++i) {
+    std::string key = db::table_key(r.text(i, 0), r.text(i, 1));
+    if (!m_expected.count(key) || m_counted.count(key)) continue;
+    try {
+      auto one = db::row_counts(*m_db, {qualified(r.text(i, 0), r.text(i, 1))});
+      if (one.size() == 1 && one.begin()->first == key) m_counted[key] = one.begin()->second;
+    } catch (const Error&) {
+      if (!m_db->alive()) throw;  // else: held by pg_restore (lock_timeout), counted after it
+    }
+  }
 } catch (const Error&) {
-  if (m_db && m_db->alive()) return;  // this table (locked by pg_restore: lock_timeout) after pg_restore
   m_db.reset();
   m_usable = 0;  // the rest after pg_restore
 }

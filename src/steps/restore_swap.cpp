@@ -155,6 +155,7 @@ void parallel_restore(StageContext& ctx, const BackupMeta& meta, const std::stri
     }
     ctx.reporter.step_progress(
         "restore", progress_text(sw.elapsed(), size.empty() ? -1 : std::stoll(size), expected, items + " item(s)"));
+    counts.count_finished();  // the tables whose data pg_restore finished since the last tick
   };
   auto& t = ctx.transports.get(env.backup->on);
   std::string partial;  // the script's output, line by line

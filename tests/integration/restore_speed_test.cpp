@@ -113,7 +113,9 @@ TEST_F(RestoreSpeed, TheLogGivesEachPhaseOfASwapRestoreItsTime) {
 TEST_F(RestoreSpeed, RowCountsTakenWhilePgRestoreRunsAreExactAndCompared) {
   pg().exec("app",
             "CREATE SCHEMA other; CREATE TABLE other.tasks (id int); INSERT INTO other.tasks SELECT generate_series(1, "
-            "7); CREATE TABLE \"Odd.Name\" (id int); INSERT INTO \"Odd.Name\" SELECT generate_series(1, 3000)");
+            "7); CREATE TABLE \"Odd.Name\" (id int); INSERT INTO \"Odd.Name\" SELECT generate_series(1, 300000); "
+            "CREATE TABLE big AS SELECT md5(g::text) AS m "
+            "FROM generate_series(1, 800000) g");
   two_releases(20000);
   std::string log = temp_dir("ferry-restore-speed-log") + "/ferry.log";
   auto r = project.ferry({"-vv", "--log-file", log, "rollback", "staging", "--backup", "before:0002"});
@@ -121,11 +123,14 @@ TEST_F(RestoreSpeed, RowCountsTakenWhilePgRestoreRunsAreExactAndCompared) {
   std::ifstream in(log);
   std::string text((std::istreambuf_iterator<char>(in)), {});
   fs::remove_all(fs::path(log).parent_path());
-  // "Odd.Name" as soon as its data was loaded; the two tables named tasks after pg_restore.
-  EXPECT_TRUE(contains(text, "exact row counts (1 of 3 tables counted while pg_restore ran)")) << text;
+  // "Odd.Name" (10 MB) once its data was loaded while big's was still loading; the two tables
+  // named tasks (and any under 8 MB) after pg_restore.
+  EXPECT_TRUE(contains(text, " of 4 tables counted while pg_restore ran)")) << text;
+  EXPECT_FALSE(contains(text, "(0 of 4 tables counted")) << text;
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "20000");
   EXPECT_EQ(q("SELECT count(*) FROM other.tasks"), "7");
-  EXPECT_EQ(q("SELECT count(*) FROM \"Odd.Name\""), "3000");
+  EXPECT_EQ(q("SELECT count(*) FROM \"Odd.Name\""), "300000");
+  EXPECT_EQ(q("SELECT count(*) FROM big"), "800000");
   // Released again; the backup before 0002 is the newest. Its sidecar now claims a row more in
   // "Odd.Name", a table of one name, counted as soon as its data is loaded.
   project.migration("0002_notes", "CREATE TABLE notes (id int);", "DROP TABLE notes;");
@@ -140,7 +145,7 @@ TEST_F(RestoreSpeed, RowCountsTakenWhilePgRestoreRunsAreExactAndCompared) {
   }
   int claimed = 0;
   for (auto& [k, v] : j["row_counts"].items())
-    if (contains(k, "Odd.Name")) v = 3001, ++claimed;
+    if (contains(k, "Odd.Name")) v = 300001, ++claimed;
   ASSERT_EQ(claimed, 1) << j.dump(2);
   { std::ofstream(sidecar, std::ios::trunc) << j.dump(2); }
   auto bad = project.ferry({"rollback", "staging", "--backup", id});
