@@ -173,6 +173,33 @@ TEST_F(RestoreSpeed, ADamagedBackupFileStopsTheDecompressionChangesNothingAndSay
   EXPECT_EQ(temp_files(), "");
 }
 
+// pg_restore stopped mid-way by the server: the backup names a role (a table's owner) that was
+// dropped since. The copy is dropped, the database untouched, and pg_restore's error is shown.
+TEST_F(RestoreSpeed, ARestoreStoppedByAMissingRoleChangesNothing) {
+  pg().exec("postgres", "DROP ROLE IF EXISTS gone_owner; CREATE ROLE gone_owner");
+  env();
+  project.migration("0001_tasks",
+                    "CREATE TABLE tasks (id serial PRIMARY KEY, title text NOT NULL);"
+                    "INSERT INTO tasks (title) SELECT md5(g::text) FROM generate_series(1, 5000) g;",
+                    "DROP TABLE tasks;");
+  ASSERT_EQ(project.ferry({"run", "p"}).code, 0);
+  pg().exec("app", "ALTER TABLE tasks OWNER TO gone_owner");
+  project.migration("0002_notes", "CREATE TABLE notes (id int);", "DROP TABLE notes;");
+  auto r2 = project.ferry({"run", "p"});
+  ASSERT_EQ(r2.code, 0) << r2.all();
+  pg().exec("app", "INSERT INTO tasks (title) VALUES ('after the release'); ALTER TABLE tasks OWNER TO postgres");
+  pg().exec("postgres", "DROP ROLE gone_owner");
+  rows_after = "5001";
+  oid_before = oid();
+  auto r = project.ferry({"rollback", "staging", "--backup", "before:0002"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "role \"gone_owner\" does not exist")) << r.all();
+  EXPECT_TRUE(contains(r.out, "the database is as it was")) << r.all();
+  expect_untouched();
+  EXPECT_EQ(leftovers(), "");
+  EXPECT_EQ(temp_files(), "");
+}
+
 // backup.dir on a 6 MB tmpfs: the compressed backups fit, the decompressed one (~30 MB) does not.
 TEST_F(RestoreSpeed, AFullDiskWhileDecompressingChangesNothingAndSaysSo) {
   if (system(("mount -t tmpfs -o size=6m tmpfs " + ferry::shell_quote(backups) + " 2>/dev/null").c_str()) != 0)
