@@ -9,6 +9,8 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "core/text.hpp"
@@ -73,6 +75,31 @@ class RestoreSpeed : public ::testing::Test {
   std::string backup_before_0002() {
     auto list = json::parse(project.ferry({"backups", "staging", "--json"}).out);
     return list[0]["id"];  // the newest: taken before 0002
+  }
+  // A process named `comm` among the descendants of `root` (0: none).
+  static pid_t descendant_named(pid_t root, const std::string& comm) {
+    std::map<pid_t, pid_t> parent;
+    std::map<pid_t, std::string> name;
+    for (const auto& e : fs::directory_iterator("/proc")) {
+      pid_t pid = static_cast<pid_t>(std::atoi(e.path().filename().c_str()));
+      if (pid <= 0) continue;
+      std::ifstream st(e.path() / "stat");
+      std::string line;
+      if (!std::getline(st, line) || line.rfind(')') == std::string::npos) continue;
+      auto open = line.find('('), close = line.rfind(')');
+      name[pid] = line.substr(open + 1, close - open - 1);
+      std::istringstream rest(line.substr(close + 2));
+      std::string state;
+      pid_t ppid = 0;
+      rest >> state >> ppid;
+      parent[pid] = ppid;
+    }
+    for (const auto& [pid, n] : name) {
+      if (n != comm) continue;
+      for (pid_t p = parent[pid]; p > 1; p = parent.count(p) ? parent[p] : 0)
+        if (p == root) return pid;
+    }
+    return 0;
   }
   // The database as it was before the rollback: same database, 0002's table, the later row.
   void expect_untouched() {
@@ -240,6 +267,23 @@ TEST_F(RestoreSpeed, FerryKilledWhileDecompressingLeavesTheDatabaseAndTheNextRol
   EXPECT_EQ(q("SELECT to_regclass('notes') IS NULL"), "t");
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "800000");
   EXPECT_TRUE(wait_until([&] { return leftovers().empty(); }, std::chrono::seconds(120))) << leftovers();
+  EXPECT_EQ(temp_files(), "");
+}
+
+// pg_restore itself SIGKILLed mid-restore (found among ferry's descendants, never by name alone):
+// ferry says the restore failed and changes nothing.
+TEST_F(RestoreSpeed, PgRestoreKilledMidRestoreChangesNothing) {
+  two_releases(800000);
+  Background bg({ferry_binary(), "-C", project.root(), "rollback", "staging", "--backup", "before:0002"});
+  pid_t victim = 0;
+  wait_until([&] { return (victim = descendant_named(bg.pid(), "pg_restore")) > 0; }, std::chrono::seconds(120));
+  if (victim > 0) kill(victim, SIGKILL);
+  auto r = bg.wait();
+  ASSERT_GT(victim, 0) << "pg_restore was never seen\n" << r.all();
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "the database is as it was")) << r.all();
+  expect_untouched();
+  EXPECT_TRUE(wait_until([&] { return leftovers().empty(); })) << leftovers();
   EXPECT_EQ(temp_files(), "");
 }
 
