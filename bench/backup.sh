@@ -5,10 +5,13 @@
 # (`ferry rollback --backup`: one transaction, and `backup.restore: swap`, pg_restore -j4 (its
 # default restore_jobs, or RESTORE_JOBS) into a new database, proven, swapped in; the replaced database
 # dropped in the background, timed apart) against `pg_restore -j2` into an empty database.
-# SIZE_ROWS scales the data (default 800,000 rows per table, 4 tables: a ~400 MB dump).
+# SIZE_ROWS scales the data (default 800,000 rows per table, 4 tables: a ~400 MB dump). The swap
+# restore's phases (decompression, pg_restore, proof, swap) are printed from its -vv log, and the
+# load average before and after (the machine may be shared).
 source "$(dirname "$0")/lib.sh"
 ROWS=${SIZE_ROWS:-800000}
 bench_build
+load_before=$(uptime | sed 's/.*load average: //')
 bench_cluster_start
 W="$BENCH_DIR/work"
 mkdir -p "$W/project/environments" "$W/project/playbooks" "$W/dumps"
@@ -54,7 +57,7 @@ JOBS=${RESTORE_JOBS:-4}
 printf 'database: {name: app, user: postgres, host: 127.0.0.1, port: %s}\nbackup: {dir: %s, restore: swap, restore_jobs: %s}\n' \
   "$PGPORT" "$W/backups" "$JOBS" > "$W/project/environments/bench.yaml"
 psql -X -q -d app -c "DROP TABLE events_4" -c "CHECKPOINT"
-t_swap=$(time_ms "$FERRY" -C "$W/project" --state-dir "$W/state" rollback bench --backup latest --no-restart)
+t_swap=$(time_ms "$FERRY" -C "$W/project" --state-dir "$W/state" -vv --log-file "$W/swap.log" rollback bench --backup latest --no-restart)
 # The replaced database is dropped by a detached psql after ferry exits: how long until it is gone.
 d0=$(now_ms)
 until [ "$(psql -X -At -d postgres -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'ferry\_replaced\_%'")" = 0 ]; do
@@ -73,3 +76,6 @@ printf '  %-48s %7s ms\n' "pg_restore -j2 into an empty database" "$t_pgr"
 printf '  %-48s %7s ms  %s of pg_restore -j2\n' "ferry rollback --backup (one transaction)" "$t_rest" "$(ratio "$t_rest" "$t_pgr")"
 printf '  %-48s %7s ms  %s of pg_restore -j2 (target <= 1.0x)\n' "ferry rollback --backup (restore: swap, -j$JOBS)" "$t_swap" "$(ratio "$t_swap" "$t_pgr")"
 printf '  %-48s %7s ms  after ferry exited\n' "the replaced database dropped in the background" "$t_drop"
+echo "  the swap restore's phases (its -vv log):"
+grep -o 'swap restore: .*' "$W/swap.log" | sed 's/^swap restore: /    /'
+echo "  load average: before $load_before; after $(uptime | sed 's/.*load average: //')"

@@ -22,11 +22,13 @@
 #include "db/introspect.hpp"
 #include "db/ledger.hpp"
 #include "core/interrupt.hpp"
+#include "log/log.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
 #include "steps/database_copy.hpp"
 #include "steps/progress.hpp"
 #include "steps/recovery.hpp"
+#include "steps/restore_counts.hpp"
 
 namespace ferry::steps {
 
@@ -37,6 +39,20 @@ using db::quote_ident;
 
 constexpr Millis k_leave_wait{5000};  // how long other sessions get to leave the original
 
+// The time of each phase of a swap restore, in the diagnostics log (-vv, --log-file): where a
+// restore's time goes (bench/README.md's breakdown).
+class PhaseClock {
+ public:
+  void done(const std::string& phase) {
+    log::debug("swap restore: " + phase + " " + std::to_string((m_sw.elapsed() - m_last).count()) + " ms");
+    m_last = m_sw.elapsed();
+  }
+
+ private:
+  Stopwatch m_sw;
+  Millis m_last{0};
+};
+
 // ferry_KIND_H_XXXX_RRRR: H the first 8 hex of sha256(the database's name), so a leftover is
 // known to be this database's; XXXX the backup ID's suffix; RRRR random.
 std::string swap_database_name(const std::string& kind, const std::string& dbname, const BackupMeta& meta) {
@@ -45,7 +61,9 @@ std::string swap_database_name(const std::string& kind, const std::string& dbnam
 }
 
 // pg_restore -j needs a seekable file: a zstd backup is decompressed next to itself (removed at
-// exit), hashed in the same read; its sha256 ($2) is checked before anything is restored.
+// exit), hashed in the same read; its sha256 ($2) is checked before anything is restored. When
+// the decompression fails, the whole file is hashed: a damaged file (exit 65) is told apart from
+// a failure here (a full disk: exit 1, with zstd's words).
 const char* k_unpack_zstd =
     R"SH([ -L "$f" ] && { echo "backup file $f is a symbolic link; ferry restores only what is in backup.dir" >&2; exit 65; }
 [ -e "$f" ] || { echo "backup file $f is missing" >&2; exit 66; }
@@ -53,9 +71,15 @@ t=$(mktemp -p "$(dirname -- "$f")" .ferry-restore.XXXXXX) || exit 73
 trap 'rm -f -- "$t" "$t.fifo" "$t.sum"' EXIT
 mkfifo -- "$t.fifo" || exit 73
 sha256sum < "$t.fifo" > "$t.sum" & h=$!
-tee -- "$t.fifo" < "$f" | zstd -q -dc > "$t" || { echo "cannot decompress $f next to it (is the disk full?)" >&2; exit 1; }
+if ! err=$(tee -- "$t.fifo" < "$f" | zstd -q -dc 2>&1 > "$t"); then
+  wait "$h"; rm -f -- "$t"
+  sum=$(sha256sum < "$f" | cut -c1-64)
+  [ "$sum" = "$2" ] || { echo "backup file $f is damaged: it does not match its sha256 (found $sum)" >&2; exit 65; }
+  echo "cannot decompress $f next to it (is the disk full?): $(printf '%s' "$err" | tr '\n' ' ' | cut -c1-300)" >&2; exit 1
+fi
 wait "$h"
 sum=$(cut -c1-64 "$t.sum"); [ "$sum" = "$2" ] || { echo "backup file $f does not match its sha256 (found $sum)" >&2; exit 65; }
+echo FERRY_UNPACKED
 src=$t
 )SH";
 
@@ -63,6 +87,7 @@ src=$t
 // stderr, its other chatter dropped.
 const char* k_restore_filter = R"SH(eval "$FERRY_PG_RESTORE \"\$src\"" 2>&1 | { n=0; while IFS= read -r l; do
   case $l in
+    *'finished item '*' TABLE DATA '*) n=$((n+1)); echo "FERRY_ITEM $n"; printf 'FERRY_DATA %s\n' "${l#* TABLE DATA }" ;;
     *'processing item'*|*'finished item'*) n=$((n+1)); echo "FERRY_ITEM $n" ;;
     'pg_restore: error'*|'pg_restore: warning'*|*TOC*) printf '%s\n' "$l" >&2 ;;
     'pg_restore: '*) ;;
@@ -95,7 +120,8 @@ std::string missing_rights(db::Connection& m, const std::string& dbname) {
 
 // Runs pg_restore -j into `scratch`, decompressing a zstd file next to it first (-j needs a
 // seekable file). Progress: the scratch database's size and the items pg_restore reports.
-void parallel_restore(StageContext& ctx, const BackupMeta& meta, const std::string& scratch, db::Connection& m) {
+void parallel_restore(StageContext& ctx, const BackupMeta& meta, const std::string& scratch, db::Connection& m,
+                      PhaseClock& clock, RestoreCounts& counts) {
   const auto& env = ctx.env;
   std::vector<std::string> args = conn_args(env);
   args.insert(args.end(), {"-j", std::to_string(env.backup->restore_jobs), "--exit-on-error", "-v", "-d", scratch});
@@ -105,8 +131,14 @@ void parallel_restore(StageContext& ctx, const BackupMeta& meta, const std::stri
   cmd.env["FERRY_PG_RESTORE"] = tool(env, "pg_restore", args, false);
   // A zstd file is hashed while it is decompressed (one read) and checked before pg_restore runs.
   std::string unpack = meta.compression == "zstd" ? k_unpack_zstd : sha256_check_script(meta.format) + "src=$f\n";
-  cmd.argv = {"bash",          "-c",      "set -u -o pipefail\numask 077\nf=$1\n" + unpack + k_restore_filter,
-              "ferry-restore", meta.file, meta.sha256};
+  // A ferry gone (its pipe closed) ends the script at its next line out, its EXIT trap run: the
+  // decompressed file is removed, pg_restore ends at its next line (SIGPIPE).
+  cmd.argv = {"bash",
+              "-c",
+              "set -u -o pipefail\numask 077\ntrap 'exit 141' PIPE\nf=$1\n" + unpack + k_restore_filter,
+              "ferry-restore",
+              meta.file,
+              meta.sha256};
   Stopwatch sw;
   Millis last{0};
   std::string items = "0";
@@ -123,14 +155,22 @@ void parallel_restore(StageContext& ctx, const BackupMeta& meta, const std::stri
     }
     ctx.reporter.step_progress(
         "restore", progress_text(sw.elapsed(), size.empty() ? -1 : std::stoll(size), expected, items + " item(s)"));
+    counts.count_finished();  // the tables whose data pg_restore finished since the last tick
   };
   auto& t = ctx.transports.get(env.backup->on);
+  std::string partial;  // the script's output, line by line
   auto res = t.run(cmd, [&](const char* d, size_t n) {
-    std::string chunk(d, n);
-    auto p = chunk.rfind("FERRY_ITEM ");
-    if (p != std::string::npos) items = chunk.substr(p + 11, chunk.find('\n', p) - p - 11);
+    partial.append(d, n);
+    size_t start = 0;
+    for (size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
+      std::string line = partial.substr(start, nl - start);
+      if (line == "FERRY_UNPACKED") clock.done("decompress and sha256 check");
+      if (line.rfind("FERRY_ITEM ", 0) == 0) items = line.substr(11);
+      if (line.rfind("FERRY_DATA ", 0) == 0) counts.data_finished(line.substr(11));
+    }
+    partial.erase(0, start);
   });
-  if (res.ok()) return;
+  if (res.ok()) return clock.done("pg_restore -j" + std::to_string(env.backup->restore_jobs));
   std::string hint;
   if (res.exit_code == 65)  // the file does not match its sha256 (the plan did not read it twice)
     if (auto good = newest_good_backup(env, ctx.transports, meta.id))
@@ -144,17 +184,20 @@ void parallel_restore(StageContext& ctx, const BackupMeta& meta, const std::stri
 
 // The new database proven against the backup's sidecar, with the backup's settings.
 void prove_scratch(StageContext& ctx, const BackupMeta& meta, db::Connection& scratch_db, const std::string& scratch,
-                   db::Connection& original) {
+                   db::Connection& original, PhaseClock& clock, RestoreCounts& counts) {
   auto settings = meta.database_settings ? *meta.database_settings : db::database_settings(original);
   scratch_db.exec(db::database_settings_sql(scratch, settings));
   std::string fp = db::schema_fingerprint(scratch_db);
+  clock.done("settings and fingerprint");
   if (fp != meta.fingerprint)
     throw RestoreNotApplied(ErrorKind::Verify, "the restored copy of " + meta.id + " has schema fingerprint " +
                                                    fp.substr(0, 12) + ", not the backup's " +
                                                    meta.fingerprint.substr(0, 12) + "; nothing was swapped");
-  if (db::row_counts(scratch_db) != meta.row_counts)
+  if (counts.counts(scratch_db) != meta.row_counts)
     throw RestoreNotApplied(ErrorKind::Verify, "the restored copy of " + meta.id +
                                                    " does not have the backup's row counts; nothing was swapped");
+  clock.done("exact row counts (" + std::to_string(counts.counted_early()) + " of " +
+             std::to_string(meta.row_counts.size()) + " tables counted while pg_restore ran)");
   ctx.reporter.step_progress("restore", "restored copy proven (fingerprint " + fp.substr(0, 12) + ", row counts)");
 }
 
@@ -232,7 +275,7 @@ void finish_swap(StageContext& ctx, const BackupMeta& meta, db::Connection& m, c
 
 // Phase 3 and 4 (see the top of this file). Returns false when other sessions would not leave.
 bool swap_in(StageContext& ctx, const BackupMeta& meta, db::Connection& m, std::unique_ptr<db::Connection>& scratch_db,
-             const std::string& scratch) {
+             const std::string& scratch, PhaseClock& clock) {
   const std::string& name = ctx.env.database.name;
   std::string replaced = swap_database_name("replaced", name, meta);
   int own_pid = ctx.db.backend_pid();
@@ -279,7 +322,9 @@ bool swap_in(StageContext& ctx, const BackupMeta& meta, db::Connection& m, std::
                             std::string("the swap did not happen: ") + e.what() + ": the database is as it was");
   }
   swap_test_pause("swap:renamed");
+  clock.done("swap window (sessions ended, ledger copied, renamed)");
   finish_swap(ctx, meta, m, replaced);
+  clock.done("reconnect, lock, background drop started");
   return true;
 }
 
@@ -296,6 +341,7 @@ bool restore_by_swap(StageContext& ctx, const BackupMeta& meta) {
   const auto& env = ctx.env;
   std::string why = not_swappable(env);
   std::unique_ptr<db::Connection> m;
+  PhaseClock clock;
   if (why.empty()) {
     try {
       m = std::make_unique<db::Connection>(connect_params(env, "postgres"));
@@ -320,10 +366,12 @@ bool restore_by_swap(StageContext& ctx, const BackupMeta& meta) {
   set_cancel_target(nullptr);  // a signal must not cancel the swap half-way
   try {
     m->exec(properties_like_sql(*m, env.database.name, scratch));
-    parallel_restore(ctx, meta, scratch, *m);
+    clock.done("maintenance session, CREATE DATABASE");
+    RestoreCounts counts(env, scratch, meta.row_counts);
+    parallel_restore(ctx, meta, scratch, *m, clock, counts);
     auto scratch_db = std::make_unique<db::Connection>(connect_params(env, scratch));
-    prove_scratch(ctx, meta, *scratch_db, scratch, ctx.db);
-    bool done = swap_in(ctx, meta, *m, scratch_db, scratch);
+    prove_scratch(ctx, meta, *scratch_db, scratch, ctx.db, clock, counts);
+    bool done = swap_in(ctx, meta, *m, scratch_db, scratch, clock);
     if (!done) drop_scratch(*m, scratch);
     set_cancel_target(&ctx.db);
     return done;
