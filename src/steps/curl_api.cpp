@@ -25,19 +25,9 @@ CurlApi load() {
                 "install libcurl4 (apt install libcurl4)");
   }
   CurlApi a{};
-  bind(lib, a.easy_init, "curl_easy_init");
-  bind(lib, a.easy_setopt, "curl_easy_setopt");
-  bind(lib, a.easy_perform, "curl_easy_perform");
-  bind(lib, a.easy_getinfo, "curl_easy_getinfo");
-  bind(lib, a.easy_cleanup, "curl_easy_cleanup");
-  bind(lib, a.easy_strerror, "curl_easy_strerror");
-  bind(lib, a.slist_append, "curl_slist_append");
-  bind(lib, a.slist_free_all, "curl_slist_free_all");
-  bind(lib, a.free, "curl_free");
-  bind(lib, a.url, "curl_url");
-  bind(lib, a.url_cleanup, "curl_url_cleanup");
-  bind(lib, a.url_set, "curl_url_set");
-  bind(lib, a.url_get, "curl_url_get");
+#define FERRY_CURL_BIND(name) bind(lib, a.name, "curl_" #name);
+  FERRY_CURL_FUNCTIONS(FERRY_CURL_BIND)
+#undef FERRY_CURL_BIND
   decltype(&::curl_global_init) global_init = nullptr;
   bind(lib, global_init, "curl_global_init");
   if (global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)

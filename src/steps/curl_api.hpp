@@ -9,20 +9,16 @@
 
 namespace ferry::steps {
 
+// The functions ferry uses, each loaded by its name curl_NAME into the member NAME.
+#define FERRY_CURL_FUNCTIONS(X)                                                                                     \
+  X(easy_init)                                                                                                      \
+  X(easy_setopt) X(easy_perform) X(easy_getinfo) X(easy_cleanup) X(easy_strerror) X(slist_append) X(slist_free_all) \
+      X(free) X(url) X(url_cleanup) X(url_set) X(url_get)
+
 struct CurlApi {
-  decltype(&::curl_easy_init) easy_init;
-  decltype(&::curl_easy_setopt) easy_setopt;
-  decltype(&::curl_easy_perform) easy_perform;
-  decltype(&::curl_easy_getinfo) easy_getinfo;
-  decltype(&::curl_easy_cleanup) easy_cleanup;
-  decltype(&::curl_easy_strerror) easy_strerror;
-  decltype(&::curl_slist_append) slist_append;
-  decltype(&::curl_slist_free_all) slist_free_all;
-  decltype(&::curl_free) free;
-  decltype(&::curl_url) url;
-  decltype(&::curl_url_cleanup) url_cleanup;
-  decltype(&::curl_url_set) url_set;
-  decltype(&::curl_url_get) url_get;
+#define FERRY_CURL_MEMBER(name) decltype(&::curl_##name) name;
+  FERRY_CURL_FUNCTIONS(FERRY_CURL_MEMBER)
+#undef FERRY_CURL_MEMBER
 };
 
 // Loaded and curl_global_init'ed once (thread-safe). Throws Error (Command) naming the library
