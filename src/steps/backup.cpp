@@ -14,6 +14,7 @@
 #include "core/interrupt.hpp"
 #include "steps/backup_internal.hpp"
 #include "steps/backup_pins.hpp"
+#include "steps/backup_tools.hpp"
 #include "steps/progress.hpp"
 #include "steps/write_counters.hpp"
 
@@ -30,7 +31,11 @@ std::string tool(const config::Environment& env, const std::string& prog, const 
                  bool interactive_stdin, bool here) {
   std::vector<std::string> argv = {prog};
   argv.insert(argv.end(), args.begin(), args.end());
-  if (here || env.database.tools == env.backup->on) return shell_join(argv);
+  if (here || env.database.tools == env.backup->on) {
+    if (env.connections.at(env.backup->on).type == config::ConnectionType::Local)
+      argv[0] = local_client_tool(prog).path;  // pg_wrapper's pick without its perl start
+    return shell_join(argv);
+  }
   transport::Transports reg(env);  // its own: building a command line never connects anywhere
   auto& tools = reg.get(env.database.tools);
   if (tools.via() != &reg.get(env.backup->on)) {
@@ -166,7 +171,6 @@ json ledger_json(const std::vector<db::AppliedMigration>& ledger) {
   return a;
 }
 
-// The dump-verify-compress-hash pipeline. Prints "FERRY_BACKUP SIZE SHA256" on success.
 // Prints a dump tool's stderr ($1) as one bounded line: its first lines and its last.
 #define FERRY_ERRS_FN                                                                                            \
   "errs() { grep -v '^[[:space:]]*$' -- \"$1\" 2>/dev/null | awk 'NR<=3{print;next}{l=$0;n=NR}END{if(n>4)print " \
@@ -174,9 +178,11 @@ json ledger_json(const std::vector<db::AppliedMigration>& ledger) {
 
 // The dump-verify-compress-hash pipeline. Prints "FERRY_BACKUP SIZE SHA256" on success.
 // noclobber: a file planted at a partial path (a symlink elsewhere) is never written through.
+// Few processes (a fleet runs it per database): the verifier is a subshell, not a new bash;
+// the hash is read with `read`, the directory made only when missing.
 const char* k_custom_script = "set -u -o pipefail -o noclobber\n" FERRY_ERRS_FN R"SH(umask 077
 d=$1; id=$2
-mkdir -p -- "$d" || { echo "cannot create backup directory $d" >&2; exit 73; }
+[ -d "$d" ] || mkdir -p -- "$d" || { echo "cannot create backup directory $d" >&2; exit 73; }
 if command -v zstd >/dev/null 2>&1; then comp=zstd; ext=.dump.zst; else comp=pg_dump; ext=.dump; fi
 f="$d/$id$ext"; t="$d/.$id$ext.partial"
 trap 'rm -f -- "$t" "$t.fifo" "$t.sum" "$t.verr" "$t.derr"' EXIT
@@ -185,7 +191,7 @@ trap 'exit 143' TERM INT HUP
 mkfifo -- "$t.fifo" || exit 73
 # The verification reads back the very bytes that go into the file (decompressing them), whole.
 if [ "$comp" = zstd ]; then
-  bash -c 'set -o pipefail; zstd -q -d -c | eval "$FERRY_VERIFY"' < "$t.fifo" > /dev/null 2> "$t.verr" & v=$!
+  (set -o pipefail; zstd -q -d -c | eval "$FERRY_VERIFY") < "$t.fifo" > /dev/null 2> "$t.verr" & v=$!
   eval "$FERRY_DUMP_RAW" 2> "$t.derr" | zstd -q -1 -T2 -c | tee -p -- "$t" "$t.fifo" | sha256sum > "$t.sum"
 else
   eval "$FERRY_VERIFY" < "$t.fifo" > /dev/null 2> "$t.verr" & v=$!
@@ -199,7 +205,7 @@ for s in "${st[@]}"; do
 done
 if [ "$vs" != 0 ]; then echo "verification failed: pg_restore could not read the dump back: $(tail -n 1 "$t.verr")" >&2; exit 1; fi
 size=$(stat -c %s -- "$t")
-sum=$(cut -c1-64 "$t.sum")
+read -r sum _ < "$t.sum"
 mv -T -- "$t" "$f" || exit 1
 echo "FERRY_BACKUP $size $sum $comp $f"
 )SH";
@@ -296,7 +302,10 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
     db::Connection& db;
     ~EndSnapshot() { db.rollback_if_open(); }
   } end_snapshot{ctx.db};
-  std::string snapshot = ctx.db.exec("SELECT pg_export_snapshot()").text(0, 0);
+  auto snap = ctx.db.exec("SELECT pg_export_snapshot(), current_setting('server_version_num')");
+  std::string snapshot = snap.text(0, 0);
+  if (env.database.tools == spec.on && env.connections.at(spec.on).type == config::ConnectionType::Local)
+    check_client_tool(local_client_tool("pg_dump"), "pg_dump", std::stoi(snap.text(0, 1)) / 10000);
   meta.version = current_version(ctx);
   meta.ledger = ctx.ledger.applied();
   meta.database_settings = db::database_settings(ctx.db);

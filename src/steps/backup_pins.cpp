@@ -20,24 +20,19 @@ std::string pin_path(const config::Environment& env, const std::string& id) {
   return env.backup->dir + "/" + id + ".pin";  // backup.dir + a validated ID, never elsewhere
 }
 
-// ID -> the text of ID.pin, for every pin in backup.dir.
+// ID -> the text of ID.pin (its first 4 KiB), for every pin in backup.dir: none when the
+// directory cannot be listed. Through the transport's file operations (in-process locally).
 std::map<std::string, std::string> read_pins(const config::Environment& env, Transports& transports) {
-  transport::Command c;
-  c.argv = {"/bin/sh", "-c",
-            "for f in \"$1\"/*.pin; do [ -f \"$f\" ] || continue; printf '%s\\n' \"${f##*/}\"; head -c 4096 -- \"$f\"; "
-            "printf '\\n\\036\\n'; done; exit 0",
-            "sh", env.backup->dir};
-  auto r = transports.get(env.backup->on).run(c);
-  std::map<std::string, std::string> out;
-  size_t pos = 0;
-  while (pos < r.out.size()) {
-    size_t sep = r.out.find("\n\036\n", pos);
-    std::string rec = r.out.substr(pos, sep == std::string::npos ? std::string::npos : sep - pos);
-    pos = sep == std::string::npos ? r.out.size() : sep + 3;
-    size_t nl = rec.find('\n');
-    std::string name = rec.substr(0, nl);
-    if (name.size() > 4) out[name.substr(0, name.size() - 4)] = nl == std::string::npos ? "" : rec.substr(nl + 1);
+  auto& t = transports.get(env.backup->on);
+  std::vector<std::string> names;
+  try {
+    names = t.list(env.backup->dir, "*.pin");
+  } catch (const Error&) {
+    return {};
   }
+  std::map<std::string, std::string> out;
+  for (auto& [name, text] : t.fetch_files(env.backup->dir, names))
+    if (text && name.size() > 4) out[name.substr(0, name.size() - 4)] = text->substr(0, 4096);
   return out;
 }
 
@@ -109,9 +104,7 @@ void release_automatic_pins(const config::Environment& env, Transports& transpor
       for (size_t k = 0; k < i; ++k)
         if (all[k].verified && at_least(all[k].version, *wanted)) ++newer;
       if (newer < needed) continue;
-      transport::Command c;
-      c.argv = {"/bin/sh", "-c", "rm -f -- \"$1\"", "sh", pin_path(env, b.id)};
-      if (!transports.get(env.backup->on).run(c).ok()) continue;
+      if (!transports.get(env.backup->on).remove(env.backup->dir, b.id + ".pin")) continue;
       log::debug("released the automatic pin of " + b.id + " (" + first_line_of(pins[b.id]) +
                  "): " + std::to_string(newer) + " newer backup(s) hold version " + *wanted);
       b.pinned = false;

@@ -68,8 +68,9 @@ using OutputSink = std::function<void(const char* data, size_t len)>;
 
 // What Ansible's connection plugins offer: run, put/fetch a file, list/remove within a
 // directory, a description, and the command line of a tool run inside the connection. Only
-// run() and describe() are per transport; the file operations (transport/files.cpp) are small
+// run() and describe() must be per transport; the file operations (transport/files.cpp) are small
 // sh scripts given their paths as arguments ("$1"), so every transport gets them through run().
+// LocalTransport does them in-process instead (transport/local_files.cpp): no process per file.
 class Transport {
  public:
   virtual ~Transport() = default;
@@ -90,33 +91,45 @@ class Transport {
 
   // Writes `content` to `path` (mode, e.g. 0600) through a temporary beside it and a rename:
   // a reader sees the old file or the whole new one. Throws Error(Command) on failure.
-  void put_file(const std::string& path, const std::string& content, int mode = 0600);
+  virtual void put_file(const std::string& path, const std::string& content, int mode = 0600);
   // The same with a local file's bytes, streamed (never held whole in memory).
-  void put_local_file(const std::string& local_path, const std::string& path, int mode = 0600);
+  virtual void put_local_file(const std::string& local_path, const std::string& path, int mode = 0600);
   // The file's bytes; throws Error(Command) when it cannot be read.
-  std::string fetch_file(const std::string& path);
+  virtual std::string fetch_file(const std::string& path);
   // Streams the file into `local_path` (created 0600, replaced).
-  void fetch_to_local(const std::string& path, const std::string& local_path);
+  virtual void fetch_to_local(const std::string& path, const std::string& local_path);
   // Several files of `dir` in one round trip: name -> bytes, or nullopt when not a readable file.
-  std::map<std::string, std::optional<std::string>> fetch_files(const std::string& dir,
-                                                                const std::vector<std::string>& names);
+  virtual std::map<std::string, std::optional<std::string>> fetch_files(const std::string& dir,
+                                                                        const std::vector<std::string>& names);
   // The names (not paths) in `dir` matching the fnmatch(3) glob (dot files only when the glob
   // starts with '.'), sorted. Throws Error(Command) naming the directory when it is missing,
   // not a directory or not readable.
-  std::vector<std::string> list(const std::string& dir, const std::string& glob = "*");
+  virtual std::vector<std::string> list(const std::string& dir, const std::string& glob = "*");
   // Removes dir/name (recursively: a directory backup). False when it could not. `name` is one
   // entry of `dir`: '/', "..", "." and "" are refused with Error(Config) before anything runs.
-  bool remove(const std::string& dir, const std::string& name);
+  virtual bool remove(const std::string& dir, const std::string& name);
 };
 
 // Throws Error(Config) unless `name` names one entry of a directory (no '/', not "." or "..",
 // no NUL, not empty).
 void check_entry_name(const std::string& name);
 
+// This machine. Its file operations are done in-process (local_files.cpp), with the same
+// contracts as the scripts: a write goes to a temporary (O_EXCL, 0600) beside the target,
+// fsync'd and renamed over it, so a reader sees the old file or the whole new one and a
+// symlink planted at the target is replaced, never followed.
 class LocalTransport : public Transport {
  public:
   CommandResult run(const Command& cmd, const OutputSink& out = nullptr) override;
   std::string describe() const override { return "local"; }
+  void put_file(const std::string& path, const std::string& content, int mode = 0600) override;
+  void put_local_file(const std::string& local_path, const std::string& path, int mode = 0600) override;
+  std::string fetch_file(const std::string& path) override;
+  void fetch_to_local(const std::string& path, const std::string& local_path) override;
+  std::map<std::string, std::optional<std::string>> fetch_files(const std::string& dir,
+                                                                const std::vector<std::string>& names) override;
+  std::vector<std::string> list(const std::string& dir, const std::string& glob = "*") override;
+  bool remove(const std::string& dir, const std::string& name) override;
 };
 
 }  // namespace ferry::transport

@@ -1,0 +1,201 @@
+// LocalTransport's file operations, done in-process: the same contracts as the sh scripts of
+// files.cpp (which remote transports keep), without a process per file. A fleet member writes
+// a backup's sidecar and pins this way, where each write through a script cost five processes.
+#include <dirent.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "transport/transport.hpp"
+
+namespace ferry::transport {
+
+namespace {
+
+std::string why(int err) { return std::strerror(err); }
+
+[[noreturn]] void cannot_write(const std::string& path, int err) {
+  throw Error(ErrorKind::Command, "cannot write '" + path + "' on local: " + why(err));
+}
+
+[[noreturn]] void cannot_read(const std::string& path, int err) {
+  throw Error(ErrorKind::Command, "cannot read '" + path + "' on local: " + why(err));
+}
+
+// Writes all of [d, d+n) to fd; false (errno set) on failure.
+bool write_all(int fd, const char* d, size_t n) {
+  while (n > 0) {
+    ssize_t w = ::write(fd, d, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return false;
+    d += w;
+    n -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+// Reads fd to its end into `out`; false (errno set) on failure.
+bool read_all(int fd, std::string& out) {
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return false;
+    if (r == 0) return true;
+    out.append(buf, static_cast<size_t>(r));
+  }
+}
+
+// Copies src to fd until src's end; false (errno set) on failure.
+bool copy_fd(int src, int fd) {
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t r = ::read(src, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return false;
+    if (r == 0) return true;
+    if (!write_all(fd, buf, static_cast<size_t>(r))) return false;
+  }
+}
+
+// The atomic write: a new temporary beside `path` (mkstemp: O_EXCL, 0600, never an existing
+// file or a symlink), filled by `fill`, given `mode`, fsync'd, closed and renamed over `path`
+// (rename replaces a symlink at `path`, it never writes through one). On any failure the
+// temporary is removed and the old file, if any, is untouched.
+template <class Fill>
+void write_atomically(const std::string& path, int mode, Fill fill) {
+  std::string tmp = path + ".ferry-tmp.XXXXXX";
+  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
+  if (fd < 0) cannot_write(path, errno);
+  bool ok = fill(fd) && ::fchmod(fd, static_cast<mode_t>(mode & 07777)) == 0 && ::fsync(fd) == 0;
+  int err = errno;
+  if (::close(fd) != 0 && ok) {
+    ok = false;
+    err = errno;
+  }
+  if (ok && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    ok = false;
+    err = errno;
+  }
+  if (!ok) {
+    ::unlink(tmp.c_str());
+    cannot_write(path, err);
+  }
+}
+
+// A directory opened for *at() calls, closed on scope exit.
+struct DirFd {
+  int fd;
+  explicit DirFd(const std::string& dir) : fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {}
+  ~DirFd() {
+    if (fd >= 0) ::close(fd);
+  }
+  DirFd(const DirFd&) = delete;
+  DirFd& operator=(const DirFd&) = delete;
+};
+
+// name's bytes when it is a readable regular file of dir (symlinks followed, as `[ -f ]` does).
+std::optional<std::string> read_entry(int dirfd, const std::string& name) {
+  int fd = ::openat(dirfd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return std::nullopt;
+  struct stat st {};
+  std::string out;
+  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && read_all(fd, out);
+  ::close(fd);
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+std::string user_name() {
+  if (auto* pw = ::getpwuid(::getuid())) return pw->pw_name;
+  return std::to_string(::getuid());
+}
+
+}  // namespace
+
+void LocalTransport::put_file(const std::string& path, const std::string& content, int mode) {
+  write_atomically(path, mode, [&](int fd) { return write_all(fd, content.data(), content.size()); });
+}
+
+void LocalTransport::put_local_file(const std::string& local_path, const std::string& path, int mode) {
+  int src = ::open(local_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (src < 0) throw Error(ErrorKind::Command, "cannot read local file '" + local_path + "'");
+  try {
+    write_atomically(path, mode, [&](int fd) { return copy_fd(src, fd); });
+  } catch (...) {
+    ::close(src);
+    throw;
+  }
+  ::close(src);
+}
+
+std::string LocalTransport::fetch_file(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) cannot_read(path, errno);
+  std::string out;
+  bool ok = read_all(fd, out);
+  int err = errno;
+  ::close(fd);
+  if (!ok) cannot_read(path, err);
+  return out;
+}
+
+void LocalTransport::fetch_to_local(const std::string& path, const std::string& local_path) {
+  int src = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (src < 0) cannot_read(path, errno);
+  try {
+    write_atomically(local_path, 0600, [&](int fd) { return copy_fd(src, fd); });
+  } catch (...) {
+    ::close(src);
+    throw;
+  }
+  ::close(src);
+}
+
+std::map<std::string, std::optional<std::string>> LocalTransport::fetch_files(const std::string& dir,
+                                                                              const std::vector<std::string>& names) {
+  std::map<std::string, std::optional<std::string>> out;
+  if (names.empty()) return out;
+  for (const auto& n : names) check_entry_name(n);
+  DirFd d(dir);
+  if (d.fd < 0) cannot_read(dir, errno);
+  for (const auto& n : names) out[n] = read_entry(d.fd, n);
+  return out;
+}
+
+std::vector<std::string> LocalTransport::list(const std::string& dir, const std::string& glob) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0)  // a dangling symlink too, as the script's `[ -e ]`
+    throw Error(ErrorKind::Command, dir + " does not exist");
+  if (!S_ISDIR(st.st_mode)) throw Error(ErrorKind::Command, dir + " is not a directory");
+  DIR* d = ::access(dir.c_str(), R_OK | X_OK) == 0 ? ::opendir(dir.c_str()) : nullptr;
+  if (!d) throw Error(ErrorKind::Command, dir + " is not readable by " + user_name());
+  std::vector<std::string> names;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n == "." || n == "..") continue;
+    if (fnmatch(glob.c_str(), n.c_str(), FNM_PERIOD) == 0) names.push_back(n);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+bool LocalTransport::remove(const std::string& dir, const std::string& name) {
+  check_entry_name(name);
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || ::access(dir.c_str(), X_OK) != 0) return false;
+  std::error_code ec;  // remove_all never follows a symlink: it removes the link itself
+  std::filesystem::remove_all(std::filesystem::path(dir) / name, ec);
+  return !ec;
+}
+
+}  // namespace ferry::transport
