@@ -323,21 +323,4 @@ std::string canonical_type(Connection& conn, const std::string& type) {
   return type;
 }
 
-FingerprintAlongside::FingerprintAlongside(Connection& conn) : m_conn(conn) {
-  m_result = std::async(std::launch::async, [&conn]() -> std::optional<std::string> {
-    std::unique_ptr<Connection> other;
-    try {
-      other = conn.sibling();
-    } catch (const DbError&) {
-      return std::nullopt;  // computed on conn by get()
-    }
-    return schema_fingerprint(*other);
-  });
-}
-
-std::string FingerprintAlongside::get() {
-  auto fp = m_result.get();
-  return fp ? *fp : schema_fingerprint(m_conn);
-}
-
 }  // namespace ferry::db

@@ -1,6 +1,5 @@
 // Reading the user's schema: the fingerprint of SPEC section 10, row counts, columns.
 #pragma once
-#include <future>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,20 +22,6 @@ std::string schema_description(Connection& conn);
 // settings (ALTER DATABASE/ROLE ... SET). Never internal numbers (OIDs, attnum): a restored
 // table whose history dropped a column has the same fingerprint.
 std::string schema_fingerprint(Connection& conn);
-
-// schema_fingerprint(conn), computed on a second session from another thread while the caller
-// goes on with its own queries on `conn` (`ferry status`: the fingerprint is its slowest query).
-// get() waits for it; when the second session cannot be opened (a connection limit, a tunnel
-// that takes one client), get() computes it on `conn` instead. Call get() once.
-class FingerprintAlongside {
- public:
-  explicit FingerprintAlongside(Connection& conn);
-  std::string get();
-
- private:
-  Connection& m_conn;
-  std::future<std::optional<std::string>> m_result;
-};
 // What differs between two descriptions, for a message: "gone: LINE", "new: LINE" (at most
 // `limit` lines, then "and N more").
 std::string describe_difference(const std::string& before, const std::string& now, size_t limit = 5);

@@ -178,18 +178,6 @@ void Connection::reconnect(int attempts) {
                 "08001", 0);
 }
 
-std::unique_ptr<Connection> Connection::sibling() const {
-  std::unique_ptr<Connection> other(new Connection());
-  other->m_options = m_options;
-  other->m_describe = m_describe;
-  try {
-    other->open();
-  } catch (const std::exception& e) {
-    throw DbError("cannot connect to '" + m_describe + "': " + trimmed(e.what()), "08001", 0);
-  }
-  return other;
-}
-
 void Connection::rollback_if_open() {
   // libpqxx 6.4 does not expose the transaction status: ROLLBACK outside a transaction is a
   // warning (silenced), and a broken session has nothing to roll back.

@@ -92,9 +92,6 @@ class Connection : public Cancellable {
   // 250 ms. Session state (settings, advisory locks) is gone. Throws DbError when the server
   // stays unreachable.
   void reconnect(int attempts = 7);
-  // A second, independent session with the same parameters (to run a query alongside this one
-  // from another thread). Throws DbError when it cannot connect.
-  std::unique_ptr<Connection> sibling() const;
 
   void rollback_if_open();  // ROLLBACK when a transaction is open or aborted; never throws
 
@@ -106,7 +103,6 @@ class Connection : public Cancellable {
 
  private:
   struct Session;
-  Connection() = default;
   void open();
   std::unique_ptr<Session> m_session;
   mutable std::mutex m_session_mu;  // cancel() from another thread vs reconnect()
