@@ -171,43 +171,15 @@ std::string Ledger::current_version() {
   return r.rows() ? r.text(0, 0) : "";
 }
 
-// The columns of ferry.migrations a run writes, but duration_ms and run_id, as SQL literals.
-static std::string applied_values(Connection& conn, const AppliedMigration& m) {
-  auto l = [&](const std::string& v) { return conn.literal(v); };
-  return l(m.version) + ", " + l(m.name) + ", " + l(m.checksum) + ", " + (m.down_sql ? l(*m.down_sql) : "NULL") + ", " +
-         (m.destroys_data ? "true" : "false") + ", " + (m.down_restores_data ? "true" : "false");
-}
-
-static const char* k_applied_insert =
-    "INSERT INTO ferry.migrations (version, name, checksum, down_sql, destroys_data, down_restores_data, "
-    "duration_ms, run_id) ";
-static const char* k_applied_history =
-    " RETURNING version, name, run_id) INSERT INTO ferry.history (version, name, action, run_id) "
-    "SELECT version, name, 'applied', run_id FROM m";
-
 std::string Ledger::record_applied_sql(const AppliedMigration& m) {
-  return std::string("WITH m AS (") + k_applied_insert + "VALUES (" + applied_values(m_conn, m) +
+  auto l = [&](const std::string& v) { return m_conn.literal(v); };
+  return "WITH m AS (INSERT INTO ferry.migrations (version, name, checksum, down_sql, duration_ms, "
+         "run_id, destroys_data, down_restores_data) VALUES (" +
+         l(m.version) + ", " + l(m.name) + ", " + l(m.checksum) + ", " + (m.down_sql ? l(*m.down_sql) : "NULL") +
          ", (extract(epoch FROM clock_timestamp() - current_setting('ferry.t0')::timestamptz) * 1000)::bigint, " +
-         m_conn.literal(m.run_id) + ")" + k_applied_history;
-}
-
-std::string Ledger::batch_mark_sql(size_t k) {
-  return "SELECT set_config('ferry.t" + std::to_string(k) + "', clock_timestamp()::text, true)";
-}
-
-std::string Ledger::record_applied_batch_sql(const std::vector<AppliedMigration>& ms) {
-  std::string rows;
-  for (size_t k = 0; k < ms.size(); ++k)
-    rows += std::string(k ? ", " : "") + "(" + applied_values(m_conn, ms[k]) + ", " + std::to_string(k) + ", " +
-            m_conn.literal(ms[k].run_id) + ")";
-  return std::string(
-             "WITH v (version, name, checksum, down_sql, destroys_data, down_restores_data, k, run_id) AS "
-             "(VALUES ") +
-         rows + "), m AS (" + k_applied_insert +
-         "SELECT version, name, checksum, down_sql, destroys_data, down_restores_data, (extract(epoch FROM "
-         "current_setting('ferry.t' || (k + 1))::timestamptz - current_setting('ferry.t' || k)::timestamptz) * "
-         "1000)::bigint, run_id FROM v ORDER BY k" +
-         k_applied_history;
+         l(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " + (m.down_restores_data ? "true" : "false") +
+         ") RETURNING version, name, run_id) INSERT INTO ferry.history (version, name, action, run_id) "
+         "SELECT version, name, 'applied', run_id FROM m";
 }
 
 void Ledger::record_reverted(const std::string& version, const std::string& run_id) {

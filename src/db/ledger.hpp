@@ -92,12 +92,6 @@ class Ledger {
   // round trip with the migration itself. Its
   // duration is measured from the setting ferry.t0, set just before the migration's SQL.
   std::string record_applied_sql(const AppliedMigration& m);
-  // The same for several migrations applied one after the other in one transaction, as ONE
-  // statement sent after the last of them: migration k's duration runs from the setting
-  // ferry.t<k> to ferry.t<k+1>, which the caller sets before each migration and once after the
-  // last (batch_mark_sql). One statement instead of one per migration: its server time.
-  std::string record_applied_batch_sql(const std::vector<AppliedMigration>& ms);
-  static std::string batch_mark_sql(size_t k);
   void record_reverted(const std::string& version, const std::string& run_id);
   // A history row for a version the ledger does not hold (an Alembic revision applied or reverted).
   void record_event(const std::string& version, const std::string& name, const std::string& action,

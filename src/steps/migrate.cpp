@@ -211,17 +211,14 @@ class Applier {
     for (size_t i = from; i < to; ++i) {
       const auto& m = m_pending[i];
       recs.push_back(record_for(m, m_ctx.run_id));
-      // each: BEGIN, mark, up.sql, its ledger row, COMMIT; all: mark k, up.sql; the batch's rows at the end
       if (m_each) script.insert(script.end(), {"BEGIN", m_lt});
-      script.push_back(m_each ? "SELECT set_config('ferry.t0', clock_timestamp()::text, true)"
-                              : db::Ledger::batch_mark_sql(i - from));
+      script.push_back("SELECT set_config('ferry.t0', clock_timestamp()::text, true)");
       size_t first = script.size();
       for (auto& st : migrate::split_statements(m.up_sql, m.dir + "/up.sql")) script.push_back(std::move(st.text));
       ranges.push_back({first, script.size()});
-      if (m_each) script.insert(script.end(), {m_ctx.ledger.record_applied_sql(recs.back()), "COMMIT"});
+      script.push_back(m_ctx.ledger.record_applied_sql(recs.back()));
+      if (m_each) script.push_back("COMMIT");
     }
-    if (!m_each)
-      script.insert(script.end(), {db::Ledger::batch_mark_sql(to - from), m_ctx.ledger.record_applied_batch_sql(recs)});
     progress(m_pending[from]);
     try {
       for (const auto& st : script) log::trace("sql: " + st);

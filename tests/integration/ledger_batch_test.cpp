@@ -1,6 +1,6 @@
-// A batch of migrations applied in one transaction records its ledger rows with one statement at
-// its end (server time: issue 8's W2). What a user reads must not change: each migration its own
-// duration, history in version order, nothing recorded when the batch or its recording fails.
+// A batch of migrations sent in one round trip (transaction: all): each migration's ledger row has
+// its own duration, history is in version order, and nothing is recorded when a statement of the
+// batch or the recording of a row fails (a planted trigger).
 // (`lock_trace: never`: a traced migration goes alone, as before.) Real PostgreSQL, the real ferry binary.
 #include <gtest/gtest.h>
 
