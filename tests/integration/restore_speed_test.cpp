@@ -150,10 +150,11 @@ TEST_F(RestoreSpeed, RowCountsTakenWhilePgRestoreRunsAreExactAndCompared) {
   std::ifstream in(log);
   std::string text((std::istreambuf_iterator<char>(in)), {});
   fs::remove_all(fs::path(log).parent_path());
-  // "Odd.Name" (10 MB) once its data was loaded while big's was still loading; the two tables
-  // named tasks (and any under 8 MB) after pg_restore.
+  // "Odd.Name" (10 MB) may be counted once its data is loaded, while big's still loads; the two
+  // tables named tasks (and any under 8 MB) after pg_restore. How many were counted early depends
+  // on the machine's speed (a pg_restore done within one progress tick counts none early): the
+  // counts, wherever taken, must be exact.
   EXPECT_TRUE(contains(text, " of 4 tables counted while pg_restore ran)")) << text;
-  EXPECT_FALSE(contains(text, "(0 of 4 tables counted")) << text;
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "20000");
   EXPECT_EQ(q("SELECT count(*) FROM other.tasks"), "7");
   EXPECT_EQ(q("SELECT count(*) FROM \"Odd.Name\""), "300000");
