@@ -2,13 +2,13 @@
 
 #include <unistd.h>
 
-#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <mutex>
 
 #include "core/error.hpp"
 #include "log/log.hpp"
+#include "transport/transport.hpp"
 
 namespace ferry::steps::detail {
 
@@ -18,21 +18,11 @@ namespace {
 
 // The file PATH's `prog` names, symlinks resolved; "" when not found.
 std::string on_path(const std::string& prog) {
-  const char* path = std::getenv("PATH");
-  std::string p = path ? path : "/usr/bin:/bin";
-  size_t pos = 0;
-  while (pos <= p.size()) {
-    size_t end = p.find(':', pos);
-    if (end == std::string::npos) end = p.size();
-    std::string dir = p.substr(pos, end - pos);
-    pos = end + 1;
-    fs::path f = fs::path(dir.empty() ? "." : dir) / prog;
-    if (::access(f.c_str(), X_OK) != 0) continue;
-    std::error_code ec;
-    auto real = fs::canonical(f, ec);
-    return ec ? f.string() : real.string();
-  }
-  return "";
+  std::string found = transport::find_on_path(prog);
+  if (found.empty()) return "";
+  std::error_code ec;
+  auto real = fs::canonical(found, ec);
+  return ec ? found : real.string();
 }
 
 }  // namespace

@@ -13,11 +13,6 @@ const char* k_user_tables =
     "c.relnamespace WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
 
 constexpr long long k_early_min_bytes = 8 << 20;  // smaller tables: counted after pg_restore, in one statement
-
-std::string qualified(const std::string& schema, const std::string& table) {
-  return db::quote_ident(schema) + "." + db::quote_ident(table);
-}
-
 }  // namespace
 
 RestoreCounts::RestoreCounts(const config::Environment& env, std::string scratch,
@@ -58,7 +53,7 @@ void RestoreCounts::count_finished() try {
     std::string key = db::table_key(r.text(i, 0), r.text(i, 1));
     if (!m_expected.count(key) || m_counted.count(key)) continue;
     try {
-      auto one = db::row_counts(*m_db, {qualified(r.text(i, 0), r.text(i, 1))});
+      auto one = db::row_counts(*m_db, {db::quote_qualified(r.text(i, 0), r.text(i, 1))});
       if (one.size() == 1 && one.begin()->first == key) m_counted[key] = one.begin()->second;
     } catch (const Error&) {
       if (!m_db->alive()) throw;  // else: held by pg_restore (lock_timeout), counted after it
@@ -76,7 +71,7 @@ std::map<std::string, long long> RestoreCounts::counts(db::Connection& scratch_d
   auto r = scratch_db.exec(k_user_tables);
   for (int i = 0; i < r.rows(); ++i) {
     std::string key = db::table_key(r.text(i, 0), r.text(i, 1));
-    if (m_expected.count(key) && !out.count(key)) rest.push_back(qualified(r.text(i, 0), r.text(i, 1)));
+    if (m_expected.count(key) && !out.count(key)) rest.push_back(db::quote_qualified(r.text(i, 0), r.text(i, 1)));
   }
   if (!rest.empty())
     for (const auto& [key, n] : db::row_counts(scratch_db, rest)) out[key] = n;

@@ -87,9 +87,9 @@ std::string resolve(const std::string& program, const std::string& cwd) {
       throw Error(ErrorKind::Transport, "cannot start '" + program + "': " + strerror(errno));
     return program;
   }
-  auto found = bp::search_path(program);
+  auto found = find_on_path(program);
   if (found.empty()) throw Error(ErrorKind::Transport, "cannot start '" + program + "': " + strerror(ENOENT));
-  return found.string();
+  return found;
 }
 
 // One command's I/O: stdout and stderr read as they come, stdin written, ticks and deadline.
@@ -226,6 +226,8 @@ class Session {
 };
 
 }  // namespace
+
+std::string find_on_path(const std::string& program) { return bp::search_path(program).string(); }
 
 CommandResult LocalTransport::run(const Command& cmd, const OutputSink& sink) {
   if (cmd.argv.empty()) throw Error(ErrorKind::Internal, "empty command");

@@ -114,6 +114,10 @@ class Transport {
 // no NUL, not empty).
 void check_entry_name(const std::string& name);
 
+// `program` as the local transport's exec finds it on PATH (Boost.Process's search_path);
+// "" when PATH has none.
+std::string find_on_path(const std::string& program);
+
 // This machine. Its file operations are done in-process (local_files.cpp), with the same
 // contracts as the scripts: a write goes to a temporary (O_EXCL, 0600) beside the target,
 // fsync'd and renamed over it, so a reader sees the old file or the whole new one and a
