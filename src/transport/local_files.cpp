@@ -91,6 +91,15 @@ void write_atomically(const std::string& path, int mode, Fill fill) {
   }
 }
 
+// The open file `src` (closed here, whatever happens) copied to `path` by write_atomically.
+void copy_atomically(int src, const std::string& path, int mode) {
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{src};
+  write_atomically(path, mode, [&](int fd) { return copy_fd(src, fd); });
+}
+
 // A directory opened for *at() calls, closed on scope exit.
 struct DirFd {
   int fd;
@@ -128,13 +137,7 @@ void LocalTransport::put_file(const std::string& path, const std::string& conten
 void LocalTransport::put_local_file(const std::string& local_path, const std::string& path, int mode) {
   int src = ::open(local_path.c_str(), O_RDONLY | O_CLOEXEC);
   if (src < 0) throw Error(ErrorKind::Command, "cannot read local file '" + local_path + "'");
-  try {
-    write_atomically(path, mode, [&](int fd) { return copy_fd(src, fd); });
-  } catch (...) {
-    ::close(src);
-    throw;
-  }
-  ::close(src);
+  copy_atomically(src, path, mode);
 }
 
 std::string LocalTransport::fetch_file(const std::string& path) {
@@ -151,13 +154,7 @@ std::string LocalTransport::fetch_file(const std::string& path) {
 void LocalTransport::fetch_to_local(const std::string& path, const std::string& local_path) {
   int src = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (src < 0) cannot_read(path, errno);
-  try {
-    write_atomically(local_path, 0600, [&](int fd) { return copy_fd(src, fd); });
-  } catch (...) {
-    ::close(src);
-    throw;
-  }
-  ::close(src);
+  copy_atomically(src, local_path, 0600);
 }
 
 std::map<std::string, std::optional<std::string>> LocalTransport::fetch_files(const std::string& dir,
