@@ -160,7 +160,10 @@ DrillResult restore_drill(const config::Project& project, const config::Environm
       r.why = e.what();
     }
   }
-  if (r.why.empty() && interrupted()) r.why = "interrupted by " + interrupt_name();
+  // A stop cancels the running statement: the server's "canceling statement" is its effect, the
+  // stop its cause, named first.
+  if (interrupted() && r.why.rfind("interrupted by ", 0) != 0)
+    r.why = "interrupted by " + interrupt_name() + (r.why.empty() ? "" : " (" + r.why + ")");
   r.ok = r.why.empty();
   return r;
 }
