@@ -14,6 +14,7 @@
 #include "run/proof.hpp"
 #include "run/hooks.hpp"
 #include "run/preflight.hpp"
+#include "steps/baseline.hpp"
 #include "run/saga.hpp"
 #include "run/session.hpp"
 #include "run/stage_plan.hpp"
@@ -196,11 +197,12 @@ class StageRunner {
   std::optional<StageOutcome> take_baseline(steps::StageContext& ctx) {
     Stopwatch sw;
     ctx.baseline.version = ctx.state.current;
+    if (steps::baseline_in_backup(m_pb)) {  // read in the backup's snapshot (steps/baseline.hpp)
+      ctx.baseline.in_backup = true;
+      return std::nullopt;
+    }
     try {
-      ctx.baseline.description = db::schema_description(ctx.db);
-      ctx.baseline.fingerprint = sha256_hex(ctx.baseline.description);
-      ctx.baseline.row_counts = db::row_counts(ctx.db);
-      ctx.baseline.sequences = db::sequence_positions(ctx.db);
+      ctx.baseline = steps::read_baseline(ctx.db, ctx.state.current);
     } catch (const Error& e) {
       std::string why = interrupted() ? "interrupted by " + interrupt_name() : std::string(e.what());
       m_rep.step_failed("baseline", why, sw.elapsed());
@@ -319,7 +321,7 @@ class StageRunner {
 
   bool unchanged_since_baseline(steps::StageContext& ctx) {
     try {
-      return compare_with_baseline(ctx.db, ctx.baseline).empty();
+      return compare_with_baseline(ctx.db, steps::settled_baseline(ctx)).empty();
     } catch (const Error&) {
       return false;
     }
@@ -330,7 +332,7 @@ class StageRunner {
       say_restore_by_hand(ctx);
       return {exit_code::k_failed_dirty, "needs attention", failure + "; the connection to PostgreSQL was lost"};
     }
-    std::string diff = compare_with_baseline(ctx.db, ctx.baseline);
+    std::string diff = compare_with_baseline(ctx.db, steps::settled_baseline(ctx));
     if (diff.empty()) {
       settle_interrupted(ctx);
       m_rep.message(report::Level::Info,
@@ -351,7 +353,7 @@ class StageRunner {
     m_rep.step_started("proof");
     std::string diff;
     try {
-      diff = compare_with_baseline(ctx.db, ctx.baseline);
+      diff = compare_with_baseline(ctx.db, steps::settled_baseline(ctx));
     } catch (const Error& e) {
       diff = std::string("cannot read the database: ") + e.what();
     }

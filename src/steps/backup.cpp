@@ -13,6 +13,7 @@
 #include "db/introspect.hpp"
 #include "core/interrupt.hpp"
 #include "steps/backup_internal.hpp"
+#include "steps/baseline.hpp"
 #include "steps/backup_pins.hpp"
 #include "steps/backup_tools.hpp"
 #include "steps/progress.hpp"
@@ -311,10 +312,17 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   meta.database_settings = db::database_settings(ctx.db);
   meta.write_counters = read_write_counters(ctx.db);  // to estimate what a restore discards
   std::exception_ptr count_error;
+  std::optional<Baseline> baseline;  // the run's, when it is read here (steps/baseline.hpp)
   std::thread counter([&] {
     try {
-      meta.fingerprint = db::schema_fingerprint(ctx.db);
-      meta.row_counts = db::row_counts(ctx.db);
+      if (ctx.baseline.in_backup) {
+        baseline = read_baseline(ctx.db, ctx.baseline.version);
+        meta.fingerprint = baseline->fingerprint;  // the same bytes as schema_fingerprint
+        meta.row_counts = baseline->row_counts;
+      } else {
+        meta.fingerprint = db::schema_fingerprint(ctx.db);
+        meta.row_counts = db::row_counts(ctx.db);
+      }
     } catch (...) {
       count_error = std::current_exception();
     }
@@ -386,6 +394,7 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
     res = t.run(cmd);
   }
   counter.join();
+  if (baseline) ctx.baseline = std::move(*baseline);
   // A signal cancels our counting statement too: say what happened, not "canceling statement".
   if (interrupted())
     throw Error(ErrorKind::Command, "interrupted by " + interrupt_name() + "; the partial backup was removed");

@@ -21,6 +21,9 @@ namespace ferry::steps {
 
 // The state a rollback must prove it returned to.
 struct Baseline {
+  // Left to the backup's snapshot (steps/baseline.hpp): read there, in the same snapshot as the
+  // sidecar, instead of once more before it (a second pass over every table).
+  bool in_backup = false;
   std::string fingerprint;
   std::string description;  // what the fingerprint hashes, to say what differs
   std::map<std::string, long long> row_counts;
