@@ -45,6 +45,7 @@ bool Ledger::schema_exists() {
 
 void Ledger::ensure_schema() {
   if (schema_exists()) return;
+  m_schema_created = true;
   m_conn.exec(R"SQL(
 CREATE SCHEMA IF NOT EXISTS ferry;
 CREATE TABLE IF NOT EXISTS ferry.migrations (
@@ -87,13 +88,13 @@ CREATE TABLE IF NOT EXISTS ferry.history (
 }
 
 bool Ledger::try_lock() {
-  // set_config through pg_settings: settings this server does not have are skipped.
-  m_conn.exec(
-      "SELECT set_config(name, CASE WHEN name LIKE 'tcp_%' THEN v ELSE '0' END, false) FROM pg_settings, "
-      "(VALUES ('idle_session_timeout', ''), ('idle_in_transaction_session_timeout', ''), ('statement_timeout', ''), "
-      "('tcp_keepalives_idle', '30'), ('tcp_keepalives_interval', '10'), ('tcp_keepalives_count', '3')) "
-      "AS w(n, v) WHERE name = n");
-  return m_conn.exec(std::string("SELECT pg_try_advisory_lock(") + k_lock_args + ")").boolean(0, 0);
+  // One round trip: the settings (idle_session_timeout exists from PostgreSQL 14 on), then the
+  // lock. Keepalive settings are accepted and ignored on a Unix socket.
+  std::string sql = m_conn.server_version() >= 140000 ? "SET idle_session_timeout = 0; " : "";
+  sql +=
+      "SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; SET tcp_keepalives_idle = 30; "
+      "SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3; ";
+  return m_conn.exec(sql + "SELECT pg_try_advisory_lock(" + k_lock_args + ")").boolean(0, 0);
 }
 
 bool Ledger::lock_held() {
@@ -232,6 +233,7 @@ void Ledger::settle_applying(const std::string& run_id, bool every_run) {
 
 std::vector<RunRecord> Ledger::abandon_stale_runs() {
   std::vector<RunRecord> out;
+  if (m_schema_created) return out;  // ferry.runs made by this session has no row yet
   auto r = m_conn.exec(std::string("UPDATE ferry.runs SET outcome = 'abandoned', finished = now(), "
                                    "error = 'ferry stopped without finishing this run (killed, or its machine died)' "
                                    "WHERE outcome = 'running' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "

@@ -177,7 +177,8 @@ class Ledger {
 
  private:
   Connection& m_conn;
-  bool m_schema_seen = false;  // schema_exists() answered yes
+  bool m_schema_seen = false;     // schema_exists() answered yes
+  bool m_schema_created = false;  // ensure_schema() made it in this session
 };
 
 }  // namespace ferry::db

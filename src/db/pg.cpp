@@ -196,6 +196,7 @@ void Connection::cancel() const {
 }
 
 int Connection::backend_pid() const { return m_session->conn.backendpid(); }
+int Connection::server_version() const { return m_session->conn.server_version(); }
 
 int Result::rows() const { return static_cast<int>(m_res->size()); }
 int Result::cols() const { return static_cast<int>(m_res->columns()); }

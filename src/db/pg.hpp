@@ -100,6 +100,7 @@ class Connection : public Cancellable {
   void cancel() const override;
   const std::string& describe() const { return m_describe; }
   int backend_pid() const;
+  int server_version() const;  // as server_version_num: 150004
 
  private:
   struct Session;
