@@ -279,85 +279,101 @@ json backup_to_json(const BackupMeta& m, bool with_ledger) {
 
 std::unique_ptr<Step> make_backup_step(const config::StepSpec& spec) { return std::make_unique<BackupStep>(spec); }
 
-BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
+namespace {
+
+// The first facts of the sidecar, read in the snapshot pg_dump will dump: returns its name.
+std::string open_snapshot(StageContext& ctx, BackupMeta& meta) {
   const auto& env = ctx.env;
-  if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
-  const auto& spec = *env.backup;
-  BackupMeta meta;
-  meta.id = new_backup_id(env.name);
-  meta.environment = env.name;
-  meta.format = spec.format;
-  meta.run_id = ctx.run_id;
-  // What the backup holds, read in the SAME snapshot pg_dump dumps (pg_export_snapshot +
-  // pg_dump --snapshot): the sidecar's version, ledger, fingerprint and row counts describe
-  // exactly the dump, even while the application keeps writing. The counting runs on our
-  // connection while pg_dump runs, so it costs no wall time.
-  // No parallel workers for our counting: on a small machine they would take the CPU
-  // pg_dump and the compressor need.
   // Neither the database's statement_timeout (counting a big table) nor its
   // idle_in_transaction_session_timeout (the snapshot stays open while pg_dump runs) may cut it.
+  // No parallel workers for our counting: on a small machine they would take the CPU
+  // pg_dump and the compressor need.
   ctx.db.exec(
       "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL "
       "statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
-  struct EndSnapshot {
-    db::Connection& db;
-    ~EndSnapshot() { db.rollback_if_open(); }
-  } end_snapshot{ctx.db};
   auto snap = ctx.db.exec("SELECT pg_export_snapshot(), current_setting('server_version_num')");
-  std::string snapshot = snap.text(0, 0);
-  if (env.database.tools == spec.on && env.connections.at(spec.on).type == config::ConnectionType::Local)
+  if (env.database.tools == env.backup->on && env.connections.at(env.backup->on).type == config::ConnectionType::Local)
     check_client_tool(local_client_tool("pg_dump"), "pg_dump", std::stoi(snap.text(0, 1)) / 10000);
   meta.version = current_version(ctx);
   meta.ledger = ctx.ledger.applied();
   meta.database_settings = db::database_settings(ctx.db);
   meta.write_counters = read_write_counters(ctx.db);  // to estimate what a restore discards
-  std::exception_ptr count_error;
-  std::optional<Baseline> baseline;  // the run's, when it is read here (steps/baseline.hpp)
-  std::thread counter([&] {
+  return snap.text(0, 0);
+}
+
+// The fingerprint and exact row counts (and the run's baseline, when it is read here: see
+// steps/baseline.hpp), read on our connection in the snapshot while pg_dump runs: no wall time.
+class SnapshotReader {
+ public:
+  SnapshotReader(StageContext& ctx, BackupMeta& meta)
+      : m_ctx(ctx), m_thread([this, &ctx, &meta] { read(ctx, meta); }) {}
+  ~SnapshotReader() {
+    if (m_thread.joinable()) m_thread.join();
+  }
+  // Waits for it; the baseline goes to the run even when pg_dump failed; rethrows its error.
+  void finish() {
+    m_thread.join();
+    if (m_baseline) m_ctx.baseline = std::move(*m_baseline);
+    // A signal cancels our counting statement too: say what happened, not "canceling statement".
+    if (interrupted())
+      throw Error(ErrorKind::Command, "interrupted by " + interrupt_name() + "; the partial backup was removed");
+    if (m_error) std::rethrow_exception(m_error);
+  }
+
+ private:
+  void read(StageContext& ctx, BackupMeta& meta) {
     try {
       if (ctx.baseline.in_backup) {
-        baseline = read_baseline(ctx.db, ctx.baseline.version);
-        meta.fingerprint = baseline->fingerprint;  // the same bytes as schema_fingerprint
-        meta.row_counts = baseline->row_counts;
+        m_baseline = read_baseline(ctx.db, ctx.baseline.version);
+        meta.fingerprint = m_baseline->fingerprint;  // the same bytes as schema_fingerprint
+        meta.row_counts = m_baseline->row_counts;
       } else {
         meta.fingerprint = db::schema_fingerprint(ctx.db);
         meta.row_counts = db::row_counts(ctx.db);
       }
     } catch (...) {
-      count_error = std::current_exception();
+      m_error = std::current_exception();
     }
-  });
-  struct Join {
-    std::thread& t;
-    ~Join() {
-      if (t.joinable()) t.join();
-    }
-  } join_counter{counter};
+  }
+  StageContext& m_ctx;
+  std::exception_ptr m_error;
+  std::optional<Baseline> m_baseline;
+  std::thread m_thread;  // last: started once the members above exist
+};
 
+// The backup's commands: pg_dump and the script that compresses, hashes and reads it back.
+struct DumpPipeline {
+  bool streamed = false;  // pg_dump on the tools' connection, streamed into the script here
+  transport::Command dump;
+  transport::Command script;
+};
+
+DumpPipeline dump_pipeline(const config::Environment& env, const std::string& id, const std::string& snapshot) {
+  const auto& spec = *env.backup;
   std::vector<std::string> dump_args = conn_args(env);
   dump_args.insert(dump_args.end(), {"--exclude-schema=ferry", "--snapshot=" + snapshot, "-d", env.database.name});
-  transport::Command cmd;
+  DumpPipeline p;
+  auto& cmd = p.script;
   cmd.env = tool_env(env);
-  bool streamed = !tools_on_backup_host(env);
-  transport::Command dump;  // streamed: pg_dump on the tools' connection
-  if (streamed) {
+  p.streamed = !tools_on_backup_host(env);
+  if (p.streamed) {
     check_streamable(env);
     if (spec.format != "custom")
       throw Error(ErrorKind::Config, env.file + ": backup format 'directory' needs pg_dump on the backup host");
-    dump.argv = {"pg_dump", "-Fc", "-Z0"};
-    dump.argv.insert(dump.argv.end(), dump_args.begin(), dump_args.end());
-    dump.env = tool_env(env);
+    p.dump.argv = {"pg_dump", "-Fc", "-Z0"};
+    p.dump.argv.insert(p.dump.argv.end(), dump_args.begin(), dump_args.end());
+    p.dump.env = tool_env(env);
     cmd.env = {};  // the local pipeline only reads the stream
     cmd.env["FERRY_DUMP"] = "cat";
     cmd.env["FERRY_DUMP_RAW"] = "cat";
     cmd.env["FERRY_VERIFY"] = tool(env, "pg_restore", {"-f", "/dev/null"}, true, /*here=*/true);
-    cmd.argv = {"bash", "-c", k_custom_script, "ferry-backup", spec.dir, meta.id};
+    cmd.argv = {"bash", "-c", k_custom_script, "ferry-backup", spec.dir, id};
   } else if (spec.format == "custom") {
     dump_args.insert(dump_args.begin(), "-Fc");
     cmd.env["FERRY_DUMP"] = tool(env, "pg_dump", dump_args, false);
     cmd.env["FERRY_DUMP_RAW"] = cmd.env["FERRY_DUMP"] + " -Z0";
     cmd.env["FERRY_VERIFY"] = tool(env, "pg_restore", {"-f", "/dev/null"}, true);
-    cmd.argv = {"bash", "-c", k_custom_script, "ferry-backup", spec.dir, meta.id};
+    cmd.argv = {"bash", "-c", k_custom_script, "ferry-backup", spec.dir, id};
   } else {
     if (env.connections.at(env.database.tools).type != config::ConnectionType::Local)
       throw Error(ErrorKind::Config,
@@ -365,44 +381,44 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
     dump_args.insert(dump_args.end(), {"-j", std::to_string(spec.jobs)});
     cmd.env["FERRY_DUMP"] = tool(env, "pg_dump", dump_args, false);
     cmd.env["FERRY_VERIFY"] = tool(env, "pg_restore", {"-f", "/dev/null"}, false);
-    cmd.argv = {"bash", "-c", k_directory_script, "ferry-backup", spec.dir, meta.id};
+    cmd.argv = {"bash", "-c", k_directory_script, "ferry-backup", spec.dir, id};
   }
-  auto& t = ctx.transports.get(spec.on);
-  // Progress: the partial file's size, when it is on this machine.
+  return p;
+}
+
+// Runs the pipeline on backup.on, with progress from the partial file's size when it is here.
+transport::CommandResult run_pipeline(StageContext& ctx, DumpPipeline& p, const std::string& id,
+                                      const std::string& step_label) {
+  const auto& env = ctx.env;
+  auto& t = ctx.transports.get(env.backup->on);
   Stopwatch sw;
   Millis last_tick{0};
-  std::string partial = spec.dir + "/." + meta.id + ".dump.zst.partial";
-  bool local = env.connections.at(spec.on).type == config::ConnectionType::Local;
-  cmd.should_stop = [] { return interrupted(); };  // pg_dump changes nothing: stop it at once
-  cmd.on_tick = [&] {
+  std::string partial = env.backup->dir + "/." + id + ".dump.zst.partial";
+  bool local = env.connections.at(env.backup->on).type == config::ConnectionType::Local;
+  p.script.should_stop = [] { return interrupted(); };  // pg_dump changes nothing: stop it at once
+  p.script.on_tick = [&] {
     if (sw.elapsed() - last_tick < Millis(250)) return;
     last_tick = sw.elapsed();
-    std::string p = "dumping, " + format_duration(sw.elapsed());
+    std::string text = "dumping, " + format_duration(sw.elapsed());
     struct stat st {};
-    if (local && ::stat(partial.c_str(), &st) == 0) p += ", " + human_size(st.st_size) + " written";
-    ctx.reporter.step_progress(step_label, p);
+    if (local && ::stat(partial.c_str(), &st) == 0) text += ", " + human_size(st.st_size) + " written";
+    ctx.reporter.step_progress(step_label, text);
   };
-  transport::CommandResult res;
-  if (streamed) {
-    auto& at = ctx.transports.get(env.database.tools);
-    auto [produced, consumed] = pipe_through(at, dump, t, cmd);
-    if (!produced.ok())
-      throw Error(ErrorKind::Command, "pg_dump failed on " + at.describe() + " (exit " +
-                                          std::to_string(produced.exit_code) + "): " + error_summary(produced.err));
-    res = consumed;
-  } else {
-    res = t.run(cmd);
-  }
-  counter.join();
-  if (baseline) ctx.baseline = std::move(*baseline);
-  // A signal cancels our counting statement too: say what happened, not "canceling statement".
-  if (interrupted())
-    throw Error(ErrorKind::Command, "interrupted by " + interrupt_name() + "; the partial backup was removed");
-  if (count_error) std::rethrow_exception(count_error);
+  if (!p.streamed) return t.run(p.script);
+  auto& at = ctx.transports.get(env.database.tools);
+  auto [produced, consumed] = pipe_through(at, p.dump, t, p.script);
+  if (!produced.ok())
+    throw Error(ErrorKind::Command, "pg_dump failed on " + at.describe() + " (exit " +
+                                        std::to_string(produced.exit_code) + "): " + error_summary(produced.err));
+  return consumed;
+}
+
+// The script's last line, FERRY_BACKUP SIZE SHA256 COMPRESSION PATH, into the sidecar.
+void read_script_result(const transport::CommandResult& res, const std::string& where, BackupMeta& meta) {
   auto line = res.out.find("FERRY_BACKUP ");
   if (!res.ok() || line == std::string::npos) {
     std::string why = res.last_line();
-    throw Error(ErrorKind::Command, "backup failed on " + t.describe() + (why.empty() ? "" : ": " + why));
+    throw Error(ErrorKind::Command, "backup failed on " + where + (why.empty() ? "" : ": " + why));
   }
   std::string rest = trim(res.out.substr(line + 13));
   char sum[65] = {0}, comp[16] = {0};
@@ -414,9 +430,35 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   meta.sha256 = sum;
   meta.compression = comp;
   meta.file = path.data();
+}
+
+}  // namespace
+
+BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
+  const auto& env = ctx.env;
+  if (!env.backup) throw Error(ErrorKind::Config, env.file + ": no 'backup:' section");
+  BackupMeta meta;
+  meta.id = new_backup_id(env.name);
+  meta.environment = env.name;
+  meta.format = env.backup->format;
+  meta.run_id = ctx.run_id;
+  // What the backup holds, read in the SAME snapshot pg_dump dumps (pg_export_snapshot +
+  // pg_dump --snapshot): the sidecar's version, ledger, fingerprint and row counts describe
+  // exactly the dump, even while the application keeps writing.
+  struct EndSnapshot {
+    db::Connection& db;
+    ~EndSnapshot() { db.rollback_if_open(); }
+  } end_snapshot{ctx.db};
+  std::string snapshot = open_snapshot(ctx, meta);
+  SnapshotReader reader(ctx, meta);
+  auto pipeline = dump_pipeline(env, meta.id, snapshot);
+  auto res = run_pipeline(ctx, pipeline, meta.id, step_label);
+  reader.finish();
+  auto& t = ctx.transports.get(env.backup->on);
+  read_script_result(res, t.describe(), meta);
   meta.time = now_iso8601();
   meta.verified = true;
-  t.put_file(spec.dir + "/" + meta.id + ".json", backup_to_json(meta, true).dump(2) + "\n", 0600);
+  t.put_file(env.backup->dir + "/" + meta.id + ".json", backup_to_json(meta, true).dump(2) + "\n", 0600);
   ctx.backup = meta;
   warn_unrestorable(ctx);
   return meta;
