@@ -27,14 +27,16 @@ constexpr Millis k_poll_every{1000};  // the copy's size, relations and ready ta
 // pg_restore -j needs a seekable file: a zstd backup is decompressed next to itself (removed at
 // exit), hashed in the same read; its sha256 ($2) is checked before anything is restored. When
 // the decompression fails, the whole file is hashed: a damaged file (exit 65) is told apart from
-// a failure here (a full disk: exit 1, with zstd's words).
+// a failure here (a full disk: exit 1, with zstd's words). The hash: OpenSSL's where installed
+// (a third of coreutils' CPU; bench/README.md), else sha256sum.
 const char* k_unpack_zstd =
     R"SH([ -L "$f" ] && { echo "backup file $f is a symbolic link; ferry restores only what is in backup.dir" >&2; exit 65; }
 [ -e "$f" ] || { echo "backup file $f is missing" >&2; exit 66; }
 t=$(mktemp -p "$(dirname -- "$f")" .ferry-restore.XXXXXX) || exit 73
 trap 'rm -f -- "$t" "$t.fifo" "$t.sum"' EXIT
 mkfifo -- "$t.fifo" || exit 73
-sha256sum < "$t.fifo" > "$t.sum" & h=$!
+hash=sha256sum; command -v openssl >/dev/null 2>&1 && hash='openssl dgst -sha256 -r'
+$hash < "$t.fifo" > "$t.sum" & h=$!
 if ! err=$(tee -- "$t.fifo" < "$f" | zstd -q -dc 2>&1 > "$t"); then
   wait "$h"; rm -f -- "$t"
   sum=$(sha256sum < "$f" | cut -c1-64)

@@ -238,4 +238,26 @@ TEST_F(RestoreSpeed15, ADamagedFileRunsNoSqlOfTheDumpAndLeavesNoCopyNorFile) {
   EXPECT_EQ(temp_files(), "");
 }
 
+// The file decompresses cleanly but is not the one its sidecar hashed (OpenSSL's hash where
+// installed, else sha256sum, beside the decompression): no SQL of the dump runs, exit 1.
+TEST_F(RestoreSpeed15, AFileThatIsNotTheOneHashedIsRefusedBeforeAnySqlOfTheDump) {
+  two_releases(20000);
+  std::string sidecar = backups + "/" + newest_backup() + ".json";
+  json j;
+  {
+    std::ifstream in(sidecar);
+    j = json::parse(in);
+  }
+  j["sha256"] = std::string(64, 'a');
+  { std::ofstream(sidecar, std::ios::trunc) << j.dump(2); }
+  std::string log = pause_dir + "/ferry.log";
+  auto r = project.ferry({"-vv", "--log-file", log, "rollback", "staging", "--backup", "before:0002"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "does not match its sha256")) << r.all();
+  EXPECT_FALSE(contains(read_log(log), "swap restore: pg_restore -j")) << read_log(log);
+  expect_untouched();
+  EXPECT_EQ(leftovers(), "");
+  EXPECT_EQ(temp_files(), "");
+}
+
 }  // namespace
