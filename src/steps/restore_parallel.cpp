@@ -160,7 +160,7 @@ void create_and_restore(StageContext& ctx, const BackupMeta& meta, const std::st
   auto cmd = restore_command(env, meta, scratch, fds[0]);  // the transport owns the read end
   CopySetup setup(m, env.database.name, scratch, fds[1]);
   Stopwatch sw;
-  Millis last{0};
+  Millis last = -k_poll_every;  // the first tick reports at once: a short restore shows a line too
   std::string jobs = "?";
   cmd.on_tick = [&] {
     if (sw.elapsed() - last < k_poll_every) return;
