@@ -2,8 +2,8 @@
 # Benchmark: a verified backup of an application-like database (~400 MB of generated text,
 # numbers and timestamps, two indexes per table), against plain `pg_dump -Fc` (zlib-bound) and
 # `pg_dump -Fc -Z0`; its compression ratio; ferry's peak RSS while backing up; and the restore
-# (`ferry rollback --backup`: one transaction, and `backup.restore: swap`, pg_restore -j4 (its
-# default restore_jobs, or RESTORE_JOBS) into a new database, proven, swapped in; the replaced database
+# (`ferry rollback --backup`: one transaction, and `backup.restore: swap`, pg_restore -j (its
+# default restore_jobs: the host's CPUs; or RESTORE_JOBS) into a new database, proven, swapped in; the replaced database
 # dropped in the background, timed apart) against `pg_restore -j2` into an empty database.
 # SIZE_ROWS scales the data (default 800,000 rows per table, 4 tables: a ~400 MB dump). The swap
 # restore's phases (decompression, pg_restore, proof, swap) are printed from its -vv log, and the
@@ -57,9 +57,9 @@ psql -X -q -d postgres -c "DROP DATABASE restored"
 rm -f "$W/dumps/plain.dump"
 psql -X -q -d app -c "DROP TABLE events_4"
 t_rest=$(time_ms "$FERRY" -C "$W/project" --state-dir "$W/state" rollback bench --backup latest --no-restart)
-JOBS=${RESTORE_JOBS:-4}
-printf 'database: {name: app, user: postgres, host: 127.0.0.1, port: %s}\nbackup: {dir: %s, restore: swap, restore_jobs: %s}\n' \
-  "$PGPORT" "$W/backups" "$JOBS" > "$W/project/environments/bench.yaml"
+JOBS=${RESTORE_JOBS:-$(nproc)}
+printf 'database: {name: app, user: postgres, host: 127.0.0.1, port: %s}\nbackup: {dir: %s, restore: swap%s}\n' \
+  "$PGPORT" "$W/backups" "${RESTORE_JOBS:+, restore_jobs: $RESTORE_JOBS}" > "$W/project/environments/bench.yaml"
 psql -X -q -d app -c "DROP TABLE events_4" -c "CHECKPOINT"
 t_swap=$(time_ms "$FERRY" -C "$W/project" --state-dir "$W/state" -vv --log-file "$W/swap.log" rollback bench --backup latest --no-restart)
 # The replaced database is dropped by a detached psql after ferry exits: how long until it is gone.

@@ -124,7 +124,7 @@ json environment_schema() {
                         {"keep", integer(0, 100000, "keep the newest N (0: all)")},
                         {"keep_days", integer(0, 100000, "remove backups older than D days (0: no age rule)")},
                         {"restore", one_of({"transaction", "swap"}, "how ferry rollback restores (transaction)")},
-                        {"restore_jobs", integer(1, 64, "pg_restore -j for restore: swap (4)")},
+                        {"restore_jobs", integer(1, 64, "pg_restore -j for restore: swap (its host's CPUs)")},
                         {"drill", object({{"host", nonempty("the server restore drills run on")},
                                           {"port", integer(1, 65535, "5432")},
                                           {"user", str("the drill's role")},

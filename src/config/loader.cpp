@@ -169,7 +169,7 @@ BackupSpec read_backup(const Reader& r, const Environment& env, const YAML::Node
   spec.keep = r.int_or(b, "keep", 0, 0, 100000);
   spec.keep_days = r.int_or(b, "keep_days", 0, 0, 100000);
   spec.restore = r.one_of(b, "restore", "transaction", {"transaction", "swap"});
-  spec.restore_jobs = r.int_or(b, "restore_jobs", 4, 1, 64);
+  spec.restore_jobs = r.int_or(b, "restore_jobs", 0, 1, 64);       // 0 (unset): its host's CPUs
   spec.drill = read_drill(r, b["drill"], root, secrets, resolve);  // config/drill_reader.*
   return spec;
 }

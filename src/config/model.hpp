@@ -104,7 +104,7 @@ struct BackupSpec {
   // transaction: one transaction in the database itself; swap: pg_restore -j restore_jobs into a
   // new database, proven, then swapped in by name (falls back to transaction when impossible).
   std::string restore = "transaction";
-  int restore_jobs = 4;
+  int restore_jobs = 0;  // 0: the CPUs of the host that runs pg_restore (asked there)
   std::optional<DrillSpec> drill;
 };
 

@@ -1,6 +1,7 @@
 // The swap restore. The order of its phases is what makes it atomic:
 //   1. CREATE DATABASE scratch (like the original: owner, encoding, locale; grants, comment,
-//      connection limit), pg_restore -j N into it, the backup's database settings;
+//      connection limit) while the file is decompressed and checked, pg_restore -j N into it
+//      (restore_parallel.cpp), the backup's database settings;
 //   2. the proof: its fingerprint and row counts equal the sidecar's (else: drop it, no swap);
 //   3. the window: the original's new connections blocked, its other client sessions ended
 //      (bounded: sessions that will not leave mean no swap), ferry's schema copied over and
@@ -25,10 +26,10 @@
 #include "log/log.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
-#include "steps/database_copy.hpp"
 #include "steps/progress.hpp"
 #include "steps/recovery.hpp"
 #include "steps/restore_counts.hpp"
+#include "steps/restore_parallel.hpp"
 
 namespace ferry::steps {
 
@@ -39,63 +40,12 @@ using db::quote_ident;
 
 constexpr Millis k_leave_wait{5000};  // how long other sessions get to leave the original
 
-// The time of each phase of a swap restore, in the diagnostics log (-vv, --log-file): where a
-// restore's time goes (bench/README.md's breakdown).
-class PhaseClock {
- public:
-  void done(const std::string& phase) {
-    log::debug("swap restore: " + phase + " " + std::to_string((m_sw.elapsed() - m_last).count()) + " ms");
-    m_last = m_sw.elapsed();
-  }
-
- private:
-  Stopwatch m_sw;
-  Millis m_last{0};
-};
-
 // ferry_KIND_H_XXXX_RRRR: H the first 8 hex of sha256(the database's name), so a leftover is
 // known to be this database's; XXXX the backup ID's suffix; RRRR random.
 std::string swap_database_name(const std::string& kind, const std::string& dbname, const BackupMeta& meta) {
   return "ferry_" + kind + "_" + swap_owner_tag(dbname) + "_" + meta.id.substr(meta.id.size() - 4) + "_" +
          stamp_id(4).substr(17);
 }
-
-// pg_restore -j needs a seekable file: a zstd backup is decompressed next to itself (removed at
-// exit), hashed in the same read; its sha256 ($2) is checked before anything is restored. When
-// the decompression fails, the whole file is hashed: a damaged file (exit 65) is told apart from
-// a failure here (a full disk: exit 1, with zstd's words).
-const char* k_unpack_zstd =
-    R"SH([ -L "$f" ] && { echo "backup file $f is a symbolic link; ferry restores only what is in backup.dir" >&2; exit 65; }
-[ -e "$f" ] || { echo "backup file $f is missing" >&2; exit 66; }
-t=$(mktemp -p "$(dirname -- "$f")" .ferry-restore.XXXXXX) || exit 73
-trap 'rm -f -- "$t" "$t.fifo" "$t.sum"' EXIT
-mkfifo -- "$t.fifo" || exit 73
-sha256sum < "$t.fifo" > "$t.sum" & h=$!
-if ! err=$(tee -- "$t.fifo" < "$f" | zstd -q -dc 2>&1 > "$t"); then
-  wait "$h"; rm -f -- "$t"
-  sum=$(sha256sum < "$f" | cut -c1-64)
-  [ "$sum" = "$2" ] || { echo "backup file $f is damaged: it does not match its sha256 (found $sum)" >&2; exit 65; }
-  echo "cannot decompress $f next to it (is the disk full?): $(printf '%s' "$err" | tr '\n' ' ' | cut -c1-300)" >&2; exit 1
-fi
-wait "$h"
-sum=$(cut -c1-64 "$t.sum"); [ "$sum" = "$2" ] || { echo "backup file $f does not match its sha256 (found $sum)" >&2; exit 65; }
-echo FERRY_UNPACKED
-src=$t
-)SH";
-
-// pg_restore -v's items counted (FERRY_ITEM N on stdout, for progress); its errors kept on
-// stderr, its other chatter dropped.
-const char* k_restore_filter = R"SH(eval "$FERRY_PG_RESTORE \"\$src\"" 2>&1 | { n=0; while IFS= read -r l; do
-  case $l in
-    *'finished item '*' TABLE DATA '*) n=$((n+1)); echo "FERRY_ITEM $n"; printf 'FERRY_DATA %s\n' "${l#* TABLE DATA }" ;;
-    *'processing item'*|*'finished item'*) n=$((n+1)); echo "FERRY_ITEM $n" ;;
-    'pg_restore: error'*|'pg_restore: warning'*|*TOC*) printf '%s\n' "$l" >&2 ;;
-    'pg_restore: '*) ;;
-    *) printf '%s\n' "$l" >&2 ;;
-  esac
-done; }
-exit "${PIPESTATUS[0]}"
-)SH";
 
 // Why a swap cannot be used for this environment, or "".
 std::string not_swappable(const config::Environment& env) {
@@ -116,70 +66,6 @@ std::string missing_rights(db::Connection& m, const std::string& dbname) {
   if (r.text(0, 0) != "t") return "the role has no CREATEDB right";
   if (r.text(0, 1) != "t") return "the role does not own the database";
   return "";
-}
-
-// Runs pg_restore -j into `scratch`, decompressing a zstd file next to it first (-j needs a
-// seekable file). Progress: the scratch database's size and the items pg_restore reports.
-void parallel_restore(StageContext& ctx, const BackupMeta& meta, const std::string& scratch, db::Connection& m,
-                      PhaseClock& clock, RestoreCounts& counts) {
-  const auto& env = ctx.env;
-  std::vector<std::string> args = conn_args(env);
-  args.insert(args.end(), {"-j", std::to_string(env.backup->restore_jobs), "--exit-on-error", "-v", "-d", scratch});
-  transport::Command cmd;
-  cmd.env = tool_env(env);
-  cmd.env["PGOPTIONS"] = "-c maintenance_work_mem=256MB -c synchronous_commit=off";
-  cmd.env["FERRY_PG_RESTORE"] = tool(env, "pg_restore", args, false);
-  // A zstd file is hashed while it is decompressed (one read) and checked before pg_restore runs.
-  std::string unpack = meta.compression == "zstd" ? k_unpack_zstd : sha256_check_script(meta.format) + "src=$f\n";
-  // A ferry gone (its pipe closed) ends the script at its next line out, its EXIT trap run: the
-  // decompressed file is removed, pg_restore ends at its next line (SIGPIPE).
-  cmd.argv = {"bash",
-              "-c",
-              "set -u -o pipefail\numask 077\ntrap 'exit 141' PIPE\nf=$1\n" + unpack + k_restore_filter,
-              "ferry-restore",
-              meta.file,
-              meta.sha256};
-  Stopwatch sw;
-  Millis last{0};
-  std::string items = "0";
-  // The estimate: the database it replaces is about as big as the restored one will be.
-  long long expected =
-      std::stoll(m.exec_params("SELECT pg_catalog.pg_database_size($1)", {env.database.name}).text(0, 0));
-  cmd.on_tick = [&] {
-    if (sw.elapsed() - last < Millis(500)) return;
-    last = sw.elapsed();
-    std::string size;
-    try {
-      size = m.exec_params("SELECT pg_catalog.pg_database_size($1)", {scratch}).text(0, 0);
-    } catch (const Error&) {
-    }
-    ctx.reporter.step_progress(
-        "restore", progress_text(sw.elapsed(), size.empty() ? -1 : std::stoll(size), expected, items + " item(s)"));
-    counts.count_finished();  // the tables whose data pg_restore finished since the last tick
-  };
-  auto& t = ctx.transports.get(env.backup->on);
-  std::string partial;  // the script's output, line by line
-  auto res = t.run(cmd, [&](const char* d, size_t n) {
-    partial.append(d, n);
-    size_t start = 0;
-    for (size_t nl; (nl = partial.find('\n', start)) != std::string::npos; start = nl + 1) {
-      std::string line = partial.substr(start, nl - start);
-      if (line == "FERRY_UNPACKED") clock.done("decompress and sha256 check");
-      if (line.rfind("FERRY_ITEM ", 0) == 0) items = line.substr(11);
-      if (line.rfind("FERRY_DATA ", 0) == 0) counts.data_finished(line.substr(11));
-    }
-    partial.erase(0, start);
-  });
-  if (res.ok()) return clock.done("pg_restore -j" + std::to_string(env.backup->restore_jobs));
-  std::string hint;
-  if (res.exit_code == 65)  // the file does not match its sha256 (the plan did not read it twice)
-    if (auto good = newest_good_backup(env, ctx.transports, meta.id))
-      hint = "a good backup of " + env.name + " (its sha256 matches): " + good->id + "; restore it with `ferry " +
-             "rollback " + env.name + " --backup " + good->id + "`";
-  throw RestoreNotApplied(ErrorKind::Command,
-                          "restore of " + meta.id + " into a new database failed on " + t.describe() + ": " +
-                              error_summary(res.err) + "; the database is as it was",
-                          hint);
 }
 
 // The new database proven against the backup's sidecar, with the backup's settings.
@@ -357,18 +243,10 @@ bool restore_by_swap(StageContext& ctx, const BackupMeta& meta) {
     return false;
   }
   std::string scratch = swap_database_name("restore", env.database.name, meta);
-  try {
-    m->exec(create_like_sql(*m, env.database.name, scratch));
-  } catch (const Error& e) {
-    throw RestoreNotApplied(e.kind(), "cannot create the database to restore into: " + std::string(e.what()) +
-                                          "; the database is as it was");
-  }
   set_cancel_target(nullptr);  // a signal must not cancel the swap half-way
   try {
-    m->exec(properties_like_sql(*m, env.database.name, scratch));
-    clock.done("maintenance session, CREATE DATABASE");
     RestoreCounts counts(env, scratch, meta.row_counts);
-    parallel_restore(ctx, meta, scratch, *m, clock, counts);
+    create_and_restore(ctx, meta, scratch, *m, clock, counts);
     auto scratch_db = std::make_unique<db::Connection>(connect_params(env, scratch));
     prove_scratch(ctx, meta, *scratch_db, scratch, ctx.db, clock, counts);
     bool done = swap_in(ctx, meta, *m, scratch_db, scratch, clock);
