@@ -89,7 +89,13 @@ void read_status(json& e, const config::Project& project, const config::Environm
   auto fingerprint = std::async(std::launch::async, [&conn] { return db::schema_fingerprint(*conn); });
   steps::Transports transports(env);
   auto src = steps::source_for(project, env.name);
-  auto migrations = run::load_playbook_migrations(project, src);
+  std::vector<migrate::Migration> migrations;
+  try {
+    migrations = run::load_playbook_migrations(project, src);
+  } catch (const Error& err) {
+    if (err.kind() == ErrorKind::Config) throw BadProjectFiles(err);  // not the environment's fault
+    throw;
+  }
   e["fingerprint"] = fingerprint.get();
   db::Ledger ledger(*conn);
   auto driver = steps::make_driver(src, transports, std::move(migrations));
@@ -147,6 +153,8 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
               {"port", env.database.port}, {"protected", env.is_protected}};
     try {
       read_status(e, project, env);
+    } catch (const BadProjectFiles&) {
+      throw;
     } catch (const Error& err) {
       e["reachable"] = false;
       e["error"] = project.secrets.redact(err.what());

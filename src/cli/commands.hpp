@@ -5,6 +5,7 @@
 #include <string>
 
 #include "config/model.hpp"
+#include "core/error.hpp"
 
 namespace ferry::cli {
 
@@ -26,6 +27,11 @@ std::string or_none(const std::string& v);
 int cmd_plan(const Globals& g, const std::string& playbook, const std::optional<std::string>& env, bool as_json);
 // With `check`: exit 3 on drift (or an interrupted migration), 2 on pending, 1 unreachable.
 int cmd_status(const Globals& g, const std::optional<std::string>& env, bool json, bool check = false);
+// A migration file read_status cannot read (a missing up.sql...): the project's error, exit 64 as
+// in `plan` and `run`, never an unreachable environment or fleet member.
+struct BadProjectFiles : Error {
+  explicit BadProjectFiles(const Error& e) : Error(e) {}
+};
 // What `status` shows of one reachable database into `e` (version, applied, pending, drift,
 // interrupted, lock, lock_holder, last_run, fingerprint, alembic_revision); throws when it
 // cannot be read. cli/fleet_status.cpp reads each member of a fleet with it.

@@ -19,6 +19,8 @@ json member_status(const config::Project& project, const config::Environment& fl
   json e = {{"name", name}};
   try {
     read_status(e, project, config::member_environment(fleet, name));
+  } catch (const BadProjectFiles&) {
+    throw;
   } catch (const Error& err) {
     return {{"name", name}, {"reachable", false}, {"error", project.secrets.redact(err.what())}};
   }

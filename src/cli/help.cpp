@@ -26,7 +26,7 @@ const std::map<std::string, Help>& help_table() {
         "0 ok; 1 failed, environment as it was (rollback proven); 2 failed, a human must act; 3 refused before "
         "changing anything (lock, gate, drift, protection); 64 usage or configuration error"}},
       {"status",
-       {"ferry status --check", "0 shown (--check: up to date); 1 unreachable; --check: 2 pending, 3 drift; 64 usage"}},
+       {"ferry status --check", "0 shown (--check: up to date); 1 unreachable; --check: 2 pending, 3 drift; 64 usage or an unreadable migration file"}},
       {"history", {"ferry history production --json", "0 shown; 1 unreachable; 64 usage"}},
       {"backup",
        {"ferry backup production --json",
