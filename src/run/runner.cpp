@@ -199,6 +199,7 @@ class StageRunner {
     ctx.baseline.version = ctx.state.current;
     if (steps::baseline_in_backup(m_pb)) {  // read in the backup's snapshot (steps/baseline.hpp)
       ctx.baseline.in_backup = true;
+      if (m_opts.verbose) m_rep.step_finished("baseline", "read by the backup, in the snapshot it dumps", sw.elapsed());
       return std::nullopt;
     }
     try {
