@@ -16,6 +16,7 @@
 
 #include "core/text.hpp"
 #include "support/fixtures.hpp"
+#include "swap_restore_fixture.hpp"
 
 namespace fs = std::filesystem;
 using namespace ferry::test;
@@ -23,22 +24,17 @@ using nlohmann::json;
 
 namespace {
 
-class RestoreSpeed15 : public ::testing::Test {
+class RestoreSpeed15 : public SwapRestoreTest<RestoreSpeed15> {
  protected:
-  static PgCluster& pg() {
-    static PgCluster cluster;
-    return cluster;
-  }
+  RestoreSpeed15() : SwapRestoreTest("ferry-restore-speed15") {}
   void SetUp() override {
     for (const auto& d : split(leftovers()))
       pg().exec("postgres", "DROP DATABASE IF EXISTS \"" + d + "\" WITH (FORCE)");
-    pg().exec("postgres", "DROP DATABASE IF EXISTS app WITH (FORCE)");
-    pg().exec("postgres", "CREATE DATABASE app");
-    backups = temp_dir("ferry-restore-speed15");
+    SwapRestoreTest::SetUp();
     pause_dir = temp_dir("ferry-restore-speed15-pause");
   }
   void TearDown() override {
-    fs::remove_all(backups);
+    SwapRestoreTest::TearDown();
     fs::remove_all(pause_dir);
   }
   static std::vector<std::string> split(const std::string& s) {
@@ -48,55 +44,9 @@ class RestoreSpeed15 : public ::testing::Test {
       if (!d.empty()) out.push_back(d);
     return out;
   }
-  void env(const std::string& extra = "") {
-    project.write("environments/staging.yaml", "database:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " +
-                                                   std::to_string(pg().port()) + "\nbackup:\n  dir: " + backups +
-                                                   "\n  restore: swap\n" + extra);
-    project.write("playbooks/p.yaml", "stages: [staging]\nsteps: [backup, migrate]\n");
-  }
-  // 0001 (tasks: `rows` rows) then 0002 (notes), each by a run with its backup first; then a row
-  // written after the release.
-  void two_releases(int rows, const std::string& extra = "") {
-    env(extra);
-    project.migration("0001_tasks",
-                      "CREATE TABLE tasks (id serial PRIMARY KEY, title text NOT NULL);"
-                      "INSERT INTO tasks (title) SELECT md5(g::text) FROM generate_series(1, " +
-                          std::to_string(rows) + ") g;",
-                      "DROP TABLE tasks;");
-    auto r1 = project.ferry({"run", "p"});
-    ASSERT_EQ(r1.code, 0) << r1.all();
-    project.migration("0002_notes", "CREATE TABLE notes (id int);", "DROP TABLE notes;");
-    auto r2 = project.ferry({"run", "p"});
-    ASSERT_EQ(r2.code, 0) << r2.all();
-    pg().exec("app", "INSERT INTO tasks (title) VALUES ('after the release')");
-    rows_after = std::to_string(rows + 1);
-    oid_before = oid();
-  }
-  std::string q(const std::string& sql, const std::string& db = "app") { return pg().value(db, sql); }
-  std::string oid() { return q("SELECT oid FROM pg_database WHERE datname = 'app'", "postgres"); }
-  std::string leftovers() {
-    return q("SELECT coalesce(string_agg(datname, ','), '') FROM pg_database WHERE datname LIKE 'ferry\\_re%'",
-             "postgres");
-  }
-  std::string temp_files() {
-    std::string out;
-    for (const auto& e : fs::directory_iterator(backups))
-      if (e.path().filename().string().rfind(".ferry-restore", 0) == 0) out += e.path().filename().string() + " ";
-    return out;
-  }
-  std::string newest_backup() {
-    auto list = json::parse(project.ferry({"backups", "staging", "--json"}).out);
-    return list[0]["id"];  // taken before 0002
-  }
   std::string read_log(const std::string& log) {
     std::ifstream in(log);
     return std::string((std::istreambuf_iterator<char>(in)), {});
-  }
-  void expect_untouched() {
-    EXPECT_EQ(oid(), oid_before);
-    EXPECT_EQ(q("SELECT datallowconn FROM pg_database WHERE datname = 'app'", "postgres"), "t");
-    EXPECT_EQ(q("SELECT to_regclass('notes') IS NOT NULL"), "t");
-    EXPECT_EQ(q("SELECT count(*) FROM tasks"), rows_after);
   }
   // The user relations of the copy (the one ferry_restore_* database there is): 0 when no SQL
   // of the dump ran in it.
@@ -111,31 +61,22 @@ class RestoreSpeed15 : public ::testing::Test {
   // The command line (NULs as spaces) of a descendant of `root` whose command line contains
   // `needle` and does not start with `skip`, "" when none.
   static std::string descendant_cmdline(pid_t root, const std::string& needle, const std::string& skip) {
-    for (const auto& e : fs::directory_iterator("/proc")) {
-      pid_t pid = static_cast<pid_t>(std::atoi(e.path().filename().c_str()));
-      if (pid <= 0) continue;
-      std::ifstream cl(e.path() / "cmdline");
-      std::string cmd((std::istreambuf_iterator<char>(cl)), {});
-      if (cmd.find(needle) == std::string::npos || (!skip.empty() && cmd.rfind(skip, 0) == 0)) continue;
-      for (pid_t p = pid; p > 1;) {
-        std::ifstream st("/proc/" + std::to_string(p) + "/stat");
-        std::string line;
-        if (!std::getline(st, line) || line.rfind(')') == std::string::npos) break;
-        std::istringstream rest(line.substr(line.rfind(')') + 2));
-        std::string state;
-        rest >> state >> p;
-        if (p == root) {
-          for (auto& c : cmd)
-            if (c == '\0') c = ' ';
-          return cmd;
-        }
-      }
-    }
-    return "";
+    auto cmdline = [](pid_t pid) {
+      std::ifstream cl("/proc/" + std::to_string(pid) + "/cmdline");
+      return std::string((std::istreambuf_iterator<char>(cl)), {});
+    };
+    std::string cmd;  // the last one picked: the descendant's when one is found
+    pid_t found = descendant(root, [&](pid_t pid) {
+      cmd = cmdline(pid);
+      return cmd.find(needle) != std::string::npos && (skip.empty() || cmd.rfind(skip, 0) != 0);
+    });
+    if (found == 0) return "";
+    for (auto& c : cmd)
+      if (c == '\0') c = ' ';
+    return cmd;
   }
 
-  Project project;
-  std::string backups, pause_dir, rows_after, oid_before;
+  std::string pause_dir;
 };
 
 // restore_jobs unset: pg_restore -j the CPUs of the host that runs it; set: that number.

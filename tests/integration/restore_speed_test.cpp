@@ -15,6 +15,7 @@
 
 #include "core/text.hpp"
 #include "support/fixtures.hpp"
+#include "swap_restore_fixture.hpp"
 
 namespace fs = std::filesystem;
 using namespace ferry::test;
@@ -22,95 +23,19 @@ using nlohmann::json;
 
 namespace {
 
-class RestoreSpeed : public ::testing::Test {
+class RestoreSpeed : public SwapRestoreTest<RestoreSpeed> {
  protected:
-  static PgCluster& pg() {
-    static PgCluster cluster;
-    return cluster;
-  }
-  void SetUp() override {
-    pg().exec("postgres", "DROP DATABASE IF EXISTS app WITH (FORCE)");
-    pg().exec("postgres", "CREATE DATABASE app");
-    backups = temp_dir("ferry-restore-speed");
-  }
+  RestoreSpeed() : SwapRestoreTest("ferry-restore-speed") {}
   void TearDown() override {
     if (mounted) system(("umount -l " + ferry::shell_quote(backups)).c_str());
-    fs::remove_all(backups);
+    SwapRestoreTest::TearDown();
   }
-  void env() {
-    project.write("environments/staging.yaml", "database:\n  name: app\n  user: postgres\n  host: 127.0.0.1\n  port: " +
-                                                   std::to_string(pg().port()) + "\nbackup:\n  dir: " + backups +
-                                                   "\n  restore: swap\n");
-    project.write("playbooks/p.yaml", "stages: [staging]\nsteps: [backup, migrate]\n");
-  }
-  // 0001 (tasks: `rows` rows of `title`) then 0002 (notes), each by a run with its backup first;
-  // then a row written after the release.
-  void two_releases(int rows, const std::string& title = "md5(g::text)") {
-    env();
-    project.migration("0001_tasks",
-                      "CREATE TABLE tasks (id serial PRIMARY KEY, title text NOT NULL);"
-                      "INSERT INTO tasks (title) SELECT " +
-                          title + " FROM generate_series(1, " + std::to_string(rows) + ") g;",
-                      "DROP TABLE tasks;");
-    auto r1 = project.ferry({"run", "p"});
-    ASSERT_EQ(r1.code, 0) << r1.all();
-    project.migration("0002_notes", "CREATE TABLE notes (id int);", "DROP TABLE notes;");
-    auto r2 = project.ferry({"run", "p"});
-    ASSERT_EQ(r2.code, 0) << r2.all();
-    pg().exec("app", "INSERT INTO tasks (title) VALUES ('after the release')");
-    rows_after = std::to_string(rows + 1);
-    oid_before = oid();
-  }
-  std::string q(const std::string& sql, const std::string& db = "app") { return pg().value(db, sql); }
-  std::string oid() { return q("SELECT oid FROM pg_database WHERE datname = 'app'", "postgres"); }
-  std::string leftovers() {
-    return q("SELECT string_agg(datname, ',') FROM pg_database WHERE datname LIKE 'ferry\\_re%'", "postgres");
-  }
-  std::string temp_files() {
-    std::string out;
-    for (const auto& e : fs::directory_iterator(backups))
-      if (e.path().filename().string().rfind(".ferry-restore", 0) == 0) out += e.path().filename().string() + " ";
-    return out;
-  }
-  std::string backup_before_0002() {
-    auto list = json::parse(project.ferry({"backups", "staging", "--json"}).out);
-    return list[0]["id"];  // the newest: taken before 0002
-  }
+  std::string backup_before_0002() { return newest_backup(); }
   // A process named `comm` among the descendants of `root` (0: none).
   static pid_t descendant_named(pid_t root, const std::string& comm) {
-    std::map<pid_t, pid_t> parent;
-    std::map<pid_t, std::string> name;
-    for (const auto& e : fs::directory_iterator("/proc")) {
-      pid_t pid = static_cast<pid_t>(std::atoi(e.path().filename().c_str()));
-      if (pid <= 0) continue;
-      std::ifstream st(e.path() / "stat");
-      std::string line;
-      if (!std::getline(st, line) || line.rfind(')') == std::string::npos) continue;
-      auto open = line.find('('), close = line.rfind(')');
-      name[pid] = line.substr(open + 1, close - open - 1);
-      std::istringstream rest(line.substr(close + 2));
-      std::string state;
-      pid_t ppid = 0;
-      rest >> state >> ppid;
-      parent[pid] = ppid;
-    }
-    for (const auto& [pid, n] : name) {
-      if (n != comm) continue;
-      for (pid_t p = parent[pid]; p > 1; p = parent.count(p) ? parent[p] : 0)
-        if (p == root) return pid;
-    }
-    return 0;
-  }
-  // The database as it was before the rollback: same database, 0002's table, the later row.
-  void expect_untouched() {
-    EXPECT_EQ(oid(), oid_before);
-    EXPECT_EQ(q("SELECT datallowconn FROM pg_database WHERE datname = 'app'", "postgres"), "t");
-    EXPECT_EQ(q("SELECT to_regclass('notes') IS NOT NULL"), "t");
-    EXPECT_EQ(q("SELECT count(*) FROM tasks"), rows_after);
+    return descendant(root, [&](pid_t pid) { return comm_of(pid) == comm; });
   }
 
-  Project project;
-  std::string backups, rows_after, oid_before;
   bool mounted = false;
 };
 
