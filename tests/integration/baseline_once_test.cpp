@@ -30,13 +30,10 @@ class BaselineOnce : public AppTest<BaselineOnce> {
   }
   // The server log's lines written while `ferry ARGS` ran.
   std::string log_of(const std::vector<std::string>& args, int code) {
-    std::string log = pg().dir() + "/log";
-    auto from = static_cast<std::streamoff>(std::ifstream(log, std::ios::ate | std::ios::binary).tellg());
+    FileTail log(pg().dir() + "/log");
     auto r = project.ferry(args);
     EXPECT_EQ(r.code, code) << r.all();
-    std::ifstream in(log, std::ios::binary);
-    in.seekg(from);
-    return std::string(std::istreambuf_iterator<char>(in), {});
+    return log.appended();
   }
   static long occurrences(const std::string& text, const std::string& what) {
     long n = 0;

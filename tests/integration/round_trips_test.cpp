@@ -32,12 +32,10 @@ class RoundTrips : public AppTest<RoundTrips> {
   }
   // The statements the server logged while `ferry ARGS` ran (a multi-statement batch is one).
   std::vector<std::string> statements_of(const std::vector<std::string>& args, int code = 0) {
-    std::string log = pg().dir() + "/log";
-    auto from = static_cast<std::streamoff>(std::ifstream(log, std::ios::ate | std::ios::binary).tellg());
+    FileTail log(pg().dir() + "/log");
     auto r = project.ferry(args);
     EXPECT_EQ(r.code, code) << r.all();
-    std::ifstream in(log, std::ios::binary);
-    in.seekg(from);
+    std::istringstream in(log.appended());
     std::vector<std::string> out;
     static const std::regex entry(R"(^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)");
     bool in_statement = false;

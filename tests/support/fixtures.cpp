@@ -486,4 +486,14 @@ Standby::~Standby() {
   fs::remove_all(m_dir);
 }
 
+FileTail::FileTail(std::string path)
+    : m_path(std::move(path)),
+      m_from(static_cast<std::streamoff>(std::ifstream(m_path, std::ios::ate | std::ios::binary).tellg())) {}
+
+std::string FileTail::appended() const {
+  std::ifstream in(m_path, std::ios::binary);
+  in.seekg(m_from);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
 }  // namespace ferry::test

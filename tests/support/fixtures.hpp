@@ -217,4 +217,16 @@ std::string source_dir();
 std::string temp_dir(const std::string& prefix);
 bool contains(const std::string& haystack, const std::string& needle);
 
+// What a file gains from now on (a server's log while a command runs): its size is taken at
+// construction, appended() reads what was written after it.
+class FileTail {
+ public:
+  explicit FileTail(std::string path);
+  std::string appended() const;
+
+ private:
+  std::string m_path;
+  std::streamoff m_from;
+};
+
 }  // namespace ferry::test
