@@ -91,7 +91,36 @@ std::string leftover_warning(const std::string& name, const std::string& of, boo
 
 }  // namespace
 
+namespace {
+
+// A ferry killed during a swap restore leaves server sessions that end on their own within
+// seconds: its maintenance session finishing a CREATE DATABASE of the copy (the copy not yet
+// visible), pg_restore's connections to the copy. This runs under the environment's lock, so
+// no live swap of this database is under way: wait for them (bounded), then look.
+void wait_for_stopped_swap(db::Connection& db, const config::Environment& env, report::Reporter& rep) {
+  const auto bound = std::chrono::seconds(30);
+  auto start = std::chrono::steady_clock::now();
+  bool said = false;
+  for (;;) {
+    auto r = db.exec_params(
+        "SELECT string_agg(pid::text, ', ' ORDER BY pid) FROM pg_catalog.pg_stat_activity WHERE pid <> "
+        "pg_catalog.pg_backend_pid() AND (application_name = $1 OR (application_name = 'pg_restore' AND datname "
+        "LIKE 'ferry\\_restore\\_' || $2 || '\\_%'))",
+        {swap_session_name(env.database.name), swap_owner_tag(env.database.name)});
+    if (r.is_null(0, 0)) return;
+    if (std::chrono::steady_clock::now() - start >= bound) return;  // kept and named below
+    if (!said)
+      rep.message(report::Level::Info, "waiting (at most 30 s) for the server sessions of a stopped swap restore of " +
+                                           env.database.name + " to end (pid " + r.text(0, 0) + ")");
+    said = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+}
+
+}  // namespace
+
 void drop_leftover_restores(db::Connection& db, const config::Environment& env, report::Reporter& rep) try {
+  wait_for_stopped_swap(db, env, rep);
   // Only databases of this server named like a swap's, never the live one (nor the connected one).
   auto r = db.exec_params(
       "SELECT d.datname, d.datname LIKE 'ferry\\_restore\\_' || $1 || '\\_%', EXISTS (SELECT 1 FROM "

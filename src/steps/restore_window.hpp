@@ -33,6 +33,8 @@ std::vector<std::string> recover_swap_window(const config::Environment& env);
 // ferry_replaced_* ones its swap marked done (k_replaced_comment), when no session uses them and
 // no swap or background drop of this database is alive; names, and keeps, the others (a swap
 // stopped after its renaming: what it replaced; older unattributable ones). Never the live database.
+// It first waits (at most 30 s) for the server sessions a killed swap left to end: its `ferry
+// swap` session still in CREATE DATABASE (the copy not yet visible), pg_restore in the copy.
 void drop_leftover_restores(db::Connection& db, const config::Environment& env, report::Reporter& rep);
 
 // Test-only (FERRY_TEST_PAUSE_AT=swap:POINT with FERRY_TEST_PAUSE_FILE=PATH): at POINT, write

@@ -119,6 +119,28 @@ TEST_F(OncallLeftovers, CopyLeftBySigkilledSwapRestoreIsDroppedByTheNextBackup) 
   EXPECT_EQ(q("SELECT count(*) FROM tasks"), "600000");
 }
 
+// CI found this: a ferry SIGKILLed beside its CREATE DATABASE leaves that statement running on the
+// server (its session, named as a swap's, ends once the statement does), and the copy appears
+// only when it commits. The next command waits for that session before it looks, so it drops a
+// copy that was not there yet when it started.
+TEST_F(OncallLeftovers, CopyStillBeingCreatedByAKilledSwapIsWaitedForAndDropped) {
+  std::string late = "ferry_restore_" + tag("app") + "_eeee_0005";
+  Background orphan({"/usr/bin/psql", "-X", "-q", "-h", "127.0.0.1", "-p", std::to_string(pg().port()), "-U",
+                     "postgres", "-d", "postgres", "-c", "SELECT pg_sleep(2)", "-c", "CREATE DATABASE " + late},
+                    {{"PGAPPNAME", "ferry swap " + tag("app")}});
+  ASSERT_TRUE(wait_until([&] {
+    return q("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'ferry swap " + tag("app") + "'",
+             "postgres") == "1";
+  }));
+  auto b = project.ferry({"backup", "staging"});
+  EXPECT_EQ(orphan.wait().code, 0);
+  EXPECT_EQ(b.code, 0) << b.all();
+  EXPECT_TRUE(contains(b.all(), "waiting (at most 30 s) for the server sessions of a stopped swap restore of app"))
+      << b.all();
+  EXPECT_TRUE(contains(b.out, "dropped database " + late + ", left by a swap restore of app")) << b.all();
+  EXPECT_EQ(leftovers(), "");
+}
+
 TEST_F(OncallLeftovers, CopiesInUseOfOtherDatabasesOrUnattributableAreNamedAndKept) {
   std::string mine_in_use = "ferry_restore_" + tag("app") + "_aaaa_0001";
   std::string others = "ferry_restore_" + tag("billing") + "_bbbb_0002";
