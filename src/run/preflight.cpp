@@ -1,6 +1,7 @@
 #include "run/preflight.hpp"
 
 #include <cstdio>
+#include <future>
 
 #include "core/duration.hpp"
 #include "core/error.hpp"
@@ -52,13 +53,6 @@ std::vector<std::string> unaccepted_high(const std::vector<lint::Linted>& linted
 }
 
 namespace {
-std::vector<lint::Linted> lint_stage(steps::StageContext& ctx, const config::StepSpec& spec) {
-  const auto& src = ctx.playbook.migrations;
-  if (src.driver == config::Driver::Alembic)
-    return lint::lint_alembic(ctx.transports.get(src.on), src, ctx.state.current, &ctx.db, lint::Thresholds{});
-  return lint::lint_native(ctx.state.pending_files, spec.lock_timeout.count(), &ctx.db, lint::Thresholds{});
-}
-
 std::string joined(const std::vector<std::string>& lines) {
   std::string out;
   for (const auto& l : lines) out += "\n  " + l;
@@ -66,19 +60,41 @@ std::string joined(const std::vector<std::string>& lines) {
 }
 }  // namespace
 
-PreflightOutcome preflight(steps::StageContext& ctx, report::Reporter& rep) {
+std::future<LintOutcome> start_lint(steps::StageContext& ctx) {
   if (ctx.state.pending.empty()) return {};
+  const auto& src = ctx.playbook.migrations;
+  if (src.driver == config::Driver::Alembic)  // `alembic --sql` through the transports, later on this thread
+    return std::async(std::launch::deferred, [&ctx, &src]() -> LintOutcome {
+      try {
+        return {lint::lint_alembic(ctx.transports.get(src.on), src, ctx.state.current, nullptr, lint::Thresholds{}),
+                ""};
+      } catch (const Error& e) {
+        return {{}, e.what()};
+      }
+    });
+  // Files already read, no database: it runs while the caller uses ctx.db.
+  return std::async(std::launch::async,
+                    [files = ctx.state.pending_files, timeout = migrate_spec(ctx.playbook).lock_timeout.count()] {
+                      try {
+                        return LintOutcome{lint::lint_native(files, timeout, nullptr, lint::Thresholds{}), ""};
+                      } catch (const Error& e) {
+                        return LintOutcome{{}, e.what()};
+                      }
+                    });
+}
+
+PreflightOutcome preflight(steps::StageContext& ctx, report::Reporter& rep, std::future<LintOutcome> linting) {
+  if (!linting.valid()) return {};  // nothing pending
   auto spec = migrate_spec(ctx.playbook);
   const std::string& env = ctx.env.name;
-  std::vector<lint::Linted> linted;
-  try {
-    linted = lint_stage(ctx, spec);
-  } catch (const Error& e) {
+  LintOutcome lo = linting.get();
+  if (!lo.error.empty()) {
     if (ctx.env.is_protected)
-      return {"'" + env + "' is protected and its pending migrations could not be linted: " + std::string(e.what()),
+      return {"'" + env + "' is protected and its pending migrations could not be linted: " + lo.error,
               "`ferry lint PLAYBOOK` shows the same error"};
-    rep.message(report::Level::Warn, "lint: " + std::string(e.what()));
+    rep.message(report::Level::Warn, "lint: " + lo.error);
   }
+  auto& linted = lo.linted;
   // Locks first (catalog reads only): reading sizes opens the tables and could queue.
   auto problems = preflight_problems(ctx.db, lint::finding_tables(linted), spec);
   if (!problems.empty()) {

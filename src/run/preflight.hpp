@@ -3,6 +3,7 @@
 // (old transactions and lock queues on the tables the migrations touch, another tool's migration
 // lock, replication lag). Protected environments refuse (exit 3); others warn.
 #pragma once
+#include <future>
 #include <string>
 #include <vector>
 
@@ -30,8 +31,18 @@ struct PreflightOutcome {
   std::string hint;
 };
 
-// The stage's pending migrations linted and the target preflighted; warnings reported on `rep`
-// for an environment that is not protected, a refusal for one that is.
-PreflightOutcome preflight(steps::StageContext& ctx, report::Reporter& rep);
+struct LintOutcome {
+  std::vector<migrate::lint::Linted> linted;  // levels not scaled yet: preflight reads the sizes
+  std::string error;                          // the migrations could not be linted
+};
+// Lints the stage's pending migrations (ctx.state) without the database: native ones on a thread
+// of their own, from the files already read, so that the caller can read the baseline on ctx.db
+// meanwhile; Alembic ones (`alembic --sql` through the transports) when preflight asks. Invalid
+// (nothing to lint) when nothing is pending.
+std::future<LintOutcome> start_lint(steps::StageContext& ctx);
+
+// The lint's findings scaled by the target's table sizes and the target preflighted; warnings
+// reported on `rep` for an environment that is not protected, a refusal for one that is.
+PreflightOutcome preflight(steps::StageContext& ctx, report::Reporter& rep, std::future<LintOutcome> linting);
 
 }  // namespace ferry::run

@@ -165,8 +165,19 @@ class StageRunner {
       m_rep.step_finished("gate", "open: " + std::to_string(ctx.state.pending.size()) + " pending verified in " + reqs,
                           sw.elapsed());
     }
-    // unaccepted high findings and the read-only preflight, before the first change
-    if (auto pf = preflight(ctx, m_rep); !pf.refusal.empty()) return refuse(pf.refusal, pf.hint);
+    return std::nullopt;
+  }
+
+  // Unaccepted high findings and the read-only preflight, before the first change. The lint runs
+  // on a thread while the baseline is read; a protected environment, which the preflight may
+  // refuse, is preflighted before the baseline is read, so that a refusal does not wait for it.
+  std::optional<StageOutcome> baseline_and_preflight(steps::StageContext& ctx) {
+    auto linting = start_lint(ctx);
+    if (m_env.is_protected)
+      if (auto pf = preflight(ctx, m_rep, std::move(linting)); !pf.refusal.empty())
+        return refuse(pf.refusal, pf.hint);
+    if (auto failed = take_baseline(ctx)) return *failed;
+    if (linting.valid()) preflight(ctx, m_rep, std::move(linting));  // warnings only
     return std::nullopt;
   }
 
@@ -186,7 +197,7 @@ class StageRunner {
     steps::StageContext ctx(m_project, m_pb, m_env, session->db(), session->ledger(), m_rep, transports, m_run_id,
                             m_opts.state_dir, m_files);
     if (auto refused = plan(ctx)) return *refused;
-    if (auto failed = take_baseline(ctx)) return *failed;
+    if (auto stopped = baseline_and_preflight(ctx)) return *stopped;
     // the deployed code's version (services.NAME.version), before anything changes
     if (auto why = steps::record_code_versions(ctx); !why.empty()) return {exit_code::k_failed_clean, "failed", why};
     session->record(m_pb.name, ctx.state.current, m_opts.command_line);

@@ -80,6 +80,28 @@ TEST_F(RoundTrips, StatusAsksEachQuestionOnceAndHashesTheSchemaOnTheServer) {
   EXPECT_LE(third.size(), 7u) << listing(third);
 }
 
+// The lint runs on a thread while the baseline is read; a protected environment is preflighted
+// first, so that its refusal does not wait for the baseline's description and counts.
+TEST_F(RoundTrips, AProtectedRunRefusedByTheLintReadsNoBaselineAnUnprotectedOneWarnsAndReadsIt) {
+  project.migration("0001_notes", "ALTER TABLE tasks RENAME COLUMN title TO name;",
+                    "ALTER TABLE tasks RENAME COLUMN name TO title;");
+  project.env("dev", pg(), "app", "protected: true\n");
+  auto refused = statements_of({"run", "promote", "--yes"}, 3);
+  EXPECT_EQ(count_with(refused, "count(*) FROM \"public\".\"tasks\""), 0) << listing(refused);
+  EXPECT_EQ(count_with(refused, "WITH ns AS"), 0) << listing(refused);
+  project.env("dev", pg(), "app");
+  FileTail log(pg().dir() + "/log");
+  auto r = project.ferry({"run", "promote"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_TRUE(r.all().find("1 lint finding(s) at high not accepted") != std::string::npos) << r.all();
+  std::string sent = log.appended();
+  size_t counts = 0;
+  for (size_t at = 0; (at = sent.find("count(*) FROM \"public\".\"tasks\"", at)) != std::string::npos; ++at) ++counts;
+  EXPECT_EQ(counts, 1u) << sent;  // the baseline's count, read once
+  EXPECT_EQ(q("SELECT count(*) FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'name'"),
+            "1");
+}
+
 TEST_F(RoundTrips, ARunWithNothingPendingAsksForFerrysSchemaOnce) {
   ASSERT_EQ(project.ferry({"run", "promote"}).code, 0);
   auto sent = statements_of({"run", "promote"});
