@@ -136,17 +136,11 @@ std::string signature_sql() {
              "' AS c, count(*) AS n, min(age(xmin)) FILTER (WHERE age(xmin) < 2147483647) AS a FROM pg_catalog." + c;
   }
   // Also what the description's text depends on besides rows: the server (and its start: two
-  // clusters built alike share transaction ids), the database, the role, the encoding,
-  // search_path (format_type qualifies what search_path does not show), the settings constants
-  // in defaults and view definitions are printed with (dates, intervals, floats, bytea, time
-  // zone, quoting), and role names.
-  std::string settings;
-  for (const char* g : {"search_path", "DateStyle", "IntervalStyle", "TimeZone", "extra_float_digits", "bytea_output",
-                        "quote_all_identifiers", "standard_conforming_strings", "lc_monetary"})
-    settings += std::string(settings.empty() ? "" : ", ") + "quote_literal(current_setting('" + g + "'))";
+  // clusters built alike share transaction ids), the database, the role, the encoding and
+  // search_path (format_type qualifies what search_path does not show), role names.
   return "SELECT concat_ws(' ', current_setting('server_version_num'), pg_catalog.pg_postmaster_start_time(), "
          "(SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()), quote_ident(current_database()), "
-         "quote_ident(current_user), pg_catalog.pg_client_encoding(), " + settings + ", "
+         "quote_ident(current_user), pg_catalog.pg_client_encoding(), quote_literal(current_setting('search_path')), "
          "(SELECT md5(string_agg(oid::text || ' ' || quote_ident(rolname), ',' ORDER BY oid)) FROM pg_catalog.pg_roles), "
          "md5(string_agg(c || ' ' || n || ' ' || coalesce((age('3'::xid) - a)::text, '-'), ',' ORDER BY c))) FROM (" +
          parts + ") x";
