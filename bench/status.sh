@@ -4,10 +4,6 @@
 #   psql -c 'select 1'           process start + connect + one round trip (the floor)
 #   ferry --version              ferry's process start alone (43 shared libraries, no work)
 #   ferry status                 + YAML, the migration files (checksums), ~10 queries, the fingerprint
-#                                (remembered: the schema has not changed since the last runs)
-#   ferry status, after a change the same on a copy of the database, right after a schema change
-#                                there (a COMMENT, untimed): the fingerprint computed, and the
-#                                catalogs' signature read before it
 #   psql -f fingerprint.sql      the schema fingerprint's query alone, as psql runs it
 #   ferry status (as today), run again with FERRY_BIN=... for another build.
 # Prints medians, the load average before and after, and ferry's CPU time (perf stat) if perf exists.
@@ -23,11 +19,6 @@ echo "database: {name: bench, user: postgres, host: 127.0.0.1, port: $PGPORT}" >
 printf 'stages: [bench]\nsteps:\n  - migrate\n' > "$W/project/playbooks/all.yaml"
 fresh_db bench
 "$FERRY" -C "$W/project" --state-dir "$W/state" run all >/dev/null
-# The same schema in a second database, changed before each of its timed runs.
-psql -X -q -d postgres -c "CREATE DATABASE bench_changed TEMPLATE bench"
-mkdir -p "$W/changed/environments"
-ln -s "$W/project/playbooks" "$W/project/migrations" "$W/changed/"
-echo "database: {name: bench_changed, user: postgres, host: 127.0.0.1, port: $PGPORT}" > "$W/changed/environments/bench.yaml"
 # The statements ferry status sends, and the fingerprint's query exactly as sent (server log).
 log="$BENCH_DIR/pg/log"
 psql -X -q -d bench -c "ALTER SYSTEM SET log_min_duration_statement = 0" -c "SELECT pg_reload_conf()" >/dev/null
@@ -44,22 +35,18 @@ m = re.search(r"statement: ((?:SELECT encode\(sha256\(.*?)?WITH ns AS \(.*?ORDER
 open(sys.argv[2], "w").write((m.group(1) if m else "SELECT 1") + ";\n")
 PY
 echo "load before: $(uptime)"
-P=(); V=(); S=(); Q=(); C=()
+P=(); V=(); S=(); Q=()
 for _ in $(seq 1 "$RUNS"); do
   P+=("$(time_ms psql -X -q -d bench -c 'select 1')")
   V+=("$(time_ms "$FERRY" --version)")
   S+=("$(time_ms "$FERRY" -C "$W/project" status)")
   Q+=("$(time_ms psql -X -q -d bench -f "$W/fingerprint.sql")")
-  psql -X -q -d bench_changed -c "COMMENT ON TABLE t_1 IS 'round $((${#C[@]} + 1))'"
-  C+=("$(time_ms "$FERRY" -C "$W/changed" status)")
 done
 echo "load after:  $(uptime)"
 mp=$(median "${P[@]}"); ms=$(median "${S[@]}")
 echo "ferry status on $N applied migrations (medians of $RUNS interleaved rounds, ms)"
 printf '  %-44s %6s ms\n' "psql -c 'select 1' (floor)" "$mp"
 printf '  %-44s %6s ms  %s (target <= 1.50x)\n' "ferry status" "$ms" "$(ratio "$ms" "$mp")"
-mc=$(median "${C[@]}")
-printf '  %-44s %6s ms  %s\n' "ferry status, right after a schema change" "$mc" "$(ratio "$mc" "$mp")"
 printf '  %-44s %6s ms\n' "ferry --version (process start only)" "$(median "${V[@]}")"
 printf '  %-44s %6s ms  (the query alone: %s ms over select 1)\n' "psql -f fingerprint.sql" "$(median "${Q[@]}")" \
   "$(( $(median "${Q[@]}") - mp ))"

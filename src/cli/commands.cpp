@@ -3,13 +3,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <future>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <future>
 #include <set>
 #include <sstream>
 
-#include "cli/fingerprint_cache.hpp"
 #include "cli/fleet_options.hpp"
 #include "cli/fleet_status.hpp"
 #include "cli/lint_command.hpp"
@@ -17,8 +16,8 @@
 #include "config/loader.hpp"
 #include "core/error.hpp"
 #include "core/text.hpp"
-#include "core/output.hpp"
 #include "db/introspect.hpp"
+#include "core/output.hpp"
 #include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
 #include "run/lock_json.hpp"
@@ -81,21 +80,13 @@ static int status_check_code(const json& out) {
 }
 
 // What `status` shows of a reachable environment; throws when it cannot be read.
-void read_status(json& e, const config::Project& project, const config::Environment& env,
-                 const std::optional<std::string>& fingerprint_state_dir) {
+void read_status(json& e, const config::Project& project, const config::Environment& env) {
   auto link = run::connect(env);
   auto& conn = link.conn;
-  // The fingerprint's queries are most of status's time, all of it on the server: they run while
+  // The fingerprint's query is most of status's time, all of it on the server: it runs while
   // this thread reads and hashes the migration files, which do not touch the session. Nothing
   // else uses the session until get() (its destructor waits when the files throw).
-  std::future<Fingerprint> fingerprint;
-  if (fingerprint_state_dir) {
-    std::string key = env.name + "\n" + env.database.host + "\n" + std::to_string(env.database.port) + "\n" +
-                      env.database.name + "\n" + env.database.user;
-    fingerprint = std::async(std::launch::async, [&conn, dir = *fingerprint_state_dir, key] {
-      return status_fingerprint(*conn, dir, key);
-    });
-  }
+  auto fingerprint = std::async(std::launch::async, [&conn] { return db::schema_fingerprint(*conn); });
   steps::Transports transports(env);
   auto src = steps::source_for(project, env.name);
   std::vector<migrate::Migration> migrations;
@@ -105,11 +96,7 @@ void read_status(json& e, const config::Project& project, const config::Environm
     if (err.kind() == ErrorKind::Config) throw BadProjectFiles(err);  // not the environment's fault
     throw;
   }
-  if (fingerprint.valid()) {
-    auto fp = fingerprint.get();
-    e["fingerprint"] = fp.value;
-    e["fingerprint_remembered"] = fp.remembered;
-  }
+  e["fingerprint"] = fingerprint.get();
   db::Ledger ledger(*conn);
   auto driver = steps::make_driver(src, transports, std::move(migrations));
   e["reachable"] = true;
@@ -165,7 +152,7 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
               {"environment", name},       {"database", env.database.name}, {"host", env.database.host},
               {"port", env.database.port}, {"protected", env.is_protected}};
     try {
-      read_status(e, project, env, g.state_dir);
+      read_status(e, project, env);
     } catch (const BadProjectFiles&) {
       throw;
     } catch (const Error& err) {

@@ -33,11 +33,9 @@ struct BadProjectFiles : Error {
   explicit BadProjectFiles(const Error& e) : Error(e) {}
 };
 // What `status` shows of one reachable database into `e` (version, applied, pending, drift,
-// interrupted, lock, lock_holder, last_run, fingerprint and fingerprint_remembered (when
-// `fingerprint_state_dir` is given: cli/fingerprint_cache.*), alembic_revision); throws when it
-// cannot be read. cli/fleet_status.cpp reads each member of a fleet with it, without fingerprint.
-void read_status(nlohmann::json& e, const config::Project& project, const config::Environment& env,
-                 const std::optional<std::string>& fingerprint_state_dir);
+// interrupted, lock, lock_holder, last_run, fingerprint, alembic_revision); throws when it
+// cannot be read. cli/fleet_status.cpp reads each member of a fleet with it.
+void read_status(nlohmann::json& e, const config::Project& project, const config::Environment& env);
 int cmd_history(const Globals& g, const std::string& env, bool json, bool locks = false);
 int cmd_backups(const Globals& g, const std::string& env, bool json);
 int cmd_new(const Globals& g, const std::string& name);

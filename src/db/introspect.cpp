@@ -109,43 +109,6 @@ SELECT line FROM (
  WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
 ) x ORDER BY line COLLATE "C")SQL";
 
-// Every catalog whose rows the description can depend on: what it reads, and what the names and
-// definitions it prints are made from (types, operators, collations, languages, ... of any
-// schema; roles are read through pg_roles). Per catalog: its row count and the transaction id of
-// its newest row. A committed change leaves a row that is newer than every row before it, or
-// fewer rows: so two equal signatures of one database mean the same rows, hence the same
-// description. In-place updates (VACUUM's and ANALYZE's relpages, reltuples, relfrozenxid,
-// relhas*; CREATE INDEX CONCURRENTLY's indisvalid) keep a row's xmin; the description prints none
-// of those fields. age(xmin) is measured from one reference per statement, age('3') gives it.
-constexpr const char* k_signature_catalogs[] = {
-    "pg_namespace",   "pg_class",        "pg_attribute",         "pg_attrdef",         "pg_type",
-    "pg_constraint",  "pg_index",        "pg_sequence",          "pg_depend",          "pg_trigger",
-    "pg_rewrite",     "pg_policy",       "pg_proc",              "pg_aggregate",       "pg_enum",
-    "pg_range",       "pg_description",  "pg_inherits",          "pg_partitioned_table", "pg_extension",
-    "pg_event_trigger", "pg_collation",  "pg_am",                "pg_opclass",         "pg_opfamily",
-    "pg_operator",    "pg_amop",         "pg_amproc",            "pg_language",        "pg_cast",
-    "pg_transform",   "pg_conversion",   "pg_statistic_ext",     "pg_ts_config",       "pg_ts_dict",
-    "pg_ts_parser",   "pg_ts_template",  "pg_db_role_setting",   "pg_database",        "pg_foreign_table",
-    "pg_foreign_server", "pg_foreign_data_wrapper", "pg_tablespace"};
-
-std::string signature_sql() {
-  std::string parts;
-  for (const char* c : k_signature_catalogs) {
-    if (!parts.empty()) parts += " UNION ALL ";
-    parts += std::string("SELECT '") + c +
-             "' AS c, count(*) AS n, min(age(xmin)) FILTER (WHERE age(xmin) < 2147483647) AS a FROM pg_catalog." + c;
-  }
-  // Also what the description's text depends on besides rows: the server (and its start: two
-  // clusters built alike share transaction ids), the database, the role, the encoding and
-  // search_path (format_type qualifies what search_path does not show), role names.
-  return "SELECT concat_ws(' ', current_setting('server_version_num'), pg_catalog.pg_postmaster_start_time(), "
-         "(SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()), quote_ident(current_database()), "
-         "quote_ident(current_user), pg_catalog.pg_client_encoding(), quote_literal(current_setting('search_path')), "
-         "(SELECT md5(string_agg(oid::text || ' ' || quote_ident(rolname), ',' ORDER BY oid)) FROM pg_catalog.pg_roles), "
-         "md5(string_agg(c || ' ' || n || ' ' || coalesce((age('3'::xid) - a)::text, '-'), ',' ORDER BY c))) FROM (" +
-         parts + ") x";
-}
-
 std::string part_key(const std::string& part) {
   if (part.find('.') == std::string::npos && part.find('"') == std::string::npos && !part.empty()) return part;
   return quote_ident(part);
@@ -177,11 +140,6 @@ std::string schema_fingerprint(Connection& conn) {
           "\"C\"), ''), pg_client_encoding())), 'hex') FROM (") +
       k_description_sql + ") d");
   return r.text(0, 0);
-}
-
-std::string catalog_signature(Connection& conn) {
-  static const std::string sql = signature_sql();
-  return conn.exec(sql).text(0, 0);
 }
 
 std::string describe_difference(const std::string& before, const std::string& now, size_t limit) {

@@ -22,11 +22,6 @@ std::string schema_description(Connection& conn);
 // settings (ALTER DATABASE/ROLE ... SET). Never internal numbers (OIDs, attnum): a restored
 // table whose history dropped a column has the same fingerprint.
 std::string schema_fingerprint(Connection& conn);
-// A cheap summary of every catalog the description depends on (~1/3 of the fingerprint's time):
-// per catalog, its row count and its newest row's transaction id; plus the server, database,
-// role, encoding, search_path and role names. Equal signatures of one database, read before and
-// after a change, mean no change committed in between that the description could show.
-std::string catalog_signature(Connection& conn);
 // What differs between two descriptions, for a message: "gone: LINE", "new: LINE" (at most
 // `limit` lines, then "and N more").
 std::string describe_difference(const std::string& before, const std::string& now, size_t limit = 5);
