@@ -80,13 +80,15 @@ static int status_check_code(const json& out) {
 }
 
 // What `status` shows of a reachable environment; throws when it cannot be read.
-void read_status(json& e, const config::Project& project, const config::Environment& env) {
+void read_status(json& e, const config::Project& project, const config::Environment& env, bool with_fingerprint) {
   auto link = run::connect(env);
   auto& conn = link.conn;
   // The fingerprint's query is most of status's time, all of it on the server: it runs while
   // this thread reads and hashes the migration files, which do not touch the session. Nothing
   // else uses the session until get() (its destructor waits when the files throw).
-  auto fingerprint = std::async(std::launch::async, [&conn] { return db::schema_fingerprint(*conn); });
+  std::future<std::string> fingerprint;
+  if (with_fingerprint)
+    fingerprint = std::async(std::launch::async, [&conn] { return db::schema_fingerprint(*conn); });
   steps::Transports transports(env);
   auto src = steps::source_for(project, env.name);
   std::vector<migrate::Migration> migrations;
@@ -96,7 +98,7 @@ void read_status(json& e, const config::Project& project, const config::Environm
     if (err.kind() == ErrorKind::Config) throw BadProjectFiles(err);  // not the environment's fault
     throw;
   }
-  e["fingerprint"] = fingerprint.get();
+  if (fingerprint.valid()) e["fingerprint"] = fingerprint.get();
   db::Ledger ledger(*conn);
   auto driver = steps::make_driver(src, transports, std::move(migrations));
   e["reachable"] = true;
@@ -152,7 +154,7 @@ int cmd_status(const Globals& g, const std::optional<std::string>& only, bool as
               {"environment", name},       {"database", env.database.name}, {"host", env.database.host},
               {"port", env.database.port}, {"protected", env.is_protected}};
     try {
-      read_status(e, project, env);
+      read_status(e, project, env, true);
     } catch (const BadProjectFiles&) {
       throw;
     } catch (const Error& err) {

@@ -33,9 +33,11 @@ struct BadProjectFiles : Error {
   explicit BadProjectFiles(const Error& e) : Error(e) {}
 };
 // What `status` shows of one reachable database into `e` (version, applied, pending, drift,
-// interrupted, lock, lock_holder, last_run, fingerprint, alembic_revision); throws when it
-// cannot be read. cli/fleet_status.cpp reads each member of a fleet with it.
-void read_status(nlohmann::json& e, const config::Project& project, const config::Environment& env);
+// interrupted, lock, lock_holder, last_run, fingerprint (when `with_fingerprint`), alembic_revision);
+// throws when it cannot be read. cli/fleet_status.cpp reads each member of a fleet with it, without
+// the fingerprint (its view does not show one: most of a member's status time saved).
+void read_status(nlohmann::json& e, const config::Project& project, const config::Environment& env,
+                 bool with_fingerprint);
 int cmd_history(const Globals& g, const std::string& env, bool json, bool locks = false);
 int cmd_backups(const Globals& g, const std::string& env, bool json);
 int cmd_new(const Globals& g, const std::string& name);

@@ -18,7 +18,7 @@ namespace {
 json member_status(const config::Project& project, const config::Environment& fleet, const std::string& name) {
   json e = {{"name", name}};
   try {
-    read_status(e, project, config::member_environment(fleet, name));
+    read_status(e, project, config::member_environment(fleet, name), false);  // not shown
   } catch (const BadProjectFiles&) {
     throw;
   } catch (const Error& err) {

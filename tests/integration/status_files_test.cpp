@@ -49,4 +49,26 @@ TEST_F(StatusFiles, AFleetsStatusSaysTheSameOnce) {
   EXPECT_FALSE(contains(r.all(), "unreachable")) << r.all();
 }
 
+// A fleet's view shows no fingerprint, so its members' reads compute none (the fingerprint is
+// most of a single database's status time); `status --env ENV` of one database still shows it.
+TEST_F(StatusFiles, AFleetsMembersAreReadWithoutTheFingerprint) {
+  pg().create_db("app_b");
+  for (const char* db : {"app", "app_b"})
+    pg().exec("postgres", std::string("ALTER DATABASE ") + db + " SET log_min_duration_statement = 0");
+  project.write("environments/fleet.yaml",
+                "database:\n  names: [app, app_b]\n  user: postgres\n  host: 127.0.0.1\n"
+                "  port: " +
+                    std::to_string(pg().port()) + "\n");
+  FileTail log(pg().dir() + "/log");
+  auto r = project.ferry({"status", "--env", "fleet", "--json"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  std::string sent = log.appended();
+  EXPECT_TRUE(contains(sent, "ferry.runs")) << sent;  // the members were read
+  EXPECT_FALSE(contains(sent, "encode(sha256(")) << sent;
+  FileTail one(pg().dir() + "/log");
+  auto single = project.ferry({"status", "--env", "dev", "--json"});
+  EXPECT_TRUE(contains(single.out, "\"fingerprint\"")) << single.all();
+  EXPECT_TRUE(contains(one.appended(), "encode(sha256(")) << single.all();
+}
+
 }  // namespace
