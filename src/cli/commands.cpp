@@ -2,10 +2,10 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <regex>
-#include <future>
 #include <set>
 #include <sstream>
 
@@ -15,9 +15,9 @@
 #include "cli/lock_views.hpp"
 #include "config/loader.hpp"
 #include "core/error.hpp"
+#include "core/output.hpp"
 #include "core/text.hpp"
 #include "db/introspect.hpp"
-#include "core/output.hpp"
 #include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
 #include "run/lock_json.hpp"
