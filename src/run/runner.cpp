@@ -17,6 +17,7 @@
 #include "steps/baseline.hpp"
 #include "run/saga.hpp"
 #include "run/session.hpp"
+#include "run/stage_saga.hpp"
 #include "run/stage_plan.hpp"
 #include "run/waiting.hpp"
 #include "run/summary.hpp"
@@ -34,82 +35,10 @@ namespace ferry::run {
 
 namespace {
 
-constexpr const char* k_lock_lost = "ferry's database session was lost, and with it the run's lock";
-
 struct StageOutcome {
   int exit_code = 0;
   std::string outcome;  // succeeded | rolled back | failed | refused | needs attention
   std::string error;
-};
-
-// A playbook step as the saga runs it: bounded by its timeout (a watchdog cancels the
-// statement), its open transaction rolled back when it fails.
-class SagaUnit : public SagaStep {
- public:
-  SagaUnit(const config::StepSpec& spec, steps::StageContext& ctx) : m_step(steps::make_step(spec)), m_ctx(ctx) {}
-  std::string name() const override { return m_step->name(); }
-  std::string run() override {
-    const auto& spec = m_step->spec();
-    Stopwatch sw;
-    try {
-      std::optional<Watchdog> dog;
-      if (spec.timeout && spec.kind != config::StepKind::Run && spec.kind != config::StepKind::Restart)
-        dog.emplace(&m_ctx.db, spec.timeout->count());
-      return m_step->run(m_ctx);
-    } catch (const Error& e) {
-      m_ctx.db.rollback_if_open();
-      if (spec.timeout && sw.elapsed() >= *spec.timeout)
-        throw Error(e.kind(), "timed out after " + format_duration(*spec.timeout) + ": " + e.what());
-      throw;
-    }
-  }
-  std::string undo() override { return m_step->undo(m_ctx); }
-  bool undo_last() const override { return m_step->undo_last(); }
-  bool changes_database() const { return m_step->changes_database(); }
-
- private:
-  std::unique_ptr<steps::Step> m_step;
-  steps::StageContext& m_ctx;
-};
-
-// Reports the saga's steps; stops it before a step when ferry was interrupted or lost its lock.
-class StageObserver : public SagaObserver {
- public:
-  StageObserver(report::Reporter& rep, db::Ledger& ledger) : m_rep(rep), m_ledger(ledger) {}
-  std::string before(const SagaStep& s) override {
-    if (interrupted()) {
-      std::string why = "interrupted by " + interrupt_name();
-      m_rep.message(report::Level::Error, why);
-      return why;
-    }
-    if (m_ledger.lock_held()) return "";
-    m_rep.step_failed(s.name(), std::string("not started: ") + k_lock_lost, Millis(0));
-    return k_lock_lost;
-  }
-  void started(const SagaStep& s) override {
-    m_sw = Stopwatch();
-    m_rep.step_started(s.name());
-  }
-  void finished(const SagaStep& s, const std::string& summary) override {
-    m_rep.step_finished(s.name(), summary, m_sw.elapsed());
-  }
-  void failed(const SagaStep& s, const std::string& e) override {
-    m_rep.step_failed(s.name(), e, m_sw.elapsed());
-    m_sw = Stopwatch();
-  }
-  void undone(const SagaStep& s, const std::string& summary) override {
-    m_rep.step_compensated(s.name(), true, summary, m_sw.elapsed());
-    m_sw = Stopwatch();
-  }
-  void undo_failed(const SagaStep& s, const std::string& e) override {
-    m_rep.step_compensated(s.name(), false, e, m_sw.elapsed());
-  }
-  void restart_clock() { m_sw = Stopwatch(); }
-
- private:
-  report::Reporter& m_rep;
-  db::Ledger& m_ledger;
-  Stopwatch m_sw;
 };
 
 class StageRunner {
@@ -174,8 +103,7 @@ class StageRunner {
   std::optional<StageOutcome> baseline_and_preflight(steps::StageContext& ctx) {
     auto linting = start_lint(ctx);
     if (m_env.is_protected)
-      if (auto pf = preflight(ctx, m_rep, std::move(linting)); !pf.refusal.empty())
-        return refuse(pf.refusal, pf.hint);
+      if (auto pf = preflight(ctx, m_rep, std::move(linting)); !pf.refusal.empty()) return refuse(pf.refusal, pf.hint);
     if (auto failed = take_baseline(ctx)) return *failed;
     if (linting.valid()) preflight(ctx, m_rep, std::move(linting));  // warnings only
     return std::nullopt;

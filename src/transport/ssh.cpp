@@ -83,40 +83,57 @@ SshSession::SshSession(const config::SshSpec& spec) {
   }
 }
 
-void SshSession::connect_once(const config::SshSpec& spec) {
-  std::string who = "cannot connect to '" + m_describe + "': ";
+namespace {
+
+// A TCP connection to the host (the first address that answers), TCP_NODELAY set.
+int connect_tcp(const config::SshSpec& spec, const std::string& who) {
   addrinfo hints{}, *res = nullptr;
   hints.ai_socktype = SOCK_STREAM;
   if (int rc = getaddrinfo(spec.host.c_str(), std::to_string(spec.port).c_str(), &hints, &res); rc != 0)
     throw Error(ErrorKind::Transport, who + gai_strerror(rc), "retry");
+  int sock = -1;
   int err = 0;
   for (auto* ai = res; ai; ai = ai->ai_next) {
-    m_sock = ::socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-    if (m_sock < 0) continue;
-    if (::connect(m_sock, ai->ai_addr, ai->ai_addrlen) == 0) break;
+    sock = ::socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+    if (sock < 0) continue;
+    if (::connect(sock, ai->ai_addr, ai->ai_addrlen) == 0) break;
     err = errno;
-    close(m_sock);
-    m_sock = -1;
+    close(sock);
+    sock = -1;
   }
   freeaddrinfo(res);
-  if (m_sock < 0) throw Error(ErrorKind::Transport, who + strerror(err), "retry");
+  if (sock < 0) throw Error(ErrorKind::Transport, who + strerror(err), "retry");
   int one = 1;
-  setsockopt(m_sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  m_session = libssh2_session_init();
-  libssh2_session_set_timeout(m_session, 30'000);
-  if (libssh2_session_handshake(m_session, m_sock) != 0)
-    throw Error(ErrorKind::Transport, who + "SSH handshake failed: " + last_error(), "retry");
-  ++g_handshakes;
+  setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return sock;
+}
 
-  // Host key, strictly against known_hosts.
+// host_key: accept-new. Appends "[host]:port TYPE BASE64" (plain host name for port 22).
+void record_host_key(const config::SshSpec& spec, const char* key, size_t key_len, const std::string& kh_file,
+                     const std::string& who) {
+  uint32_t n = key_len >= 4 ? (static_cast<uint32_t>(static_cast<unsigned char>(key[0])) << 24 |
+                               static_cast<uint32_t>(static_cast<unsigned char>(key[1])) << 16 |
+                               static_cast<uint32_t>(static_cast<unsigned char>(key[2])) << 8 |
+                               static_cast<uint32_t>(static_cast<unsigned char>(key[3])))
+                            : 0;
+  std::string type = n > 0 && 4 + n <= key_len ? std::string(key + 4, n) : "ssh-ed25519";
+  std::string host = spec.port == 22 ? spec.host : "[" + spec.host + "]:" + std::to_string(spec.port);
+  std::ofstream out(kh_file, std::ios::app);
+  out << host << " " << type << " " << base64(reinterpret_cast<const unsigned char*>(key), key_len) << "\n";
+  if (!out) throw Error(ErrorKind::Transport, who + "cannot record the new host key in " + kh_file, "no-retry");
+}
+
+// The server's host key, strictly against known_hosts: a mismatch is refused, an unknown key
+// recorded only with host_key: accept-new.
+void check_host_key(SshSession& s, const config::SshSpec& spec, const std::string& who) {
   size_t key_len = 0;
   int key_type = 0;
-  const char* key = libssh2_session_hostkey(m_session, &key_len, &key_type);
-  const char* sha = libssh2_hostkey_hash(m_session, LIBSSH2_HOSTKEY_HASH_SHA256);
+  const char* key = libssh2_session_hostkey(s.raw(), &key_len, &key_type);
+  const char* sha = libssh2_hostkey_hash(s.raw(), LIBSSH2_HOSTKEY_HASH_SHA256);
   std::string fp = "SHA256:" + base64(reinterpret_cast<const unsigned char*>(sha), 32);
   while (!fp.empty() && fp.back() == '=') fp.pop_back();
   std::string kh_file = expand_home(spec.known_hosts);
-  LIBSSH2_KNOWNHOSTS* kh = libssh2_knownhost_init(m_session);
+  LIBSSH2_KNOWNHOSTS* kh = libssh2_knownhost_init(s.raw());
   libssh2_knownhost_readfile(kh, kh_file.c_str(), LIBSSH2_KNOWNHOST_FILE_OPENSSH);
   libssh2_knownhost* found = nullptr;
   int check = libssh2_knownhost_checkp(kh, spec.host.c_str(), spec.port, key, key_len,
@@ -126,53 +143,64 @@ void SshSession::connect_once(const config::SshSpec& spec) {
     throw Error(ErrorKind::Transport, who + "host key " + fp + " does not match the key recorded for it in " + kh_file,
                 "if the host was really re-keyed, remove its old line from " + kh_file +
                     "; otherwise someone may be intercepting");
-  if (check != LIBSSH2_KNOWNHOST_CHECK_MATCH) {
-    if (spec.host_key != "accept-new")
-      throw Error(ErrorKind::Transport, who + "host key " + fp + " is not in " + kh_file,
-                  "check the fingerprint, then add it (ssh-keyscan -p " + std::to_string(spec.port) + " " + spec.host +
-                      " >> " + kh_file + "), or set host_key: accept-new");
-    // Record it: "[host]:port TYPE BASE64" (plain host name for port 22).
-    uint32_t n = key_len >= 4 ? (static_cast<uint32_t>(static_cast<unsigned char>(key[0])) << 24 |
-                                 static_cast<uint32_t>(static_cast<unsigned char>(key[1])) << 16 |
-                                 static_cast<uint32_t>(static_cast<unsigned char>(key[2])) << 8 |
-                                 static_cast<uint32_t>(static_cast<unsigned char>(key[3])))
-                              : 0;
-    std::string type = n > 0 && 4 + n <= key_len ? std::string(key + 4, n) : "ssh-ed25519";
-    std::string host = spec.port == 22 ? spec.host : "[" + spec.host + "]:" + std::to_string(spec.port);
-    std::ofstream out(kh_file, std::ios::app);
-    out << host << " " << type << " " << base64(reinterpret_cast<const unsigned char*>(key), key_len) << "\n";
-    if (!out) throw Error(ErrorKind::Transport, who + "cannot record the new host key in " + kh_file, "no-retry");
-  }
+  if (check == LIBSSH2_KNOWNHOST_CHECK_MATCH) return;
+  if (spec.host_key != "accept-new")
+    throw Error(ErrorKind::Transport, who + "host key " + fp + " is not in " + kh_file,
+                "check the fingerprint, then add it (ssh-keyscan -p " + std::to_string(spec.port) + " " + spec.host +
+                    " >> " + kh_file + "), or set host_key: accept-new");
+  record_host_key(spec, key, key_len, kh_file, who);
+}
 
-  // Authentication: the agent, or a key file. Never retried.
+// True when one of the agent's identities is accepted for `user`.
+bool authenticate_with_agent(SshSession& s, const std::string& user) {
+  LIBSSH2_AGENT* agent = libssh2_agent_init(s.raw());
+  bool ok = false;
+  if (agent && libssh2_agent_connect(agent) == 0 && libssh2_agent_list_identities(agent) == 0) {
+    libssh2_agent_publickey *id = nullptr, *prev = nullptr;
+    while (libssh2_agent_get_identity(agent, &id, prev) == 0) {
+      if (libssh2_agent_userauth(agent, user.c_str(), id) == 0) {
+        ok = true;
+        break;
+      }
+      prev = id;
+    }
+    libssh2_agent_disconnect(agent);
+  }
+  if (agent) libssh2_agent_free(agent);
+  return ok;
+}
+
+// Authentication: the agent, or a key file. Its failures are marked "no-retry": a key or
+// authentication problem will not go away.
+void authenticate(SshSession& s, const config::SshSpec& spec, const std::string& who) {
   std::string user = spec.user.empty() ? (std::getenv("USER") ? std::getenv("USER") : "root") : spec.user;
   if (spec.agent) {
-    LIBSSH2_AGENT* agent = libssh2_agent_init(m_session);
-    bool ok = false;
-    if (agent && libssh2_agent_connect(agent) == 0 && libssh2_agent_list_identities(agent) == 0) {
-      libssh2_agent_publickey *id = nullptr, *prev = nullptr;
-      while (libssh2_agent_get_identity(agent, &id, prev) == 0) {
-        if (libssh2_agent_userauth(agent, user.c_str(), id) == 0) {
-          ok = true;
-          break;
-        }
-        prev = id;
-      }
-      libssh2_agent_disconnect(agent);
-    }
-    if (agent) libssh2_agent_free(agent);
-    if (!ok)
+    if (!authenticate_with_agent(s, user))
       throw Error(ErrorKind::Transport, who + "no key in the SSH agent was accepted for '" + user + "'", "no-retry");
-  } else {
-    std::string identity = expand_home(spec.identity);
-    if (access(identity.c_str(), R_OK) != 0)
-      throw Error(ErrorKind::Transport, who + "cannot read identity file '" + identity + "'", "no-retry");
-    if (libssh2_userauth_publickey_fromfile_ex(m_session, user.c_str(), static_cast<unsigned>(user.size()), nullptr,
-                                               identity.c_str(), nullptr) != 0)
-      throw Error(ErrorKind::Transport,
-                  who + "public key authentication failed for '" + user + "' with " + identity + ": " + last_error(),
-                  "no-retry");
+    return;
   }
+  std::string identity = expand_home(spec.identity);
+  if (access(identity.c_str(), R_OK) != 0)
+    throw Error(ErrorKind::Transport, who + "cannot read identity file '" + identity + "'", "no-retry");
+  if (libssh2_userauth_publickey_fromfile_ex(s.raw(), user.c_str(), static_cast<unsigned>(user.size()), nullptr,
+                                             identity.c_str(), nullptr) != 0)
+    throw Error(ErrorKind::Transport,
+                who + "public key authentication failed for '" + user + "' with " + identity + ": " + s.last_error(),
+                "no-retry");
+}
+
+}  // namespace
+
+void SshSession::connect_once(const config::SshSpec& spec) {
+  std::string who = "cannot connect to '" + m_describe + "': ";
+  m_sock = connect_tcp(spec, who);
+  m_session = libssh2_session_init();
+  libssh2_session_set_timeout(m_session, 30'000);
+  if (libssh2_session_handshake(m_session, m_sock) != 0)
+    throw Error(ErrorKind::Transport, who + "SSH handshake failed: " + last_error(), "retry");
+  ++g_handshakes;
+  check_host_key(*this, spec, who);
+  authenticate(*this, spec, who);
   libssh2_keepalive_config(m_session, 1, 15);
   libssh2_session_set_blocking(m_session, 0);
   m_last_keepalive = std::chrono::steady_clock::now();
@@ -357,114 +385,6 @@ CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
   }
   finish(s, ch, cmd, res);
   return res;
-}
-
-SshTunnel::SshTunnel(std::shared_ptr<SshSession> session, std::string host, int port)
-    : m_session(std::move(session)), m_host(std::move(host)), m_port(port) {
-  m_listen = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);  // loopback only: nobody else reaches the tunnel
-  a.sin_port = 0;
-  if (bind(m_listen, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(m_listen, 16) != 0)
-    throw Error(ErrorKind::Transport, std::string("cannot open a local tunnel port: ") + strerror(errno));
-  socklen_t len = sizeof a;
-  getsockname(m_listen, reinterpret_cast<sockaddr*>(&a), &len);
-  m_local_port = ntohs(a.sin_port);
-  m_thread = std::thread([this] { pump(); });
-}
-
-SshTunnel::~SshTunnel() {
-  m_stop = true;
-  if (m_thread.joinable()) m_thread.join();
-  if (m_listen >= 0) close(m_listen);
-}
-
-void SshTunnel::pump() {
-  struct Link {
-    int fd;
-    LIBSSH2_CHANNEL* ch;
-    std::string to_remote;  // read from the local client, not yet written to the channel
-    bool local_closed = false;
-  };
-  std::vector<Link> links;
-  std::vector<char> buf(1 << 16);
-  auto& s = *m_session;
-  while (!m_stop) {
-    std::vector<pollfd> fds;
-    fds.push_back({m_listen, POLLIN, 0});
-    for (const auto& l : links) fds.push_back({l.fd, static_cast<short>(l.local_closed ? 0 : POLLIN), 0});
-    poll(fds.data(), fds.size(), 5);
-    if (fds[0].revents & POLLIN) {
-      int fd = accept(m_listen, nullptr, nullptr);
-      if (fd >= 0) {
-        LIBSSH2_CHANNEL* ch = nullptr;
-        for (int i = 0; i < 1000 && !ch && !m_stop; ++i) {
-          {
-            std::lock_guard<std::mutex> lock(s.mutex());
-            ch = libssh2_channel_direct_tcpip_ex(s.raw(), m_host.c_str(), m_port, "127.0.0.1", m_local_port);
-            if (!ch && libssh2_session_last_errno(s.raw()) != LIBSSH2_ERROR_EAGAIN) break;
-          }
-          if (!ch) s.wait(20);
-        }
-        if (!ch) {
-          close(fd);
-        } else {
-          fcntl(fd, F_SETFL, O_NONBLOCK);
-          links.push_back({fd, ch, {}, false});
-        }
-      }
-    }
-    for (size_t i = 0; i < links.size(); ++i) {
-      auto& l = links[i];
-      if (!l.local_closed && (fds[i + 1].revents & (POLLIN | POLLHUP | POLLERR))) {
-        ssize_t n = read(l.fd, buf.data(), buf.size());
-        if (n > 0)
-          l.to_remote.append(buf.data(), static_cast<size_t>(n));
-        else if (n == 0 || (errno != EAGAIN && errno != EINTR))
-          l.local_closed = true;
-      }
-    }
-    bool dead_any = false;
-    {
-      std::lock_guard<std::mutex> lock(s.mutex());
-      for (auto& l : links) {
-        while (!l.to_remote.empty()) {
-          ssize_t w = libssh2_channel_write(l.ch, l.to_remote.data(), l.to_remote.size());
-          if (w <= 0) break;
-          l.to_remote.erase(0, static_cast<size_t>(w));
-        }
-        while (true) {
-          ssize_t n = libssh2_channel_read(l.ch, buf.data(), buf.size());
-          if (n <= 0) break;
-          size_t off = 0;
-          while (off < static_cast<size_t>(n)) {
-            ssize_t w = write(l.fd, buf.data() + off, static_cast<size_t>(n) - off);
-            if (w > 0)
-              off += static_cast<size_t>(w);
-            else if (errno == EAGAIN) {
-              pollfd p{l.fd, POLLOUT, 0};
-              poll(&p, 1, 50);
-            } else
-              break;
-          }
-        }
-        if (libssh2_channel_eof(l.ch) || (l.local_closed && l.to_remote.empty())) {
-          libssh2_channel_free(l.ch);
-          close(l.fd);
-          l.fd = -1;
-          dead_any = true;
-        }
-      }
-    }
-    if (dead_any)
-      links.erase(std::remove_if(links.begin(), links.end(), [](const Link& l) { return l.fd < 0; }), links.end());
-  }
-  std::lock_guard<std::mutex> lock(s.mutex());
-  for (auto& l : links) {
-    libssh2_channel_free(l.ch);
-    close(l.fd);
-  }
 }
 
 }  // namespace ferry::transport
