@@ -54,14 +54,16 @@ std::string kubectl_error(const config::KubectlSpec& k, const std::string& what,
 // Runs SCRIPT ($2) in a subshell while a background loop writes a NUL byte to stderr every
 // $1 seconds, so that no proxy, load balancer or kubelet cuts the stream as idle (kubectl exec
 // can then exit 0 while the command goes on in the pod: kubernetes#73056). When the command
-// ends, the loop and its sleep are killed and reaped: nothing is left in the pod.
+// ends, the loop and its sleep are killed and reaped: nothing is left in the pod. A quick command
+// can end before the loop has set its trap: the loop then dies of the TERM itself, and the
+// shell's "Terminated" report of that is sent to /dev/null, not into the command's stderr.
 constexpr const char* k_keepalive_script =
     R"SH({ s=; trap '[ -z "$s" ] || { kill "$s" 2>/dev/null; wait "$s" 2>/dev/null; }; exit 0' TERM
   while sleep "$1" 2>/dev/null & s=$!; wait "$s"; do printf '\0' >&2 || exit 0; done; } </dev/null >/dev/null &
 k=$!
 ( eval "$2" )
 r=$?
-kill "$k" 2>/dev/null; wait "$k"
+kill "$k" 2>/dev/null; wait "$k" 2>/dev/null
 exit "$r")SH";
 
 // The words after `--`: sh -c SCRIPT, wrapped in the keepalive loop unless it is off or the
