@@ -125,6 +125,8 @@ json environment_schema() {
                         {"keep_days", integer(0, 100000, "remove backups older than D days (0: no age rule)")},
                         {"restore", one_of({"transaction", "swap"}, "how ferry rollback restores (transaction)")},
                         {"restore_jobs", integer(1, 64, "pg_restore -j for restore: swap (its host's CPUs)")},
+                        {"restore_lock_timeout",
+                         duration("restore: transaction gives up on a lock held this long (60s), at least 1s")},
                         {"drill", object({{"host", nonempty("the server restore drills run on")},
                                           {"port", integer(1, 65535, "5432")},
                                           {"user", str("the drill's role")},

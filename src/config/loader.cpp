@@ -155,7 +155,8 @@ Service read_service(const Reader& r, const Environment& env, const std::string&
 
 BackupSpec read_backup(const Reader& r, const Environment& env, const YAML::Node& b, const std::string& root,
                        Secrets& secrets, bool resolve) {
-  r.expect_map(b, "backup", {"on", "dir", "format", "jobs", "keep", "keep_days", "restore", "restore_jobs", "drill"});
+  r.expect_map(b, "backup", {"on", "dir", "format", "jobs", "keep", "keep_days", "restore", "restore_jobs",
+                           "restore_lock_timeout", "drill"});
   r.require(b, "backup", "dir");
   BackupSpec spec;
   spec.on = r.str_or(b, "on", "local");
@@ -170,6 +171,9 @@ BackupSpec read_backup(const Reader& r, const Environment& env, const YAML::Node
   spec.keep_days = r.int_or(b, "keep_days", 0, 0, 100000);
   spec.restore = r.one_of(b, "restore", "transaction", {"transaction", "swap"});
   spec.restore_jobs = r.int_or(b, "restore_jobs", 0, 1, 64);       // 0 (unset): its host's CPUs
+  spec.restore_lock_timeout = r.duration_or(b, "restore_lock_timeout", spec.restore_lock_timeout);
+  if (spec.restore_lock_timeout < Millis(1000))
+    r.fail(b["restore_lock_timeout"], "'restore_lock_timeout' must be at least 1s");
   spec.drill = read_drill(r, b["drill"], root, secrets, resolve);  // config/drill_reader.*
   return spec;
 }

@@ -105,6 +105,10 @@ struct BackupSpec {
   // new database, proven, then swapped in by name (falls back to transaction when impossible).
   std::string restore = "transaction";
   int restore_jobs = 0;  // 0: the CPUs of the host that runs pg_restore (asked there)
+  // How long a restore: transaction waits for a lock another session holds before it gives up,
+  // changing nothing (PostgreSQL's lock_timeout in the restore's transaction). At least 1 s:
+  // PostgreSQL's 0 (wait forever) would leave an on-call engineer staring at nothing.
+  Millis restore_lock_timeout{60'000};
   std::optional<DrillSpec> drill;
 };
 

@@ -59,7 +59,9 @@ std::string drop_schemaless(StageContext& ctx) {
 // own can be created.
 std::string pre_sql(StageContext& ctx) {
   std::string pre =
-      "BEGIN;\nSET client_min_messages = warning;\nSET lock_timeout = '60s';\nSET statement_timeout = 0;\n"
+      "BEGIN;\nSET client_min_messages = warning;\nSET lock_timeout = '" +
+      std::to_string(ctx.env.backup->restore_lock_timeout.count()) +
+      "ms';\nSET statement_timeout = 0;\n"
       "SET idle_in_transaction_session_timeout = 0;\nSELECT 'FERRY_TXID ' || "
       "txid_current();\n" +
       drop_schemaless(ctx) +

@@ -211,6 +211,17 @@ TEST_F(ConfigTest, BadDuration) {
             "environments/dev.yaml:7:16: 'timeout' must be a duration like 500ms, 30s, 5m or 1h, found '10 seconds'");
 }
 
+// PostgreSQL reads lock_timeout 0 as "wait forever": a restore must always give up in the end.
+TEST_F(ConfigTest, RestoreLockTimeoutUnderOneSecondIsRefused) {
+  write("environments/dev.yaml", "database:\n  name: app\nbackup:\n  dir: b\n  restore_lock_timeout: 0s\n");
+  EXPECT_EQ(error_of_project(), "environments/dev.yaml:5:25: 'restore_lock_timeout' must be at least 1s");
+  write("environments/dev.yaml", "database:\n  name: app\nbackup:\n  dir: b\n  restore_lock_timeout: 2m\n");
+  auto p = config::load_project(m_root);
+  EXPECT_EQ(p.environments.at("dev").backup->restore_lock_timeout, Millis(120'000));
+  write("environments/dev.yaml", "database:\n  name: app\nbackup:\n  dir: b\n");
+  EXPECT_EQ(config::load_project(m_root).environments.at("dev").backup->restore_lock_timeout, Millis(60'000));
+}
+
 TEST_F(ConfigTest, YamlSyntaxErrorHasAPosition) {
   write("environments/dev.yaml", "database:\n  name: [app\n");
   std::string e = error_of_project();
