@@ -383,7 +383,11 @@ void SshTransport::stop_remote(const std::string& stop_file) {
   Command kill;
   kill.argv = {"sh", "-c", k_stop_script, "ferry-stop", stop_file};
   kill.timeout = std::chrono::seconds(30);
-  run(kill);
+  try {
+    run(kill);
+  } catch (const Error&) {
+    // The session itself is gone (the stop may be why): closing the channel is all that is left.
+  }
 }
 
 CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
