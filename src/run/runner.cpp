@@ -325,6 +325,7 @@ class StageRunner {
   StageOutcome compensate(steps::StageContext& ctx, Saga& saga, const std::string& failure) {
     // A signal during compensation must not stop it: finish the rollback, then exit.
     bool was_interrupted = interrupted();
+    const std::string signal_name = was_interrupted ? interrupt_name() : "";  // before it is cleared
     clear_interrupt();
     set_cancel_target(nullptr);
     auto choice = ctx.driver->rollback_for_run(m_pb, ctx);
@@ -350,7 +351,7 @@ class StageRunner {
       for (const auto& r : undone.remaining) rest += (rest.empty() ? "" : ", ") + r;
       m_rep.message(report::Level::Error, "the undo stopped; not undone: " + rest);
     }
-    if (was_interrupted) m_rep.message(report::Level::Info, "stopped by " + interrupt_name() + " after rolling back");
+    if (was_interrupted) m_rep.message(report::Level::Info, "stopped by " + signal_name + " after rolling back");
     if (diff.empty()) {
       settle_interrupted(ctx);
       if (rolled_back_by_server)

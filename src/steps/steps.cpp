@@ -76,8 +76,14 @@ class RunStep : public Step {
     // Commands on this machine run in the project root; on other hosts, where they land.
     if (ctx.env.connections.at(m_spec.on).type == config::ConnectionType::Local) cmd.cwd = ctx.project.root;
     auto& t = ctx.transports.get(m_spec.on);
+    // A stop (SIGINT/SIGTERM) ends the command and all it started, here or on the far host, and
+    // the stage rolls back: a long `run:` step is never waited for to its own end.
+    cmd.should_stop = [] { return interrupted(); };
     log::debug("run on " + t.describe() + ": " + m_spec.command);
     auto res = t.run(cmd);
+    if (res.stopped)
+      throw Error(ErrorKind::Command, "interrupted by " + interrupt_name() + "; the command was stopped on " +
+                                          t.describe());
     if (res.timed_out)
       throw Error(ErrorKind::Command, "timed out after " + format_duration(*m_spec.timeout) + " on " + t.describe());
     if (res.exit_code != 0)

@@ -2,8 +2,12 @@
 // (pg_dump runs there, the dump never crosses ferry's machine), the backend restarted over
 // ssh and probed through the tunnel; one handshake per host; sshd dying mid-run.
 #include <gtest/gtest.h>
+#include <signal.h>
 
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "support/fixtures.hpp"
@@ -111,6 +115,39 @@ TEST_F(Remote, BackupStreamedOverSshIntoThisMachineAndRestoredBack) {
   ASSERT_EQ(list.size(), 1u);
   EXPECT_EQ(list[0]["file"].get<std::string>().rfind(local_backups, 0), 0u);
   fs::remove_all(local_backups);
+}
+
+// Whether a process whose command line starts with `prefix` runs on this machine (sshd is on
+// loopback: the far host's processes are here too).
+static bool running(const std::string& prefix) {
+  for (const auto& e : fs::directory_iterator("/proc")) {
+    std::ifstream in(e.path() / "cmdline");
+    std::string cmd((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::replace(cmd.begin(), cmd.end(), '\0', ' ');
+    if (cmd.rfind(prefix, 0) == 0) return true;
+  }
+  return false;
+}
+
+// SIGTERM while a `run:` step runs on the far host: the remote command (and all it started) is
+// ended at once, not waited for, and the migration before it is rolled back.
+TEST_F(Remote, SigtermDuringALongRemoteStepEndsItThereAndRollsBack) {
+  project.migration("0001_due", "ALTER TABLE tasks ADD COLUMN due date;", "ALTER TABLE tasks DROP COLUMN due;");
+  project.write("playbooks/promote.yaml",
+                "stages: [stage]\nsteps:\n  - migrate\n  - run: {on: host, command: 'sleep 60.75; echo done-$((1+1))'}\n");
+  Background bg({ferry_binary(), "-C", project.root(), "run", "promote", "--yes"}, {{"NO_COLOR", "1"}});
+  ASSERT_TRUE(wait_until([] { return running("sleep 60.75"); })) << "the remote step never started";
+  auto t0 = std::chrono::steady_clock::now();
+  bg.signal(SIGTERM);
+  auto r = bg.wait();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(30)) << "the stop waited for the command";
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_FALSE(contains(r.out, "done-2")) << r.out;  // its label shows done-$((1+1))
+  EXPECT_TRUE(contains(r.out, "interrupted by SIGTERM; the command was stopped on ssh ")) << r.out;
+  EXPECT_TRUE(contains(r.out, "stopped by SIGTERM after rolling back")) << r.out;  // was "signal 0"
+  EXPECT_FALSE(running("sleep 60.75"));
+  EXPECT_EQ(q("SELECT count(*) FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'due'"),
+            "0");
 }
 
 TEST_F(Remote, SshdDyingMidRunFailsCleanlyAndTheDatabaseIsRolledBack) {
