@@ -76,9 +76,12 @@ class RunStep : public Step {
     // Commands on this machine run in the project root; on other hosts, where they land.
     if (ctx.env.connections.at(m_spec.on).type == config::ConnectionType::Local) cmd.cwd = ctx.project.root;
     auto& t = ctx.transports.get(m_spec.on);
-    // A stop (SIGINT/SIGTERM) ends the command and all it started, here or on the far host, and
-    // the stage rolls back: a long `run:` step is never waited for to its own end.
-    cmd.should_stop = [] { return interrupted(); };
+    // A stop (SIGINT/SIGTERM) ends a command on this machine (its whole process group) and the
+    // stage rolls back. Elsewhere the command is waited for: over ssh a stop cannot end it, and
+    // docker/kubectl exec would end only the client while the command goes on in the container,
+    // so a rollback would run beside it.
+    if (ctx.env.connections.at(m_spec.on).type == config::ConnectionType::Local)
+      cmd.should_stop = [] { return interrupted(); };
     log::debug("run on " + t.describe() + ": " + m_spec.command);
     auto res = t.run(cmd);
     if (res.stopped)

@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -322,10 +321,11 @@ LIBSSH2_CHANNEL* start(SshSession& s, const std::string& remote) {
 
 // Closes the channel and reads the exit status (or signal) into res.
 void finish(SshSession& s, LIBSSH2_CHANNEL* ch, const Command& cmd, CommandResult& res) {
-  // libssh2's close waits for sshd's, which comes once the command has ended (a stopped one
-  // was killed first: SshTransport::stop_remote).
+  // A stopped command is not ended by this: libssh2's close waits for sshd's, and sshd sends it
+  // when the command ends (without a pty nothing signals it, and libssh2 1.10 cannot send a
+  // signal request). So a stop over ssh waits for the command's own end (docs/testing.md).
   blocking(s, [&] { return libssh2_channel_close(ch); });
-  blocking(s, [&] { return libssh2_channel_wait_closed(ch); });
+  if (!res.stopped) blocking(s, [&] { return libssh2_channel_wait_closed(ch); });
   {
     std::lock_guard<std::mutex> lock(s.mutex());
     char* signal = nullptr;
@@ -343,63 +343,13 @@ void finish(SshSession& s, LIBSSH2_CHANNEL* ch, const Command& cmd, CommandResul
   if (res.timed_out && res.exit_code == 0) res.exit_code = 124;
 }
 
-// A command that can be stopped runs under this wrapper. sshd makes each session's command the
-// leader of its own process group, and closing the channel does not end it (no pty, and libssh2
-// 1.10 cannot send a signal): a stop would wait for the command's own end. So the wrapper
-// writes its process group to $1 (a name with a random token, never clobbering a planted file),
-// runs the command ($2) in a subshell and removes the file; a stop kills that group from a
-// second channel (k_stop_script). When the file cannot be written the command still runs, and
-// a stop waits for its end as before.
-constexpr const char* k_stoppable_script =
-    R"SH(g=$$; { read -r _ _ _ _ g _ < /proc/$$/stat; } 2>/dev/null; case $g in ''|*[!0-9]*) g=$$;; esac
-{ set -C; printf '%s\n' "$g" > "$1"; set +C; } 2>/dev/null
-( eval "$2" ); r=$?; rm -f -- "$1"; exit "$r")SH";
-
-// TERM to the group, up to 10 s for it to end, then KILL; the file removed. Only a number
-// above 1 read from the file is ever signalled. `kill -TERM -G`, not `kill -TERM -- -G`: dash's
-// kill takes no `--`.
-constexpr const char* k_stop_script =
-    R"SH(g=$(cat -- "$1" 2>/dev/null); rm -f -- "$1"
-case $g in ''|*[!0-9]*|0|1) exit 3;; esac
-kill -TERM "-$g" 2>/dev/null || exit 0
-i=0; while kill -0 "-$g" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.2; i=$((i+1)); done
-kill -KILL "-$g" 2>/dev/null; exit 0)SH";
-
-std::string stop_file_name() {
-  unsigned char raw[16];
-  if (RAND_bytes(raw, sizeof raw) != 1) throw Error(ErrorKind::Internal, "no random bytes for a stop file name");
-  static const char* hex = "0123456789abcdef";
-  std::string name = "/tmp/.ferry-stop-";
-  for (unsigned char c : raw) {
-    name.push_back(hex[c >> 4]);
-    name.push_back(hex[c & 15]);
-  }
-  return name;
-}
-
 }  // namespace
-
-void SshTransport::stop_remote(const std::string& stop_file) {
-  Command kill;
-  kill.argv = {"sh", "-c", k_stop_script, "ferry-stop", stop_file};
-  kill.timeout = std::chrono::seconds(30);
-  try {
-    run(kill);
-  } catch (const Error&) {
-    // The session itself is gone (the stop may be why): closing the channel is all that is left.
-  }
-}
 
 CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
   if (!m_session) m_session = m_open();
   auto& s = *m_session;
   ChannelStdin in(remote_input(cmd), cmd.stdin_fd);
-  std::string stop_file = cmd.should_stop ? stop_file_name() : "";
-  std::string remote = remote_command(cmd);
-  if (!stop_file.empty())
-    remote = "sh -c " + shell_quote(k_stoppable_script) + " ferry-run " + shell_quote(stop_file) + " " +
-             shell_quote(remote);
-  LIBSSH2_CHANNEL* ch = start(s, remote);
+  LIBSSH2_CHANNEL* ch = start(s, remote_command(cmd));
   CommandResult res;
   auto deadline = cmd.timeout ? std::chrono::steady_clock::now() + *cmd.timeout + std::chrono::seconds(2)
                               : std::chrono::steady_clock::time_point::max();
@@ -421,8 +371,7 @@ CommandResult SshTransport::run(const Command& cmd, const OutputSink& sink) {
     if (cmd.on_tick) cmd.on_tick();
     if (cmd.should_stop && cmd.should_stop()) {
       res.stopped = true;
-      stop_remote(stop_file);  // the command's process group ended: its channel closes at once
-      break;
+      break;  // the channel is closed once the command has ended (finish)
     }
     s.keepalive();
     if (!progress) {

@@ -60,8 +60,6 @@ class SshTransport : public Transport {
   std::string describe() const override { return m_describe; }
 
  private:
-  // Ends a stopped command's whole process group on the remote host, from a second channel.
-  void stop_remote(const std::string& stop_file);
   std::function<std::shared_ptr<SshSession>()> m_open;
   std::shared_ptr<SshSession> m_session;
   std::string m_describe;

@@ -28,8 +28,9 @@ struct Command {
   std::string cwd;  // "" = inherit
   // Called about every 200 ms while the command runs (progress reporting).
   std::function<void()> on_tick;
-  // Polled while the command runs; true stops it (SIGTERM to its process group locally, its
-  // remote process group killed over ssh). The result then has `stopped` set.
+  // Polled while the command runs; true stops it (SIGTERM to its process group locally; over
+  // ssh the channel is closed, which waits for the command's own end; docker and kubectl exec
+  // end the local client only). The result then has `stopped` set.
   std::function<bool()> should_stop;
   // Local only: SIGINT and SIGTERM stay blocked across exec, so a stop sent before the program
   // installed its handlers waits for them instead of killing it half-started. For ferry's own
