@@ -16,6 +16,7 @@ namespace ferry {
 
 namespace {
 std::atomic<int> g_signal{0};
+std::atomic<bool> g_taken{false};  // take_interrupt(): signals are ignored from then on
 std::mutex g_target_mu;  // the signal thread cancels while the main thread may clear the target
 const Cancellable* g_target = nullptr;
 int g_pipe[2] = {-1, -1};  // the handler writes the signal's number; the signal thread reads it
@@ -38,7 +39,7 @@ void signal_thread() {
     // A second signal while compensating is ignored: stopping half-way through a rollback
     // would be worse than finishing it.
     int expected = 0;
-    if (!g_signal.compare_exchange_strong(expected, b)) continue;
+    if (g_taken.load() || !g_signal.compare_exchange_strong(expected, b)) continue;
     std::lock_guard<std::mutex> lock(g_target_mu);
     if (g_target) g_target->cancel();  // pqxx::connection::cancel_query()
   }
@@ -71,7 +72,10 @@ std::string interrupt_name() {
   int s = g_signal.load();
   return s == SIGINT ? "SIGINT" : s == SIGTERM ? "SIGTERM" : "signal " + std::to_string(s);
 }
-void clear_interrupt() { g_signal.store(0); }
+void take_interrupt() {
+  g_taken.store(true);
+  g_signal.store(0);
+}
 void set_cancel_target(const Cancellable* target) {
   std::lock_guard<std::mutex> lock(g_target_mu);
   g_target = target;

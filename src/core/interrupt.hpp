@@ -20,7 +20,9 @@ class Cancellable {
 void install_signal_handlers();
 bool interrupted();            // a signal arrived
 std::string interrupt_name();  // "SIGTERM"
-void clear_interrupt();
+// The stop was taken (a rollback starts): clears interrupted(), and every later SIGINT/SIGTERM
+// of this process is ignored, so a second Ctrl-C cannot cut the rollback half-way.
+void take_interrupt();
 // The connection whose statement a signal cancels (nullptr: none). After it returns, the signal
 // thread no longer uses the previous target: it may be destroyed.
 void set_cancel_target(const Cancellable* target);

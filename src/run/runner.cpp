@@ -326,7 +326,7 @@ class StageRunner {
     // A signal during compensation must not stop it: finish the rollback, then exit.
     bool was_interrupted = interrupted();
     const std::string signal_name = was_interrupted ? interrupt_name() : "";  // before it is cleared
-    clear_interrupt();
+    take_interrupt();
     set_cancel_target(nullptr);
     auto choice = ctx.driver->rollback_for_run(m_pb, ctx);
     if (!steps::recover_connection(ctx)) {

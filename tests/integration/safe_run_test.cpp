@@ -283,6 +283,31 @@ TEST_F(SafeRun, SigtermDuringALongMigrationRollsBack) {
   EXPECT_EQ(q("SELECT outcome FROM ferry.runs"), "rolled_back");
 }
 
+// A second SIGTERM (or a second Ctrl-C) while the rollback runs is ignored: the down SQL is not
+// cut half-way, the rollback finishes and is proven. (Before, the second signal set the flag the
+// rollback had cleared, and the down stopped before its second statement.)
+TEST_F(SafeRun, ASecondSigtermDuringTheRollbackDoesNotCutTheDownSql) {
+  std::string fp = fingerprint();
+  project.migration("0001_a", "ALTER TABLE tasks ADD COLUMN a int;",
+                    "SELECT pg_sleep(3);\nALTER TABLE tasks DROP COLUMN a;");
+  project.migration("0002_slow", "SELECT pg_sleep(30);", "SELECT 1;");
+  playbook("  - migrate: {transaction: each}\n");
+  Background run({ferry_binary(), "-C", project.root(), "run", "promote"});
+  auto running = [&](const std::string& call) {
+    return q("SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%" + call + "%' AND pid <> pg_backend_pid()") ==
+           "1";
+  };
+  ASSERT_TRUE(wait_until([&] { return running("pg_sleep(30)"); }));
+  run.signal(SIGTERM);
+  ASSERT_TRUE(wait_until([&] { return running("pg_sleep(3)"); })) << "the down SQL never started";
+  run.signal(SIGTERM);
+  auto r = run.wait();
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.out, "reverted 1 by down SQL")) << r.out;
+  EXPECT_EQ(fingerprint(), fp);
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations"), "0");
+}
+
 TEST_F(SafeRun, SigtermDuringABackupStopsItAndLeavesNoPartialFile) {
   project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
   playbook("  - backup\n  - migrate\n");
