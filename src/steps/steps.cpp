@@ -73,15 +73,16 @@ class RunStep : public Step {
     add_ferry_env(cmd.env, {ctx.run_id, ctx.playbook.name, ctx.env.name, "", ctx.backup ? ctx.backup->id : "",
                             ctx.backup ? ctx.backup->file : ""});
     cmd.timeout = m_spec.timeout;
-    // Commands on this machine run in the project root; on other hosts, where they land.
-    if (ctx.env.connections.at(m_spec.on).type == config::ConnectionType::Local) cmd.cwd = ctx.project.root;
     auto& t = ctx.transports.get(m_spec.on);
-    // A stop (SIGINT/SIGTERM) ends a command on this machine (its whole process group) and the
-    // stage rolls back. Elsewhere the command is waited for: over ssh a stop cannot end it, and
-    // docker/kubectl exec would end only the client while the command goes on in the container,
-    // so a rollback would run beside it.
-    if (ctx.env.connections.at(m_spec.on).type == config::ConnectionType::Local)
+    if (ctx.env.connections.at(m_spec.on).type == config::ConnectionType::Local) {
+      // Commands on this machine run in the project root; on other hosts, where they land.
+      cmd.cwd = ctx.project.root;
+      // A stop (SIGINT/SIGTERM) ends a command here (its whole process group) and the stage
+      // rolls back. Elsewhere the command is waited for: over ssh a stop cannot end it, and
+      // docker/kubectl exec would end only the client while the command goes on in the
+      // container, so a rollback would run beside it.
       cmd.should_stop = [] { return interrupted(); };
+    }
     log::debug("run on " + t.describe() + ": " + m_spec.command);
     auto res = t.run(cmd);
     if (res.stopped)

@@ -213,8 +213,8 @@ TEST_F(Attack, ASubscriptionIsNamedWhenTheBackupIsTakenAndARestoreChangesNothing
 
 // Another session holds a lock on a table (a long report, an idle transaction): the restore waits
 
-// at most its lock_timeout (60s), then gives up and says so; nothing changed (exit 1).
-// The timeout is backup.restore_lock_timeout (60s by default), 3s here to keep the suite short.
+// at most its lock_timeout, then gives up and says so; nothing changed (exit 1). The timeout is
+// backup.restore_lock_timeout (60s by default), 3s here to keep the suite short.
 TEST_F(Attack, ARestoreBehindALockGivesUpAfterItsLockTimeoutAndChangesNothing) {
   project.env("dev", pg(), "app", "backup:\n  dir: " + dir + "\n  restore_lock_timeout: 3s\n");
   backup();

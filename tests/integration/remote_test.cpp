@@ -136,7 +136,7 @@ TEST_F(Remote, SigtermDuringALongLocalStepEndsItAndRollsBack) {
   project.write("playbooks/promote.yaml",
                 "stages: [stage]\nsteps:\n  - migrate\n  - run: 'sleep 60.75; echo done-$((1+1))'\n");
   Background bg({ferry_binary(), "-C", project.root(), "run", "promote", "--yes"}, {{"NO_COLOR", "1"}});
-  ASSERT_TRUE(wait_until([] { return running("sleep 60.75"); })) << "the remote step never started";
+  ASSERT_TRUE(wait_until([] { return running("sleep 60.75"); })) << "the step never started";
   auto t0 = std::chrono::steady_clock::now();
   bg.signal(SIGTERM);
   auto r = bg.wait();
