@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config
-  libpq-dev libpqxx-dev libssh2-1-dev libssl-dev libyaml-cpp-dev
+  libpq-dev libpqxx-dev libssh2-1-dev libssl-dev libyaml-cpp-dev libzstd-dev
   libboost-dev libboost-filesystem-dev libboost-system-dev
   libspdlog-dev libfmt-dev libcurl4-openssl-dev
   libgtest-dev libgmock-dev nlohmann-json3-dev libcli11-dev libpg-query-dev

@@ -12,6 +12,7 @@
 #include "core/text.hpp"
 #include "db/introspect.hpp"
 #include "core/interrupt.hpp"
+#include "steps/backup_here.hpp"
 #include "steps/backup_internal.hpp"
 #include "steps/baseline.hpp"
 #include "steps/backup_pins.hpp"
@@ -341,34 +342,19 @@ class SnapshotReader {
   std::thread m_thread;  // last: started once the members above exist
 };
 
-// The backup's commands: pg_dump and the script that compresses, hashes and reads it back.
-struct DumpPipeline {
-  bool streamed = false;  // pg_dump on the tools' connection, streamed into the script here
-  transport::Command dump;
-  transport::Command script;
-};
-
-DumpPipeline dump_pipeline(const config::Environment& env, const std::string& id, const std::string& snapshot) {
+// The script that dumps, compresses, hashes and reads back a backup kept on another host (or
+// in directory format, or with pg_dump in a container): it runs on backup.on's host.
+transport::Command dump_script(const config::Environment& env, const std::string& id, const std::string& snapshot) {
   const auto& spec = *env.backup;
+  if (!tools_on_backup_host(env)) {
+    check_streamable(env);  // a custom-format backup streamed here is dump_here's (steps/backup_here.*)
+    throw Error(ErrorKind::Config, env.file + ": backup format 'directory' needs pg_dump on the backup host");
+  }
   std::vector<std::string> dump_args = conn_args(env);
   dump_args.insert(dump_args.end(), {"--exclude-schema=ferry", "--snapshot=" + snapshot, "-d", env.database.name});
-  DumpPipeline p;
-  auto& cmd = p.script;
+  transport::Command cmd;
   cmd.env = tool_env(env);
-  p.streamed = !tools_on_backup_host(env);
-  if (p.streamed) {
-    check_streamable(env);
-    if (spec.format != "custom")
-      throw Error(ErrorKind::Config, env.file + ": backup format 'directory' needs pg_dump on the backup host");
-    p.dump.argv = {"pg_dump", "-Fc", "-Z0"};
-    p.dump.argv.insert(p.dump.argv.end(), dump_args.begin(), dump_args.end());
-    p.dump.env = tool_env(env);
-    cmd.env = {};  // the local pipeline only reads the stream
-    cmd.env["FERRY_DUMP"] = "cat";
-    cmd.env["FERRY_DUMP_RAW"] = "cat";
-    cmd.env["FERRY_VERIFY"] = tool(env, "pg_restore", {"-f", "/dev/null"}, true, /*here=*/true);
-    cmd.argv = {"bash", "-c", k_custom_script, "ferry-backup", spec.dir, id};
-  } else if (spec.format == "custom") {
+  if (spec.format == "custom") {
     dump_args.insert(dump_args.begin(), "-Fc");
     cmd.env["FERRY_DUMP"] = tool(env, "pg_dump", dump_args, false);
     cmd.env["FERRY_DUMP_RAW"] = cmd.env["FERRY_DUMP"] + " -Z0";
@@ -383,42 +369,17 @@ DumpPipeline dump_pipeline(const config::Environment& env, const std::string& id
     cmd.env["FERRY_VERIFY"] = tool(env, "pg_restore", {"-f", "/dev/null"}, false);
     cmd.argv = {"bash", "-c", k_directory_script, "ferry-backup", spec.dir, id};
   }
-  return p;
+  return cmd;
 }
 
-// Runs the pipeline on backup.on, with progress from the partial file's size when it is here.
-transport::CommandResult run_pipeline(StageContext& ctx, DumpPipeline& p, const std::string& id,
-                                      const std::string& step_label) {
-  const auto& env = ctx.env;
-  auto& t = ctx.transports.get(env.backup->on);
-  Stopwatch sw;
-  Millis last_tick{0};
-  std::string partial = env.backup->dir + "/." + id + ".dump.zst.partial";
-  bool local = env.connections.at(env.backup->on).type == config::ConnectionType::Local;
-  p.script.should_stop = [] { return interrupted(); };  // pg_dump changes nothing: stop it at once
-  p.script.on_tick = [&] {
-    if (sw.elapsed() - last_tick < Millis(250)) return;
-    last_tick = sw.elapsed();
-    std::string text = "dumping, " + format_duration(sw.elapsed());
-    struct stat st {};
-    if (local && ::stat(partial.c_str(), &st) == 0) text += ", " + human_size(st.st_size) + " written";
-    ctx.reporter.step_progress(step_label, text);
-  };
-  if (!p.streamed) return t.run(p.script);
-  auto& at = ctx.transports.get(env.database.tools);
-  auto [produced, consumed] = pipe_through(at, p.dump, t, p.script);
-  if (!produced.ok())
-    throw Error(ErrorKind::Command, "pg_dump failed on " + at.describe() + " (exit " +
-                                        std::to_string(produced.exit_code) + "): " + error_summary(produced.err));
-  return consumed;
-}
-
-// The script's last line, FERRY_BACKUP SIZE SHA256 COMPRESSION PATH, into the sidecar.
-void read_script_result(const transport::CommandResult& res, const std::string& where, BackupMeta& meta) {
+// The script's last line, FERRY_BACKUP SIZE SHA256 COMPRESSION PATH, as an outcome.
+DumpOutcome script_outcome(const transport::CommandResult& res) {
+  DumpOutcome o;
   auto line = res.out.find("FERRY_BACKUP ");
   if (!res.ok() || line == std::string::npos) {
-    std::string why = res.last_line();
-    throw Error(ErrorKind::Command, "backup failed on " + where + (why.empty() ? "" : ": " + why));
+    o.error = res.last_line();
+    if (o.error.empty()) o.error = "the backup script ended with exit " + std::to_string(res.exit_code);
+    return o;
   }
   std::string rest = trim(res.out.substr(line + 13));
   char sum[65] = {0}, comp[16] = {0};
@@ -426,10 +387,32 @@ void read_script_result(const transport::CommandResult& res, const std::string& 
   std::vector<char> path(rest.size() + 1);
   if (std::sscanf(rest.c_str(), "%lld %64s %15s %[^\n]", &size, sum, comp, path.data()) != 4)
     throw Error(ErrorKind::Internal, "unexpected backup output: " + rest);
-  meta.size = size;
-  meta.sha256 = sum;
-  meta.compression = comp;
-  meta.file = path.data();
+  o.size = size;
+  o.sha256 = sum;
+  o.compression = comp;
+  o.file = path.data();
+  return o;
+}
+
+// Runs the script on backup.on, with progress from the partial file's size when it is here.
+DumpOutcome run_script(StageContext& ctx, const std::string& id, const std::string& snapshot,
+                       const std::string& step_label) {
+  const auto& env = ctx.env;
+  auto script = dump_script(env, id, snapshot);
+  Stopwatch sw;
+  Millis last_tick{0};
+  std::string partial = env.backup->dir + "/." + id + ".dump.zst.partial";
+  bool local = env.connections.at(env.backup->on).type == config::ConnectionType::Local;
+  script.should_stop = [] { return interrupted(); };  // pg_dump changes nothing: stop it at once
+  script.on_tick = [&] {
+    if (sw.elapsed() - last_tick < Millis(250)) return;
+    last_tick = sw.elapsed();
+    std::string text = "dumping, " + format_duration(sw.elapsed());
+    struct stat st {};
+    if (local && ::stat(partial.c_str(), &st) == 0) text += ", " + human_size(st.st_size) + " written";
+    ctx.reporter.step_progress(step_label, text);
+  };
+  return script_outcome(ctx.transports.get(env.backup->on).run(script));
 }
 
 }  // namespace
@@ -451,11 +434,15 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   } end_snapshot{ctx.db};
   std::string snapshot = open_snapshot(ctx, meta);
   SnapshotReader reader(ctx, meta);
-  auto pipeline = dump_pipeline(env, meta.id, snapshot);
-  auto res = run_pipeline(ctx, pipeline, meta.id, step_label);
+  auto out = dumps_here(env) ? dump_here(ctx, meta.id, snapshot, step_label)
+                             : run_script(ctx, meta.id, snapshot, step_label);
   reader.finish();
   auto& t = ctx.transports.get(env.backup->on);
-  read_script_result(res, t.describe(), meta);
+  if (!out.error.empty()) throw Error(ErrorKind::Command, "backup failed on " + t.describe() + ": " + out.error);
+  meta.size = out.size;
+  meta.sha256 = out.sha256;
+  meta.compression = out.compression;
+  meta.file = out.file;
   meta.time = now_iso8601();
   meta.verified = true;
   t.put_file(env.backup->dir + "/" + meta.id + ".json", backup_to_json(meta, true).dump(2) + "\n", 0600);

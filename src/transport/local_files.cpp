@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "transport/local_partial_file.hpp"
 #include "transport/transport.hpp"
 
 namespace ferry::transport {
@@ -193,6 +194,61 @@ bool LocalTransport::remove(const std::string& dir, const std::string& name) {
   std::error_code ec;  // remove_all never follows a symlink: it removes the link itself
   std::filesystem::remove_all(std::filesystem::path(dir) / name, ec);
   return !ec;
+}
+
+bool make_directories(const std::string& dir, int mode) {
+  struct stat st {};
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return true;
+    errno = ENOTDIR;
+    return false;
+  }
+  for (size_t pos = 1; pos != std::string::npos;) {
+    pos = dir.find('/', pos + 1);
+    std::string part = dir.substr(0, pos);
+    if (::mkdir(part.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) return false;
+  }
+  return ::stat(dir.c_str(), &st) == 0 && (S_ISDIR(st.st_mode) || (errno = ENOTDIR, false));
+}
+
+LocalPartialFile::LocalPartialFile(const std::string& partial, const std::string& final_path)
+    : m_partial(partial), m_final(final_path) {
+  m_fd = ::open(partial.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (m_fd < 0) {
+    std::string dir = std::filesystem::path(partial).parent_path().string();
+    throw Error(ErrorKind::Command, "cannot write in backup directory " + dir + ": " + why(errno));
+  }
+}
+
+LocalPartialFile::~LocalPartialFile() {
+  if (m_fd >= 0) ::close(m_fd);
+  if (!m_published) ::unlink(m_partial.c_str());
+}
+
+bool LocalPartialFile::write(const char* data, size_t len) {
+  if (m_errno != 0) return false;
+  if (!write_all(m_fd, data, len)) {
+    m_errno = errno ? errno : EIO;
+    return false;
+  }
+  m_size += static_cast<long long>(len);
+  return true;
+}
+
+void LocalPartialFile::publish() {
+  auto fail = [&](const std::string& what, int err) {
+    throw Error(ErrorKind::Command, what + " '" + m_final + "' on local: " + why(err));
+  };
+  if (m_errno != 0) fail("cannot write", m_errno);
+  if (::fsync(m_fd) != 0) fail("cannot write", errno);
+  int fd = m_fd;
+  m_fd = -1;
+  if (::close(fd) != 0) fail("cannot write", errno);
+  // As `mv -T`: a symlink planted at the final name is replaced, never followed.
+  if (::rename(m_partial.c_str(), m_final.c_str()) != 0) fail("cannot create", errno);
+  m_published = true;
+  DirFd dir(std::filesystem::path(m_final).parent_path().string());
+  if (dir.fd >= 0) ::fsync(dir.fd);  // the new name durable too
 }
 
 }  // namespace ferry::transport

@@ -1,0 +1,32 @@
+// The backup pipeline run inside ferry when the backup is kept on this machine (backup.on is a
+// local connection, custom format): pg_dump's stdout (here, or streamed from database.tools'
+// connection) is compressed with libzstd, written to the partial file and hashed (sha256) as
+// it comes, and the compressed bytes are decompressed again into `pg_restore -f /dev/null`, so
+// the verification reads back the very bytes that go into the file, whole. Three processes
+// (ferry, pg_dump, pg_restore) where the shell pipeline, which remote hosts keep, runs about a
+// dozen. Not a public API: steps/backup.cpp uses it.
+#pragma once
+#include <string>
+
+#include "steps/context.hpp"
+
+namespace ferry::steps::detail {
+
+// What a pipeline (this one or the script) produced: the published file, or why there is none.
+struct DumpOutcome {
+  std::string error;  // empty: the backup is written, verified and published
+  long long size = 0;
+  std::string sha256;
+  std::string compression;
+  std::string file;
+};
+
+// True when the backup is taken by dump_here rather than by a script on backup.on's host.
+bool dumps_here(const config::Environment& env);
+
+// Runs the pipeline for backup `id` in the exported `snapshot`. A stop (SIGINT/SIGTERM) ends
+// pg_dump and pg_restore at once; the partial file is removed on every failure.
+DumpOutcome dump_here(StageContext& ctx, const std::string& id, const std::string& snapshot,
+                      const std::string& step_label);
+
+}  // namespace ferry::steps::detail
