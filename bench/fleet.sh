@@ -15,7 +15,8 @@
 # project, connect, lock, ledger, baseline: until its first step), each step, and its end (proof,
 # ledger, exit; between steps too). Peak connections on the server (pg_stat_activity by application_name
 # ferry/RUN_ID/DATABASE, sampled every 50 ms) are printed beside it.
-# Times are printed, never asserted. Knobs: FLEET_N, SMALL_N, PARALLEL (8), RUNS (1).
+# Times are printed, never asserted. Knobs: FLEET_N, SMALL_N, PARALLEL (8), RUNS (1); FERRY_BIN_B: a
+# second build, run `parallel: PARALLEL` in every round right after the first (A/B on one cluster).
 source "$(dirname "$0")/lib.sh"
 FLEET_N=${FLEET_N:-1000}
 SMALL_N=${SMALL_N:-$((FLEET_N / 10))}
@@ -134,11 +135,11 @@ watch_sessions() {
   echo "$peak" > "$W/peak-sessions"
 }
 
-# ferry_run PLAYBOOK: prints "ms parent_peak_kb tree_peak_kb"
+# ferry_run PLAYBOOK [BINARY]: prints "ms parent_peak_kb tree_peak_kb"
 ferry_run() {
-  local t0 t1 tp child hwm=0 v
+  local t0 t1 tp child hwm=0 v bin=${2:-$FERRY}
   t0=$(date +%s%N)
-  /usr/bin/time -f '%M' -o "$W/time.out" "$FERRY" -C "$W/project" --state-dir "$W/state" run "$1" --yes \
+  /usr/bin/time -f '%M' -o "$W/time.out" "$bin" -C "$W/project" --state-dir "$W/state" run "$1" --yes \
     > "$W/ferry.out" 2>&1 &
   tp=$!
   while kill -0 "$tp" 2>/dev/null; do
@@ -163,7 +164,7 @@ fi
 
 declare -A T RSS TREE SESS
 bench_size() {  # N WITH_SERIAL
-  local n=$1 serial=$2 f=() p=() s=() out wpid
+  local n=$1 serial=$2 f=() p=() s=() b=() out wpid
   use_names "$n"
   for _ in $(seq 1 "$RUNS"); do
     reset; f+=("$(time_ms floor)")
@@ -173,6 +174,7 @@ bench_size() {  # N WITH_SERIAL
       touch "$W/stop-watch"; wait "$wpid"; SESS[$n]=$(cat "$W/peak-sessions")
       ((n == SMALL_N)) && breakdown > "$W/breakdown.txt"
       RSS[$n]=$(echo "$out" | cut -d' ' -f2); TREE[$n]=$(echo "$out" | cut -d' ' -f3)
+      if [ -n "${FERRY_BIN_B:-}" ]; then reset; out=$(ferry_run "p$PARALLEL" "$FERRY_BIN_B"); b+=("${out%% *}"); fi
       if ((serial)); then reset; out=$(ferry_run p1); s+=("${out%% *}"); fi
     fi
   done
@@ -180,6 +182,7 @@ bench_size() {  # N WITH_SERIAL
   ((FERRY_OK)) || return 0
   T[ferry$n]=$(median "${p[@]}")
   ((serial)) && T[serial$n]=$(median "${s[@]}")
+  [ -n "${FERRY_BIN_B:-}" ] && T[b$n]=$(median "${b[@]}")
   return 0
 }
 bench_size "$SMALL_N" 1
@@ -195,6 +198,8 @@ for n in "${SIZES[@]}"; do
   ((FERRY_OK)) || continue
   printf 'N=%-5s ferry parallel %-2s        %8s ms  %s of the floor; peak RSS: parent %s kB, largest in tree %s kB\n' \
     "$n" "$PARALLEL" "${T[ferry$n]}" "$(ratio "${T[ferry$n]}" "${T[floor$n]}")" "${RSS[$n]}" "${TREE[$n]}"
+  [ -n "${T[b$n]:-}" ] && printf 'N=%-5s B: %s parallel %-2s  %8s ms  %s of the floor, %s of A\n' \
+    "$n" "$FERRY_BIN_B" "$PARALLEL" "${T[b$n]}" "$(ratio "${T[b$n]}" "${T[floor$n]}")" "$(ratio "${T[b$n]}" "${T[ferry$n]}")"
   [ -n "${T[serial$n]:-}" ] && printf 'N=%-5s ferry parallel 1          %8s ms  %s of the floor, %s of parallel %s\n' \
     "$n" "${T[serial$n]}" "$(ratio "${T[serial$n]}" "${T[floor$n]}")" "$(ratio "${T[serial$n]}" "${T[ferry$n]}")" "$PARALLEL"
 done

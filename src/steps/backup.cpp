@@ -439,6 +439,13 @@ BackupMeta take_backup(StageContext& ctx, const std::string& step_label) {
   reader.finish();
   auto& t = ctx.transports.get(env.backup->on);
   if (!out.error.empty()) throw Error(ErrorKind::Command, "backup failed on " + t.describe() + ": " + out.error);
+  if (out.pending) {
+    try {
+      out.pending->publish();
+    } catch (const Error& e) {
+      throw Error(ErrorKind::Command, "backup failed on " + t.describe() + ": " + e.what());
+    }
+  }
   meta.size = out.size;
   meta.sha256 = out.sha256;
   meta.compression = out.compression;

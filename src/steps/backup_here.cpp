@@ -6,7 +6,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <optional>
+#include <memory>
 #include <thread>
 
 #include "compress/zstd.hpp"
@@ -30,14 +30,20 @@ class VerifierPipe {
     if (pipe2(p, O_CLOEXEC) != 0) throw Error(ErrorKind::Internal, "pipe failed: " + std::string(strerror(errno)));
     m_fd = p[1];
     cmd.stdin_fd = p[0];  // owned by the transport from here
-    m_thread = std::thread([this, &at, cmd = std::move(cmd)] {
-      try {
-        m_result = at.run(cmd);
-      } catch (const std::exception& e) {
-        m_result.exit_code = 127;
-        m_result.err = e.what();
-      }
-    });
+    try {
+      m_thread = std::thread([this, &at, cmd = std::move(cmd)] {
+        try {
+          m_result = at.run(cmd);
+        } catch (const std::exception& e) {
+          m_result.exit_code = 127;
+          m_result.err = e.what();
+        }
+      });
+    } catch (...) {
+      ::close(p[0]);
+      ::close(p[1]);
+      throw;
+    }
   }
   ~VerifierPipe() { close_and_wait(); }
   bool write(const char* d, size_t n) {
@@ -80,108 +86,162 @@ transport::Command dump_command(const config::Environment& env, const std::strin
 
 std::string why(int err) { return std::strerror(err); }
 
+bool zstd_installed() {
+  static const bool installed = !transport::find_on_path("zstd").empty();
+  return installed;
+}
+
 }  // namespace
 
 bool dumps_here(const config::Environment& env) {
   return env.backup->format == "custom" &&
          env.connections.at(env.backup->on).type == config::ConnectionType::Local &&
-         (env.database.tools == env.backup->on || !tools_on_backup_host(env));
+         (env.database.tools == env.backup->on || !tools_on_backup_host(env)) && zstd_installed();
 }
 
-DumpOutcome dump_here(StageContext& ctx, const std::string& id, const std::string& snapshot,
-                      const std::string& step_label) {
+namespace {
+
+// The stream's path: pg_dump's bytes -> libzstd -> the file and sha256 -> libzstd again ->
+// pg_restore. The first failure of ours (the file, the compressor, the verifier's pipe) is kept
+// and stops pg_dump (`failed`).
+class Stream {
+ public:
+  Stream(transport::LocalPartialFile& file, VerifierPipe& verifier)
+      : m_file(file),
+        m_verifier(verifier),
+        m_readback([this](const char* d, size_t n) {
+          if (!m_verifier.write(d, n)) failed = true;
+        }),
+        m_zstd(1, 2, [this](const char* d, size_t n) { compressed(d, n); }) {}
+  void write(const char* d, size_t n) {
+    if (failed) return;
+    try {
+      m_zstd.write(d, n);
+    } catch (const Error& e) {
+      fail(m_compress_error, e.what());
+    }
+  }
+  // Ends the frame and the read-back's input.
+  void finish() {
+    try {
+      m_zstd.finish();
+    } catch (const Error& e) {
+      fail(m_compress_error, e.what());
+    }
+    if (failed) return;
+    try {
+      m_readback.finish();
+    } catch (const Error& e) {
+      fail(m_readback_error, e.what());
+    }
+  }
+  std::string sha256() { return m_sha.hex_digest(); }
+  const std::string& compress_error() const { return m_compress_error; }
+  const std::string& readback_error() const { return m_readback_error; }
+  std::atomic<bool> failed{false};
+
+ private:
+  void compressed(const char* d, size_t n) {
+    if (failed) return;
+    if (!m_file.write(d, n)) {
+      failed = true;
+      return;
+    }
+    m_sha.update(d, n);
+    try {
+      m_readback.write(d, n);
+    } catch (const Error& e) {  // never expected: the bytes are our own
+      fail(m_readback_error, e.what());
+    }
+  }
+  void fail(std::string& slot, const std::string& what) {
+    if (slot.empty()) slot = what;
+    failed = true;
+  }
+  transport::LocalPartialFile& m_file;
+  VerifierPipe& m_verifier;
+  Sha256 m_sha;
+  std::string m_compress_error, m_readback_error;
+  compress::ZstdDecompressor m_readback;
+  compress::ZstdCompressor m_zstd;  // last: its sink uses the members above
+};
+
+// What went wrong, first cause first: the file (the disk), our compressor, pg_dump (unless we
+// stopped it), then the read-back. "" when the backup is whole and verified.
+std::string verdict(const transport::LocalPartialFile& file, const Stream& stream,
+                    const transport::CommandResult& produced, bool stopped_by_us, const std::string& dumped_at,
+                    const transport::CommandResult& verified, bool pipe_broken) {
+  if (file.error() != 0) {
+    int e = file.error();
+    return "writing the backup failed: " + why(e) + (e == ENOSPC || e == EDQUOT ? " (is the disk full?)" : "");
+  }
+  if (!stream.compress_error().empty()) return "compressing the backup failed: " + stream.compress_error();
+  if (!stopped_by_us && (!produced.ok() || produced.stopped))
+    return "pg_dump failed" + dumped_at + " (exit " + std::to_string(produced.exit_code) +
+           "): " + error_summary(produced.err);
+  if (!stream.readback_error().empty() || !verified.ok() || pipe_broken) {
+    std::string why_not = stream.readback_error();
+    if (why_not.empty()) why_not = verified.last_line();
+    if (why_not.empty()) why_not = "it ended with exit " + std::to_string(verified.exit_code);
+    return "verification failed: pg_restore could not read the dump back: " + why_not;
+  }
+  return "";
+}
+
+void run_here(StageContext& ctx, const std::string& id, const std::string& snapshot,
+              const std::string& step_label, DumpOutcome& o) {
   const auto& env = ctx.env;
   const std::string& dir = env.backup->dir;
-  bool here = env.database.tools == env.backup->on;
-  DumpOutcome o;
   if (!transport::make_directories(dir, 0700)) {
     int err = errno;
     o.error = "cannot create backup directory " + dir + ": " + why(err);
-    return o;
+    return;
   }
   o.compression = "zstd";
   o.file = dir + "/" + id + ".dump.zst";
-  std::optional<transport::LocalPartialFile> opened;
-  try {
-    opened.emplace(dir + "/." + id + ".dump.zst.partial", o.file);
-  } catch (const Error& e) {
-    o.error = e.what();  // a file planted at the partial name, or no right to write here
-    return o;
-  }
-  auto& file = *opened;
+  auto file = std::make_shared<transport::LocalPartialFile>(dir + "/." + id + ".dump.zst.partial", o.file);
 
   transport::Command verify;
   verify.argv = {local_client_tool("pg_restore").path, "-f", "/dev/null"};
   verify.should_stop = [] { return interrupted(); };
   VerifierPipe verifier(ctx.transports.get(env.backup->on), std::move(verify));
+  Stream stream(*file, verifier);
 
-  std::atomic<bool> failed{false};  // ours: the file or the verifier; pg_dump is stopped then
-  Sha256 sha;
-  compress::ZstdDecompressor readback([&](const char* d, size_t n) {
-    if (!verifier.write(d, n)) failed = true;
-  });
-  compress::ZstdCompressor zstd(1, 2, [&](const char* d, size_t n) {
-    if (failed) return;
-    if (!file.write(d, n)) {
-      failed = true;
-      return;
-    }
-    sha.update(d, n);
-    readback.write(d, n);
-  });
-
+  bool here = env.database.tools == env.backup->on;
+  auto dump = dump_command(env, snapshot, here);
+  dump.should_stop = [&] { return interrupted() || stream.failed; };  // pg_dump changes nothing: stop it at once
   Stopwatch sw;
   Millis last_tick{0};
-  std::atomic<long long> written{0};
-  auto dump = dump_command(env, snapshot, here);
-  dump.should_stop = [&] { return interrupted() || failed; };  // pg_dump changes nothing: stop it at once
   dump.on_tick = [&] {
     if (sw.elapsed() - last_tick < Millis(250)) return;
     last_tick = sw.elapsed();
     ctx.reporter.step_progress(step_label, "dumping, " + format_duration(sw.elapsed()) + ", " +
-                                               human_size(written) + " written");
+                                               human_size(file->size()) + " written");
   };
   auto& dump_at = ctx.transports.get(env.database.tools);
-  std::string readback_error;  // libzstd's complaint, never expected: the bytes are our own
-  auto produced = dump_at.run(dump, [&](const char* d, size_t n) {
-    if (failed) return;
-    try {
-      zstd.write(d, n);
-    } catch (const Error& e) {
-      readback_error = e.what();
-      failed = true;
-    }
-    written = file.size();
-  });
-  bool ours = failed;
-  if (!ours && produced.ok()) {
-    try {
-      zstd.finish();
-      readback.finish();
-    } catch (const Error& e) {
-      readback_error = e.what();
-    }
-  }
+  auto produced = dump_at.run(dump, [&](const char* d, size_t n) { stream.write(d, n); });
+  bool stopped_by_us = stream.failed;
+  if (!stopped_by_us && produced.ok() && !produced.stopped) stream.finish();
   const auto& verified = verifier.close_and_wait();
-  if (file.error() != 0) {
-    o.error = "writing the backup failed: " + why(file.error()) + ": is the disk full?";
-  } else if (!ours && !produced.ok()) {
-    std::string where = here ? "" : " on " + dump_at.describe();
-    o.error = "pg_dump failed" + where + " (exit " + std::to_string(produced.exit_code) +
-              "): " + error_summary(produced.err);
-  } else if (!readback_error.empty() || !verified.ok() || verifier.broken()) {
-    std::string why_not = readback_error.empty() ? verified.last_line() : readback_error;
-    o.error = "verification failed: pg_restore could not read the dump back: " + why_not;
-  }
-  if (!o.error.empty()) return o;
+  o.error = verdict(*file, stream, produced, stopped_by_us, here ? "" : " on " + dump_at.describe(), verified,
+                    verifier.broken());
+  if (!o.error.empty()) return;
+  o.size = file->size();
+  o.sha256 = stream.sha256();
+  o.pending = std::move(file);
+}
+
+}  // namespace
+
+DumpOutcome dump_here(StageContext& ctx, const std::string& id, const std::string& snapshot,
+                      const std::string& step_label) {
+  DumpOutcome o;
   try {
-    file.publish();
-  } catch (const Error& e) {
+    run_here(ctx, id, snapshot, step_label, o);
+  } catch (const std::exception& e) {  // pg_dump not found, a planted partial file, no pipe: no backup
     o.error = e.what();
-    return o;
+    o.pending.reset();
   }
-  o.size = file.size();
-  o.sha256 = sha.hex_digest();
   return o;
 }
 

@@ -203,12 +203,15 @@ bool make_directories(const std::string& dir, int mode) {
     errno = ENOTDIR;
     return false;
   }
-  for (size_t pos = 1; pos != std::string::npos;) {
-    pos = dir.find('/', pos + 1);
+  for (size_t pos = dir.find('/', 1);; pos = dir.find('/', pos + 1)) {
     std::string part = dir.substr(0, pos);
-    if (::mkdir(part.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) return false;
+    if (!part.empty() && ::mkdir(part.c_str(), static_cast<mode_t>(mode)) != 0 && errno != EEXIST) return false;
+    if (pos == std::string::npos) break;
   }
-  return ::stat(dir.c_str(), &st) == 0 && (S_ISDIR(st.st_mode) || (errno = ENOTDIR, false));
+  if (::stat(dir.c_str(), &st) != 0) return false;
+  if (S_ISDIR(st.st_mode)) return true;
+  errno = ENOTDIR;
+  return false;
 }
 
 LocalPartialFile::LocalPartialFile(const std::string& partial, const std::string& final_path)
@@ -237,7 +240,7 @@ bool LocalPartialFile::write(const char* data, size_t len) {
 
 void LocalPartialFile::publish() {
   auto fail = [&](const std::string& what, int err) {
-    throw Error(ErrorKind::Command, what + " '" + m_final + "' on local: " + why(err));
+    throw Error(ErrorKind::Command, what + " " + m_final + ": " + why(err));
   };
   if (m_errno != 0) fail("cannot write", m_errno);
   if (::fsync(m_fd) != 0) fail("cannot write", errno);
