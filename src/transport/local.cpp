@@ -230,7 +230,10 @@ class Session {
 std::string find_on_path(const std::string& program) { return bp::search_path(program).string(); }
 
 CommandResult LocalTransport::run(const Command& cmd, const OutputSink& sink) {
-  if (cmd.argv.empty()) throw Error(ErrorKind::Internal, "empty command");
+  if (cmd.argv.empty()) {
+    if (cmd.stdin_fd >= 0) ::close(cmd.stdin_fd);  // ours from the call on: a writer sees EPIPE
+    throw Error(ErrorKind::Internal, "empty command");
+  }
   ignore_sigpipe_once();
   return Session(cmd, sink).run();
 }
