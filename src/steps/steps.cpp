@@ -11,6 +11,10 @@ namespace ferry::steps {
 
 namespace {
 
+// How long a `run:` step on this machine has after a stop's SIGTERM before its process group
+// gets SIGKILL (docs/reference.md).
+constexpr Millis k_run_kill_after{10000};
+
 // Restores this run's backup for an undo; the restore reports its own line.
 std::string restore_for_undo(StageContext& ctx, const std::string& why) {
   if (!restore_run_backup(ctx, why)) throw Error(ErrorKind::Command, "the database could not be restored");
@@ -82,6 +86,7 @@ class RunStep : public Step {
       // docker/kubectl exec would end only the client while the command goes on in the
       // container, so a rollback would run beside it.
       cmd.should_stop = [] { return interrupted(); };
+      cmd.kill_after_stop = k_run_kill_after;  // one that ignores SIGTERM is not waited for without end
     }
     log::debug("run on " + t.describe() + ": " + m_spec.command);
     auto res = t.run(cmd);

@@ -186,15 +186,21 @@ class Session {
     if (m_cmd.should_stop && !m_res.stopped && m_cmd.should_stop()) {
       m_res.stopped = true;
       ::kill(-m_group.native_handle(), SIGTERM);  // the process group: the script and all it started
+      if (m_cmd.kill_after_stop) m_kill_at = Clock::now() + *m_cmd.kill_after_stop;
     }
     auto now = Clock::now();
+    if (now >= m_kill_at) {  // it ignored the SIGTERM
+      std::error_code ec;
+      m_group.terminate(ec);  // SIGKILL to the whole group
+      return done();
+    }
     if (now >= m_deadline) {
       m_res.timed_out = true;
       std::error_code ec;
       m_group.terminate(ec);  // SIGKILL to the whole group
       return done();
     }
-    m_timer.expires_after(std::min<Clock::duration>(k_tick, m_deadline - now));
+    m_timer.expires_after(std::min<Clock::duration>({k_tick, m_deadline - now, m_kill_at - now}));
     m_timer.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) tick();
     });
@@ -222,6 +228,7 @@ class Session {
   std::array<char, 1 << 16> m_out_buf{}, m_err_buf{};
   int m_open_streams = 2;
   Clock::time_point m_deadline;
+  Clock::time_point m_kill_at = Clock::time_point::max();  // set by a stop with kill_after_stop
   CommandResult m_res;
 };
 

@@ -32,6 +32,10 @@ struct Command {
   // ssh the channel is closed, which waits for the command's own end; docker and kubectl exec
   // end the local client only). The result then has `stopped` set.
   std::function<bool()> should_stop;
+  // Local only: after a stop, SIGKILL to the process group when the command is still running
+  // this long after the SIGTERM, so a command that ignores SIGTERM is not waited for without
+  // end. Unset: waited for (a fleet member rolling back after its SIGTERM must never be killed).
+  std::optional<Millis> kill_after_stop;
   // Local only: SIGINT and SIGTERM stay blocked across exec, so a stop sent before the program
   // installed its handlers waits for them instead of killing it half-started. For ferry's own
   // children (fleet members): install_signal_handlers() unblocks them.

@@ -150,6 +150,27 @@ TEST_F(Remote, SigtermDuringALongLocalStepEndsItAndRollsBack) {
             "0");
 }
 
+// The same with a command that ignores SIGTERM (its shell and what it started): it gets SIGKILL
+// 10 s after the SIGTERM instead of being waited for to its end, and the stage rolls back.
+TEST_F(Remote, ALocalStepThatIgnoresSigtermIsKilledAfterItsGraceAndRollsBack) {
+  project.migration("0001_due", "ALTER TABLE tasks ADD COLUMN due date;", "ALTER TABLE tasks DROP COLUMN due;");
+  project.write("playbooks/promote.yaml",
+                "stages: [stage]\nsteps:\n  - migrate\n  - run: \"trap '' TERM; sleep 90.25; echo done-$((1+1))\"\n");
+  Background bg({ferry_binary(), "-C", project.root(), "run", "promote", "--yes"}, {{"NO_COLOR", "1"}});
+  ASSERT_TRUE(wait_until([] { return running("sleep 90.25"); })) << "the step never started";
+  auto t0 = std::chrono::steady_clock::now();
+  bg.signal(SIGTERM);
+  auto r = bg.wait();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(60)) << "the stop waited for the command";
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_FALSE(contains(r.out, "done-2")) << r.out;
+  EXPECT_TRUE(contains(r.out, "interrupted by SIGTERM; the command was stopped on local")) << r.out;
+  EXPECT_TRUE(contains(r.out, "stopped by SIGTERM after rolling back")) << r.out;
+  EXPECT_FALSE(running("sleep 90.25"));
+  EXPECT_EQ(q("SELECT count(*) FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'due'"),
+            "0");
+}
+
 TEST_F(Remote, SshdDyingMidRunFailsCleanlyAndTheDatabaseIsRolledBack) {
   // The database is reached directly here, so it stays reachable when ssh goes away.
   project.write("environments/stage.yaml", "connections:\n" + sshd.connection_yaml("host") +
