@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "core/fd_io.hpp"
 #include "core/text.hpp"
 #include "db/introspect.hpp"
 #include "core/interrupt.hpp"
@@ -94,15 +95,7 @@ std::pair<transport::CommandResult, transport::CommandResult> pipe_through(trans
   transport::CommandResult produced;
   try {
     produced = producer_at.run(producer, [&](const char* d, size_t n) {
-      while (n > 0 && !broken) {
-        ssize_t w = write(p[1], d, n);
-        if (w > 0) {
-          d += w;
-          n -= static_cast<size_t>(w);
-        } else if (errno != EINTR) {
-          broken = true;  // the consumer is gone; its result says why
-        }
-      }
+      if (!broken && !write_all(p[1], d, n)) broken = true;  // the consumer is gone; its result says why
     });
   } catch (...) {
     close(p[1]);

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "compress/zstd.hpp"
+#include "core/fd_io.hpp"
 #include "core/interrupt.hpp"
 #include "core/text.hpp"
 #include "steps/backup_internal.hpp"
@@ -47,15 +48,7 @@ class VerifierPipe {
   }
   ~VerifierPipe() { close_and_wait(); }
   bool write(const char* d, size_t n) {
-    while (n > 0 && !m_broken) {
-      ssize_t w = ::write(m_fd, d, n);
-      if (w > 0) {
-        d += w;
-        n -= static_cast<size_t>(w);
-      } else if (errno != EINTR) {
-        m_broken = true;
-      }
-    }
+    if (!m_broken && !write_all(m_fd, d, n)) m_broken = true;
     return !m_broken;
   }
   bool broken() const { return m_broken; }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "core/fd_io.hpp"
 #include "transport/transport.hpp"
 
 namespace ferry::transport {
@@ -91,15 +92,7 @@ void Transport::fetch_to_local(const std::string& path, const std::string& local
   CommandResult r;
   try {
     r = run(c, [&](const char* d, size_t n) {
-      while (n > 0 && !write_failed) {
-        ssize_t w = ::write(fd, d, n);
-        if (w > 0) {
-          d += w;
-          n -= static_cast<size_t>(w);
-        } else if (errno != EINTR) {
-          write_failed = true;
-        }
-      }
+      if (!write_failed && !write_all(fd, d, n)) write_failed = true;
     });
   } catch (...) {
     ::close(fd);

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "core/fd_io.hpp"
 #include "transport/local_partial_file.hpp"
 #include "transport/transport.hpp"
 
@@ -29,18 +30,6 @@ std::string why(int err) { return std::strerror(err); }
 
 [[noreturn]] void cannot_read(const std::string& path, int err) {
   throw Error(ErrorKind::Command, "cannot read '" + path + "' on local: " + why(err));
-}
-
-// Writes all of [d, d+n) to fd; false (errno set) on failure.
-bool write_all(int fd, const char* d, size_t n) {
-  while (n > 0) {
-    ssize_t w = ::write(fd, d, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return false;
-    d += w;
-    n -= static_cast<size_t>(w);
-  }
-  return true;
 }
 
 // Reads fd to its end into `out`; false (errno set) on failure.

@@ -1,0 +1,23 @@
+#include "core/fd_io.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace ferry {
+
+bool write_all(int fd, const char* data, size_t len) {
+  while (len > 0) {
+    ssize_t w = ::write(fd, data, len);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      if (w == 0) errno = EIO;
+      return false;
+    }
+    data += w;
+    len -= static_cast<size_t>(w);
+  }
+  return true;
+}
+
+}  // namespace ferry
