@@ -6,7 +6,7 @@
 
 namespace ferry {
 
-bool write_all(int fd, const char* data, size_t len) {
+bool write_all(int fd, const char* data, std::size_t len) {
   while (len > 0) {
     ssize_t w = ::write(fd, data, len);
     if (w < 0 && errno == EINTR) continue;
@@ -15,7 +15,7 @@ bool write_all(int fd, const char* data, size_t len) {
       return false;
     }
     data += w;
-    len -= static_cast<size_t>(w);
+    len -= static_cast<std::size_t>(w);
   }
   return true;
 }

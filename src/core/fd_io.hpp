@@ -4,8 +4,8 @@
 
 namespace ferry {
 
-// Writes all of [data, data+len) to fd; false (errno set) on failure, e.g. EPIPE once the
-// reader of a pipe is gone (ferry ignores SIGPIPE).
-bool write_all(int fd, const char* data, size_t len);
+// Writes all of [data, data+len) to fd, retrying EINTR; false (errno set) on failure, e.g.
+// EPIPE once the reader of a pipe is gone (ferry ignores SIGPIPE), EIO for a write of 0 bytes.
+bool write_all(int fd, const char* data, std::size_t len);
 
 }  // namespace ferry

@@ -220,7 +220,7 @@ LocalPartialFile::~LocalPartialFile() {
 bool LocalPartialFile::write(const char* data, size_t len) {
   if (m_errno != 0) return false;
   if (!write_all(m_fd, data, len)) {
-    m_errno = errno ? errno : EIO;
+    m_errno = errno;
     return false;
   }
   m_size += static_cast<long long>(len);
