@@ -91,8 +91,11 @@ class RunStep : public Step {
     log::debug("run on " + t.describe() + ": " + m_spec.command);
     auto res = t.run(cmd);
     if (res.stopped)
-      throw Error(ErrorKind::Command, "interrupted by " + interrupt_name() + "; the command was stopped on " +
-                                          t.describe());
+      throw Error(ErrorKind::Command,
+                  "interrupted by " + interrupt_name() + "; the command was stopped on " + t.describe() +
+                      (res.killed_after_stop ? " (it outlived SIGTERM by " + format_duration(k_run_kill_after) +
+                                                   " and was killed)"
+                                             : ""));
     if (res.timed_out)
       throw Error(ErrorKind::Command, "timed out after " + format_duration(*m_spec.timeout) + " on " + t.describe());
     if (res.exit_code != 0)

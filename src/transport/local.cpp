@@ -190,6 +190,7 @@ class Session {
     }
     auto now = Clock::now();
     if (now >= m_kill_at) {  // it ignored the SIGTERM
+      m_res.killed_after_stop = true;
       std::error_code ec;
       m_group.terminate(ec);  // SIGKILL to the whole group
       return done();

@@ -53,6 +53,7 @@ struct CommandResult {
   int exit_code = 0;  // 128+N when killed by signal N
   bool timed_out = false;
   bool stopped = false;
+  bool killed_after_stop = false;  // it outlived Command::kill_after_stop and got SIGKILL
   std::string out;  // stdout unless streamed to a sink
   std::string err;
   bool ok() const { return exit_code == 0 && !timed_out; }

@@ -135,7 +135,8 @@ static bool running(const std::string& prefix) {
 // left, and the migration was rolled back.
 static void expect_stopped_and_rolled_back(Project& project, const std::function<std::string(const std::string&)>& q,
                                            const std::string& command, const std::string& mark,
-                                           std::chrono::seconds at_least, std::chrono::seconds less_than) {
+                                           std::chrono::seconds at_least, std::chrono::seconds less_than,
+                                           bool killed) {
   project.migration("0001_due", "ALTER TABLE tasks ADD COLUMN due date;", "ALTER TABLE tasks DROP COLUMN due;");
   project.write("playbooks/promote.yaml", "stages: [stage]\nsteps:\n  - migrate\n  - run: " + command + "\n");
   Background bg({ferry_binary(), "-C", project.root(), "run", "promote", "--yes"}, {{"NO_COLOR", "1"}});
@@ -149,6 +150,7 @@ static void expect_stopped_and_rolled_back(Project& project, const std::function
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_FALSE(contains(r.out, "done-2")) << r.out;  // its label shows done-$((1+1))
   EXPECT_TRUE(contains(r.out, "interrupted by SIGTERM; the command was stopped on local")) << r.out;
+  EXPECT_EQ(contains(r.out, "(it outlived SIGTERM by 10.0s and was killed)"), killed) << r.out;
   EXPECT_TRUE(contains(r.out, "stopped by SIGTERM after rolling back")) << r.out;  // was "signal 0"
   EXPECT_FALSE(running(mark));
   EXPECT_EQ(q("SELECT count(*) FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'due'"),
@@ -160,7 +162,7 @@ static void expect_stopped_and_rolled_back(Project& project, const std::function
 TEST_F(Remote, SigtermDuringALongLocalStepEndsItAndRollsBack) {
   expect_stopped_and_rolled_back(project, [&](const std::string& sql) { return q(sql); },
                                  "'sleep 60.75; echo done-$((1+1))'", "sleep 60.75", std::chrono::seconds(0),
-                                 std::chrono::seconds(9));
+                                 std::chrono::seconds(9), false);
 }
 
 // A command that ignores SIGTERM (its shell and what it started) gets SIGKILL 10 s after the
@@ -168,7 +170,7 @@ TEST_F(Remote, SigtermDuringALongLocalStepEndsItAndRollsBack) {
 TEST_F(Remote, ALocalStepThatIgnoresSigtermIsKilledAfterItsGraceAndRollsBack) {
   expect_stopped_and_rolled_back(project, [&](const std::string& sql) { return q(sql); },
                                  "\"trap '' TERM; sleep 90.25; echo done-$((1+1))\"", "sleep 90.25",
-                                 std::chrono::seconds(9), std::chrono::seconds(50));
+                                 std::chrono::seconds(9), std::chrono::seconds(50), true);
 }
 
 TEST_F(Remote, SshdDyingMidRunFailsCleanlyAndTheDatabaseIsRolledBack) {
