@@ -115,6 +115,12 @@ std::vector<std::string> conn_args(const config::Environment& env) {
   return a;
 }
 
+std::vector<std::string> dump_args(const config::Environment& env, const std::string& snapshot) {
+  auto a = conn_args(env);
+  a.insert(a.end(), {"--exclude-schema=ferry", "--snapshot=" + snapshot, "-d", env.database.name});
+  return a;
+}
+
 std::map<std::string, std::string> tool_env(const config::Environment& env) {
   std::map<std::string, std::string> e;
   if (env.database.password) e["PGPASSWORD"] = *env.database.password;
@@ -343,13 +349,12 @@ transport::Command dump_script(const config::Environment& env, const std::string
     check_streamable(env);  // a custom-format backup streamed here is dump_here's (steps/backup_here.*)
     throw Error(ErrorKind::Config, env.file + ": backup format 'directory' needs pg_dump on the backup host");
   }
-  std::vector<std::string> dump_args = conn_args(env);
-  dump_args.insert(dump_args.end(), {"--exclude-schema=ferry", "--snapshot=" + snapshot, "-d", env.database.name});
+  std::vector<std::string> args = dump_args(env, snapshot);
   transport::Command cmd;
   cmd.env = tool_env(env);
   if (spec.format == "custom") {
-    dump_args.insert(dump_args.begin(), "-Fc");
-    cmd.env["FERRY_DUMP"] = tool(env, "pg_dump", dump_args, false);
+    args.insert(args.begin(), "-Fc");
+    cmd.env["FERRY_DUMP"] = tool(env, "pg_dump", args, false);
     cmd.env["FERRY_DUMP_RAW"] = cmd.env["FERRY_DUMP"] + " -Z0";
     cmd.env["FERRY_VERIFY"] = tool(env, "pg_restore", {"-f", "/dev/null"}, true);
     cmd.argv = {"bash", "-c", k_custom_script, "ferry-backup", spec.dir, id};
@@ -357,8 +362,8 @@ transport::Command dump_script(const config::Environment& env, const std::string
     if (env.connections.at(env.database.tools).type != config::ConnectionType::Local)
       throw Error(ErrorKind::Config,
                   env.file + ": backup format 'directory' needs database.tools on the backup host itself");
-    dump_args.insert(dump_args.end(), {"-j", std::to_string(spec.jobs)});
-    cmd.env["FERRY_DUMP"] = tool(env, "pg_dump", dump_args, false);
+    args.insert(args.end(), {"-j", std::to_string(spec.jobs)});
+    cmd.env["FERRY_DUMP"] = tool(env, "pg_dump", args, false);
     cmd.env["FERRY_VERIFY"] = tool(env, "pg_restore", {"-f", "/dev/null"}, false);
     cmd.argv = {"bash", "-c", k_directory_script, "ferry-backup", spec.dir, id};
   }

@@ -70,9 +70,8 @@ class VerifierPipe {
 transport::Command dump_command(const config::Environment& env, const std::string& snapshot, bool here) {
   transport::Command c;
   c.argv = {here ? local_client_tool("pg_dump").path : "pg_dump", "-Fc", "-Z0"};
-  auto args = conn_args(env);
+  auto args = dump_args(env, snapshot);
   c.argv.insert(c.argv.end(), args.begin(), args.end());
-  c.argv.insert(c.argv.end(), {"--exclude-schema=ferry", "--snapshot=" + snapshot, "-d", env.database.name});
   c.env = tool_env(env);
   return c;
 }

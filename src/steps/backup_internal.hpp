@@ -29,6 +29,9 @@ std::pair<transport::CommandResult, transport::CommandResult> pipe_through(trans
                                                                            transport::Command consumer);
 
 std::vector<std::string> conn_args(const config::Environment& env);
+// pg_dump's arguments after its format: the connection, ferry's schema left out, the exported
+// snapshot, the database. One place for the script and the pipeline inside ferry.
+std::vector<std::string> dump_args(const config::Environment& env, const std::string& snapshot);
 std::map<std::string, std::string> tool_env(const config::Environment& env);
 
 // A tool's stderr made one bounded line: its first lines (where the error is) and its last.
