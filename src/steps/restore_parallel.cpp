@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <memory>
 #include <thread>
 
 #include "log/log.hpp"
@@ -11,6 +12,7 @@
 #include "steps/backup_internal.hpp"
 #include "steps/database_copy.hpp"
 #include "steps/progress.hpp"
+#include "steps/restore_unpack.hpp"
 #include "steps/restore_window.hpp"
 
 namespace ferry::steps::detail {
@@ -24,8 +26,9 @@ namespace {
 
 constexpr Millis k_poll_every{1000};  // the copy's size, relations and ready tables: at most once a second
 
-// pg_restore -j needs a seekable file: a zstd backup is decompressed next to itself (removed at
-// exit), hashed in the same read; its sha256 ($2) is checked before anything is restored. When
+// pg_restore -j needs a seekable file: a zstd backup on another host (or on a filesystem without
+// O_TMPFILE; on this machine ferry does it itself, restore_unpack.*) is decompressed next to
+// itself (removed at exit), hashed in the same read; its sha256 ($2) is checked before anything is restored. When
 // the decompression fails, the whole file is hashed: a damaged file (exit 65) is told apart from
 // a failure here (a full disk: exit 1, with zstd's words). The hash: OpenSSL's where installed
 // (a third of coreutils' CPU; bench/README.md), else sha256sum.
@@ -80,6 +83,10 @@ class CopySetup {
     if (m_go_fd >= 0) ::close(m_go_fd);
   }
   bool done() const { return m_done.load(); }
+  // Waits for the thread, whatever it did (a failure of the file comes first).
+  void wait() {
+    if (m_thread.joinable()) m_thread.join();
+  }
   // Waits for the thread; rethrows its failure as RestoreNotApplied.
   void finish() {
     if (m_thread.joinable()) m_thread.join();
@@ -114,8 +121,10 @@ class CopySetup {
   std::thread m_thread;
 };
 
+// `unpacked`: the path of the archive ferry decompressed itself (restore_unpack.*), else "" and
+// the script decompresses or checks the file.
 transport::Command restore_command(const config::Environment& env, const BackupMeta& meta, const std::string& scratch,
-                                   int stdin_fd) {
+                                   int stdin_fd, const std::string& unpacked) {
   std::vector<std::string> args = conn_args(env);
   args.insert(args.end(), {"--exit-on-error", "-d", scratch});
   transport::Command cmd;
@@ -124,26 +133,44 @@ transport::Command restore_command(const config::Environment& env, const BackupM
   cmd.env["FERRY_PG_RESTORE"] = tool(env, "pg_restore", args, false);
   if (env.backup->restore_jobs > 0) cmd.env["FERRY_RESTORE_JOBS"] = std::to_string(env.backup->restore_jobs);
   // A zstd file is hashed while it is decompressed (one read) and checked before pg_restore runs.
-  std::string unpack = meta.compression == "zstd" ? k_unpack_zstd : sha256_check_script(meta.format) + "src=$f\n";
+  std::string unpack = !unpacked.empty()              ? "src=$3\n"
+                       : meta.compression == "zstd" ? k_unpack_zstd
+                                                    : sha256_check_script(meta.format) + "src=$f\n";
   // A ferry gone (its pipe closed) ends the script at its next line out, its EXIT trap run.
-  cmd.argv = {
-      "bash",          "-c",      "set -u -o pipefail\numask 077\ntrap 'exit 141' PIPE\nf=$1\n" + unpack + k_restore,
-      "ferry-restore", meta.file, meta.sha256};
+  cmd.argv = {"bash",          "-c",      "set -u -o pipefail\numask 077\ntrap 'exit 141' PIPE\nf=$1\n" + unpack + k_restore,
+              "ferry-restore", meta.file, meta.sha256};
+  if (!unpacked.empty()) cmd.argv.push_back(unpacked);
   cmd.stdin_fd = stdin_fd;
   return cmd;
 }
 
-[[noreturn]] void restore_failed(StageContext& ctx, const BackupMeta& meta, const transport::CommandResult& res,
+// `damaged`: the file is not what its sidecar hashed; another good backup is proposed.
+[[noreturn]] void restore_failed(StageContext& ctx, const BackupMeta& meta, bool damaged, const std::string& why,
                                  const std::string& where) {
   std::string hint;
-  if (res.exit_code == 65)  // the file does not match its sha256 (the plan did not read it twice)
+  if (damaged)  // the file does not match its sha256 (the plan did not read it twice)
     if (auto good = newest_good_backup(ctx.env, ctx.transports, meta.id))
       hint = "a good backup of " + ctx.env.name + " (its sha256 matches): " + good->id + "; restore it with `ferry " +
              "rollback " + ctx.env.name + " --backup " + good->id + "`";
   throw RestoreNotApplied(ErrorKind::Command,
-                          "restore of " + meta.id + " into a new database failed on " + where + ": " +
-                              error_summary(res.err) + "; the database is as it was",
+                          "restore of " + meta.id + " into a new database failed on " + where + ": " + why +
+                              "; the database is as it was",
                           hint);
+}
+
+[[noreturn]] void restore_failed(StageContext& ctx, const BackupMeta& meta, const transport::CommandResult& res,
+                                 const std::string& where) {
+  restore_failed(ctx, meta, res.exit_code == 65, error_summary(res.err), where);
+}
+
+// The archive decompressed by ferry itself when the backup is a zstd file on this machine and
+// the filesystem has O_TMPFILE; nullptr: the script decompresses it.
+std::unique_ptr<UnpackedBackup> unpacked_here(const config::Environment& env, const BackupMeta& meta) {
+  if (meta.compression != "zstd" || env.connections.at(env.backup->on).type != config::ConnectionType::Local)
+    return nullptr;
+  auto u = std::make_unique<UnpackedBackup>(meta);
+  if (!u->supported()) return nullptr;
+  return u;
 }
 
 }  // namespace
@@ -157,7 +184,8 @@ void create_and_restore(StageContext& ctx, const BackupMeta& meta, const std::st
   long long expected_relations = std::stoll(ctx.db.exec(k_count_relations_sql).text(0, 0));
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw RestoreNotApplied(ErrorKind::Command, "cannot make a pipe; nothing changed");
-  auto cmd = restore_command(env, meta, scratch, fds[0]);  // the transport owns the read end
+  auto unpacked = unpacked_here(env, meta);
+  auto cmd = restore_command(env, meta, scratch, fds[0], unpacked ? unpacked->path() : "");  // owns the read end
   CopySetup setup(m, env.database.name, scratch, fds[1]);
   Stopwatch sw;
   Millis last = -k_poll_every;  // the first tick reports at once: a short restore shows a line too
@@ -177,6 +205,15 @@ void create_and_restore(StageContext& ctx, const BackupMeta& meta, const std::st
     ctx.reporter.step_progress("restore", progress_text(sw.elapsed(), p.bytes, expected_bytes, rels));
   };
   auto& t = ctx.transports.get(env.backup->on);
+  if (unpacked) {  // decompressed here, beside CREATE DATABASE; the script only restores
+    auto failure = unpacked->unpack(cmd.on_tick);
+    if (!failure.message.empty()) {
+      ::close(cmd.stdin_fd);  // the script never runs
+      setup.wait();
+      restore_failed(ctx, meta, failure.damaged, failure.message, t.describe());
+    }
+    clock.done("decompress and sha256 check");
+  }
   std::string partial;  // the script's output, line by line
   auto res = t.run(cmd, [&](const char* d, size_t n) {
     partial.append(d, n);

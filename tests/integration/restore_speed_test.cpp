@@ -175,7 +175,7 @@ TEST_F(RestoreSpeed, AFullDiskWhileDecompressingChangesNothingAndSaysSo) {
 TEST_F(RestoreSpeed, FerryKilledWhileDecompressingLeavesTheDatabaseAndTheNextRollbackRestores) {
   two_releases(800000);
   Background bg({ferry_binary(), "-C", project.root(), "rollback", "staging", "--backup", "before:0002"});
-  bool seen = wait_until([&] { return !temp_files().empty(); }, std::chrono::seconds(120));
+  bool seen = wait_until([&] { return decompressing(bg.pid()); }, std::chrono::seconds(120));
   bg.signal(SIGKILL);
   auto killed = bg.wait();
   ASSERT_TRUE(seen) << "the decompression was never seen\n" << killed.all();

@@ -68,6 +68,17 @@ class SwapRestoreTest : public ::testing::Test {
       if (e.path().filename().string().rfind(".ferry-restore", 0) == 0) out += e.path().filename().string() + " ";
     return out;
   }
+  // The backup file being decompressed for `pid`'s restore: the script's named temporary file,
+  // or the unnamed one (O_TMPFILE) ferry decompresses into itself, seen among its open files.
+  bool decompressing(pid_t pid) {
+    if (!temp_files().empty()) return true;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd", ec)) {
+      auto target = std::filesystem::read_symlink(e.path(), ec).string();
+      if (!ec && target.rfind(backups + "/", 0) == 0 && target.find(" (deleted)") != std::string::npos) return true;
+    }
+    return false;
+  }
   std::string newest_backup() {
     auto list = nlohmann::json::parse(project.ferry({"backups", "staging", "--json"}).out);
     return list[0]["id"];  // taken before 0002
