@@ -20,4 +20,9 @@ bool write_all(int fd, const char* data, std::size_t len) {
   return true;
 }
 
+void UniqueFd::reset() {
+  if (m_fd >= 0) ::close(m_fd);
+  m_fd = -1;
+}
+
 }  // namespace ferry

@@ -8,4 +8,24 @@ namespace ferry {
 // EPIPE once the reader of a pipe is gone (ferry ignores SIGPIPE), EIO for a write of 0 bytes.
 bool write_all(int fd, const char* data, std::size_t len);
 
+// Owns a file descriptor until release(): closed when it goes out of scope (an exception on
+// the way included).
+class UniqueFd {
+ public:
+  explicit UniqueFd(int fd = -1) : m_fd(fd) {}
+  ~UniqueFd() { reset(); }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  int get() const { return m_fd; }
+  int release() {
+    int fd = m_fd;
+    m_fd = -1;
+    return fd;
+  }
+  void reset();
+
+ private:
+  int m_fd;
+};
+
 }  // namespace ferry

@@ -4,9 +4,11 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <thread>
 
+#include "core/fd_io.hpp"
 #include "log/log.hpp"
 #include "steps/backup.hpp"
 #include "steps/backup_internal.hpp"
@@ -124,7 +126,7 @@ class CopySetup {
 // `unpacked`: the path of the archive ferry decompressed itself (restore_unpack.*), else "" and
 // the script decompresses or checks the file.
 transport::Command restore_command(const config::Environment& env, const BackupMeta& meta, const std::string& scratch,
-                                   int stdin_fd, const std::string& unpacked) {
+                                   const std::string& unpacked) {
   std::vector<std::string> args = conn_args(env);
   args.insert(args.end(), {"--exit-on-error", "-d", scratch});
   transport::Command cmd;
@@ -140,7 +142,6 @@ transport::Command restore_command(const config::Environment& env, const BackupM
   cmd.argv = {"bash",          "-c",      "set -u -o pipefail\numask 077\ntrap 'exit 141' PIPE\nf=$1\n" + unpack + k_restore,
               "ferry-restore", meta.file, meta.sha256};
   if (!unpacked.empty()) cmd.argv.push_back(unpacked);
-  cmd.stdin_fd = stdin_fd;
   return cmd;
 }
 
@@ -165,11 +166,19 @@ transport::Command restore_command(const config::Environment& env, const BackupM
 
 // The archive decompressed by ferry itself when the backup is a zstd file on this machine and
 // the filesystem has O_TMPFILE; nullptr: the script decompresses it.
+// pg_restore must run here too (not in a container), in this PID namespace: it opens the file
+// through /proc. A test can ask for the script (FERRY_TEST_RESTORE_SCRIPT=1).
 std::unique_ptr<UnpackedBackup> unpacked_here(const config::Environment& env, const BackupMeta& meta) {
-  if (meta.compression != "zstd" || env.connections.at(env.backup->on).type != config::ConnectionType::Local)
+  using config::ConnectionType;
+  if (meta.compression != "zstd" || env.connections.at(env.backup->on).type != ConnectionType::Local ||
+      env.connections.at(env.database.tools).type != ConnectionType::Local)
     return nullptr;
+  if (const char* s = std::getenv("FERRY_TEST_RESTORE_SCRIPT"); s && std::string(s) == "1") return nullptr;
   auto u = std::make_unique<UnpackedBackup>(meta);
-  if (!u->supported()) return nullptr;
+  if (!u->supported()) {
+    log::debug("swap restore: no unnamed file here (O_TMPFILE, /proc); the script decompresses " + meta.file);
+    return nullptr;
+  }
   return u;
 }
 
@@ -182,11 +191,12 @@ void create_and_restore(StageContext& ctx, const BackupMeta& meta, const std::st
   long long expected_bytes =
       std::stoll(m.exec_params("SELECT pg_catalog.pg_database_size($1)", {env.database.name}).text(0, 0));
   long long expected_relations = std::stoll(ctx.db.exec(k_count_relations_sql).text(0, 0));
+  auto unpacked = unpacked_here(env, meta);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) throw RestoreNotApplied(ErrorKind::Command, "cannot make a pipe; nothing changed");
-  auto unpacked = unpacked_here(env, meta);
-  auto cmd = restore_command(env, meta, scratch, fds[0], unpacked ? unpacked->path() : "");  // owns the read end
-  CopySetup setup(m, env.database.name, scratch, fds[1]);
+  UniqueFd go_read(fds[0]), go_write(fds[1]);  // the script's stdin, and "go" from the copy's thread
+  auto cmd = restore_command(env, meta, scratch, unpacked ? unpacked->path() : "");
+  CopySetup setup(m, env.database.name, scratch, go_write.release());
   Stopwatch sw;
   Millis last = -k_poll_every;  // the first tick reports at once: a short restore shows a line too
   std::string jobs = "?";
@@ -208,12 +218,13 @@ void create_and_restore(StageContext& ctx, const BackupMeta& meta, const std::st
   if (unpacked) {  // decompressed here, beside CREATE DATABASE; the script only restores
     auto failure = unpacked->unpack(cmd.on_tick);
     if (!failure.message.empty()) {
-      ::close(cmd.stdin_fd);  // the script never runs
+      go_read.reset();  // the script never runs
       setup.wait();
       restore_failed(ctx, meta, failure.damaged, failure.message, t.describe());
     }
     clock.done("decompress and sha256 check");
   }
+  cmd.stdin_fd = go_read.release();  // the transport owns it from here
   std::string partial;  // the script's output, line by line
   auto res = t.run(cmd, [&](const char* d, size_t n) {
     partial.append(d, n);

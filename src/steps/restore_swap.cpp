@@ -51,7 +51,8 @@ std::string swap_database_name(const std::string& kind, const std::string& dbnam
 std::string not_swappable(const config::Environment& env) {
   if (!env.database.tunnel.empty()) return "the database is reached through an SSH tunnel";
   const auto& tools = env.connections.at(env.database.tools);
-  if (tools.type == config::ConnectionType::Docker) return "pg_restore runs in a container";
+  if (tools.type == config::ConnectionType::Docker || tools.type == config::ConnectionType::Kubectl)
+    return "pg_restore runs in a container";
   if (!tools_on_backup_host(env)) return "pg_restore does not run where the backups are kept";
   return "";
 }

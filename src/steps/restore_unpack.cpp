@@ -1,6 +1,7 @@
 #include "steps/restore_unpack.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -113,9 +114,23 @@ bool no_tmpfile_support(int err) { return err == EOPNOTSUPP || err == EISDIR || 
 
 UnpackedBackup::UnpackedBackup(const BackupMeta& meta) : m_meta(meta) {
   std::string dir = std::filesystem::path(meta.file).parent_path().string();
-  m_fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-  if (m_fd < 0 && !no_tmpfile_support(errno))
-    m_open_error = "cannot decompress " + meta.file + " next to it: " + std::strerror(errno);
+  // O_EXCL: the file can never be given a name (linkat), by ferry or anyone else.
+  m_fd = ::open(dir.c_str(), O_TMPFILE | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+  if (m_fd < 0) {
+    int err = errno;
+    if (err == ENOENT) m_open_error = "backup file " + meta.file + " is missing";
+    else if (!no_tmpfile_support(err))
+      m_open_error = "cannot decompress " + meta.file + " next to it: " + std::strerror(err);
+    return;
+  }
+  // pg_restore opens it as /proc/PID/fd/N: that path must be this very file to ferry itself
+  // (a /proc not mounted, or another PID namespace's, means the script instead).
+  struct stat mine {}, seen {};
+  if (::fstat(m_fd, &mine) != 0 || ::stat(path().c_str(), &seen) != 0 || mine.st_dev != seen.st_dev ||
+      mine.st_ino != seen.st_ino) {
+    ::close(m_fd);
+    m_fd = -1;
+  }
 }
 
 UnpackedBackup::~UnpackedBackup() {
@@ -142,6 +157,14 @@ UnpackFailure UnpackedBackup::unpack(const std::function<void()>& tick) {
 }
 
 UnpackFailure UnpackedBackup::decompress(int in, const std::function<void()>& tick) {
+  try {
+    return decompress_checked(in, tick);
+  } catch (const std::exception& e) {  // no thread, no memory: nothing was restored
+    return {false, "cannot decompress " + m_meta.file + " next to it: " + e.what()};
+  }
+}
+
+UnpackFailure UnpackedBackup::decompress_checked(int in, const std::function<void()>& tick) {
   const std::string& f = m_meta.file;
   HashThread hash;
   int write_error = 0;

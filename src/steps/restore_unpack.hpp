@@ -24,7 +24,8 @@ struct UnpackFailure {
 class UnpackedBackup {
  public:
   // Opens the unnamed file in the directory of meta.file; `supported()` is false when that
-  // filesystem or kernel has no O_TMPFILE (the caller uses the script then).
+  // filesystem or kernel has no O_TMPFILE, or /proc/PID/fd/N does not lead to it (the caller
+  // uses the script then).
   explicit UnpackedBackup(const BackupMeta& meta);
   ~UnpackedBackup();
   UnpackedBackup(const UnpackedBackup&) = delete;
@@ -39,6 +40,7 @@ class UnpackedBackup {
 
  private:
   UnpackFailure decompress(int in, const std::function<void()>& tick);
+  UnpackFailure decompress_checked(int in, const std::function<void()>& tick);  // may throw
 
   const BackupMeta& m_meta;
   int m_fd = -1;

@@ -113,6 +113,8 @@ TEST_F(RestoreSpeed15, ProgressIsReadFromTheCopyAndPgRestoreRunsWithoutVerbose) 
   ASSERT_EQ(r.code, 0) << r.all();
   ASSERT_FALSE(cmdline.empty()) << "pg_restore was never seen\n" << r.all();
   EXPECT_TRUE(contains(cmdline, " -j")) << cmdline;
+  // the archive ferry decompressed itself, opened through ferry's own open file
+  EXPECT_TRUE(contains(cmdline, " /proc/" + std::to_string(bg.pid()) + "/fd/")) << cmdline;
   EXPECT_FALSE(contains(cmdline, " -v ") || contains(cmdline, "--verbose")) << cmdline;
   std::string text = read_log(log);
   EXPECT_TRUE(contains(text, " relation(s), ") && contains(text, " elapsed")) << text;

@@ -126,6 +126,39 @@ TEST_F(RestoreSpeed, ADamagedBackupFileStopsTheDecompressionChangesNothingAndSay
   EXPECT_EQ(temp_files(), "");
 }
 
+// Where ferry cannot decompress the file itself (another host, no O_TMPFILE, no /proc: forced
+// here by the test switch), the script does, with the same judgement of a damaged file and the
+// same result when the file is good.
+TEST_F(RestoreSpeed, TheScriptThatDecompressesElsewhereJudgesAndRestoresAlike) {
+  two_releases(20000);
+  std::map<std::string, std::string> script{{"FERRY_TEST_RESTORE_SCRIPT", "1"}};
+  std::string log = temp_dir("ferry-restore-speed-log") + "/ferry.log";
+  std::string file = backups + "/" + backup_before_0002() + ".dump.zst";
+  std::string good = file + ".good";
+  fs::copy_file(file, good);
+  {
+    std::fstream f(file, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(fs::file_size(file) / 2));
+    f << std::string(512, '\x5a');
+  }
+  auto bad = project.ferry({"rollback", "staging", "--backup", "before:0002"}, script);
+  EXPECT_EQ(bad.code, 1) << bad.all();
+  EXPECT_TRUE(contains(bad.out, "is damaged: it does not match its sha256")) << bad.all();
+  expect_untouched();
+  EXPECT_EQ(leftovers(), "");
+  EXPECT_EQ(temp_files(), "");
+  fs::rename(good, file);
+  auto r = project.ferry({"-vv", "--log-file", log, "rollback", "staging", "--backup", "before:0002"}, script);
+  std::ifstream in(log);
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  fs::remove_all(fs::path(log).parent_path());
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_TRUE(contains(text, "swap restore: decompress and sha256 check ")) << text;
+  EXPECT_EQ(q("SELECT count(*) FROM tasks"), "20000");
+  EXPECT_EQ(q("SELECT to_regclass('notes') IS NULL"), "t");
+  EXPECT_EQ(temp_files(), "");
+}
+
 // pg_restore stopped mid-way by the server: the backup names a role (a table's owner) that was
 // dropped since. The copy is dropped, the database untouched, and pg_restore's error is shown.
 TEST_F(RestoreSpeed, ARestoreStoppedByAMissingRoleChangesNothing) {

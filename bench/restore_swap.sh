@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# The swap restore alone, interleaved round by round against its floor, on backup.sh's database
+# (4 tables x SIZE_ROWS rows, two indexes each; ~400 MB of dump at the default 800,000):
+#   pg_restore -j2 of `pg_dump -Fc -Z0` into an empty database   (the strict floor)
+#   pg_restore -j2 of `pg_dump -Fc` (zlib)                       (what a by-hand checklist restores)
+#   ferry rollback --backup ID (backup.restore: swap), FERRY_BIN  (and FERRY_BIN_B right after it)
+# Every round restores the same ferry backup; the replaced database's background drop is waited
+# for (untimed) before the next command. Prints medians of ROUNDS (default 5) and ratios, and
+# the swap's phases from the last round's -vv log.
+source "$(dirname "$0")/lib.sh"
+ROWS=${SIZE_ROWS:-800000}
+ROUNDS=${ROUNDS:-5}
+[ -n "${FERRY_BIN:-}" ] || bench_build
+FERRY_B=${FERRY_BIN_B:-}
+bench_cluster_start
+W="$BENCH_DIR/work"
+mkdir -p "$W/project/environments" "$W/project/playbooks" "$W/dumps"
+fresh_db app
+echo "generating 4 tables x $ROWS rows..."
+for k in 1 2 3 4; do
+  psql -X -q -d app <<SQL
+CREATE TABLE events_$k (id bigserial PRIMARY KEY, account_id int NOT NULL, kind text NOT NULL,
+  payload text NOT NULL, amount numeric(12,2), created_at timestamptz NOT NULL);
+INSERT INTO events_$k (account_id, kind, payload, amount, created_at)
+SELECT ((g::bigint * 7919) % 100000)::int, (ARRAY['signup','login','purchase','refund','update'])[1 + g % 5],
+       'order ' || g || ' for account ' || (g::bigint * 7919) % 100000 || ': ' || md5(g::text),
+       ((g::bigint * 37) % 100000) / 100.0, timestamptz '2026-01-01' + (g || ' seconds')::interval
+FROM generate_series(1, $ROWS) g;
+CREATE INDEX ON events_$k (account_id);
+CREATE INDEX ON events_$k (created_at);
+SQL
+done
+printf 'database: {name: app, user: postgres, host: 127.0.0.1, port: %s}\nbackup: {dir: %s, restore: swap}\n' \
+  "$PGPORT" "$W/backups" > "$W/project/environments/bench.yaml"
+pg_dump -Fc -Z0 -d app -f "$W/dumps/z0.dump"
+pg_dump -Fc -d app -f "$W/dumps/fc.dump"
+"$FERRY" -C "$W/project" --state-dir "$W/state" backup bench >/dev/null
+id=$("$FERRY" -C "$W/project" --state-dir "$W/state" backups bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+
+wait_dropped() {
+  until [ "$(psql -X -At -d postgres -c "SELECT count(*) FROM pg_database WHERE datname LIKE 'ferry\_replaced\_%'")" = 0 ]; do
+    sleep 0.05
+  done
+  psql -X -q -d postgres -c CHECKPOINT
+}
+bare() { fresh_db restored; time_ms pg_restore -j2 -d restored "$1"; }
+swap() {
+  local t
+  t=$(time_ms "$1" -C "$W/project" --state-dir "$W/state" -vv --log-file "$W/swap-$2.log" rollback bench --backup "$id" --no-restart)
+  wait_dropped
+  echo "$t"
+}
+echo "load before: $(uptime)"
+Z=(); F=(); A=(); B=()
+for _ in $(seq 1 "$ROUNDS"); do
+  rm -f "$W"/swap-*.log
+  Z+=("$(bare "$W/dumps/z0.dump")")
+  F+=("$(bare "$W/dumps/fc.dump")")
+  A+=("$(swap "$FERRY" a)")
+  [ -n "$FERRY_B" ] && B+=("$(swap "$FERRY_B" b)")
+done
+echo "load after:  $(uptime)"
+[ "$(psql -X -At -d app -c "SELECT count(*) FROM events_4")" = "$ROWS" ] || { echo "swap restore lost rows" >&2; exit 1; }
+mz=$(median "${Z[@]}"); mf=$(median "${F[@]}"); ma=$(median "${A[@]}")
+echo "swap restore of a $(( $(stat -c %s "$W/dumps/z0.dump") / 1048576 )) MB dump (medians of $ROUNDS interleaved rounds, ms)"
+printf '  %-44s %6s ms   rounds: %s\n' "pg_restore -j2 of the -Z0 dump (floor)" "$mz" "${Z[*]}"
+printf '  %-44s %6s ms   rounds: %s\n' "pg_restore -j2 of the pg_dump -Fc file" "$mf" "${F[*]}"
+printf '  %-44s %6s ms   %s of the floor, %s of -Fc (target <= 1.0x); rounds: %s\n' "ferry swap restore ($FERRY)" \
+  "$ma" "$(ratio "$ma" "$mz")" "$(ratio "$ma" "$mf")" "${A[*]}"
+if [ -n "$FERRY_B" ]; then
+  mb=$(median "${B[@]}")
+  printf '  %-44s %6s ms   %s of the floor, %s of -Fc; rounds: %s\n' "ferry swap restore ($FERRY_B)" "$mb" \
+    "$(ratio "$mb" "$mz")" "$(ratio "$mb" "$mf")" "${B[*]}"
+fi
+for l in "$W"/swap-*.log; do
+  echo "  phases of the last round, $(basename "$l" .log):"
+  grep -o 'swap restore: .*' "$l" | sed 's/^swap restore: /    /'
+done
