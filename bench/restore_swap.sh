@@ -5,7 +5,8 @@
 #   pg_restore -j2 of `pg_dump -Fc` (zlib)                       (what a by-hand checklist restores)
 #   ferry rollback --backup ID (backup.restore: swap), FERRY_BIN  (and FERRY_BIN_B right after it)
 # Every round restores the same ferry backup; the replaced database's background drop is waited
-# for (untimed) before the next command. Prints medians of ROUNDS (default 5) and ratios, and
+# for (untimed) before the next command, and dirty pages are written out (CHECKPOINT, sync)
+# before each timed one. Prints medians of ROUNDS (default 5) and ratios, and
 # the swap's phases from the last round's -vv log.
 source "$(dirname "$0")/lib.sh"
 ROWS=${SIZE_ROWS:-800000}
@@ -43,9 +44,13 @@ wait_dropped() {
   done
   psql -X -q -d postgres -c CHECKPOINT
 }
-bare() { fresh_db restored; time_ms pg_restore -j2 -d restored "$1"; }
+# Every timed command starts with the server's and the kernel's dirty pages written out: none
+# pays for the writes of the one before it.
+settle() { psql -X -q -d postgres -c CHECKPOINT; sync; }
+bare() { fresh_db restored; settle; time_ms pg_restore -j2 -d restored "$1"; }
 swap() {
   local t
+  settle
   t=$(time_ms "$1" -C "$W/project" --state-dir "$W/state" -vv --log-file "$W/swap-$2.log" rollback bench --backup "$id" --no-restart)
   wait_dropped
   echo "$t"

@@ -17,6 +17,8 @@
 #include "core/error.hpp"
 #include "core/fd_io.hpp"
 #include "core/text.hpp"
+#include "log/log.hpp"
+#include "steps/archive_offsets.hpp"
 
 namespace ferry::steps::detail {
 
@@ -168,8 +170,10 @@ UnpackFailure UnpackedBackup::decompress_checked(int in, const std::function<voi
   const std::string& f = m_meta.file;
   HashThread hash;
   int write_error = 0;
+  ArchiveOffsets offsets;
   compress::ZstdDecompressor zstd([&](const char* d, size_t n) {
     if (!write_error && !write_all(m_fd, d, n)) write_error = errno;
+    offsets.feed(d, n);
   });
   std::string zstd_error;
   bool read_ok = true;
@@ -206,6 +210,11 @@ UnpackFailure UnpackedBackup::decompress_checked(int in, const std::function<voi
   }
   std::string sum = hash.finish();
   if (sum != m_meta.sha256) return {true, "backup file " + f + " does not match its sha256 (found " + sum + ")"};
+  if (offsets.patch(m_fd))
+    log::debug("swap restore: the positions of " + std::to_string(offsets.blocks()) +
+               " data block(s) written into the decompressed archive's table of contents");
+  else
+    log::debug("swap restore: the decompressed archive is restored as written: " + offsets.why());
   return {};
 }
 
