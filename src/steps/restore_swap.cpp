@@ -16,6 +16,7 @@
 #include "steps/restore_swap.hpp"
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "core/duration.hpp"
@@ -70,17 +71,21 @@ std::string missing_rights(db::Connection& m, const std::string& dbname) {
 }
 
 // The new database proven against the backup's sidecar, with the backup's settings.
+// The row counts left after pg_restore are taken on a connection of their own while the
+// settings and the fingerprint are (two catalog-wide or table-wide reads, at once).
 void prove_scratch(StageContext& ctx, const BackupMeta& meta, db::Connection& scratch_db, const std::string& scratch,
                    db::Connection& original, PhaseClock& clock, RestoreCounts& counts) {
+  auto counts_db = std::make_unique<db::Connection>(connect_params(ctx.env, scratch));
+  auto counted = std::async(std::launch::async, [&] { return counts.counts(*counts_db); });
   auto settings = meta.database_settings ? *meta.database_settings : db::database_settings(original);
   scratch_db.exec(db::database_settings_sql(scratch, settings));
   std::string fp = db::schema_fingerprint(scratch_db);
-  clock.done("settings and fingerprint");
+  clock.done("settings and fingerprint (the counts beside them)");
   if (fp != meta.fingerprint)
     throw RestoreNotApplied(ErrorKind::Verify, "the restored copy of " + meta.id + " has schema fingerprint " +
                                                    fp.substr(0, 12) + ", not the backup's " +
                                                    meta.fingerprint.substr(0, 12) + "; nothing was swapped");
-  if (counts.counts(scratch_db) != meta.row_counts)
+  if (counted.get() != meta.row_counts)
     throw RestoreNotApplied(ErrorKind::Verify, "the restored copy of " + meta.id +
                                                    " does not have the backup's row counts; nothing was swapped");
   clock.done("exact row counts (" + std::to_string(counts.counted_early()) + " of " +
@@ -183,12 +188,12 @@ bool swap_in(StageContext& ctx, const BackupMeta& meta, db::Connection& m, std::
     scratch_db->exec(db::Ledger::restore_fixup_sql(ctx.run_id, meta.ledger));
     scratch_db.reset();
     m.exec("SELECT pg_catalog.pg_terminate_backend(" + std::to_string(own_pid) + ")");  // ferry's own session
-    for (int i = 0;
-         i < 100 &&
+    for (int i = 0;  // gone within 5 s, looked for every 5 ms (the swap window's length)
+         i < 1000 &&
          m.exec("SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE pid = " + std::to_string(own_pid)).text(0, 0) !=
              "0";
          ++i)
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
     swap_test_pause("swap:renaming");
     m.exec("BEGIN; ALTER DATABASE " + quote_ident(name) + " RENAME TO " + quote_ident(replaced) + "; ALTER DATABASE " +
            quote_ident(scratch) + " RENAME TO " + quote_ident(name) + "; ALTER DATABASE " + quote_ident(name) +
