@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace ferry::steps::detail {
 
@@ -62,12 +64,20 @@ void ArchiveOffsets::fail(const std::string& why) {
 
 void ArchiveOffsets::feed(const char* data, size_t len) {
   if (m_state == State::Bad || len == 0) return;
+  try {
+    feed_unchecked(data, len);
+  } catch (const std::exception& e) {  // no memory: the restore goes on without the offsets
+    fail(std::string("reading the archive: ") + e.what());
+  }
+}
+
+void ArchiveOffsets::feed_unchecked(const char* data, size_t len) {
   long long base = m_fed;
   m_fed += static_cast<long long>(len);
   if (m_state != State::Toc) return step(data, len, base);
   m_head.append(data, len);
-  if (m_head.size() > k_max_toc) return fail("its table of contents is over 256 MB");
-  if (m_head.size() >= m_next_try) try_toc();
+  if (m_head.size() >= m_next_try || m_head.size() >= k_max_toc) try_toc();
+  if (m_state == State::Toc && m_head.size() >= k_max_toc) fail("its table of contents is over 256 MB");
 }
 
 // Parses the header and TOC once enough bytes are there; then the data after them.
@@ -83,7 +93,7 @@ void ArchiveOffsets::try_toc() {
       return fail("archive version " + std::to_string(vmaj) + "." + std::to_string(vmin) + " (known: 1.12-1.14)");
     c.int_size = c.byte();
     int off_size = c.byte();
-    if (c.int_size < 1 || c.int_size > 8 || off_size < 1 || off_size > 8) return fail("odd integer sizes");
+    if (c.int_size != 4 || off_size != 8) return fail("integers of other sizes than pg_dump's 4 and 8 bytes");
     if (c.byte() != 1) return fail("not the custom format");
     c.integer();                                // compression level
     for (int i = 0; i < 7; ++i) c.integer();    // the date
@@ -108,19 +118,17 @@ void ArchiveOffsets::try_toc() {
       if (!entries.emplace(id, Entry{field, flag}).second) return fail("dump ID " + std::to_string(id) + " twice");
     }
   } catch (const NeedMore&) {
-    m_next_try = m_head.size() * 2;
+    m_next_try = std::min(m_head.size() * 2, k_max_toc);
     return;
   } catch (const Malformed& m) {
     return fail(m.why);
   }
   m_int_size = c.int_size;
-  m_off_size = static_cast<int>(static_cast<unsigned char>(m_head[9]));
   m_entries = std::move(entries);
   m_state = State::BlockType;
-  std::string rest = m_head.substr(c.pos());
-  m_head.clear();
-  m_head.shrink_to_fit();
-  step(rest.data(), rest.size(), static_cast<long long>(c.pos()));
+  std::string head = std::move(m_head);
+  m_head = std::string();
+  step(head.data() + c.pos(), head.size() - c.pos(), static_cast<long long>(c.pos()));
 }
 
 // An integer of the data section (sign byte + m_int_size bytes), possibly split across feeds.
@@ -152,13 +160,19 @@ void ArchiveOffsets::step(const char* data, size_t len, long long base) {
           return fail("a block of type " + std::to_string(m_block_type));
         m_state = State::BlockId;
         break;
-      case State::BlockId:
+      case State::BlockId: {
         if (!take_int(p, end, v)) break;
         m_block_id = static_cast<int>(v);
-        if (!m_blocks.emplace(m_block_id, m_block_pos).second) return fail("two blocks of one dump ID");
+        auto e = m_entries.find(m_block_id);
+        if (e == m_entries.end()) return fail("a block for dump ID " + std::to_string(m_block_id) + " with no entry");
+        if (e->second.flag == k_no_data) return fail("a block for an entry without data");
+        if (e->second.block_pos >= 0) return fail("two blocks of one dump ID");
+        e->second.block_pos = m_block_pos;
+        ++m_blocks;
         m_in_blob = false;
         m_state = m_block_type == k_blk_data ? State::ChunkLen : State::BlobOid;
         break;
+      }
       case State::BlobOid:
         if (!take_int(p, end, v)) break;
         m_in_blob = v != 0;
@@ -183,31 +197,31 @@ void ArchiveOffsets::step(const char* data, size_t len, long long base) {
   }
 }
 
-bool ArchiveOffsets::patch(int fd) {
+bool ArchiveOffsets::patch(int fd) try {
   if (m_state == State::Toc) try_toc();
   if (m_state == State::Toc) fail("the archive ends inside its table of contents");
   if (m_state == State::Bad) return false;
   if (m_state != State::BlockType || !m_int.empty()) return fail("the archive ends inside a block"), false;
-  std::vector<std::pair<long long, std::string>> writes;
+  std::vector<const Entry*> unset;
   for (const auto& [id, e] : m_entries) {
-    auto b = m_blocks.find(id);
-    if (e.flag == k_no_data || e.flag == k_pos_set) {
-      if (e.flag == k_no_data && b != m_blocks.end()) return fail("a block for an entry without data"), false;
-      continue;
-    }
-    if (b == m_blocks.end()) return fail("no block for dump ID " + std::to_string(id)), false;
-    std::string field(1 + static_cast<size_t>(m_off_size), '\0');
-    field[0] = static_cast<char>(k_pos_set);
-    for (int i = 0; i < m_off_size; ++i) field[1 + i] = static_cast<char>((b->second >> (8 * i)) & 0xff);
-    writes.emplace_back(e.field_pos, std::move(field));
+    if (e.flag != k_pos_not_set) continue;
+    if (e.block_pos < 0) return fail("no block for dump ID " + std::to_string(id)), false;
+    unset.push_back(&e);
   }
-  for (const auto& [id, pos] : m_blocks)
-    if (!m_entries.count(id)) return fail("a block for dump ID " + std::to_string(id) + " with no entry"), false;
-  if (writes.empty()) return fail("no offset to set"), false;
-  for (const auto& [at, field] : writes)
-    if (::pwrite(fd, field.data(), field.size(), at) != static_cast<ssize_t>(field.size()))
+  if (unset.empty()) return fail("no offset to set"), false;
+  // Each field: its offset bytes first, its flag last, so that a write cut short leaves the
+  // flag "not set" (pg_restore then ignores the bytes) rather than a wrong position.
+  for (const Entry* e : unset) {
+    char pos[8];
+    for (int i = 0; i < 8; ++i) pos[i] = static_cast<char>((static_cast<unsigned long long>(e->block_pos) >> (8 * i)) & 0xff);
+    char flag = static_cast<char>(k_pos_set);
+    if (::pwrite(fd, pos, sizeof pos, e->field_pos + 1) != static_cast<ssize_t>(sizeof pos) ||
+        ::pwrite(fd, &flag, 1, e->field_pos) != 1)
       return fail(std::string("writing the offsets: ") + std::strerror(errno)), false;
+  }
   return true;
+} catch (const std::exception& e) {
+  return fail(std::string("reading the archive: ") + e.what()), false;
 }
 
 }  // namespace ferry::steps::detail

@@ -9,9 +9,11 @@
 // patch() writes the positions exactly as pg_dump would have (flag "set" + offSize bytes, low
 // byte first) into ferry's decompressed copy; the backup file itself is never changed.
 //
-// Archive versions 1.12-1.14 (pg_dump 11-15) are understood. Anything else, or any
-// inconsistency (a block with no TOC entry, an entry with no block, a block of an unknown
-// type, a truncated stream), means no patch: pg_restore reads the archive as pg_dump wrote it.
+// Archive versions 1.12-1.14 (pg_dump 11-15; 4-byte integers, 8-byte offsets) are understood.
+// Anything else, or any inconsistency (a block with no TOC entry or for an entry without data,
+// an entry with no block, a block of an unknown type, a truncated stream, no memory), means no
+// patch: pg_restore reads the archive as pg_dump wrote it. Memory: the TOC while it is read,
+// then its entries.
 #pragma once
 #include <cstddef>
 #include <map>
@@ -27,14 +29,16 @@ class ArchiveOffsets {
   // need not (why() says which); nothing is written then.
   bool patch(int fd);
   const std::string& why() const { return m_why; }
-  size_t blocks() const { return m_blocks.size(); }
+  size_t blocks() const { return m_blocks; }
 
  private:
-  enum class State { Toc, BlockType, BlockId, ChunkLen, ChunkSkip, BlobOid, Done, Bad };
+  enum class State { Toc, BlockType, BlockId, ChunkLen, ChunkSkip, BlobOid, Bad };
   struct Entry {
-    long long field_pos;  // where its offset field starts
-    int flag;             // 1: not set, 2: set, 3: no data
+    long long field_pos;      // where its offset field starts
+    int flag;                 // 1: not set, 2: set, 3: no data
+    long long block_pos = -1;  // where its data block starts, once seen
   };
+  void feed_unchecked(const char* data, size_t len);
   void try_toc();
   void step(const char* data, size_t len, long long base);
   bool take_int(const char*& p, const char* end, long long& value);
@@ -44,9 +48,9 @@ class ArchiveOffsets {
   std::string m_head;  // the bytes until the TOC is read whole
   size_t m_next_try = 64 * 1024;
   long long m_fed = 0;
-  int m_int_size = 0, m_off_size = 0;
-  std::map<int, Entry> m_entries;       // by dump ID
-  std::map<int, long long> m_blocks;    // dump ID -> position of its block
+  int m_int_size = 0;
+  std::map<int, Entry> m_entries;  // by dump ID
+  size_t m_blocks = 0;             // data blocks seen
   std::string m_int;                    // the bytes of an integer split across feeds
   int m_block_type = 0, m_block_id = 0;
   long long m_block_pos = 0, m_skip = 0;

@@ -200,11 +200,13 @@ void create_and_restore(StageContext& ctx, const BackupMeta& meta, const std::st
   Stopwatch sw;
   Millis last = -k_poll_every;  // the first tick reports at once: a short restore shows a line too
   std::string jobs = "?";
+  bool unpacking = unpacked != nullptr;  // ferry's own decompression under way
   cmd.on_tick = [&] {
     if (sw.elapsed() - last < k_poll_every) return;
     last = sw.elapsed();
-    if (!setup.done()) {
-      ctx.reporter.step_progress("restore", "checking and decompressing " + meta.id + ", creating the copy, " +
+    if (!setup.done() || unpacking) {
+      ctx.reporter.step_progress("restore", "checking and decompressing " + meta.id +
+                                                (setup.done() ? ", the copy created, " : ", creating the copy, ") +
                                                 format_duration(sw.elapsed()) + " elapsed");
       return;
     }
@@ -217,6 +219,7 @@ void create_and_restore(StageContext& ctx, const BackupMeta& meta, const std::st
   auto& t = ctx.transports.get(env.backup->on);
   if (unpacked) {  // decompressed here, beside CREATE DATABASE; the script only restores
     auto failure = unpacked->unpack(cmd.on_tick);
+    unpacking = false;
     if (!failure.message.empty()) {
       go_read.reset();  // the script never runs
       setup.wait();
