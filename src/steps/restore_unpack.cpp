@@ -117,8 +117,8 @@ bool no_tmpfile_support(int err) { return err == EOPNOTSUPP || err == EISDIR || 
 UnpackedBackup::UnpackedBackup(const BackupMeta& meta) : m_meta(meta) {
   std::string dir = std::filesystem::path(meta.file).parent_path().string();
   // O_EXCL: the file can never be given a name (linkat), by ferry or anyone else.
-  m_fd = ::open(dir.c_str(), O_TMPFILE | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
-  if (m_fd < 0) {
+  m_fd = UniqueFd(::open(dir.c_str(), O_TMPFILE | O_EXCL | O_RDWR | O_CLOEXEC, 0600));
+  if (m_fd.get() < 0) {
     int err = errno;
     if (err == ENOENT) m_open_error = "backup file " + meta.file + " is missing";
     else if (!no_tmpfile_support(err))
@@ -128,34 +128,26 @@ UnpackedBackup::UnpackedBackup(const BackupMeta& meta) : m_meta(meta) {
   // pg_restore opens it as /proc/PID/fd/N: that path must be this very file to ferry itself
   // (a /proc not mounted, or another PID namespace's, means the script instead).
   struct stat mine {}, seen {};
-  if (::fstat(m_fd, &mine) != 0 || ::stat(path().c_str(), &seen) != 0 || mine.st_dev != seen.st_dev ||
-      mine.st_ino != seen.st_ino) {
-    ::close(m_fd);
-    m_fd = -1;
-  }
-}
-
-UnpackedBackup::~UnpackedBackup() {
-  if (m_fd >= 0) ::close(m_fd);
+  if (::fstat(m_fd.get(), &mine) != 0 || ::stat(path().c_str(), &seen) != 0 || mine.st_dev != seen.st_dev ||
+      mine.st_ino != seen.st_ino)
+    m_fd.reset();
 }
 
 std::string UnpackedBackup::path() const {
-  return "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(m_fd);
+  return "/proc/" + std::to_string(::getpid()) + "/fd/" + std::to_string(m_fd.get());
 }
 
 UnpackFailure UnpackedBackup::unpack(const std::function<void()>& tick) {
   const std::string& f = m_meta.file;
   if (!m_open_error.empty()) return {false, m_open_error};
-  int in = ::open(f.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-  if (in < 0) {
+  UniqueFd in(::open(f.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (in.get() < 0) {
     int err = errno;
     if (err == ELOOP) return {true, "backup file " + f + " is a symbolic link; ferry restores only what is in backup.dir"};
     if (err == ENOENT) return {false, "backup file " + f + " is missing"};
     return {false, "cannot read backup file " + f + ": " + std::strerror(err)};
   }
-  auto failure = decompress(in, tick);
-  ::close(in);
-  return failure;
+  return decompress(in.get(), tick);
 }
 
 UnpackFailure UnpackedBackup::decompress(int in, const std::function<void()>& tick) {
@@ -172,7 +164,7 @@ UnpackFailure UnpackedBackup::decompress_checked(int in, const std::function<voi
   int write_error = 0;
   ArchiveOffsets offsets;
   compress::ZstdDecompressor zstd([&](const char* d, size_t n) {
-    if (!write_error && !write_all(m_fd, d, n)) write_error = errno;
+    if (!write_error && !write_all(m_fd.get(), d, n)) write_error = errno;
     offsets.feed(d, n);
   });
   std::string zstd_error;
@@ -210,7 +202,7 @@ UnpackFailure UnpackedBackup::decompress_checked(int in, const std::function<voi
   }
   std::string sum = hash.finish();
   if (sum != m_meta.sha256) return {true, "backup file " + f + " does not match its sha256 (found " + sum + ")"};
-  if (offsets.patch(m_fd))
+  if (offsets.patch(m_fd.get()))
     log::debug("swap restore: the positions of " + std::to_string(offsets.blocks()) +
                " data block(s) written into the decompressed archive's table of contents");
   else

@@ -10,6 +10,7 @@
 #include <functional>
 #include <string>
 
+#include "core/fd_io.hpp"
 #include "steps/context.hpp"
 
 namespace ferry::steps::detail {
@@ -27,11 +28,10 @@ class UnpackedBackup {
   // filesystem or kernel has no O_TMPFILE, or /proc/PID/fd/N does not lead to it (the caller
   // uses the script then).
   explicit UnpackedBackup(const BackupMeta& meta);
-  ~UnpackedBackup();
   UnpackedBackup(const UnpackedBackup&) = delete;
   UnpackedBackup& operator=(const UnpackedBackup&) = delete;
 
-  bool supported() const { return m_fd >= 0 || !m_open_error.empty(); }
+  bool supported() const { return m_fd.get() >= 0 || !m_open_error.empty(); }
   // Decompresses and checks the sha256; `tick` is called between chunks (progress). Returns the
   // failure, or an empty message when the decompressed archive is ready at path().
   UnpackFailure unpack(const std::function<void()>& tick);
@@ -43,7 +43,7 @@ class UnpackedBackup {
   UnpackFailure decompress_checked(int in, const std::function<void()>& tick);  // may throw
 
   const BackupMeta& m_meta;
-  int m_fd = -1;
+  UniqueFd m_fd;
   std::string m_open_error;  // the unnamed file could not be made (not for lack of O_TMPFILE)
 };
 

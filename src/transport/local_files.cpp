@@ -83,23 +83,12 @@ void write_atomically(const std::string& path, int mode, Fill fill) {
 
 // The open file `src` (closed here, whatever happens) copied to `path` by write_atomically.
 void copy_atomically(int src, const std::string& path, int mode) {
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{src};
+  UniqueFd closer(src);
   write_atomically(path, mode, [&](int fd) { return copy_fd(src, fd); });
 }
 
 // A directory opened for *at() calls, closed on scope exit.
-struct DirFd {
-  int fd;
-  explicit DirFd(const std::string& dir) : fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {}
-  ~DirFd() {
-    if (fd >= 0) ::close(fd);
-  }
-  DirFd(const DirFd&) = delete;
-  DirFd& operator=(const DirFd&) = delete;
-};
+UniqueFd open_dir(const std::string& dir) { return UniqueFd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)); }
 
 // name's bytes when it is a readable regular file of dir (symlinks followed, as `[ -f ]` does).
 std::optional<std::string> read_entry(int dirfd, const std::string& name) {
@@ -152,9 +141,9 @@ std::map<std::string, std::optional<std::string>> LocalTransport::fetch_files(co
   std::map<std::string, std::optional<std::string>> out;
   if (names.empty()) return out;
   for (const auto& n : names) check_entry_name(n);
-  DirFd d(dir);
-  if (d.fd < 0) cannot_read(dir, errno);
-  for (const auto& n : names) out[n] = read_entry(d.fd, n);
+  UniqueFd d = open_dir(dir);
+  if (d.get() < 0) cannot_read(dir, errno);
+  for (const auto& n : names) out[n] = read_entry(d.get(), n);
   return out;
 }
 
@@ -239,8 +228,8 @@ void LocalPartialFile::publish() {
   // As `mv -T`: a symlink planted at the final name is replaced, never followed.
   if (::rename(m_partial.c_str(), m_final.c_str()) != 0) fail("cannot create", errno);
   m_published = true;
-  DirFd dir(std::filesystem::path(m_final).parent_path().string());
-  if (dir.fd >= 0) ::fsync(dir.fd);  // the new name durable too
+  UniqueFd dir = open_dir(std::filesystem::path(m_final).parent_path().string());
+  if (dir.get() >= 0) ::fsync(dir.get());  // the new name durable too
 }
 
 }  // namespace ferry::transport
