@@ -14,6 +14,13 @@ constexpr int k_blk_data = 1, k_blk_blobs = 3;                 // pg_backup_arch
 constexpr int k_pos_not_set = 1, k_pos_set = 2, k_no_data = 3;  // offset flags
 constexpr size_t k_max_toc = 256u << 20;                       // a TOC larger than this: no patch
 
+// pg_dump's integer: a sign byte, then `size` bytes, low byte first (ReadInt).
+long long decode_int(const unsigned char* b, int size) {
+  unsigned long long v = 0;
+  for (int i = 0; i < size; ++i) v |= static_cast<unsigned long long>(b[1 + i]) << (8 * i);
+  return b[0] ? -static_cast<long long>(v) : static_cast<long long>(v);
+}
+
 struct NeedMore {};
 struct Malformed {
   std::string why;
@@ -33,10 +40,9 @@ class Cursor {
     m_pos += n;
   }
   long long integer() {
-    int sign = byte();
-    unsigned long long v = 0;
-    for (int i = 0; i < int_size; ++i) v |= static_cast<unsigned long long>(byte()) << (8 * i);
-    return sign ? -static_cast<long long>(v) : static_cast<long long>(v);
+    size_t at = m_pos;
+    bytes(1 + static_cast<size_t>(int_size));
+    return decode_int(reinterpret_cast<const unsigned char*>(m_s.data() + at), int_size);
   }
   // A string: its length (-1: NULL), then its bytes. Returns false for NULL.
   bool string() {
@@ -138,9 +144,7 @@ bool ArchiveOffsets::take_int(const char*& p, const char* end, long long& value)
   m_int.append(p, n);
   p += n;
   if (m_int.size() < static_cast<size_t>(m_int_size) + 1) return false;
-  unsigned long long v = 0;
-  for (int i = 0; i < m_int_size; ++i) v |= static_cast<unsigned long long>(static_cast<unsigned char>(m_int[1 + i])) << (8 * i);
-  value = m_int[0] ? -static_cast<long long>(v) : static_cast<long long>(v);
+  value = decode_int(reinterpret_cast<const unsigned char*>(m_int.data()), m_int_size);
   m_int.clear();
   return true;
 }
