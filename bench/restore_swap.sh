@@ -16,21 +16,7 @@ FERRY_B=${FERRY_BIN_B:-}
 bench_cluster_start
 W="$BENCH_DIR/work"
 mkdir -p "$W/project/environments" "$W/project/playbooks" "$W/dumps"
-fresh_db app
-echo "generating 4 tables x $ROWS rows..."
-for k in 1 2 3 4; do
-  psql -X -q -d app <<SQL
-CREATE TABLE events_$k (id bigserial PRIMARY KEY, account_id int NOT NULL, kind text NOT NULL,
-  payload text NOT NULL, amount numeric(12,2), created_at timestamptz NOT NULL);
-INSERT INTO events_$k (account_id, kind, payload, amount, created_at)
-SELECT ((g::bigint * 7919) % 100000)::int, (ARRAY['signup','login','purchase','refund','update'])[1 + g % 5],
-       'order ' || g || ' for account ' || (g::bigint * 7919) % 100000 || ': ' || md5(g::text),
-       ((g::bigint * 37) % 100000) / 100.0, timestamptz '2026-01-01' + (g || ' seconds')::interval
-FROM generate_series(1, $ROWS) g;
-CREATE INDEX ON events_$k (account_id);
-CREATE INDEX ON events_$k (created_at);
-SQL
-done
+bench_events_db app "$ROWS"
 printf 'database: {name: app, user: postgres, host: 127.0.0.1, port: %s}\nbackup: {dir: %s, restore: swap}\n' \
   "$PGPORT" "$W/backups" > "$W/project/environments/bench.yaml"
 pg_dump -Fc -Z0 -d app -f "$W/dumps/z0.dump"
