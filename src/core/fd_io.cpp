@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
 namespace ferry {
 
@@ -18,6 +19,10 @@ bool write_all(int fd, const char* data, std::size_t len) {
     len -= static_cast<std::size_t>(w);
   }
   return true;
+}
+
+std::string write_error_text(int err) {
+  return std::string(std::strerror(err)) + (err == ENOSPC || err == EDQUOT ? " (is the disk full?)" : "");
 }
 
 void UniqueFd::reset() {

@@ -164,8 +164,7 @@ std::string verdict(const transport::LocalPartialFile& file, const Stream& strea
                     const transport::CommandResult& produced, bool stopped_by_us, const std::string& dumped_at,
                     const transport::CommandResult& verified, bool pipe_broken) {
   if (file.error() != 0) {
-    int e = file.error();
-    return "writing the backup failed: " + why(e) + (e == ENOSPC || e == EDQUOT ? " (is the disk full?)" : "");
+    return "writing the backup failed: " + write_error_text(file.error());
   }
   if (!stream.compress_error().empty()) return "compressing the backup failed: " + stream.compress_error();
   if (!stopped_by_us && (!produced.ok() || produced.stopped))

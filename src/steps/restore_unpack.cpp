@@ -195,9 +195,7 @@ UnpackFailure UnpackedBackup::decompress_checked(int in, const std::function<voi
     std::string sum = hash.finish();
     if (whole && sum != m_meta.sha256)
       return {true, "backup file " + f + " is damaged: it does not match its sha256 (found " + sum + ")"};
-    std::string why = write_error ? std::string(std::strerror(write_error)) +
-                                        (write_error == ENOSPC || write_error == EDQUOT ? " (is the disk full?)" : "")
-                                  : zstd_error;
+    std::string why = write_error ? write_error_text(write_error) : zstd_error;
     return {false, "cannot decompress " + f + " next to it: " + why};
   }
   std::string sum = hash.finish();
