@@ -13,6 +13,8 @@ namespace {
 constexpr int k_blk_data = 1, k_blk_blobs = 3;                 // pg_backup_archiver.h
 constexpr int k_pos_not_set = 1, k_pos_set = 2, k_no_data = 3;  // offset flags
 constexpr size_t k_max_toc = 256u << 20;                       // a TOC larger than this: no patch
+constexpr size_t k_merge = 64u << 10;                          // a merged chunk: 64 KiB at most
+constexpr size_t k_buffer = 1u << 20;                          // output written 1 MiB at a time
 
 // pg_dump's integer: a sign byte, then `size` bytes, low byte first (ReadInt).
 long long decode_int(const unsigned char* b, int size) {
@@ -61,35 +63,96 @@ class Cursor {
 
 }  // namespace
 
+ArchiveOffsets::ArchiveOffsets(Sink out) : m_out(std::move(out)), m_buf(k_buffer + k_merge + 16) {}
+
 void ArchiveOffsets::fail(const std::string& why) {
+  if (m_state == State::Toc) emit(m_head.data(), m_head.size());  // passed on as it came
   m_state = State::Bad;
   m_why = why;
   m_head.clear();
   m_head.shrink_to_fit();
 }
 
+void ArchiveOffsets::emit(const char* data, size_t len) {
+  m_out_pos += static_cast<long long>(len);
+  if (m_buf_len + len > k_buffer) flush();
+  if (len > k_buffer) return m_out(data, len);
+  std::memcpy(m_buf.data() + m_buf_len, data, len);
+  m_buf_len += len;
+}
+
+void ArchiveOffsets::flush() {
+  if (m_buf_len > 0) m_out(m_buf.data(), m_buf_len);
+  m_buf_len = 0;
+}
+
+void ArchiveOffsets::open_merge() {
+  if (m_buf_len + k_merge + 1 + static_cast<size_t>(m_int_size) > m_buf.size()) flush();
+  m_merge_at = m_buf_len;
+  m_buf_len += 1 + static_cast<size_t>(m_int_size);  // the length, written at close_merge()
+  m_out_pos += 1 + m_int_size;
+  m_merge_len = 0;
+}
+
+void ArchiveOffsets::merge(const char* data, size_t len) {
+  std::memcpy(m_buf.data() + m_buf_len, data, len);
+  m_buf_len += len;
+  m_out_pos += static_cast<long long>(len);
+  m_merge_len += static_cast<long long>(len);
+}
+
+void ArchiveOffsets::close_merge() {
+  if (m_merge_len < 0) return;
+  char* b = m_buf.data() + m_merge_at;
+  b[0] = 0;  // pg_dump's integer: sign byte, then low byte first
+  for (int i = 0; i < m_int_size; ++i)
+    b[1 + i] = static_cast<char>((static_cast<unsigned long long>(m_merge_len) >> (8 * i)) & 0xff);
+  m_merge_len = -1;
+  ++m_chunks_out;
+}
+
 void ArchiveOffsets::feed(const char* data, size_t len) {
-  if (m_state == State::Bad || len == 0) return;
+  if (len == 0) return;
+  if (m_state == State::Bad) return emit(data, len);
+  if (m_state != State::Toc) return step(data, len);  // allocates nothing
   try {
-    feed_unchecked(data, len);
-  } catch (const std::exception& e) {  // no memory: the restore goes on without the offsets
+    m_head.append(data, len);
+  } catch (const std::exception& e) {  // no memory: the archive is passed on as it is
+    fail(std::string("reading the archive: ") + e.what());
+    return emit(data, len);
+  }
+  try {
+    read_head();
+  } catch (const std::exception& e) {  // the TOC's entries: no memory
     fail(std::string("reading the archive: ") + e.what());
   }
 }
 
-void ArchiveOffsets::feed_unchecked(const char* data, size_t len) {
-  long long base = m_fed;
-  m_fed += static_cast<long long>(len);
-  if (m_state != State::Toc) return step(data, len, base);
-  m_head.append(data, len);
+void ArchiveOffsets::read_head() {
   if (m_head.size() >= m_next_try || m_head.size() >= k_max_toc) try_toc();
   if (m_state == State::Toc && m_head.size() >= k_max_toc) fail("its table of contents is over 256 MB");
+}
+
+void ArchiveOffsets::finish() {
+  if (m_state == State::Toc) {
+    try {
+      try_toc();
+    } catch (const std::exception& e) {
+      fail(std::string("reading the archive: ") + e.what());
+    }
+  }
+  if (m_state == State::Toc) fail("the archive ends inside its table of contents");
+  close_merge();
+  if (m_state != State::Bad && m_int.size() < static_cast<size_t>(m_int_size) + 1)
+    emit(m_int.data(), m_int.size());  // an integer cut short: passed on (patch() refuses)
+  flush();
 }
 
 // Parses the header and TOC once enough bytes are there; then the data after them.
 void ArchiveOffsets::try_toc() {
   Cursor c(m_head);
   std::map<int, Entry> entries;
+  long long compression = 0;
   try {
     c.bytes(5);
     if (m_head.compare(0, 5, "PGDMP") != 0) return fail("not a pg_dump archive");
@@ -101,7 +164,7 @@ void ArchiveOffsets::try_toc() {
     int off_size = c.byte();
     if (c.int_size != 4 || off_size != 8) return fail("integers of other sizes than pg_dump's 4 and 8 bytes");
     if (c.byte() != 1) return fail("not the custom format");
-    c.integer();                                // compression level
+    compression = c.integer();                  // compression level
     for (int i = 0; i < 7; ++i) c.integer();    // the date
     for (int i = 0; i < 3; ++i) c.string();     // database, server and pg_dump versions
     long long count = c.integer();
@@ -130,48 +193,87 @@ void ArchiveOffsets::try_toc() {
     return fail(m.why);
   }
   m_int_size = c.int_size;
+  m_mergeable = compression == 0;
   m_entries = std::move(entries);
   m_state = State::BlockType;
   std::string head = std::move(m_head);
   m_head = std::string();
-  step(head.data() + c.pos(), head.size() - c.pos(), static_cast<long long>(c.pos()));
+  emit(head.data(), c.pos());  // the header and TOC as they are (patch() writes into them)
+  step(head.data() + c.pos(), head.size() - c.pos());
 }
 
 // An integer of the data section (sign byte + m_int_size bytes), possibly split across feeds.
+// Its bytes stay in m_int until the next one starts.
 bool ArchiveOffsets::take_int(const char*& p, const char* end, long long& value) {
+  if (m_int.size() == static_cast<size_t>(m_int_size) + 1) m_int.clear();
   size_t need = static_cast<size_t>(m_int_size) + 1 - m_int.size();
   size_t n = std::min(need, static_cast<size_t>(end - p));
   m_int.append(p, n);
   p += n;
   if (m_int.size() < static_cast<size_t>(m_int_size) + 1) return false;
   value = decode_int(reinterpret_cast<const unsigned char*>(m_int.data()), m_int_size);
-  m_int.clear();
+  return true;
+}
+
+// A chunk's length, just read (its bytes in m_int). Returns false after a failure.
+bool ArchiveOffsets::chunk_length(long long v) {
+  bool merging = m_mergeable && m_block_type == k_blk_data;
+  if (merging && v > 0) ++m_chunks_in;
+  if (merging && v > 0 && static_cast<size_t>(v) <= k_merge) {  // its bytes go into a merged chunk
+    if (m_merge_len >= 0 && m_merge_len + v > static_cast<long long>(k_merge)) close_merge();
+    if (m_merge_len < 0) open_merge();
+    m_to_merge = true;
+  } else {
+    close_merge();
+    emit(m_int.data(), m_int.size());
+    m_to_merge = false;
+    if (merging && v > 0) ++m_chunks_out;
+  }
+  if (v < 0) return fail("a negative chunk length"), false;
+  m_skip = v;
+  m_state = v > 0 ? State::ChunkSkip : m_in_blob ? State::BlobOid : State::BlockType;
   return true;
 }
 
 // The data section: blocks of [type][dump ID][chunks: length, bytes; 0 ends], a large-object
-// block holding [oid][chunks] per object, 0 ending it.
-void ArchiveOffsets::step(const char* data, size_t len, long long base) {
+// block holding [oid][chunks] per object, 0 ending it. Every byte read is passed on (a chunk's
+// length when its chunk is not merged); after a failure, the rest as it is.
+void ArchiveOffsets::step(const char* data, size_t len) {
   const char* p = data;
   const char* end = data + len;
   long long v = 0;
   while (p < end && m_state != State::Bad) {
     switch (m_state) {
-      case State::BlockType:
-        m_block_pos = base + (p - data);
-        m_block_type = static_cast<unsigned char>(*p++);
-        if (m_block_type != k_blk_data && m_block_type != k_blk_blobs)
-          return fail("a block of type " + std::to_string(m_block_type));
+      case State::BlockType: {
+        long long pos = m_out_pos;
+        m_block_type = static_cast<unsigned char>(*p);
+        emit(p++, 1);
+        if (m_block_type != k_blk_data && m_block_type != k_blk_blobs) {
+          fail("a block of type " + std::to_string(m_block_type));
+          break;
+        }
+        m_block_pos_out = pos;
         m_state = State::BlockId;
         break;
+      }
       case State::BlockId: {
         if (!take_int(p, end, v)) break;
+        emit(m_int.data(), m_int.size());
         m_block_id = static_cast<int>(v);
         auto e = m_entries.find(m_block_id);
-        if (e == m_entries.end()) return fail("a block for dump ID " + std::to_string(m_block_id) + " with no entry");
-        if (e->second.flag == k_no_data) return fail("a block for an entry without data");
-        if (e->second.block_pos >= 0) return fail("two blocks of one dump ID");
-        e->second.block_pos = m_block_pos;
+        if (e == m_entries.end()) {
+          fail("a block for dump ID " + std::to_string(m_block_id) + " with no entry");
+          break;
+        }
+        if (e->second.flag == k_no_data) {
+          fail("a block for an entry without data");
+          break;
+        }
+        if (e->second.block_pos >= 0) {
+          fail("two blocks of one dump ID");
+          break;
+        }
+        e->second.block_pos = m_block_pos_out;
         ++m_blocks;
         m_in_blob = false;
         m_state = m_block_type == k_blk_data ? State::ChunkLen : State::BlobOid;
@@ -179,19 +281,20 @@ void ArchiveOffsets::step(const char* data, size_t len, long long base) {
       }
       case State::BlobOid:
         if (!take_int(p, end, v)) break;
+        emit(m_int.data(), m_int.size());
         m_in_blob = v != 0;
         m_state = v == 0 ? State::BlockType : State::ChunkLen;
         break;
       case State::ChunkLen:
         if (!take_int(p, end, v)) break;
-        if (v < 0) return fail("a negative chunk length");
-        m_skip = v;
-        m_state = v > 0 ? State::ChunkSkip : m_in_blob ? State::BlobOid : State::BlockType;
+        chunk_length(v);
         break;
       case State::ChunkSkip: {
-        long long n = std::min<long long>(m_skip, end - p);
+        size_t n = static_cast<size_t>(std::min<long long>(m_skip, end - p));
+        if (m_to_merge) merge(p, n);
+        else emit(p, n);
         p += n;
-        m_skip -= n;
+        m_skip -= static_cast<long long>(n);
         if (m_skip == 0) m_state = State::ChunkLen;
         break;
       }
@@ -199,30 +302,41 @@ void ArchiveOffsets::step(const char* data, size_t len, long long base) {
         return;
     }
   }
+  if (m_state == State::Bad && p < end) emit(p, static_cast<size_t>(end - p));
+}
+
+// Why the output's positions cannot be written, or "".
+std::string ArchiveOffsets::unpatchable() const {
+  if (m_state == State::Bad) return m_why;
+  bool int_whole = m_int.empty() || m_int.size() == static_cast<size_t>(m_int_size) + 1;
+  if (m_state != State::BlockType || !int_whole) return "the archive ends inside a block";
+  for (const auto& [id, e] : m_entries)
+    if (e.flag != k_no_data && e.block_pos < 0) return "no block for dump ID " + std::to_string(id);
+  return "";
 }
 
 bool ArchiveOffsets::patch(int fd) try {
-  if (m_state == State::Toc) try_toc();
   if (m_state == State::Toc) fail("the archive ends inside its table of contents");
-  if (m_state == State::Bad) return false;
-  if (m_state != State::BlockType || !m_int.empty()) return fail("the archive ends inside a block"), false;
-  std::vector<const Entry*> unset;
+  std::string why = unpatchable();
+  bool moved = m_chunks_out < m_chunks_in;  // merged chunks: positions pg_dump wrote are stale
+  bool any = false;
   for (const auto& [id, e] : m_entries) {
-    if (e.flag != k_pos_not_set) continue;
-    if (e.block_pos < 0) return fail("no block for dump ID " + std::to_string(id)), false;
-    unset.push_back(&e);
-  }
-  if (unset.empty()) return fail("no offset to set"), false;
-  // Each field: its offset bytes first, its flag last, so that a write cut short leaves the
-  // flag "not set" (pg_restore then ignores the bytes) rather than a wrong position.
-  for (const Entry* e : unset) {
+    if (e.flag == k_no_data) continue;
+    any = true;
+    // Its flag "not set" first, its position, then "set": a write cut short leaves "not set"
+    // (pg_restore then ignores the bytes) rather than a wrong position.
+    char unset = static_cast<char>(k_pos_not_set), set = static_cast<char>(k_pos_set);
+    if (e.flag == k_pos_set && (moved || why.empty()) && ::pwrite(fd, &unset, 1, e.field_pos) != 1)
+      return fail(std::string("writing the offsets: ") + std::strerror(errno)), false;
+    if (!why.empty()) continue;
     char pos[8];
-    for (int i = 0; i < 8; ++i) pos[i] = static_cast<char>((static_cast<unsigned long long>(e->block_pos) >> (8 * i)) & 0xff);
-    char flag = static_cast<char>(k_pos_set);
-    if (::pwrite(fd, pos, sizeof pos, e->field_pos + 1) != static_cast<ssize_t>(sizeof pos) ||
-        ::pwrite(fd, &flag, 1, e->field_pos) != 1)
+    for (int i = 0; i < 8; ++i) pos[i] = static_cast<char>((static_cast<unsigned long long>(e.block_pos) >> (8 * i)) & 0xff);
+    if (::pwrite(fd, pos, sizeof pos, e.field_pos + 1) != static_cast<ssize_t>(sizeof pos) ||
+        ::pwrite(fd, &set, 1, e.field_pos) != 1)
       return fail(std::string("writing the offsets: ") + std::strerror(errno)), false;
   }
+  if (!why.empty()) return fail(why), false;
+  if (!any) return fail("no table data"), false;
   return true;
 } catch (const std::exception& e) {
   return fail(std::string("reading the archive: ") + e.what()), false;

@@ -162,11 +162,10 @@ UnpackFailure UnpackedBackup::decompress_checked(int in, const std::function<voi
   const std::string& f = m_meta.file;
   HashThread hash;
   int write_error = 0;
-  ArchiveOffsets offsets;
-  compress::ZstdDecompressor zstd([&](const char* d, size_t n) {
+  ArchiveOffsets archive([&](const char* d, size_t n) {
     if (!write_error && !write_all(m_fd.get(), d, n)) write_error = errno;
-    offsets.feed(d, n);
   });
+  compress::ZstdDecompressor zstd([&](const char* d, size_t n) { archive.feed(d, n); });
   std::string zstd_error;
   bool read_ok = true;
   int read_errno = 0;
@@ -182,7 +181,10 @@ UnpackFailure UnpackedBackup::decompress_checked(int in, const std::function<voi
       if (write_error) break;
       tick();
     }
-    if (read_ok && !write_error) zstd.finish();
+    if (read_ok && !write_error) {
+      zstd.finish();
+      archive.finish();
+    }
   } catch (const Error& e) {
     zstd_error = e.what();
   }
@@ -200,11 +202,14 @@ UnpackFailure UnpackedBackup::decompress_checked(int in, const std::function<voi
   }
   std::string sum = hash.finish();
   if (sum != m_meta.sha256) return {true, "backup file " + f + " does not match its sha256 (found " + sum + ")"};
-  if (offsets.patch(m_fd.get()))
-    log::debug("swap restore: the positions of " + std::to_string(offsets.blocks()) +
+  if (archive.chunks_in() > 0)
+    log::debug("swap restore: " + std::to_string(archive.chunks_in()) + " chunk(s) of table data merged into " +
+               std::to_string(archive.chunks_out()));
+  if (archive.patch(m_fd.get()))
+    log::debug("swap restore: the positions of " + std::to_string(archive.blocks()) +
                " data block(s) written into the decompressed archive's table of contents");
   else
-    log::debug("swap restore: the decompressed archive is restored as written: " + offsets.why());
+    log::debug("swap restore: the decompressed archive's data offsets are not set: " + archive.why());
   return {};
 }
 
