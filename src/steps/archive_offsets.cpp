@@ -63,7 +63,9 @@ class Cursor {
 
 }  // namespace
 
-ArchiveOffsets::ArchiveOffsets(Sink out) : m_out(std::move(out)), m_buf(k_buffer + k_merge + 16) {}
+// The buffer: 1 MiB, a merged chunk opened near its end, and one more length (unmerge_cut_chunk).
+ArchiveOffsets::ArchiveOffsets(Sink out, size_t first_try)
+    : m_out(std::move(out)), m_buf(k_buffer + k_merge + 32), m_next_try(first_try) {}
 
 void ArchiveOffsets::fail(const std::string& why) {
   if (m_state == State::Toc) emit(m_head.data(), m_head.size());  // passed on as it came
@@ -111,10 +113,32 @@ void ArchiveOffsets::close_merge() {
   ++m_chunks_out;
 }
 
+// The stream ended inside a chunk that was being merged: that chunk is passed on as it came,
+// its own length before its bytes, the merged chunk closed before it (no allocation: the
+// buffer has room for one more length).
+void ArchiveOffsets::unmerge_cut_chunk() {
+  size_t have = static_cast<size_t>(m_chunk_len - m_skip);
+  size_t len_bytes = m_int.size();  // the chunk's own length, as it came
+  char* at = m_buf.data() + m_buf_len - have;
+  m_merge_len -= static_cast<long long>(have);
+  if (m_merge_len == 0) {  // it opened the merged chunk: its length goes where that one's was
+    std::memcpy(at - len_bytes, m_int.data(), len_bytes);
+    m_merge_len = -1;
+    ++m_chunks_out;
+    return;
+  }
+  std::memmove(at + len_bytes, at, have);
+  std::memcpy(at, m_int.data(), len_bytes);
+  m_buf_len += len_bytes;
+  m_out_pos += static_cast<long long>(len_bytes);
+  close_merge();
+  ++m_chunks_out;
+}
+
 void ArchiveOffsets::feed(const char* data, size_t len) {
   if (len == 0) return;
   if (m_state == State::Bad) return emit(data, len);
-  if (m_state != State::Toc) return step(data, len);  // allocates nothing
+  if (m_state != State::Toc) return step(data, len);
   try {
     m_head.append(data, len);
   } catch (const std::exception& e) {  // no memory: the archive is passed on as it is
@@ -142,6 +166,7 @@ void ArchiveOffsets::finish() {
     }
   }
   if (m_state == State::Toc) fail("the archive ends inside its table of contents");
+  if (m_state == State::ChunkSkip && m_to_merge) unmerge_cut_chunk();
   close_merge();
   if (m_state != State::Bad && m_int.size() < static_cast<size_t>(m_int_size) + 1)
     emit(m_int.data(), m_int.size());  // an integer cut short: passed on (patch() refuses)
@@ -230,7 +255,7 @@ bool ArchiveOffsets::chunk_length(long long v) {
     if (merging && v > 0) ++m_chunks_out;
   }
   if (v < 0) return fail("a negative chunk length"), false;
-  m_skip = v;
+  m_skip = m_chunk_len = v;
   m_state = v > 0 ? State::ChunkSkip : m_in_blob ? State::BlobOid : State::BlockType;
   return true;
 }
@@ -241,6 +266,16 @@ bool ArchiveOffsets::chunk_length(long long v) {
 void ArchiveOffsets::step(const char* data, size_t len) {
   const char* p = data;
   const char* end = data + len;
+  try {
+    step_from(p, end);
+  } catch (const std::exception&) {  // a failure's message, no memory: the rest as it is
+    m_state = State::Bad;
+  }
+  if (m_state == State::Bad && p < end) emit(p, static_cast<size_t>(end - p));
+}
+
+// The bytes from `p` on, `p` advanced past those passed on (or merged).
+void ArchiveOffsets::step_from(const char*& p, const char* end) {
   long long v = 0;
   while (p < end && m_state != State::Bad) {
     switch (m_state) {
@@ -302,7 +337,11 @@ void ArchiveOffsets::step(const char* data, size_t len) {
         return;
     }
   }
-  if (m_state == State::Bad && p < end) emit(p, static_cast<size_t>(end - p));
+}
+
+void ArchiveOffsets::write_failed(int err) {
+  m_write_errno = err;
+  fail(std::string("writing the offsets: ") + std::strerror(err));
 }
 
 // Why the output's positions cannot be written, or "".
@@ -327,13 +366,13 @@ bool ArchiveOffsets::patch(int fd) try {
     // (pg_restore then ignores the bytes) rather than a wrong position.
     char unset = static_cast<char>(k_pos_not_set), set = static_cast<char>(k_pos_set);
     if (e.flag == k_pos_set && (moved || why.empty()) && ::pwrite(fd, &unset, 1, e.field_pos) != 1)
-      return fail(std::string("writing the offsets: ") + std::strerror(errno)), false;
+      return write_failed(errno), false;
     if (!why.empty()) continue;
     char pos[8];
     for (int i = 0; i < 8; ++i) pos[i] = static_cast<char>((static_cast<unsigned long long>(e.block_pos) >> (8 * i)) & 0xff);
     if (::pwrite(fd, pos, sizeof pos, e.field_pos + 1) != static_cast<ssize_t>(sizeof pos) ||
         ::pwrite(fd, &set, 1, e.field_pos) != 1)
-      return fail(std::string("writing the offsets: ") + std::strerror(errno)), false;
+      return write_failed(errno), false;
   }
   if (!why.empty()) return fail(why), false;
   if (!any) return fail("no table data"), false;

@@ -21,7 +21,7 @@
 //     pg_dump would have (flag "set" + offSize bytes, low byte first).
 // The backup file itself is never changed.
 //
-// Archive versions 1.12-1.14 (pg_dump 11-15; 4-byte integers, 8-byte offsets) are understood.
+// Archive versions 1.12-1.14 (pg_dump 9.0-15; 4-byte integers, 8-byte offsets) are understood.
 // Anything else (another version, not the custom format, integers of other sizes, a TOC over
 // 256 MB) is passed on byte for byte and not patched. An inconsistency found in the data (a
 // block with no TOC entry or for an entry without data, two blocks of one entry, a block of an
@@ -41,7 +41,8 @@ namespace ferry::steps::detail {
 class ArchiveOffsets {
  public:
   using Sink = std::function<void(const char* data, size_t len)>;
-  explicit ArchiveOffsets(Sink out);
+  // `first_try`: how many bytes are read before the TOC is first parsed (tests: small).
+  explicit ArchiveOffsets(Sink out, size_t first_try = 64 * 1024);
   // The archive's next bytes; what is ready reaches the sink (buffered: 1 MiB at a time).
   void feed(const char* data, size_t len);
   // The end of the archive: everything held back reaches the sink.
@@ -51,6 +52,9 @@ class ArchiveOffsets {
   // positions are then left unset, and those pg_dump had set are unset if chunks were merged.
   bool patch(int fd);
   const std::string& why() const { return m_why; }
+  // patch() could not write into the output (errno): positions pg_dump set may be stale there,
+  // so that output must not be restored.
+  int write_errno() const { return m_write_errno; }
   size_t blocks() const { return m_blocks; }
   long long chunks_in() const { return m_chunks_in; }    // data chunks read in merged blocks
   long long chunks_out() const { return m_chunks_out; }  // the chunks they became
@@ -65,6 +69,9 @@ class ArchiveOffsets {
   void read_head();  // the TOC, once enough of it is there
   void try_toc();
   void step(const char* data, size_t len);
+  void step_from(const char*& p, const char* end);
+  void unmerge_cut_chunk();
+  void write_failed(int err);
   bool chunk_length(long long v);
   bool take_int(const char*& p, const char* end, long long& value);
   void fail(const std::string& why);
@@ -85,14 +92,15 @@ class ArchiveOffsets {
   long long m_merge_len = -1;     // its bytes so far; -1: none open
   State m_state = State::Toc;
   std::string m_head;  // the bytes until the TOC is read whole
-  size_t m_next_try = 64 * 1024;
+  size_t m_next_try;
   int m_int_size = 0;
   bool m_mergeable = false;  // an uncompressed archive
   std::map<int, Entry> m_entries;  // by dump ID
   size_t m_blocks = 0;             // data blocks seen
   std::string m_int;               // the bytes of an integer split across feeds
   int m_block_type = 0, m_block_id = 0;
-  long long m_block_pos_out = 0, m_skip = 0;
+  long long m_block_pos_out = 0, m_skip = 0, m_chunk_len = 0;
+  int m_write_errno = 0;
   bool m_in_blob = false, m_to_merge = false;
   long long m_chunks_in = 0, m_chunks_out = 0;
   std::string m_why;

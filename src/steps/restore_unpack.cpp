@@ -205,7 +205,10 @@ UnpackFailure UnpackedBackup::decompress_checked(int in, const std::function<voi
   if (archive.chunks_in() > 0)
     log::debug("swap restore: " + std::to_string(archive.chunks_in()) + " chunk(s) of table data merged into " +
                std::to_string(archive.chunks_out()));
-  if (archive.patch(m_fd.get()))
+  bool patched = archive.patch(m_fd.get());
+  if (archive.write_errno())
+    return {false, "cannot decompress " + f + " next to it: " + write_error_text(archive.write_errno())};
+  if (patched)
     log::debug("swap restore: the positions of " + std::to_string(archive.blocks()) +
                " data block(s) written into the decompressed archive's table of contents");
   else

@@ -1,4 +1,4 @@
-// ArchiveOffsets on hand-made custom archives (the layout pg_dump 11-15 writes): version 1.13
+// ArchiveOffsets on hand-made custom archives (the layout pg_dump 9.0-15 writes): version 1.13
 // (no table access method in the TOC) and 1.14, several large objects (an empty one too), an
 // empty table, integers split across feeds; rows merged into chunks of up to 64 KiB; and the
 // streams it must pass on without offsets. The real pg_dump's archives:
@@ -88,7 +88,8 @@ long long field_value(const std::string& bytes, size_t field, int* flag) {
 std::string patched(const std::string& bytes, size_t piece, bool* ok, std::string* why = nullptr) {
   char path[] = "/tmp/ferry-archive-XXXXXX";
   int fd = mkstemp(path);
-  ArchiveOffsets o([&](const char* d, size_t n) { EXPECT_EQ(write(fd, d, n), static_cast<ssize_t>(n)); });
+  // the TOC parsed as soon as it is whole: the data section comes in `piece`s too
+  ArchiveOffsets o([&](const char* d, size_t n) { EXPECT_EQ(write(fd, d, n), static_cast<ssize_t>(n)); }, 1);
   for (size_t i = 0; i < bytes.size(); i += piece) o.feed(bytes.data() + i, std::min(piece, bytes.size() - i));
   o.finish();
   *ok = o.patch(fd);
@@ -236,5 +237,63 @@ TEST(ArchiveOffsets, PositionsPgDumpSetAreRewrittenOrUnsetOnceChunksAreMerged) {
     int flag = 0;
     field_value(out, m.fields[e], &flag);
     EXPECT_EQ(flag, 1) << "entry " << e + 1 << ": a stale position left set";
+  }
+}
+
+// A stream cut inside a chunk: that chunk is passed on as it came (its own length, its bytes
+// so far), whether it opened a merged chunk or joined one.
+TEST(ArchiveOffsets, AChunkCutShortIsPassedOnAsItCame) {
+  Archive a = make(14);
+  size_t first = static_cast<size_t>(a.blocks[0]) + 1 + 5;  // table 1's first chunk: its length
+  for (size_t cut : {first + 5 + 3, first + 5 + 6 + 5 + 3})  // inside its first, its second chunk
+    for (size_t piece : {size_t{1}, size_t{7}, size_t{4096}}) {
+      bool ok = true;
+      std::string why;
+      EXPECT_EQ(patched(a.bytes.substr(0, cut), piece, &ok, &why), a.bytes.substr(0, cut)) << cut << " " << piece;
+      EXPECT_FALSE(ok);
+      EXPECT_EQ(why, "the archive ends inside a block");
+    }
+}
+
+// Over 1 MiB of rows (the output buffer filled and written many times, merged chunks opened
+// near its end), in pieces of 1 byte and of 4093: the rows merged greedily up to 64 KiB.
+TEST(ArchiveOffsets, MegabytesOfRowsAreMergedWhateverThePieces) {
+  Writer w;
+  w.b = "PGDMP";
+  w.byte(1), w.byte(14), w.byte(0), w.byte(4), w.byte(8), w.byte(1);
+  w.integer(0);
+  for (int i = 0; i < 7; ++i) w.integer(i);
+  w.str("app"), w.str("15.8"), w.str("15.8");
+  w.integer(1);
+  w.integer(1), w.integer(1), w.str("1259"), w.str("16384"), w.str("t"), w.str("TABLE DATA"), w.integer(2);
+  w.str(""), w.str(""), w.str("COPY t FROM stdin;\n"), w.str("public"), w.str(""), w.str("heap"), w.str("postgres"),
+      w.str("false"), w.str(nullptr);
+  w.byte(1);
+  for (int i = 0; i < 8; ++i) w.byte(0);
+  size_t data_at = w.b.size();
+  Writer e;
+  e.b = w.b;
+  w.byte(1), w.integer(1);
+  e.byte(1), e.integer(1);
+  std::string merged;
+  for (int i = 0; i < 40000; ++i) {
+    std::string row = std::to_string(i) + "\t" + std::string(static_cast<size_t>(20 + i % 50), 'r') + "\n";
+    w.integer(static_cast<long long>(row.size())), w.b += row;
+    if (merged.size() + row.size() > 65536) e.integer(static_cast<long long>(merged.size())), e.b += merged, merged.clear();
+    merged += row;
+  }
+  e.integer(static_cast<long long>(merged.size())), e.b += merged;
+  w.integer(0), e.integer(0);
+  ASSERT_GT(e.b.size(), size_t{3} << 19);  // 1.5 MiB
+  for (size_t piece : {size_t{1}, size_t{4093}}) {
+    bool ok = false;
+    std::string why;
+    std::string out = patched(w.b, piece, &ok, &why);
+    ASSERT_TRUE(ok) << why;
+    int flag = 0;
+    EXPECT_EQ(field_value(out, data_at - 9, &flag), static_cast<long long>(data_at));
+    EXPECT_EQ(flag, 2);
+    out.replace(data_at - 9, 9, w.b.substr(data_at - 9, 9));
+    EXPECT_TRUE(out == e.b) << "in pieces of " << piece << ": " << out.size() << " bytes, expected " << e.b.size();
   }
 }
