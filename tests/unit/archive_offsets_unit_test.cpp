@@ -102,6 +102,24 @@ std::string patched(const std::string& bytes, size_t piece, bool* ok, std::strin
   return out;
 }
 
+// The header and TOC of a version 1.14 archive of one table (dump ID 1), its position not set
+// (the field is the 9 bytes before the end).
+Writer one_table_head() {
+  Writer w;
+  w.b = "PGDMP";
+  w.byte(1), w.byte(14), w.byte(0), w.byte(4), w.byte(8), w.byte(1);
+  w.integer(0);
+  for (int i = 0; i < 7; ++i) w.integer(i);
+  w.str("app"), w.str("15.8"), w.str("15.8");
+  w.integer(1);
+  w.integer(1), w.integer(1), w.str("1259"), w.str("16384"), w.str("t"), w.str("TABLE DATA"), w.integer(2);
+  w.str(""), w.str(""), w.str("COPY t FROM stdin;\n"), w.str("public"), w.str(""), w.str("heap"), w.str("postgres"),
+      w.str("false"), w.str(nullptr);
+  w.byte(1);
+  for (int i = 0; i < 8; ++i) w.byte(0);
+  return w;
+}
+
 }  // namespace
 
 TEST(ArchiveOffsets, EachDataEntryGetsItsBlocksPositionInEveryVersionItKnows) {
@@ -165,18 +183,7 @@ TEST(ArchiveOffsets, AStreamItCannotVouchForIsPassedOnWithoutOffsets) {
 // A -Z0 dump's rows are chunks of their own: merged into chunks of up to 64 KiB, a chunk larger
 // than that passed on as it is; a compressed archive's chunks are never merged.
 TEST(ArchiveOffsets, SmallChunksAreMergedUpTo64KiBAndNothingElseIs) {
-  Writer w;
-  w.b = "PGDMP";
-  w.byte(1), w.byte(14), w.byte(0), w.byte(4), w.byte(8), w.byte(1);
-  w.integer(0);
-  for (int i = 0; i < 7; ++i) w.integer(i);
-  w.str("app"), w.str("15.8"), w.str("15.8");
-  w.integer(1);
-  w.integer(1), w.integer(1), w.str("1259"), w.str("16384"), w.str("t"), w.str("TABLE DATA"), w.integer(2);
-  w.str(""), w.str(""), w.str("COPY t FROM stdin;\n"), w.str("public"), w.str(""), w.str("heap"), w.str("postgres"),
-      w.str("false"), w.str(nullptr);
-  w.byte(1);
-  for (int i = 0; i < 8; ++i) w.byte(0);
+  Writer w = one_table_head();
   size_t data_at = w.b.size();
   std::string rows;
   w.byte(1), w.integer(1);
@@ -258,18 +265,7 @@ TEST(ArchiveOffsets, AChunkCutShortIsPassedOnAsItCame) {
 // Over 1 MiB of rows (the output buffer filled and written many times, merged chunks opened
 // near its end), in pieces of 1 byte and of 4093: the rows merged greedily up to 64 KiB.
 TEST(ArchiveOffsets, MegabytesOfRowsAreMergedWhateverThePieces) {
-  Writer w;
-  w.b = "PGDMP";
-  w.byte(1), w.byte(14), w.byte(0), w.byte(4), w.byte(8), w.byte(1);
-  w.integer(0);
-  for (int i = 0; i < 7; ++i) w.integer(i);
-  w.str("app"), w.str("15.8"), w.str("15.8");
-  w.integer(1);
-  w.integer(1), w.integer(1), w.str("1259"), w.str("16384"), w.str("t"), w.str("TABLE DATA"), w.integer(2);
-  w.str(""), w.str(""), w.str("COPY t FROM stdin;\n"), w.str("public"), w.str(""), w.str("heap"), w.str("postgres"),
-      w.str("false"), w.str(nullptr);
-  w.byte(1);
-  for (int i = 0; i < 8; ++i) w.byte(0);
+  Writer w = one_table_head();
   size_t data_at = w.b.size();
   Writer e;
   e.b = w.b;
