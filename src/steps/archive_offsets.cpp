@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <vector>
 
@@ -89,7 +90,7 @@ void ArchiveOffsets::flush() {
 }
 
 void ArchiveOffsets::open_merge() {
-  if (m_buf_len + k_merge + 1 + static_cast<size_t>(m_int_size) > m_buf.size()) flush();
+  if (m_buf_len > k_buffer) flush();  // room: its length, k_merge bytes, one more length
   m_merge_at = m_buf_len;
   m_buf_len += 1 + static_cast<size_t>(m_int_size);  // the length, written at close_merge()
   m_out_pos += 1 + m_int_size;
@@ -269,7 +270,9 @@ void ArchiveOffsets::step(const char* data, size_t len) {
   try {
     step_from(p, end);
   } catch (const std::exception&) {  // a failure's message, no memory: the rest as it is
+    close_merge();
     m_state = State::Bad;
+    m_why.clear();  // unpatchable() says so
   }
   if (m_state == State::Bad && p < end) emit(p, static_cast<size_t>(end - p));
 }
@@ -339,14 +342,17 @@ void ArchiveOffsets::step_from(const char*& p, const char* end) {
   }
 }
 
-void ArchiveOffsets::write_failed(int err) {
-  m_write_errno = err;
-  fail(std::string("writing the offsets: ") + std::strerror(err));
+// A pwrite's result: false (and the error kept) unless all `want` bytes were written.
+bool ArchiveOffsets::wrote(ssize_t r, size_t want) {
+  if (r == static_cast<ssize_t>(want)) return true;
+  m_write_errno = r < 0 ? errno : EIO;  // a short write has no errno of its own
+  fail(std::string("writing the offsets: ") + std::strerror(m_write_errno));
+  return false;
 }
 
 // Why the output's positions cannot be written, or "".
 std::string ArchiveOffsets::unpatchable() const {
-  if (m_state == State::Bad) return m_why;
+  if (m_state == State::Bad) return m_why.empty() ? "reading the archive: out of memory" : m_why;
   bool int_whole = m_int.empty() || m_int.size() == static_cast<size_t>(m_int_size) + 1;
   if (m_state != State::BlockType || !int_whole) return "the archive ends inside a block";
   for (const auto& [id, e] : m_entries)
@@ -365,14 +371,13 @@ bool ArchiveOffsets::patch(int fd) try {
     // Its flag "not set" first, its position, then "set": a write cut short leaves "not set"
     // (pg_restore then ignores the bytes) rather than a wrong position.
     char unset = static_cast<char>(k_pos_not_set), set = static_cast<char>(k_pos_set);
-    if (e.flag == k_pos_set && (moved || why.empty()) && ::pwrite(fd, &unset, 1, e.field_pos) != 1)
-      return write_failed(errno), false;
+    if (e.flag == k_pos_set && (moved || why.empty()) && !wrote(::pwrite(fd, &unset, 1, e.field_pos), 1))
+      return false;
     if (!why.empty()) continue;
     char pos[8];
     for (int i = 0; i < 8; ++i) pos[i] = static_cast<char>((static_cast<unsigned long long>(e.block_pos) >> (8 * i)) & 0xff);
-    if (::pwrite(fd, pos, sizeof pos, e.field_pos + 1) != static_cast<ssize_t>(sizeof pos) ||
-        ::pwrite(fd, &set, 1, e.field_pos) != 1)
-      return write_failed(errno), false;
+    if (!wrote(::pwrite(fd, pos, sizeof pos, e.field_pos + 1), sizeof pos) || !wrote(::pwrite(fd, &set, 1, e.field_pos), 1))
+      return false;
   }
   if (!why.empty()) return fail(why), false;
   if (!any) return fail("no table data"), false;

@@ -30,6 +30,8 @@
 // sequentially, as pg_dump wrote it but for merged chunks (the same data). Memory: the TOC
 // while it is read, then its entries, and a 1 MiB output buffer.
 #pragma once
+#include <sys/types.h>
+
 #include <cstddef>
 #include <functional>
 #include <map>
@@ -71,7 +73,7 @@ class ArchiveOffsets {
   void step(const char* data, size_t len);
   void step_from(const char*& p, const char* end);
   void unmerge_cut_chunk();
-  void write_failed(int err);
+  bool wrote(ssize_t r, size_t want);
   bool chunk_length(long long v);
   bool take_int(const char*& p, const char* end, long long& value);
   void fail(const std::string& why);
