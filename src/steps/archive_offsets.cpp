@@ -24,6 +24,11 @@ long long decode_int(const unsigned char* b, int size) {
   return b[0] ? -static_cast<long long>(v) : static_cast<long long>(v);
 }
 
+// `size` bytes of `v`, low byte first: an integer's value (after its sign byte), an offset.
+void encode_le(char* out, unsigned long long v, int size) {
+  for (int i = 0; i < size; ++i) out[i] = static_cast<char>((v >> (8 * i)) & 0xff);
+}
+
 struct NeedMore {};
 struct Malformed {
   std::string why;
@@ -107,9 +112,8 @@ void ArchiveOffsets::merge(const char* data, size_t len) {
 void ArchiveOffsets::close_merge() {
   if (m_merge_len < 0) return;
   char* b = m_buf.data() + m_merge_at;
-  b[0] = 0;  // pg_dump's integer: sign byte, then low byte first
-  for (int i = 0; i < m_int_size; ++i)
-    b[1 + i] = static_cast<char>((static_cast<unsigned long long>(m_merge_len) >> (8 * i)) & 0xff);
+  b[0] = 0;  // pg_dump's integer: sign byte, then its value
+  encode_le(b + 1, static_cast<unsigned long long>(m_merge_len), m_int_size);
   m_merge_len = -1;
   ++m_chunks_out;
 }
@@ -375,7 +379,7 @@ bool ArchiveOffsets::patch(int fd) try {
       return false;
     if (!why.empty()) continue;
     char pos[8];
-    for (int i = 0; i < 8; ++i) pos[i] = static_cast<char>((static_cast<unsigned long long>(e.block_pos) >> (8 * i)) & 0xff);
+    encode_le(pos, static_cast<unsigned long long>(e.block_pos), sizeof pos);
     if (!wrote(::pwrite(fd, pos, sizeof pos, e.field_pos + 1), sizeof pos) || !wrote(::pwrite(fd, &set, 1, e.field_pos), 1))
       return false;
   }
