@@ -17,6 +17,7 @@
 #include "core/error.hpp"
 #include "core/output.hpp"
 #include "core/text.hpp"
+#include "db/catalog_stamp.hpp"
 #include "db/introspect.hpp"
 #include "migrate/alembic.hpp"
 #include "migrate/migration_set.hpp"
@@ -88,7 +89,7 @@ void read_status(json& e, const config::Project& project, const config::Environm
   // else uses the session until get() (its destructor waits when the files throw).
   std::future<std::string> fingerprint;
   if (with_fingerprint)
-    fingerprint = std::async(std::launch::async, [&conn] { return db::schema_fingerprint(*conn); });
+    fingerprint = std::async(std::launch::async, [&conn] { return db::fingerprint_via_stamp(*conn); });
   steps::Transports transports(env);
   auto src = steps::source_for(project, env.name);
   std::vector<migrate::Migration> migrations;

@@ -129,18 +129,18 @@ std::string schema_description(Connection& conn) {
   return out;
 }
 
-std::string schema_fingerprint(Connection& conn) {
+std::string fingerprint_query() {
   // Hashed where the description is made: 64 characters cross the network instead of one row
   // per object. The same bytes as sha256_hex(schema_description(conn)): the lines in the same
   // order, a NULL line read as "", each ended by a newline, in the client's encoding
   // (RoundTrips.StatusFingerprintIsTheHashOfTheDescription holds the two equal).
-  auto r = conn.exec(
-      std::string(
-          "SELECT encode(sha256(convert_to(coalesce(string_agg(coalesce(line, '') || E'\\n', '' ORDER BY line COLLATE "
-          "\"C\"), ''), pg_client_encoding())), 'hex') FROM (") +
-      k_description_sql + ") d");
-  return r.text(0, 0);
+  return std::string(
+             "SELECT encode(sha256(convert_to(coalesce(string_agg(coalesce(line, '') || E'\\n', '' ORDER BY line COLLATE "
+             "\"C\"), ''), pg_client_encoding())), 'hex') FROM (") +
+         k_description_sql + ") d";
 }
+
+std::string schema_fingerprint(Connection& conn) { return conn.exec(fingerprint_query()).text(0, 0); }
 
 std::string describe_difference(const std::string& before, const std::string& now, size_t limit) {
   auto lines = [](const std::string& text) {

@@ -22,6 +22,9 @@ std::string schema_description(Connection& conn);
 // settings (ALTER DATABASE/ROLE ... SET). Never internal numbers (OIDs, attnum): a restored
 // table whose history dropped a column has the same fingerprint.
 std::string schema_fingerprint(Connection& conn);
+// schema_fingerprint's one statement: a query of one row, one text value. For a caller that asks
+// it in the same statement (the same snapshot) as something else (db/catalog_stamp.*).
+std::string fingerprint_query();
 // What differs between two descriptions, for a message: "gone: LINE", "new: LINE" (at most
 // `limit` lines, then "and N more").
 std::string describe_difference(const std::string& before, const std::string& now, size_t limit = 5);

@@ -39,14 +39,33 @@ std::string LockHolder::describe() const {
 }
 
 bool Ledger::schema_exists() {
-  if (!m_schema_seen) m_schema_seen = m_conn.exec("SELECT to_regclass('ferry.runs') IS NOT NULL").boolean(0, 0);
+  if (!m_schema_seen) {
+    auto r = m_conn.exec("SELECT to_regclass('ferry.runs') IS NOT NULL, to_regclass('ferry.fingerprints') IS NOT NULL");
+    m_schema_seen = r.boolean(0, 0);
+    m_fingerprints_seen = r.boolean(0, 1);
+  }
   return m_schema_seen;
 }
 
+namespace {
+// (catalog stamp, schema fingerprint) pairs that `ferry status` remembers (db/catalog_stamp.*).
+constexpr const char* k_fingerprints_table = R"SQL(
+CREATE TABLE IF NOT EXISTS ferry.fingerprints (
+  stamp       text PRIMARY KEY,
+  fingerprint text NOT NULL,
+  at          timestamptz NOT NULL DEFAULT now()
+);
+)SQL";
+}  // namespace
+
 void Ledger::ensure_schema() {
-  if (schema_exists()) return;
+  if (schema_exists()) {
+    if (!m_fingerprints_seen) m_conn.exec(k_fingerprints_table);  // a ledger made before it existed
+    m_fingerprints_seen = true;
+    return;
+  }
   m_schema_created = true;
-  m_conn.exec(R"SQL(
+  m_conn.exec(std::string(R"SQL(
 CREATE SCHEMA IF NOT EXISTS ferry;
 CREATE TABLE IF NOT EXISTS ferry.migrations (
   version            text PRIMARY KEY,
@@ -83,8 +102,36 @@ CREATE TABLE IF NOT EXISTS ferry.history (
   action  text NOT NULL,
   run_id  text NOT NULL
 );
-)SQL");
+)SQL") + k_fingerprints_table);
   m_schema_seen = true;
+  m_fingerprints_seen = true;
+}
+
+std::optional<std::string> Ledger::fingerprint_for_stamp(const std::string& stamp) {
+  auto r = m_conn.exec_params("SELECT fingerprint FROM ferry.fingerprints WHERE stamp = $1", {stamp});
+  if (r.rows() == 0) return std::nullopt;
+  return r.text(0, 0);
+}
+
+bool Ledger::remember_fingerprint(const std::string& stamp, const std::string& fingerprint,
+                                  const std::string& stamp_query) {
+  // Written only when the catalogs still have `stamp`, and flushed to this server's WAL before
+  // COMMIT returns even under synchronous_commit = off: a pair that survives a crash proves
+  // that every catalog change it saw survived too (the WAL is written in order), so no
+  // transaction id of a lost change is reused under a stamp ferry keeps.
+  const std::string s = m_conn.literal(stamp);
+  try {
+    m_conn.exec("BEGIN; SET LOCAL synchronous_commit = local; "
+                "WITH kept AS (INSERT INTO ferry.fingerprints (stamp, fingerprint) SELECT " + s + ", " +
+                m_conn.literal(fingerprint) + " WHERE (" + stamp_query + ") = " + s +
+                " ON CONFLICT (stamp) DO NOTHING) "
+                "DELETE FROM ferry.fingerprints WHERE stamp NOT IN "
+                "(SELECT stamp FROM ferry.fingerprints ORDER BY at DESC, stamp LIMIT 19); COMMIT");
+    return true;
+  } catch (const DbError&) {
+    m_conn.rollback_if_open();
+    return false;
+  }
 }
 
 bool Ledger::try_lock() {

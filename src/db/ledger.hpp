@@ -72,6 +72,13 @@ class Ledger {
   // restore brings it back with the backup's rows), a no is asked again.
   bool schema_exists();
 
+  // ferry.fingerprints (db/catalog_stamp.*): the fingerprint computed when the catalogs had
+  // this stamp, and remembering one (the newest 20 pairs are kept) if `stamp_query` (a scalar
+  // query) still gives `stamp`. remember_fingerprint returns false when this session may not
+  // write (a read-only role, a standby), true when it wrote or the stamp had moved.
+  std::optional<std::string> fingerprint_for_stamp(const std::string& stamp);
+  bool remember_fingerprint(const std::string& stamp, const std::string& fingerprint, const std::string& stamp_query);
+
   // Session-level advisory lock for the whole run. try_lock first makes this session immune
   // to idle timeouts (idle_session_timeout, idle_in_transaction_session_timeout set on the
   // server, database or role) and turns on TCP keepalives: while a long step runs elsewhere
@@ -179,6 +186,7 @@ class Ledger {
   Connection& m_conn;
   bool m_schema_seen = false;     // schema_exists() answered yes
   bool m_schema_created = false;  // ensure_schema() made it in this session
+  bool m_fingerprints_seen = false;  // ferry.fingerprints exists (asked with schema_exists())
 };
 
 }  // namespace ferry::db

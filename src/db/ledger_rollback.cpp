@@ -42,7 +42,7 @@ std::string Ledger::restore_fixup_sql(const std::string& run_id, const std::vect
 void Ledger::copy_to(Connection& to) {
   auto tables = m_conn.exec(
       "SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE n.nspname = 'ferry' AND c.relkind = 'r' ORDER BY 1");
+      "WHERE n.nspname = 'ferry' AND c.relkind = 'r' AND c.relname <> 'fingerprints' ORDER BY 1");  // its own pairs
   for (int i = 0; i < tables.rows(); ++i) {
     std::string t = "ferry." + quote_ident(tables.text(i, 0));
     if (to.exec("SELECT to_regclass(" + quote_literal(t) + ") IS NULL").text(0, 0) == "t") continue;

@@ -1,0 +1,118 @@
+#include "db/catalog_stamp.hpp"
+
+#include <algorithm>
+#include <vector>
+
+#include "db/introspect.hpp"
+#include "db/ledger.hpp"
+
+namespace ferry::db {
+
+namespace {
+// Every per-database catalog of PostgreSQL 13 to 15 (pg_publication_namespace from 15 on).
+constexpr const char* k_stamped[] = {
+    "pg_aggregate", "pg_am", "pg_amop", "pg_amproc", "pg_attrdef", "pg_attribute", "pg_cast", "pg_class",
+    "pg_collation", "pg_constraint", "pg_conversion", "pg_default_acl", "pg_depend", "pg_description", "pg_enum",
+    "pg_event_trigger", "pg_extension", "pg_foreign_data_wrapper", "pg_foreign_server", "pg_foreign_table",
+    "pg_index", "pg_inherits", "pg_init_privs", "pg_language", "pg_largeobject_metadata", "pg_namespace",
+    "pg_opclass", "pg_operator", "pg_opfamily", "pg_partitioned_table", "pg_policy", "pg_proc", "pg_publication",
+    "pg_publication_rel", "pg_range", "pg_rewrite", "pg_seclabel", "pg_sequence", "pg_statistic_ext",
+    "pg_transform", "pg_trigger", "pg_ts_config", "pg_ts_config_map", "pg_ts_dict", "pg_ts_parser",
+    "pg_ts_template", "pg_type", nullptr};
+constexpr const char* k_stamped_15[] = {"pg_publication_namespace", nullptr};
+// Written by ANALYZE, large-object writes and logical replication, or (pg_user_mapping) readable
+// by superusers only; read by no fingerprint line.
+constexpr const char* k_unstamped[] = {"pg_largeobject", "pg_statistic", "pg_statistic_ext_data",
+                                       "pg_subscription_rel", "pg_user_mapping", nullptr};
+
+// The session settings that change how the description prints a value or a name.
+// (lc_messages: pg_describe_object is translated.)
+constexpr const char* k_settings[] = {"server_version_num", "search_path", "DateStyle", "IntervalStyle",
+                                      "TimeZone", "extra_float_digits", "quote_all_identifiers",
+                                      "standard_conforming_strings", "bytea_output", "lc_monetary",
+                                      "lc_numeric", "lc_messages", "lc_time", "xmloption", nullptr};
+
+std::vector<std::string> names(int server_version) {
+  std::vector<std::string> out;
+  for (auto p = stamped_catalogs(server_version); *p; ++p) out.emplace_back(*p);
+  return out;
+}
+
+// The stamp as one scalar query (NULL when the server has catalogs ferry does not know). Its
+// parts go into a JSON array before they are hashed: no two different lists give the same text.
+std::string stamp_query(int server_version) {
+  // A row version: its place (ctid) and its transaction (xmin), hashed to 64 bits; per catalog
+  // the number of rows and the exact sum of their hashes.
+  const std::string row_hash = server_version >= 140000 ? "hashtidextended(ctid, xmin::text::bigint)"
+                                                        : "hashtextextended(ctid::text || ':' || xmin::text, 0)";
+  auto stamped = names(server_version);
+  auto all = stamped;
+  for (auto p = k_unstamped; *p; ++p) all.emplace_back(*p);
+  std::sort(all.begin(), all.end());
+  std::string known;
+  for (const auto& n : all) known += (known.empty() ? "'" : ",'") + n + "'";
+  // Who is asking and where names resolve: `$user` in search_path, and a schema on it counts
+  // only where the role may use it (role membership, a shared catalog the rows do not cover).
+  std::string session = "pg_client_encoding(), current_database(), current_user, session_user, current_schemas(true)";
+  for (auto s = k_settings; *s; ++s) session += std::string(", current_setting('") + *s + "')";
+  std::string rows;
+  for (const auto& n : stamped)
+    rows += std::string(rows.empty() ? "" : ", ") + "(SELECT json_build_array(count(*), coalesce(sum(" + row_hash +
+            "), 0)) FROM pg_catalog." + n + ")";
+  std::string shared =
+      "(SELECT json_agg(json_build_array(oid, rolname) ORDER BY oid) FROM pg_catalog.pg_roles), "
+      "(SELECT json_agg(json_build_array(setdatabase, setrole, setconfig) ORDER BY setdatabase, setrole) "
+      "FROM pg_catalog.pg_db_role_setting)";
+  return "SELECT CASE WHEN (SELECT array_agg(relname::text ORDER BY relname COLLATE \"C\") FROM pg_catalog.pg_class "
+         "WHERE relnamespace = 'pg_catalog'::regnamespace AND relkind = 'r' AND NOT relisshared) = ARRAY[" +
+         known + "] THEN encode(sha256(convert_to(json_build_array(json_build_array(" + session +
+         "), json_build_array(" + rows + "), " + shared + ")::text, 'UTF8')), 'hex') END";
+}
+}  // namespace
+
+const char* const* stamped_catalogs(int server_version) {
+  static const std::vector<const char*> with_15 = [] {
+    std::vector<const char*> v(std::begin(k_stamped), std::end(k_stamped) - 1);
+    v.insert(v.end(), std::begin(k_stamped_15), std::end(k_stamped_15));  // ends with nullptr
+    return v;
+  }();
+  return server_version >= 150000 ? with_15.data() : k_stamped;
+}
+
+const char* const* unstamped_catalogs() { return k_unstamped; }
+
+CatalogStamp catalog_stamp(Connection& conn) {
+  auto r = conn.exec("SELECT (" + stamp_query(conn.server_version()) +
+                     "), to_regclass('ferry.fingerprints') IS NOT NULL");
+  return {r.opt(0, 0), r.boolean(0, 1)};
+}
+
+std::string fingerprint_via_stamp(Connection& conn) {
+  // Anything the stamp cannot do here (a catalog this role may not read, a server that does
+  // not know a function) costs the shortcut, never the answer: the fingerprint is computed.
+  std::optional<CatalogStamp> before;
+  try {
+    before = catalog_stamp(conn);
+  } catch (const DbError&) {
+    conn.rollback_if_open();
+  }
+  if (!before || !before->stamp || !before->cache_exists) return schema_fingerprint(conn);
+  Ledger ledger(conn);
+  try {
+    if (auto fp = ledger.fingerprint_for_stamp(*before->stamp)) return *fp;
+  } catch (const DbError&) {
+    conn.rollback_if_open();
+    return schema_fingerprint(conn);
+  }
+  // The stamp and the description in one statement, so from one snapshot: a table made and
+  // dropped again between two statements cannot be described under a stamp that lacks it. The
+  // pg_get_*def functions read the catalogs as they are at each call, so the pair is kept only
+  // when the stamp has not moved by the time it is written (remember_fingerprint).
+  const std::string stamp = stamp_query(conn.server_version());
+  auto r = conn.exec("SELECT (" + stamp + "), (" + fingerprint_query() + ")");
+  std::string fp = r.text(0, 1);
+  if (auto at = r.opt(0, 0)) ledger.remember_fingerprint(*at, fp, stamp);
+  return fp;
+}
+
+}  // namespace ferry::db
