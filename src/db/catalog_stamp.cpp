@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "core/text.hpp"
 #include "db/introspect.hpp"
 #include "db/ledger.hpp"
 
@@ -53,7 +54,12 @@ std::string stamp_query(int server_version) {
   for (const auto& n : all) known += (known.empty() ? "'" : ",'") + n + "'";
   // Who is asking and where names resolve: `$user` in search_path, and a schema on it counts
   // only where the role may use it (role membership, a shared catalog the rows do not cover).
-  std::string session = "pg_client_encoding(), current_database(), current_user, session_user, current_schemas(true)";
+  // The description's own text: another ferry's description never answers for this one's.
+  // The database's oid: a copy made from it (CREATE DATABASE ... TEMPLATE) has the same catalog
+  // rows but not its settings (pg_db_role_setting, keyed by that oid), and may take its name.
+  std::string session = quote_literal(sha256_hex(fingerprint_query())) +
+                        ", pg_client_encoding(), current_database(), (SELECT oid FROM pg_catalog.pg_database WHERE "
+                        "datname = current_database()), current_user, session_user, current_schemas(true)";
   for (auto s = k_settings; *s; ++s) session += std::string(", current_setting('") + *s + "')";
   std::string rows;
   for (const auto& n : stamped)
@@ -108,10 +114,18 @@ std::string fingerprint_via_stamp(Connection& conn) {
   // dropped again between two statements cannot be described under a stamp that lacks it. The
   // pg_get_*def functions read the catalogs as they are at each call, so the pair is kept only
   // when the stamp has not moved by the time it is written (remember_fingerprint).
+  // Costlier than the description alone (a statement_timeout close to the description's cost):
+  // the description alone, as without the shortcut.
   const std::string stamp = stamp_query(conn.server_version());
-  auto r = conn.exec("SELECT (" + stamp + "), (" + fingerprint_query() + ")");
-  std::string fp = r.text(0, 1);
-  if (auto at = r.opt(0, 0)) ledger.remember_fingerprint(*at, fp, stamp);
+  std::optional<Result> r;
+  try {
+    r = conn.exec("SELECT (" + stamp + "), (" + fingerprint_query() + ")");
+  } catch (const DbError&) {
+    conn.rollback_if_open();
+    return schema_fingerprint(conn);
+  }
+  std::string fp = r->text(0, 1);
+  if (auto at = r->opt(0, 0)) ledger.remember_fingerprint(*at, fp, stamp);
   return fp;
 }
 

@@ -1,9 +1,11 @@
 // A cheap question before the fingerprint's expensive one: has any catalog row changed?
 //
-// The fingerprint (introspect.hpp) is a function of the database's catalogs, the role names,
-// the database's settings, who asks (current_user, the schemas its search path resolves to,
-// which depend on role membership), a few output settings of the session (lc_messages too:
-// pg_describe_object is translated) and the server's version. The stamp hashes exactly those
+// The fingerprint (introspect.hpp) is a function of the description's own SQL text (another
+// ferry version describes differently), the database's catalogs, the role names, the database's
+// settings (keyed by its oid: a TEMPLATE copy has the same catalog rows but not the
+// settings), who asks (current_user, the schemas its search path resolves to, which depend on
+// role membership), a few output settings of the session (lc_messages too: pg_describe_object
+// is translated) and the server's version. The stamp hashes exactly those
 // inputs: every row version (ctid and xmin) of every catalog of the database except the
 // statistics, large-object data and user mappings (no fingerprint line reads them), the roles'
 // names, the settings. Its parts are put in a JSON array before hashing, so two different
@@ -19,9 +21,14 @@
 // new stamp: a stamp costs a miss, never a wrong answer. What is left: a 64-bit collision of
 // the per-catalog hash sums; a catalog row deleted and another put at its very place by a
 // transaction whose id is the deleted row's modulo 2^32 (after 4 billion transactions), every
-// other row unchanged; a new tzdata changing how a timestamptz default prints; and anyone who
-// may write ferry.fingerprints (as anyone who may write the ledger can rewrite its history).
-// On any error (a catalog this role may not read) the fingerprint is computed: never worse.
+// other row unchanged; what the server prints differently without a catalog change (a new
+// tzdata for a timestamptz default, a glibc or ICU update reordering ACL items, a new build of an
+// extension's output function); a user function that the description's unqualified calls
+// resolve to (it could read table data: the description's own weakness, not the stamp's); and
+// anyone who may write ferry.fingerprints (as anyone who may write the ledger can rewrite its
+// history).
+// On any error (a catalog this role may not read, a statement_timeout between the
+// description's cost and the description's with the stamp) the fingerprint is computed alone.
 //
 // `ferry status` keeps (stamp, fingerprint) pairs in ferry.fingerprints (Ledger), in the
 // database they describe: a physical copy of a cluster (a promoted replica, a base backup)

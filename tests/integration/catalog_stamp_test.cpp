@@ -187,4 +187,21 @@ TEST_F(CatalogStamp, WhoAsksAndWhatTheRoleMayUseAreInTheStamp) {
   EXPECT_EQ(status_fingerprint(), outsider);
 }
 
+// CREATE DATABASE ... TEMPLATE copies the catalog rows as they are (the same ctid and xmin) and
+// ferry.fingerprints with them, but not the database's settings: a copy renamed into the
+// original's place is described as it is, not as the original was.
+TEST_F(CatalogStamp, ACopyOfTheDatabaseRenamedIntoItsPlaceIsDescribedAsItIs) {
+  pg().exec("app", "ALTER DATABASE app SET work_mem = '8MB'");
+  std::string original = status_fingerprint();
+  EXPECT_EQ(status_fingerprint(), original);  // remembered
+  for (const char* sql : {"DROP DATABASE IF EXISTS app_old WITH (FORCE)", "ALTER DATABASE app RENAME TO app_old",
+                          "CREATE DATABASE app TEMPLATE app_old"})
+    pg().exec("postgres", sql);
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.fingerprints"), "1");  // the original's pair came along
+  std::string copy = fingerprint_now();
+  EXPECT_NE(copy, original);  // no "database setting * work_mem=8MB" line
+  EXPECT_EQ(status_fingerprint(), copy);
+  pg().exec("postgres", "DROP DATABASE app_old WITH (FORCE)");
+}
+
 }  // namespace
