@@ -94,25 +94,39 @@ CatalogStamp catalog_stamp(Connection& conn) {
 }
 
 std::string fingerprint_via_stamp(Connection& conn) {
-  // One statement: the stamp, its remembered fingerprint, and the description only when none is
-  // remembered (an uncorrelated subquery is evaluated when first needed). Stamp and description
-  // come from one snapshot: a table made and dropped again between two statements cannot be
-  // described under a stamp that lacks it. Anything the stamp cannot do here (no
-  // ferry.fingerprints yet, a catalog this role may not read, a statement_timeout the
-  // description alone meets) costs the shortcut, never the answer: the description alone.
-  const std::string stamp = stamp_query(conn.server_version());
-  Ledger ledger(conn);
-  std::optional<Ledger::RememberedFingerprint> r;
+  // Anything the stamp cannot do here (a catalog this role may not read, a server that does
+  // not know a function) costs the shortcut, never the answer: the fingerprint is computed.
+  std::optional<CatalogStamp> before;
   try {
-    r = ledger.remembered_fingerprint(stamp, fingerprint_query());
+    before = catalog_stamp(conn);
+  } catch (const DbError&) {
+    conn.rollback_if_open();
+  }
+  if (!before || !before->stamp || !before->cache_exists) return schema_fingerprint(conn);
+  Ledger ledger(conn);
+  try {
+    if (auto fp = ledger.fingerprint_for_stamp(*before->stamp)) return *fp;
   } catch (const DbError&) {
     conn.rollback_if_open();
     return schema_fingerprint(conn);
   }
-  // The pg_get_*def functions read the catalogs as they are at each call, so the pair is kept
-  // only when the stamp has not moved by the time it is written (remember_fingerprint).
-  if (!r->remembered && r->stamp) ledger.remember_fingerprint(*r->stamp, r->fingerprint, stamp);
-  return r->fingerprint;
+  // The stamp and the description in one statement, so from one snapshot: a table made and
+  // dropped again between two statements cannot be described under a stamp that lacks it. The
+  // pg_get_*def functions read the catalogs as they are at each call, so the pair is kept only
+  // when the stamp has not moved by the time it is written (remember_fingerprint).
+  // Costlier than the description alone (a statement_timeout close to the description's cost):
+  // the description alone, as without the shortcut.
+  const std::string stamp = stamp_query(conn.server_version());
+  std::optional<Result> r;
+  try {
+    r = conn.exec("SELECT (" + stamp + "), (" + fingerprint_query() + ")");
+  } catch (const DbError&) {
+    conn.rollback_if_open();
+    return schema_fingerprint(conn);
+  }
+  std::string fp = r->text(0, 1);
+  if (auto at = r->opt(0, 0)) ledger.remember_fingerprint(*at, fp, stamp);
+  return fp;
 }
 
 }  // namespace ferry::db

@@ -55,8 +55,8 @@ const char* const* unstamped_catalogs();
 
 // The schema fingerprint, taken from ferry.fingerprints when the catalogs have not changed
 // since it was computed, else computed and remembered there (when the stamp did not move
-// while it was computed, and this session may write; a read-only one just computes). One
-// statement when it was remembered, two when it is computed.
+// while it was computed, and this session may write; a read-only one just computes). Two
+// statements when it was remembered (the stamp, the pair), four when it is computed.
 std::string fingerprint_via_stamp(Connection& conn);
 
 }  // namespace ferry::db

@@ -107,12 +107,10 @@ CREATE TABLE IF NOT EXISTS ferry.history (
   m_fingerprints_seen = true;
 }
 
-Ledger::RememberedFingerprint Ledger::remembered_fingerprint(const std::string& stamp_query,
-                                                            const std::string& fingerprint_query) {
-  auto r = m_conn.exec("SELECT s.stamp, f.fingerprint IS NOT NULL, coalesce(f.fingerprint, (" + fingerprint_query +
-                       ")) FROM (SELECT (" + stamp_query + ") AS stamp) s "
-                       "LEFT JOIN ferry.fingerprints f ON f.stamp = s.stamp");
-  return {r.opt(0, 0), r.boolean(0, 1), r.text(0, 2)};
+std::optional<std::string> Ledger::fingerprint_for_stamp(const std::string& stamp) {
+  auto r = m_conn.exec_params("SELECT fingerprint FROM ferry.fingerprints WHERE stamp = $1", {stamp});
+  if (r.rows() == 0) return std::nullopt;
+  return r.text(0, 0);
 }
 
 bool Ledger::remember_fingerprint(const std::string& stamp, const std::string& fingerprint,

@@ -72,18 +72,11 @@ class Ledger {
   // restore brings it back with the backup's rows), a no is asked again.
   bool schema_exists();
 
-  // ferry.fingerprints (db/catalog_stamp.*), in one statement: the stamp `stamp_query` gives
-  // now and the fingerprint remembered for it, else the one `fingerprint_query` computes in the
-  // same snapshot (only then is it run). Throws DbError (no table yet, no privilege).
-  struct RememberedFingerprint {
-    std::optional<std::string> stamp;  // nullopt: the server has catalogs the stamp does not know
-    bool remembered = false;
-    std::string fingerprint;
-  };
-  RememberedFingerprint remembered_fingerprint(const std::string& stamp_query, const std::string& fingerprint_query);
-  // Remembers a pair (the newest 20 are kept) if `stamp_query` (a scalar query) still gives
-  // `stamp`. Returns false when this session may not write (a read-only role, a standby), true
-  // when it wrote or the stamp had moved.
+  // ferry.fingerprints (db/catalog_stamp.*): the fingerprint computed when the catalogs had
+  // this stamp, and remembering one (the newest 20 pairs are kept) if `stamp_query` (a scalar
+  // query) still gives `stamp`. remember_fingerprint returns false when this session may not
+  // write (a read-only role, a standby), true when it wrote or the stamp had moved.
+  std::optional<std::string> fingerprint_for_stamp(const std::string& stamp);
   bool remember_fingerprint(const std::string& stamp, const std::string& fingerprint, const std::string& stamp_query);
 
   // Session-level advisory lock for the whole run. try_lock first makes this session immune
