@@ -60,8 +60,14 @@ CREATE TABLE IF NOT EXISTS ferry.fingerprints (
 
 void Ledger::ensure_schema() {
   if (schema_exists()) {
-    if (!m_fingerprints_seen) m_conn.exec(k_fingerprints_table);  // a ledger made before it existed
-    m_fingerprints_seen = true;
+    if (!m_fingerprints_seen) {  // a ledger made before it existed
+      try {
+        m_conn.exec(k_fingerprints_table);
+        m_fingerprints_seen = true;
+      } catch (const DbError&) {  // no CREATE on schema ferry: only status's shortcut is lost
+        m_conn.rollback_if_open();
+      }
+    }
     return;
   }
   m_schema_created = true;

@@ -66,7 +66,9 @@ class Ledger {
  public:
   explicit Ledger(Connection& conn) : m_conn(conn) {}
 
-  // Creates schema ferry and its tables when missing (call while holding the lock).
+  // Creates schema ferry and its tables when missing (call while holding the lock, outside a
+  // transaction). A ledger made before ferry.fingerprints gets it when the role may create it
+  // there; a role that may not still runs (status then computes every fingerprint).
   void ensure_schema();
   // Asked of the server once per Ledger: a yes is kept (nothing ferry runs drops its schema; a
   // restore brings it back with the backup's rows), a no is asked again.
