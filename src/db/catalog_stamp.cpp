@@ -100,6 +100,7 @@ std::string fingerprint_via_stamp(Connection& conn) {
   try {
     before = catalog_stamp(conn);
   } catch (const DbError&) {
+    if (interrupted()) throw;  // cancelled by a signal: ferry is stopping, not falling back
     conn.rollback_if_open();
   }
   if (!before || !before->stamp || !before->cache_exists) return schema_fingerprint(conn);
@@ -107,6 +108,7 @@ std::string fingerprint_via_stamp(Connection& conn) {
   try {
     if (auto fp = ledger.fingerprint_for_stamp(*before->stamp)) return *fp;
   } catch (const DbError&) {
+    if (interrupted()) throw;
     conn.rollback_if_open();
     return schema_fingerprint(conn);
   }
@@ -121,6 +123,7 @@ std::string fingerprint_via_stamp(Connection& conn) {
   try {
     r = conn.exec("SELECT (" + stamp + "), (" + fingerprint_query() + ")");
   } catch (const DbError&) {
+    if (interrupted()) throw;
     conn.rollback_if_open();
     return schema_fingerprint(conn);
   }
