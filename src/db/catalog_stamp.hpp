@@ -28,7 +28,8 @@
 // anyone who may write ferry.fingerprints (as anyone who may write the ledger can rewrite its
 // history).
 // On any error (a catalog this role may not read, a statement_timeout between the
-// description's cost and the description's with the stamp) the fingerprint is computed alone.
+// description's cost and the description's with the stamp) the fingerprint is computed alone;
+// not when a signal cancelled the statement (ferry is stopping).
 //
 // `ferry status` keeps (stamp, fingerprint) pairs in ferry.fingerprints (Ledger), in the
 // database they describe: a physical copy of a cluster (a promoted replica, a base backup)
