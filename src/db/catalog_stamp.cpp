@@ -87,49 +87,44 @@ const char* const* stamped_catalogs(int server_version) {
 
 const char* const* unstamped_catalogs() { return k_unstamped; }
 
-CatalogStamp catalog_stamp(Connection& conn) {
-  auto r = conn.exec("SELECT (" + stamp_query(conn.server_version()) +
-                     "), to_regclass('ferry.fingerprints') IS NOT NULL");
+namespace {
+CatalogStamp stamp_of(Connection& conn, const std::string& stamp) {
+  auto r = conn.exec("SELECT (" + stamp + "), to_regclass('ferry.fingerprints') IS NOT NULL");
   return {r.opt(0, 0), r.boolean(0, 1)};
 }
 
-std::string fingerprint_via_stamp(Connection& conn) {
-  // Anything the stamp cannot do here (a catalog this role may not read, a server that does
-  // not know a function) costs the shortcut, never the answer: the fingerprint is computed.
-  std::optional<CatalogStamp> before;
-  try {
-    before = catalog_stamp(conn);
-  } catch (const DbError&) {
-    if (interrupted()) throw;  // cancelled by a signal: ferry is stopping, not falling back
-    conn.rollback_if_open();
-  }
-  if (!before || !before->stamp || !before->cache_exists) return schema_fingerprint(conn);
+// The remembered fingerprint, else the one computed and remembered; nullopt when this server
+// gives no stamp or has no ferry.fingerprints. Throws DbError.
+std::optional<std::string> via_stamp(Connection& conn) {
+  const std::string stamp = stamp_query(conn.server_version());
+  auto before = stamp_of(conn, stamp);
+  if (!before.stamp || !before.cache_exists) return std::nullopt;
   Ledger ledger(conn);
-  try {
-    if (auto fp = ledger.fingerprint_for_stamp(*before->stamp)) return *fp;
-  } catch (const DbError&) {
-    if (interrupted()) throw;
-    conn.rollback_if_open();
-    return schema_fingerprint(conn);
-  }
+  if (auto fp = ledger.fingerprint_for_stamp(*before.stamp)) return fp;
   // The stamp and the description in one statement, so from one snapshot: a table made and
   // dropped again between two statements cannot be described under a stamp that lacks it. The
   // pg_get_*def functions read the catalogs as they are at each call, so the pair is kept only
   // when the stamp has not moved by the time it is written (remember_fingerprint).
-  // Costlier than the description alone (a statement_timeout close to the description's cost):
-  // the description alone, as without the shortcut.
-  const std::string stamp = stamp_query(conn.server_version());
-  std::optional<Result> r;
-  try {
-    r = conn.exec("SELECT (" + stamp + "), (" + fingerprint_query() + ")");
-  } catch (const DbError&) {
-    if (interrupted()) throw;
-    conn.rollback_if_open();
-    return schema_fingerprint(conn);
-  }
-  std::string fp = r->text(0, 1);
-  if (auto at = r->opt(0, 0)) ledger.remember_fingerprint(*at, fp, stamp);
+  auto r = conn.exec("SELECT (" + stamp + "), (" + fingerprint_query() + ")");
+  std::string fp = r.text(0, 1);
+  if (auto at = r.opt(0, 0)) ledger.remember_fingerprint(*at, fp, stamp);
   return fp;
+}
+}  // namespace
+
+CatalogStamp catalog_stamp(Connection& conn) { return stamp_of(conn, stamp_query(conn.server_version())); }
+
+std::string fingerprint_via_stamp(Connection& conn) {
+  // Anything the shortcut cannot do here (a catalog this role may not read, a server that does
+  // not know a function, a statement_timeout that the description alone meets but not with the
+  // stamp) costs the shortcut, never the answer: the description alone, as without it.
+  try {
+    if (auto fp = via_stamp(conn)) return *fp;
+  } catch (const DbError&) {
+    if (interrupted()) throw;  // cancelled by a signal: ferry is stopping, not falling back
+    conn.rollback_if_open();
+  }
+  return schema_fingerprint(conn);
 }
 
 }  // namespace ferry::db
