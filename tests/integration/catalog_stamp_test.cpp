@@ -42,11 +42,14 @@ class CatalogStamp : public AppTest<CatalogStamp> {
     y.replace(y.find("user: postgres"), 14, "user: " + user);
     project.write("environments/dev.yaml", y);
   }
+  // A role of the cluster, made once for every test (roles outlive the test's database).
+  void make_role(const std::string& name, const std::string& options) {
+    pg().exec("postgres", "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '" + name +
+                              "') THEN CREATE ROLE " + name + " " + options + "; END IF; END $$");
+  }
   // A login role that may read the ledger and keep pairs, nothing more (no superuser).
   void make_reader() {
-    pg().exec("postgres",
-              "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'stamp_reader') THEN CREATE ROLE "
-              "stamp_reader LOGIN; END IF; END $$");
+    make_role("stamp_reader", "LOGIN");
     pg().exec("app",
               "GRANT USAGE ON SCHEMA ferry TO stamp_reader; GRANT SELECT ON ALL TABLES IN SCHEMA ferry TO "
               "stamp_reader; GRANT INSERT, DELETE ON ferry.fingerprints TO stamp_reader");
@@ -164,9 +167,8 @@ TEST_F(CatalogStamp, ARoleThatIsNotASuperuserGetsTheShortcut) {
 // fingerprint its own session describes.
 TEST_F(CatalogStamp, WhoAsksAndWhatTheRoleMayUseAreInTheStamp) {
   make_reader();
-  pg().exec("postgres",
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'stamp_team') THEN CREATE ROLE "
-            "stamp_team; END IF; END $$; REVOKE stamp_team FROM stamp_reader");
+  make_role("stamp_team", "NOLOGIN");
+  pg().exec("postgres", "REVOKE stamp_team FROM stamp_reader");
   pg().exec("app",
             "CREATE SCHEMA team; CREATE TYPE team.level AS ENUM ('low', 'high'); GRANT USAGE ON SCHEMA team TO "
             "stamp_team; ALTER TABLE tasks ADD COLUMN level team.level; "
@@ -208,9 +210,7 @@ TEST_F(CatalogStamp, ACopyOfTheDatabaseRenamedIntoItsPlaceIsDescribedAsItIs) {
 // create in its schema: the run goes on without the table, and status computes the fingerprint.
 TEST_F(CatalogStamp, ARoleThatMayNotCreateTheTableStillRuns) {
   pg().exec("app", "DROP TABLE ferry.fingerprints");
-  pg().exec("postgres",
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'stamp_runner') THEN CREATE ROLE "
-            "stamp_runner LOGIN; END IF; END $$");
+  make_role("stamp_runner", "LOGIN");
   pg().exec("app",
             "GRANT CREATE ON SCHEMA public TO stamp_runner; GRANT SELECT ON ALL TABLES IN SCHEMA public TO stamp_runner; "
             "GRANT USAGE ON SCHEMA ferry TO stamp_runner; "
