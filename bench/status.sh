@@ -35,7 +35,10 @@ import re, sys
 text = open(sys.argv[1], errors="replace").read()
 # the fingerprint's query: its sha256 computed by the server around the description (since the
 # catalog stamp it is sent in one statement with the stamp: only the fingerprint's part is taken)
-m = re.search(r"(SELECT encode\(sha256\(convert_to\(coalesce\(string_agg.*?WITH ns AS \(.*?\) x ORDER BY line COLLATE \"C\"\) d)", text, re.S)
+# (every name in it schema-qualified since 2026-12: pg_catalog.encode(...), COLLATE pg_catalog."C")
+q = r"(?:pg_catalog\.)?"
+m = re.search(r"(SELECT " + q + r"encode\(" + q + r"sha256\(" + q + r"convert_to\(coalesce\(" + q +
+              r"string_agg.*?WITH ns AS \(.*?\) x ORDER BY line COLLATE " + q + r"\"C\"\) d)", text, re.S)
 open(sys.argv[2], "w").write((m.group(1) if m else "SELECT 1") + ";\n")
 PY
 echo "load before: $(uptime)"

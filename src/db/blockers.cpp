@@ -5,15 +5,18 @@ namespace ferry::db {
 std::vector<TableLockHolder> table_lock_holders(Connection& conn, int own_pid, int limit) {
   auto r = conn.exec_params(
       "SELECT a.pid, coalesce(a.application_name, ''), coalesce(a.state, ''), "
-      "       coalesce(date_trunc('second', a.query_start)::text, ''), "
-      "       coalesce(date_trunc('second', now() - a.xact_start)::text, ''), "
-      "       min(l.relation::regclass::text) "
-      "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-      "JOIN pg_class c ON c.oid = l.relation "
-      "JOIN pg_namespace n ON n.oid = c.relnamespace "
-      "WHERE l.granted AND l.locktype = 'relation' AND l.pid <> $1::int "
-      "  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-      "  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg_toast%' "
+      "       coalesce(pg_catalog.date_trunc('second', a.query_start)::pg_catalog.text, ''), "
+      "       coalesce(pg_catalog.date_trunc('second', pg_catalog.now() OPERATOR(pg_catalog.-) "
+      "         a.xact_start)::pg_catalog.text, ''), "
+      "       pg_catalog.min(l.relation::pg_catalog.regclass::pg_catalog.text) "
+      "FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_stat_activity a ON a.pid OPERATOR(pg_catalog.=) l.pid "
+      "JOIN pg_catalog.pg_class c ON c.oid OPERATOR(pg_catalog.=) l.relation "
+      "JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+      "WHERE l.granted AND l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.pid OPERATOR(pg_catalog.<>) $1::int "
+      "  AND l.database OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database WHERE datname "
+      "    OPERATOR(pg_catalog.=) pg_catalog.current_database()) "
+      "  AND n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema']::pg_catalog.name[]) "
+      "  AND n.nspname OPERATOR(pg_catalog.!~~) 'pg_toast%' "
       "GROUP BY a.pid, a.application_name, a.state, a.query_start, a.xact_start "
       "ORDER BY a.xact_start NULLS LAST, a.pid LIMIT $2::int",
       {std::to_string(own_pid), std::to_string(limit)});

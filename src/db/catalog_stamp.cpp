@@ -44,8 +44,11 @@ std::vector<std::string> names(int server_version) {
 std::string stamp_query(int server_version) {
   // A row version: its place (ctid) and its transaction (xmin), hashed to 64 bits; per catalog
   // the number of rows and the exact sum of their hashes.
-  const std::string row_hash = server_version >= 140000 ? "hashtidextended(ctid, xmin::text::bigint)"
-                                                        : "hashtextextended(ctid::text || ':' || xmin::text, 0)";
+  const std::string row_hash =
+      server_version >= 140000
+          ? "pg_catalog.hashtidextended(ctid, xmin::pg_catalog.text::pg_catalog.int8)"
+          : "pg_catalog.hashtextextended(ctid::pg_catalog.text OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) "
+            "xmin::pg_catalog.text, 0)";
   auto stamped = names(server_version);
   auto all = stamped;
   for (auto p = k_unstamped; *p; ++p) all.emplace_back(*p);
@@ -58,21 +61,27 @@ std::string stamp_query(int server_version) {
   // The database's oid: a copy made from it (CREATE DATABASE ... TEMPLATE) has the same catalog
   // rows but not its settings (pg_db_role_setting, keyed by that oid), and may take its name.
   std::string session = quote_literal(sha256_hex(fingerprint_query())) +
-                        ", pg_client_encoding(), current_database(), (SELECT oid FROM pg_catalog.pg_database WHERE "
-                        "datname = current_database()), current_user, session_user, current_schemas(true)";
-  for (auto s = k_settings; *s; ++s) session += std::string(", current_setting('") + *s + "')";
+                        ", pg_catalog.pg_client_encoding(), pg_catalog.current_database(), (SELECT oid FROM "
+                        "pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()), "
+                        "current_user, session_user, pg_catalog.current_schemas(true)";
+  for (auto s = k_settings; *s; ++s) session += std::string(", pg_catalog.current_setting('") + *s + "')";
   std::string rows;
   for (const auto& n : stamped)
-    rows += std::string(rows.empty() ? "" : ", ") + "(SELECT json_build_array(count(*), coalesce(sum(" + row_hash +
+    rows += std::string(rows.empty() ? "" : ", ") +
+            "(SELECT pg_catalog.json_build_array(pg_catalog.count(*), coalesce(pg_catalog.sum(" + row_hash +
             "), 0)) FROM pg_catalog." + n + ")";
   std::string shared =
-      "(SELECT json_agg(json_build_array(oid, rolname) ORDER BY oid) FROM pg_catalog.pg_roles), "
-      "(SELECT json_agg(json_build_array(setdatabase, setrole, setconfig) ORDER BY setdatabase, setrole) "
-      "FROM pg_catalog.pg_db_role_setting)";
-  return "SELECT CASE WHEN (SELECT array_agg(relname::text ORDER BY relname COLLATE \"C\") FROM pg_catalog.pg_class "
-         "WHERE relnamespace = 'pg_catalog'::regnamespace AND relkind = 'r' AND NOT relisshared) = ARRAY[" +
-         known + "] THEN encode(sha256(convert_to(json_build_array(json_build_array(" + session +
-         "), json_build_array(" + rows + "), " + shared + ")::text, 'UTF8')), 'hex') END";
+      "(SELECT pg_catalog.json_agg(pg_catalog.json_build_array(oid, rolname) ORDER BY oid) FROM pg_catalog.pg_roles), "
+      "(SELECT pg_catalog.json_agg(pg_catalog.json_build_array(setdatabase, setrole, setconfig) ORDER BY setdatabase, "
+      "setrole) FROM pg_catalog.pg_db_role_setting)";
+  return "SELECT CASE WHEN (SELECT pg_catalog.array_agg(relname::pg_catalog.text ORDER BY relname COLLATE "
+         "pg_catalog.\"C\") FROM pg_catalog.pg_class WHERE relnamespace OPERATOR(pg_catalog.=) "
+         "'pg_catalog'::pg_catalog.regnamespace AND relkind OPERATOR(pg_catalog.=) 'r' AND NOT relisshared) "
+         "OPERATOR(pg_catalog.=) ARRAY[" +
+         known + "]::pg_catalog.text[] THEN pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to("
+                 "pg_catalog.json_build_array(pg_catalog.json_build_array(" +
+         session + "), pg_catalog.json_build_array(" + rows + "), " + shared +
+         ")::pg_catalog.text, 'UTF8')), 'hex') END";
 }
 }  // namespace
 
@@ -87,9 +96,11 @@ const char* const* stamped_catalogs(int server_version) {
 
 const char* const* unstamped_catalogs() { return k_unstamped; }
 
+std::string catalog_stamp_query(int server_version) { return stamp_query(server_version); }
+
 namespace {
 CatalogStamp stamp_of(Connection& conn, const std::string& stamp) {
-  auto r = conn.exec("SELECT (" + stamp + "), to_regclass('ferry.fingerprints') IS NOT NULL");
+  auto r = conn.exec("SELECT (" + stamp + "), pg_catalog.to_regclass('ferry.fingerprints') IS NOT NULL");
   return {r.opt(0, 0), r.boolean(0, 1)};
 }
 

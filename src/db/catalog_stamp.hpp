@@ -23,13 +23,10 @@
 // transaction whose id is the deleted row's modulo 2^32 (after 4 billion transactions), every
 // other row unchanged; what the server prints differently without a catalog change (a new
 // tzdata for a timestamptz default, a glibc or ICU update reordering ACL items, a new build of an
-// extension's output function); a user function that the description's unqualified calls
-// resolve to (it could read table data: the description's own weakness, not the stamp's); and
-// anyone who may write ferry.fingerprints (as anyone who may write the ledger can rewrite its
-// history).
-// On any error (a catalog this role may not read, a statement_timeout between the
-// description's cost and the description's with the stamp) the fingerprint is computed alone;
-// not when a signal cancelled the statement (ferry is stopping).
+// extension's output function); and anyone who may write ferry.fingerprints (as anyone who may write the ledger can
+// rewrite its history). On any error (a catalog this role may not read, a statement_timeout between the description's
+// cost and the description's with the stamp) the fingerprint is computed alone; not when a signal cancelled the
+// statement (ferry is stopping).
 //
 // `ferry status` keeps (stamp, fingerprint) pairs in ferry.fingerprints (Ledger), in the
 // database they describe: a physical copy of a cluster (a promoted replica, a base backup)
@@ -53,6 +50,10 @@ CatalogStamp catalog_stamp(Connection& conn);
 // Together they must be every per-database catalog, or catalog_stamp() gives no stamp.
 const char* const* stamped_catalogs(int server_version);
 const char* const* unstamped_catalogs();
+
+// The stamp's one scalar query on this server version (for tests: every name in it is
+// qualified, see migrate/search_path_names.hpp).
+std::string catalog_stamp_query(int server_version);
 
 // The schema fingerprint, taken from ferry.fingerprints when the catalogs have not changed
 // since it was computed, else computed and remembered there (when the stamp did not move

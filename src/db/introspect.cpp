@@ -9,105 +9,106 @@ namespace ferry::db {
 namespace {
 // Namespaces that belong to the user: not system, not ferry's own.
 constexpr const char* k_user_ns =
-    "n.nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') "
-    "AND n.nspname NOT LIKE 'pg\\_toast%' AND n.nspname NOT LIKE 'pg\\_temp%'";
+    "n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema', 'ferry']::pg_catalog.name[]) "
+    "AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp%'";
 
 // Every object as one sortable line, named as a user names it (quote_ident), never by OID or
 // attnum. ACLs are sorted, and a NULL ACL reads as the default it stands for, so a GRANT
 // undone by a REVOKE is as before. Names of constraints and indexes are included because a
 // rollback must bring them back exactly.
 constexpr const char* k_description_sql = R"SQL(WITH ns AS (
-  SELECT n.oid, n.nspname FROM pg_namespace n
-  WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'ferry')
-    AND n.nspname NOT LIKE 'pg\_toast%' AND n.nspname NOT LIKE 'pg\_temp%'),
+  SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n
+  WHERE n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema', 'ferry']::pg_catalog.name[])
+    AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\_temp%'),
 rel AS (
-  SELECT c.*, quote_ident(ns.nspname) || '.' || quote_ident(c.relname) AS qname FROM pg_class c JOIN ns ON ns.oid = c.relnamespace
-  WHERE NOT (ns.nspname = 'public' AND c.relname = 'alembic_version'))
+  SELECT c.*, pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname) AS qname
+  FROM pg_catalog.pg_class c JOIN ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace
+  WHERE NOT (ns.nspname OPERATOR(pg_catalog.=) 'public' AND c.relname OPERATOR(pg_catalog.=) 'alembic_version'))
 SELECT line FROM (
- SELECT 'schema ' || quote_ident(n.nspname) || ' owner=' || pg_get_userbyid(n.nspowner) || ' acl=' ||
-   (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(coalesce(n.nspacl, acldefault('n', n.nspowner))) a) AS line
- FROM pg_namespace n JOIN ns ON ns.oid = n.oid
+ SELECT 'schema ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) ' owner=' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(n.nspowner) OPERATOR(pg_catalog.||) ' acl=' OPERATOR(pg_catalog.||)
+   (SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text) FROM pg_catalog.unnest(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a) AS line
+ FROM pg_catalog.pg_namespace n JOIN ns ON ns.oid OPERATOR(pg_catalog.=) n.oid
  UNION ALL
- SELECT 'rel ' || qname || ' ' || relkind::text || ' persistence=' || relpersistence::text ||
-   ' owner=' || pg_get_userbyid(relowner) || ' rls=' || relrowsecurity::text || '/' || relforcerowsecurity::text ||
-   ' options=' || coalesce(reloptions::text, '') || ' acl=' ||
-   coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text)
-     FROM unnest(coalesce(relacl, acldefault(CASE WHEN relkind = 'S' THEN 's' ELSE 'r' END::"char", relowner))) a), '') ||
-   CASE WHEN relkind = 'p' THEN ' partition by ' || pg_get_partkeydef(oid) ELSE '' END ||
-   CASE WHEN relispartition THEN ' partition of ' || (SELECT string_agg(i.inhparent::regclass::text, ',') FROM pg_inherits i WHERE i.inhrelid = rel.oid) || ' ' || pg_get_expr(relpartbound, oid) ELSE '' END
- FROM rel WHERE relkind IN ('r','p','v','m','S','f')
+ SELECT 'rel ' OPERATOR(pg_catalog.||) qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) relkind::pg_catalog.text OPERATOR(pg_catalog.||) ' persistence=' OPERATOR(pg_catalog.||) relpersistence::pg_catalog.text OPERATOR(pg_catalog.||)
+   ' owner=' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(relowner) OPERATOR(pg_catalog.||) ' rls=' OPERATOR(pg_catalog.||) relrowsecurity::pg_catalog.text OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) relforcerowsecurity::pg_catalog.text OPERATOR(pg_catalog.||)
+   ' options=' OPERATOR(pg_catalog.||) coalesce(reloptions::pg_catalog.text, '') OPERATOR(pg_catalog.||) ' acl=' OPERATOR(pg_catalog.||)
+   coalesce((SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text)
+     FROM pg_catalog.unnest(coalesce(relacl, pg_catalog.acldefault(CASE WHEN relkind OPERATOR(pg_catalog.=) 'S' THEN 's' ELSE 'r' END::pg_catalog."char", relowner))) a), '') OPERATOR(pg_catalog.||)
+   CASE WHEN relkind OPERATOR(pg_catalog.=) 'p' THEN ' partition by ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_partkeydef(oid) ELSE '' END OPERATOR(pg_catalog.||)
+   CASE WHEN relispartition THEN ' partition of ' OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(i.inhparent::pg_catalog.regclass::pg_catalog.text, ',') FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) rel.oid) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(relpartbound, oid) ELSE '' END
+ FROM rel WHERE relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r','p','v','m','S','f']::pg_catalog."char"[])
  UNION ALL
- SELECT 'col ' || r.qname || ' ' || row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) || ' ' ||
-   quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod) ||
-   CASE WHEN a.attnotnull THEN ' not null' ELSE '' END ||
-   coalesce(' default ' || pg_get_expr(d.adbin, d.adrelid), '') ||
-   CASE WHEN a.attidentity <> '' THEN ' identity ' || a.attidentity::text ELSE '' END ||
-   CASE WHEN a.attgenerated <> '' THEN ' generated ' || a.attgenerated::text ELSE '' END ||
-   CASE WHEN a.attcollation <> t.typcollation THEN ' collate ' || a.attcollation::regcollation::text ELSE '' END ||
-   coalesce(' acl=' || (SELECT string_agg(x::text, ',' ORDER BY x::text) FROM unnest(a.attacl) x), '')
- FROM pg_attribute a JOIN rel r ON r.oid = a.attrelid JOIN pg_type t ON t.oid = a.atttypid
- LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
- WHERE a.attnum > 0 AND NOT a.attisdropped AND r.relkind IN ('r','p','v','m','f','c')
+ SELECT 'col ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||)
+   pg_catalog.quote_ident(a.attname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.format_type(a.atttypid, a.atttypmod) OPERATOR(pg_catalog.||)
+   CASE WHEN a.attnotnull THEN ' not null' ELSE '' END OPERATOR(pg_catalog.||)
+   coalesce(' default ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(d.adbin, d.adrelid), '') OPERATOR(pg_catalog.||)
+   CASE WHEN a.attidentity OPERATOR(pg_catalog.<>) '' THEN ' identity ' OPERATOR(pg_catalog.||) a.attidentity::pg_catalog.text ELSE '' END OPERATOR(pg_catalog.||)
+   CASE WHEN a.attgenerated OPERATOR(pg_catalog.<>) '' THEN ' generated ' OPERATOR(pg_catalog.||) a.attgenerated::pg_catalog.text ELSE '' END OPERATOR(pg_catalog.||)
+   CASE WHEN a.attcollation OPERATOR(pg_catalog.<>) t.typcollation THEN ' collate ' OPERATOR(pg_catalog.||) a.attcollation::pg_catalog.regcollation::pg_catalog.text ELSE '' END OPERATOR(pg_catalog.||)
+   coalesce(' acl=' OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(x::pg_catalog.text, ',' ORDER BY x::pg_catalog.text) FROM pg_catalog.unnest(a.attacl) x), '')
+ FROM pg_catalog.pg_attribute a JOIN rel r ON r.oid OPERATOR(pg_catalog.=) a.attrelid JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+ LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid AND d.adnum OPERATOR(pg_catalog.=) a.attnum
+ WHERE a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped AND r.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r','p','v','m','f','c']::pg_catalog."char"[])
  UNION ALL
- SELECT 'con ' || r.qname || ' ' || quote_ident(co.conname) || ' ' || pg_get_constraintdef(co.oid)
- FROM pg_constraint co JOIN rel r ON r.oid = co.conrelid
+ SELECT 'con ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.conname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_constraintdef(co.oid)
+ FROM pg_catalog.pg_constraint co JOIN rel r ON r.oid OPERATOR(pg_catalog.=) co.conrelid
  UNION ALL
- SELECT 'idx ' || pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN rel r ON r.oid = i.indrelid
+ SELECT 'idx ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i JOIN rel r ON r.oid OPERATOR(pg_catalog.=) i.indrelid
  UNION ALL
- SELECT 'seq ' || r.qname || ' ' || format_type(s.seqtypid, NULL) || ' start ' || s.seqstart || ' increment ' || s.seqincrement ||
-   ' min ' || s.seqmin || ' max ' || s.seqmax || ' cache ' || s.seqcache || CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END ||
-   coalesce(' owned by ' || (SELECT d.refobjid::regclass::text || '.' || quote_ident(a.attname) FROM pg_depend d
-     JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-     WHERE d.classid = 'pg_class'::regclass AND d.objid = r.oid AND d.refclassid = 'pg_class'::regclass AND d.deptype IN ('a','i') LIMIT 1), '')
- FROM pg_sequence s JOIN rel r ON r.oid = s.seqrelid
+ SELECT 'seq ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.format_type(s.seqtypid, NULL) OPERATOR(pg_catalog.||) ' start ' OPERATOR(pg_catalog.||) s.seqstart OPERATOR(pg_catalog.||) ' increment ' OPERATOR(pg_catalog.||) s.seqincrement OPERATOR(pg_catalog.||)
+   ' min ' OPERATOR(pg_catalog.||) s.seqmin OPERATOR(pg_catalog.||) ' max ' OPERATOR(pg_catalog.||) s.seqmax OPERATOR(pg_catalog.||) ' cache ' OPERATOR(pg_catalog.||) s.seqcache OPERATOR(pg_catalog.||) CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END OPERATOR(pg_catalog.||)
+   coalesce(' owned by ' OPERATOR(pg_catalog.||) (SELECT d.refobjid::pg_catalog.regclass::pg_catalog.text OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_depend d
+     JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) d.refobjid AND a.attnum OPERATOR(pg_catalog.=) d.refobjsubid
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid OPERATOR(pg_catalog.=) r.oid AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype OPERATOR(pg_catalog.=) ANY (ARRAY['a','i']::pg_catalog."char"[]) LIMIT 1), '')
+ FROM pg_catalog.pg_sequence s JOIN rel r ON r.oid OPERATOR(pg_catalog.=) s.seqrelid
  UNION ALL
- SELECT 'view ' || qname || ' ' || pg_get_viewdef(oid) FROM rel WHERE relkind IN ('v','m')
+ SELECT 'view ' OPERATOR(pg_catalog.||) qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_viewdef(oid) FROM rel WHERE relkind OPERATOR(pg_catalog.=) ANY (ARRAY['v','m']::pg_catalog."char"[])
  UNION ALL
- SELECT 'trigger ' || r.qname || ' ' || pg_get_triggerdef(tg.oid) || ' enabled=' || tg.tgenabled::text
- FROM pg_trigger tg JOIN rel r ON r.oid = tg.tgrelid WHERE NOT tg.tgisinternal
+ SELECT 'trigger ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_triggerdef(tg.oid) OPERATOR(pg_catalog.||) ' enabled=' OPERATOR(pg_catalog.||) tg.tgenabled::pg_catalog.text
+ FROM pg_catalog.pg_trigger tg JOIN rel r ON r.oid OPERATOR(pg_catalog.=) tg.tgrelid WHERE NOT tg.tgisinternal
  UNION ALL
- SELECT 'rule ' || r.qname || ' ' || pg_get_ruledef(rw.oid) || ' enabled=' || rw.ev_enabled::text
- FROM pg_rewrite rw JOIN rel r ON r.oid = rw.ev_class WHERE rw.rulename <> '_RETURN'
+ SELECT 'rule ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_ruledef(rw.oid) OPERATOR(pg_catalog.||) ' enabled=' OPERATOR(pg_catalog.||) rw.ev_enabled::pg_catalog.text
+ FROM pg_catalog.pg_rewrite rw JOIN rel r ON r.oid OPERATOR(pg_catalog.=) rw.ev_class WHERE rw.rulename OPERATOR(pg_catalog.<>) '_RETURN'
  UNION ALL
- SELECT 'policy ' || quote_ident(schemaname) || '.' || quote_ident(tablename) || ' ' || quote_ident(policyname) || ' ' ||
-   permissive || ' ' || cmd || ' to ' || array_to_string(roles, ',') || coalesce(' using ' || qual, '') || coalesce(' check ' || with_check, '')
- FROM pg_policies p JOIN ns ON ns.nspname = p.schemaname
+ SELECT 'policy ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(schemaname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(tablename) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(policyname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||)
+   permissive OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) cmd OPERATOR(pg_catalog.||) ' to ' OPERATOR(pg_catalog.||) pg_catalog.array_to_string(roles, ',') OPERATOR(pg_catalog.||) coalesce(' using ' OPERATOR(pg_catalog.||) qual, '') OPERATOR(pg_catalog.||) coalesce(' check ' OPERATOR(pg_catalog.||) with_check, '')
+ FROM pg_catalog.pg_policies p JOIN ns ON ns.nspname OPERATOR(pg_catalog.=) p.schemaname
  UNION ALL
- SELECT 'function ' || quote_ident(ns.nspname) || '.' || quote_ident(p.proname) || '(' || pg_get_function_identity_arguments(p.oid) || ') ' ||
-   p.prokind::text || ' owner=' || pg_get_userbyid(p.proowner) || ' acl=' ||
-   (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(coalesce(p.proacl, acldefault('f', p.proowner))) a) || ' ' ||
-   md5(CASE WHEN p.prokind = 'a' THEN (SELECT ag.aggtransfn::text || ' ' || ag.aggfinalfn::text || ' ' || format_type(ag.aggtranstype, NULL) || ' ' || coalesce(ag.agginitval, '')
-     FROM pg_aggregate ag WHERE ag.aggfnoid = p.oid) ELSE pg_get_functiondef(p.oid) END)
- FROM pg_proc p JOIN ns ON ns.oid = p.pronamespace
+ SELECT 'function ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.proname) OPERATOR(pg_catalog.||) '(' OPERATOR(pg_catalog.||) pg_catalog.pg_get_function_identity_arguments(p.oid) OPERATOR(pg_catalog.||) ') ' OPERATOR(pg_catalog.||)
+   p.prokind::pg_catalog.text OPERATOR(pg_catalog.||) ' owner=' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(p.proowner) OPERATOR(pg_catalog.||) ' acl=' OPERATOR(pg_catalog.||)
+   (SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text) FROM pg_catalog.unnest(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||)
+   pg_catalog.md5(CASE WHEN p.prokind OPERATOR(pg_catalog.=) 'a' THEN (SELECT ag.aggtransfn::pg_catalog.text OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) ag.aggfinalfn::pg_catalog.text OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.format_type(ag.aggtranstype, NULL) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) coalesce(ag.agginitval, '')
+     FROM pg_catalog.pg_aggregate ag WHERE ag.aggfnoid OPERATOR(pg_catalog.=) p.oid) ELSE pg_catalog.pg_get_functiondef(p.oid) END)
+ FROM pg_catalog.pg_proc p JOIN ns ON ns.oid OPERATOR(pg_catalog.=) p.pronamespace
  UNION ALL
- SELECT 'type ' || quote_ident(ns.nspname) || '.' || quote_ident(t.typname) || ' ' || t.typtype::text ||
-   ' owner=' || pg_get_userbyid(t.typowner) || ' acl=' ||
-   (SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(coalesce(t.typacl, acldefault('T', t.typowner))) a) ||
-   CASE t.typtype WHEN 'e' THEN ' labels ' || (SELECT string_agg(quote_literal(e.enumlabel), ',' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid)
-     WHEN 'd' THEN ' over ' || format_type(t.typbasetype, t.typtypmod) || CASE WHEN t.typnotnull THEN ' not null' ELSE '' END || coalesce(' default ' || t.typdefault, '')
-     WHEN 'r' THEN ' of ' || (SELECT format_type(rg.rngsubtype, NULL) FROM pg_range rg WHERE rg.rngtypid = t.oid)
+ SELECT 'type ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.typname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) t.typtype::pg_catalog.text OPERATOR(pg_catalog.||)
+   ' owner=' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(t.typowner) OPERATOR(pg_catalog.||) ' acl=' OPERATOR(pg_catalog.||)
+   (SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text) FROM pg_catalog.unnest(coalesce(t.typacl, pg_catalog.acldefault('T', t.typowner))) a) OPERATOR(pg_catalog.||)
+   CASE WHEN t.typtype OPERATOR(pg_catalog.=) 'e' THEN ' labels ' OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(e.enumlabel), ',' ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid OPERATOR(pg_catalog.=) t.oid)
+     WHEN t.typtype OPERATOR(pg_catalog.=) 'd' THEN ' over ' OPERATOR(pg_catalog.||) pg_catalog.format_type(t.typbasetype, t.typtypmod) OPERATOR(pg_catalog.||) CASE WHEN t.typnotnull THEN ' not null' ELSE '' END OPERATOR(pg_catalog.||) coalesce(' default ' OPERATOR(pg_catalog.||) t.typdefault, '')
+     WHEN t.typtype OPERATOR(pg_catalog.=) 'r' THEN ' of ' OPERATOR(pg_catalog.||) (SELECT pg_catalog.format_type(rg.rngsubtype, NULL) FROM pg_catalog.pg_range rg WHERE rg.rngtypid OPERATOR(pg_catalog.=) t.oid)
      ELSE '' END
- FROM pg_type t JOIN ns ON ns.oid = t.typnamespace
- WHERE t.typtype IN ('e','d','c','r') AND NOT EXISTS (SELECT 1 FROM pg_class c WHERE c.oid = t.typrelid AND c.relkind <> 'c')
+ FROM pg_catalog.pg_type t JOIN ns ON ns.oid OPERATOR(pg_catalog.=) t.typnamespace
+ WHERE t.typtype OPERATOR(pg_catalog.=) ANY (ARRAY['e','d','c','r']::pg_catalog."char"[]) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t.typrelid AND c.relkind OPERATOR(pg_catalog.<>) 'c')
  UNION ALL
- SELECT 'domain constraint ' || quote_ident(ns.nspname) || '.' || quote_ident(t.typname) || ' ' || quote_ident(co.conname) || ' ' || pg_get_constraintdef(co.oid)
- FROM pg_constraint co JOIN pg_type t ON t.oid = co.contypid JOIN ns ON ns.oid = t.typnamespace
+ SELECT 'domain constraint ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.typname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.conname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_constraintdef(co.oid)
+ FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) co.contypid JOIN ns ON ns.oid OPERATOR(pg_catalog.=) t.typnamespace
  UNION ALL
- SELECT 'comment ' || pg_describe_object(d.classoid, d.objoid, d.objsubid) || ' ' || md5(d.description)
- FROM pg_description d, LATERAL pg_identify_object(d.classoid, d.objoid, d.objsubid) o
- WHERE (d.objoid >= 16384 OR d.classoid = 'pg_namespace'::regclass)
-   AND coalesce(o.schema, CASE WHEN o.type = 'schema' THEN o.identity END) IN (SELECT nspname FROM ns)
+ SELECT 'comment ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(d.classoid, d.objoid, d.objsubid) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.md5(d.description)
+ FROM pg_catalog.pg_description d, LATERAL pg_catalog.pg_identify_object(d.classoid, d.objoid, d.objsubid) o
+ WHERE (d.objoid OPERATOR(pg_catalog.>=) 16384 OR d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass)
+   AND coalesce(o.schema, CASE WHEN o.type OPERATOR(pg_catalog.=) 'schema' THEN o.identity END) OPERATOR(pg_catalog.=) ANY (SELECT nspname FROM ns)
  UNION ALL
- SELECT 'extension ' || quote_ident(e.extname) || ' ' || e.extversion || ' in ' || quote_ident(n.nspname)
- FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace
+ SELECT 'extension ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(e.extname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) e.extversion OPERATOR(pg_catalog.||) ' in ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(n.nspname)
+ FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
  UNION ALL
- SELECT 'event trigger ' || quote_ident(evtname) || ' ' || evtevent || ' ' || evtfoid::regproc::text || ' ' || evtenabled::text ||
-   coalesce(' ' || array_to_string(evttags, ','), '') FROM pg_event_trigger
+ SELECT 'event trigger ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(evtname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) evtevent OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) evtfoid::pg_catalog.regproc::pg_catalog.text OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) evtenabled::pg_catalog.text OPERATOR(pg_catalog.||)
+   coalesce(' ' OPERATOR(pg_catalog.||) pg_catalog.array_to_string(evttags, ','), '') FROM pg_catalog.pg_event_trigger
  UNION ALL
- SELECT 'database setting ' || CASE WHEN s.setrole = 0 THEN '*' ELSE quote_ident(pg_get_userbyid(s.setrole)) END || ' ' || x
- FROM pg_db_role_setting s, unnest(s.setconfig) x
- WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database())
-) x ORDER BY line COLLATE "C")SQL";
+ SELECT 'database setting ' OPERATOR(pg_catalog.||) CASE WHEN s.setrole OPERATOR(pg_catalog.=) 0 THEN '*' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(s.setrole)) END OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) x
+ FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) x
+ WHERE s.setdatabase OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+) x ORDER BY line COLLATE pg_catalog."C")SQL";
 
 std::string part_key(const std::string& part) {
   if (part.find('.') == std::string::npos && part.find('"') == std::string::npos && !part.empty()) return part;
@@ -135,8 +136,9 @@ std::string fingerprint_query() {
   // order, a NULL line read as "", each ended by a newline, in the client's encoding
   // (RoundTrips.StatusFingerprintIsTheHashOfTheDescription holds the two equal).
   return std::string(
-             "SELECT encode(sha256(convert_to(coalesce(string_agg(coalesce(line, '') || E'\\n', '' ORDER BY line COLLATE "
-             "\"C\"), ''), pg_client_encoding())), 'hex') FROM (") +
+             "SELECT pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(coalesce(pg_catalog.string_agg(coalesce("
+             "line, '') OPERATOR(pg_catalog.||) E'\\n', '' ORDER BY line COLLATE pg_catalog.\"C\"), ''), "
+             "pg_catalog.pg_client_encoding())), 'hex') FROM (") +
          k_description_sql + ") d";
 }
 
@@ -172,7 +174,8 @@ namespace {
 // without counting (opening and planning a count of 200 empty tables is most of a baseline).
 // Other access methods may keep rows elsewhere: always counted.
 constexpr const char* k_surely_empty =
-    "c.relam = (SELECT oid FROM pg_am WHERE amname = 'heap') AND pg_relation_size(c.oid) = 0";
+    "c.relam OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_am WHERE amname OPERATOR(pg_catalog.=) 'heap') "
+    "AND pg_catalog.pg_relation_size(c.oid) OPERATOR(pg_catalog.=) 0";
 
 struct TableToCount {
   std::string schema;
@@ -184,17 +187,19 @@ std::vector<TableToCount> tables_to_count(Connection& conn, const std::vector<st
   std::vector<TableToCount> tables;
   if (only.empty()) {
     auto r = conn.exec(std::string("SELECT n.nspname, c.relname, ") + k_surely_empty +
-                       " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind = 'r' AND " +
+                       " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) "
+                       "c.relnamespace WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND " +
                        k_user_ns +
-                       " AND NOT (n.nspname = 'public' AND c.relname = 'alembic_version') "
-                       "ORDER BY 1, 2");
+                       " AND NOT (n.nspname OPERATOR(pg_catalog.=) 'public' AND c.relname OPERATOR(pg_catalog.=) "
+                       "'alembic_version') ORDER BY 1, 2");
     for (int i = 0; i < r.rows(); ++i) tables.push_back({r.text(i, 0), r.text(i, 1), r.boolean(i, 2)});
     return tables;
   }
   for (const auto& t : only) {
     auto r = conn.exec_params(std::string("SELECT n.nspname, c.relname, ") + k_surely_empty +
-                                  " FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                  "WHERE c.oid = to_regclass($1)",
+                                  " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid "
+                                  "OPERATOR(pg_catalog.=) c.relnamespace WHERE c.oid OPERATOR(pg_catalog.=) "
+                                  "pg_catalog.to_regclass($1)",
                               {t});
     if (r.rows() == 0) throw Error(ErrorKind::Verify, "table '" + t + "' does not exist");
     tables.push_back({r.text(0, 0), r.text(0, 1), r.boolean(0, 2)});
@@ -215,7 +220,7 @@ std::map<std::string, long long> row_counts(Connection& conn, const std::vector<
       continue;
     }
     if (!sql.empty()) sql += " UNION ALL ";
-    sql += "SELECT " + std::to_string(i) + ", count(*) FROM " + quote_qualified(t.schema, t.table);
+    sql += "SELECT " + std::to_string(i) + ", pg_catalog.count(*) FROM " + quote_qualified(t.schema, t.table);
   }
   if (sql.empty()) return out;
   auto r = conn.exec(sql);
@@ -227,11 +232,12 @@ std::map<std::string, long long> row_counts(Connection& conn, const std::vector<
 }
 
 std::map<std::string, SequencePosition> sequence_positions(Connection& conn) {
-  auto r = conn.exec(std::string("SELECT n.nspname, c.relname, s.seqincrement > 0, ps.last_value "
-                                 "FROM pg_sequence s JOIN pg_class c ON c.oid = s.seqrelid "
-                                 "JOIN pg_namespace n ON n.oid = c.relnamespace "
-                                 "LEFT JOIN pg_sequences ps ON ps.schemaname = n.nspname AND ps.sequencename = "
-                                 "c.relname WHERE ") +
+  auto r = conn.exec(std::string("SELECT n.nspname, c.relname, s.seqincrement OPERATOR(pg_catalog.>) 0, ps.last_value "
+                                 "FROM pg_catalog.pg_sequence s JOIN pg_catalog.pg_class c ON c.oid "
+                                 "OPERATOR(pg_catalog.=) s.seqrelid JOIN pg_catalog.pg_namespace n ON n.oid "
+                                 "OPERATOR(pg_catalog.=) c.relnamespace LEFT JOIN pg_catalog.pg_sequences ps ON "
+                                 "ps.schemaname OPERATOR(pg_catalog.=) n.nspname AND ps.sequencename "
+                                 "OPERATOR(pg_catalog.=) c.relname WHERE ") +
                      k_user_ns);
   std::map<std::string, SequencePosition> out;
   for (int i = 0; i < r.rows(); ++i) {
@@ -262,9 +268,10 @@ std::vector<std::string> sequences_behind(const std::map<std::string, SequencePo
 
 std::vector<DatabaseSetting> database_settings(Connection& conn) {
   auto r = conn.exec(
-      "SELECT CASE WHEN s.setrole = 0 THEN '' ELSE pg_get_userbyid(s.setrole) END, x "
-      "FROM pg_db_role_setting s, unnest(s.setconfig) x "
-      "WHERE s.setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) ORDER BY 1, 2");
+      "SELECT CASE WHEN s.setrole OPERATOR(pg_catalog.=) 0 THEN '' ELSE pg_catalog.pg_get_userbyid(s.setrole) END, x "
+      "FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) x WHERE s.setdatabase "
+      "OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) "
+      "pg_catalog.current_database()) ORDER BY 1, 2");
   std::vector<DatabaseSetting> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 0), r.text(i, 1)});
   return out;
@@ -274,11 +281,13 @@ std::string database_settings_sql(const std::string& dbname, const std::vector<D
   std::string db = quote_ident(dbname);
   std::string sql =
       "DO $ferry$ DECLARE r record; BEGIN\n"
-      "  FOR r IN SELECT setrole FROM pg_db_role_setting\n"
-      "      WHERE setdatabase = (SELECT oid FROM pg_database WHERE datname = current_database()) LOOP\n"
-      "    IF r.setrole = 0 THEN EXECUTE format('ALTER DATABASE %I RESET ALL', current_database());\n"
-      "    ELSE EXECUTE format('ALTER ROLE %I IN DATABASE %I RESET ALL', pg_get_userbyid(r.setrole),\n"
-      "        current_database());\n"
+      "  FOR r IN SELECT setrole FROM pg_catalog.pg_db_role_setting\n"
+      "      WHERE setdatabase OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database\n"
+      "        WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) LOOP\n"
+      "    IF r.setrole OPERATOR(pg_catalog.=) 0 THEN\n"
+      "      EXECUTE pg_catalog.format('ALTER DATABASE %I RESET ALL', pg_catalog.current_database());\n"
+      "    ELSE EXECUTE pg_catalog.format('ALTER ROLE %I IN DATABASE %I RESET ALL',\n"
+      "        pg_catalog.pg_get_userbyid(r.setrole), pg_catalog.current_database());\n"
       "    END IF;\n"
       "  END LOOP;\n"
       "END $ferry$;\n";
@@ -306,9 +315,9 @@ std::string database_settings_sql(const std::string& dbname, const std::vector<D
 
 std::optional<std::string> column_type(Connection& conn, const std::string& table, const std::string& column) {
   auto r = conn.exec_params(
-      "SELECT format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-      "WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND a.attnum > 0 "
-      "AND NOT a.attisdropped",
+      "SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) FROM pg_catalog.pg_attribute a "
+      "WHERE a.attrelid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND a.attname OPERATOR(pg_catalog.=) $2 "
+      "AND a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped",
       {table, column});
   if (r.rows() == 0) return std::nullopt;
   return r.text(0, 0);
@@ -316,7 +325,7 @@ std::optional<std::string> column_type(Connection& conn, const std::string& tabl
 
 std::string canonical_type(Connection& conn, const std::string& type) {
   try {
-    auto r = conn.exec_params("SELECT format_type(to_regtype($1), NULL)", {type});
+    auto r = conn.exec_params("SELECT pg_catalog.format_type(pg_catalog.to_regtype($1), NULL)", {type});
     if (r.rows() == 1 && !r.is_null(0, 0)) return r.text(0, 0);
   } catch (const Error&) {
   }

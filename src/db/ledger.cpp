@@ -25,8 +25,8 @@ RunRecord run_from(const Result& r, int i) {
 }
 constexpr const char* k_run_cols =
     "id, playbook, environment, operator, host, "
-    "to_char(started AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
-    "coalesce(to_char(finished AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), ''), "
+    "pg_catalog.to_char(started AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), "
+    "coalesce(pg_catalog.to_char(finished AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), ''), "
     "outcome, coalesce(version_before, ''), coalesce(version_after, ''), "
     "coalesce(backup_id, ''), coalesce(error, ''), coalesce(command, '')";
 }  // namespace
@@ -40,7 +40,8 @@ std::string LockHolder::describe() const {
 
 bool Ledger::schema_exists() {
   if (!m_schema_seen) {
-    auto r = m_conn.exec("SELECT to_regclass('ferry.runs') IS NOT NULL, to_regclass('ferry.fingerprints') IS NOT NULL");
+    auto r = m_conn.exec("SELECT pg_catalog.to_regclass('ferry.runs') IS NOT NULL, "
+                         "pg_catalog.to_regclass('ferry.fingerprints') IS NOT NULL");
     m_schema_seen = r.boolean(0, 0);
     m_fingerprints_seen = r.boolean(0, 1);
   }
@@ -51,9 +52,9 @@ namespace {
 // (catalog stamp, schema fingerprint) pairs that `ferry status` remembers (db/catalog_stamp.*).
 constexpr const char* k_fingerprints_table = R"SQL(
 CREATE TABLE IF NOT EXISTS ferry.fingerprints (
-  stamp       text PRIMARY KEY,
-  fingerprint text NOT NULL,
-  at          timestamptz NOT NULL DEFAULT now()
+  stamp       pg_catalog.text PRIMARY KEY,
+  fingerprint pg_catalog.text NOT NULL,
+  at          pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now()
 );
 )SQL";
 }  // namespace
@@ -74,39 +75,39 @@ void Ledger::ensure_schema() {
   m_conn.exec(std::string(R"SQL(
 CREATE SCHEMA IF NOT EXISTS ferry;
 CREATE TABLE IF NOT EXISTS ferry.migrations (
-  version            text PRIMARY KEY,
-  name               text NOT NULL,
-  checksum           text NOT NULL,
-  down_sql           text,
-  applied_at         timestamptz NOT NULL DEFAULT now(),
+  version            pg_catalog.text PRIMARY KEY,
+  name               pg_catalog.text NOT NULL,
+  checksum           pg_catalog.text NOT NULL,
+  down_sql           pg_catalog.text,
+  applied_at         pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
   duration_ms        bigint NOT NULL DEFAULT 0,
-  run_id             text NOT NULL,
+  run_id             pg_catalog.text NOT NULL,
   destroys_data      boolean NOT NULL DEFAULT false,
   down_restores_data boolean NOT NULL DEFAULT false
 );
 CREATE TABLE IF NOT EXISTS ferry.runs (
-  id             text PRIMARY KEY,
-  playbook       text NOT NULL,
-  environment    text NOT NULL,
-  operator       text NOT NULL,
-  host           text NOT NULL,
-  started        timestamptz NOT NULL DEFAULT now(),
-  finished       timestamptz,
-  outcome        text NOT NULL,
-  version_before text,
-  version_after  text,
-  backup_id      text,
-  error          text,
+  id             pg_catalog.text PRIMARY KEY,
+  playbook       pg_catalog.text NOT NULL,
+  environment    pg_catalog.text NOT NULL,
+  operator       pg_catalog.text NOT NULL,
+  host           pg_catalog.text NOT NULL,
+  started        pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  finished       pg_catalog.timestamptz,
+  outcome        pg_catalog.text NOT NULL,
+  version_before pg_catalog.text,
+  version_after  pg_catalog.text,
+  backup_id      pg_catalog.text,
+  error          pg_catalog.text,
   backend_pid    integer,
-  command        text
+  command        pg_catalog.text
 );
 CREATE TABLE IF NOT EXISTS ferry.history (
   id      bigserial PRIMARY KEY,
-  at      timestamptz NOT NULL DEFAULT now(),
-  version text NOT NULL,
-  name    text NOT NULL,
-  action  text NOT NULL,
-  run_id  text NOT NULL
+  at      pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  version pg_catalog.text NOT NULL,
+  name    pg_catalog.text NOT NULL,
+  action  pg_catalog.text NOT NULL,
+  run_id  pg_catalog.text NOT NULL
 );
 )SQL") + k_fingerprints_table);
   m_schema_seen = true;
@@ -114,7 +115,8 @@ CREATE TABLE IF NOT EXISTS ferry.history (
 }
 
 std::optional<std::string> Ledger::fingerprint_for_stamp(const std::string& stamp) {
-  auto r = m_conn.exec_params("SELECT fingerprint FROM ferry.fingerprints WHERE stamp = $1", {stamp});
+  auto r = m_conn.exec_params("SELECT fingerprint FROM ferry.fingerprints WHERE stamp OPERATOR(pg_catalog.=) $1",
+                              {stamp});
   if (r.rows() == 0) return std::nullopt;
   return r.text(0, 0);
 }
@@ -129,9 +131,9 @@ bool Ledger::remember_fingerprint(const std::string& stamp, const std::string& f
   try {
     m_conn.exec("BEGIN; SET LOCAL synchronous_commit = local; "
                 "WITH kept AS (INSERT INTO ferry.fingerprints (stamp, fingerprint) SELECT " + s + ", " +
-                m_conn.literal(fingerprint) + " WHERE (" + stamp_query + ") = " + s +
+                m_conn.literal(fingerprint) + " WHERE (" + stamp_query + ") OPERATOR(pg_catalog.=) " + s +
                 " ON CONFLICT (stamp) DO NOTHING) "
-                "DELETE FROM ferry.fingerprints WHERE stamp NOT IN "
+                "DELETE FROM ferry.fingerprints WHERE stamp OPERATOR(pg_catalog.<>) ALL "
                 "(SELECT stamp FROM ferry.fingerprints ORDER BY at DESC, stamp LIMIT 19); COMMIT");
     return true;
   } catch (const DbError&) {
@@ -147,15 +149,17 @@ bool Ledger::try_lock() {
   sql +=
       "SET idle_in_transaction_session_timeout = 0; SET statement_timeout = 0; SET tcp_keepalives_idle = 30; "
       "SET tcp_keepalives_interval = 10; SET tcp_keepalives_count = 3; ";
-  return m_conn.exec(sql + "SELECT pg_try_advisory_lock(" + k_lock_args + ")").boolean(0, 0);
+  return m_conn.exec(sql + "SELECT pg_catalog.pg_try_advisory_lock(" + k_lock_args + ")").boolean(0, 0);
 }
 
 bool Ledger::lock_held() {
   try {
     return m_conn
         .exec(
-            "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted "
-            "AND pid = pg_backend_pid() AND classid = 1717924466 AND objid = 1 AND objsubid = 2)")
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_locks WHERE locktype OPERATOR(pg_catalog.=) 'advisory' "
+            "AND granted AND pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid() AND classid "
+            "OPERATOR(pg_catalog.=) 1717924466 AND objid OPERATOR(pg_catalog.=) 1 AND objsubid "
+            "OPERATOR(pg_catalog.=) 2)")
         .boolean(0, 0);
   } catch (const Error&) {
     return false;  // the session is gone, and the lock with it
@@ -164,14 +168,15 @@ bool Ledger::lock_held() {
 
 long long Ledger::runs_started_after(const std::string& run_id) {
   auto r = m_conn.exec_params(
-      "SELECT count(*) FROM ferry.runs WHERE id <> $1 AND started >= (SELECT started FROM ferry.runs WHERE id = $1)",
+      "SELECT pg_catalog.count(*) FROM ferry.runs WHERE id OPERATOR(pg_catalog.<>) $1 AND started "
+      "OPERATOR(pg_catalog.>=) (SELECT started FROM ferry.runs WHERE id OPERATOR(pg_catalog.=) $1)",
       {run_id});
   return std::stoll(r.text(0, 0));
 }
 
 void Ledger::unlock() {
   try {
-    m_conn.exec(std::string("SELECT pg_advisory_unlock(") + k_lock_args + ")");
+    m_conn.exec(std::string("SELECT pg_catalog.pg_advisory_unlock(") + k_lock_args + ")");
   } catch (const Error&) {
     // The lock dies with the session anyway.
   }
@@ -179,16 +184,18 @@ void Ledger::unlock() {
 
 std::optional<LockHolder> Ledger::lock_holder() {
   auto r = m_conn.exec(
-      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted "
-      "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-      "AND classid = 1717924466 AND objid = 1 AND objsubid = 2 AND pid <> pg_backend_pid()");
+      "SELECT pid FROM pg_catalog.pg_locks WHERE locktype OPERATOR(pg_catalog.=) 'advisory' AND granted "
+      "AND database OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database WHERE datname "
+      "OPERATOR(pg_catalog.=) pg_catalog.current_database()) AND classid OPERATOR(pg_catalog.=) 1717924466 "
+      "AND objid OPERATOR(pg_catalog.=) 1 AND objsubid OPERATOR(pg_catalog.=) 2 "
+      "AND pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid()");
   if (r.rows() == 0) return std::nullopt;
   LockHolder h;
   h.pid = static_cast<int>(r.integer(0, 0));
   if (schema_exists()) {
     auto rr = m_conn.exec_params(std::string("SELECT ") + k_run_cols +
-                                     " FROM ferry.runs WHERE backend_pid = $1 AND outcome = "
-                                     "'running' ORDER BY started DESC LIMIT 1",
+                                     " FROM ferry.runs WHERE backend_pid OPERATOR(pg_catalog.=) $1 AND outcome "
+                                     "OPERATOR(pg_catalog.=) 'running' ORDER BY started DESC LIMIT 1",
                                  {std::to_string(h.pid)});
     if (rr.rows() == 1) h.run = run_from(rr, 0);
   }
@@ -200,7 +207,7 @@ std::vector<AppliedMigration> Ledger::applied() {
   if (!schema_exists()) return out;
   auto r = m_conn.exec(
       "SELECT version, name, checksum, down_sql, "
-      "to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, "
+      "pg_catalog.to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), duration_ms, "
       "run_id, destroys_data, down_restores_data FROM ferry.migrations "
       "ORDER BY version::numeric");
   for (int i = 0; i < r.rows(); ++i) {
@@ -230,7 +237,8 @@ std::string Ledger::record_applied_sql(const AppliedMigration& m) {
   return "WITH m AS (INSERT INTO ferry.migrations (version, name, checksum, down_sql, duration_ms, "
          "run_id, destroys_data, down_restores_data) VALUES (" +
          l(m.version) + ", " + l(m.name) + ", " + l(m.checksum) + ", " + (m.down_sql ? l(*m.down_sql) : "NULL") +
-         ", (extract(epoch FROM clock_timestamp() - current_setting('ferry.t0')::timestamptz) * 1000)::bigint, " +
+         ", (extract(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) "
+         "pg_catalog.current_setting('ferry.t0')::pg_catalog.timestamptz) OPERATOR(pg_catalog.*) 1000)::bigint, " +
          l(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " + (m.down_restores_data ? "true" : "false") +
          ") RETURNING version, name, run_id) INSERT INTO ferry.history (version, name, action, run_id) "
          "SELECT version, name, 'applied', run_id FROM m";
@@ -238,7 +246,7 @@ std::string Ledger::record_applied_sql(const AppliedMigration& m) {
 
 void Ledger::record_reverted(const std::string& version, const std::string& run_id) {
   m_conn.exec_params(
-      "WITH m AS (DELETE FROM ferry.migrations WHERE version = $1 RETURNING version, name) "
+      "WITH m AS (DELETE FROM ferry.migrations WHERE version OPERATOR(pg_catalog.=) $1 RETURNING version, name) "
       "INSERT INTO ferry.history (version, name, action, run_id) "
       "SELECT version, name, 'reverted', $2 FROM m",
       {version, run_id});
@@ -255,7 +263,7 @@ std::vector<Ledger::AppliedWithOutcome> Ledger::applied_with_outcome() {
   if (!schema_exists()) return out;
   auto r = m_conn.exec(
       "SELECT m.version, m.checksum, coalesce(r.outcome, 'unknown') FROM ferry.migrations m "
-      "LEFT JOIN ferry.runs r ON r.id = m.run_id");
+      "LEFT JOIN ferry.runs r ON r.id OPERATOR(pg_catalog.=) m.run_id");
   for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2)});
   return out;
 }
@@ -269,9 +277,9 @@ std::vector<HistoryEvent> Ledger::interrupted_applies() {
   std::vector<HistoryEvent> out;
   if (!schema_exists()) return out;
   auto r = m_conn.exec(
-      "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), version, name, action, run_id FROM "
-      "(SELECT DISTINCT ON (version) * FROM ferry.history ORDER BY version, id DESC) newest "
-      "WHERE action = 'applying' ORDER BY version::numeric");
+      "SELECT pg_catalog.to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), version, name, action, "
+      "run_id FROM (SELECT DISTINCT ON (version) * FROM ferry.history ORDER BY version, id DESC) newest "
+      "WHERE action OPERATOR(pg_catalog.=) 'applying' ORDER BY version::numeric");
   for (int i = 0; i < r.rows(); ++i)
     out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4)});
   return out;
@@ -287,12 +295,12 @@ void Ledger::settle_applying(const std::string& run_id, bool every_run) {
 std::vector<RunRecord> Ledger::abandon_stale_runs() {
   std::vector<RunRecord> out;
   if (m_schema_created) return out;  // ferry.runs made by this session has no row yet
-  auto r = m_conn.exec(std::string("UPDATE ferry.runs SET outcome = 'abandoned', finished = now(), "
+  auto r = m_conn.exec(std::string("UPDATE ferry.runs SET outcome = 'abandoned', finished = pg_catalog.now(), "
                                    "error = 'ferry stopped without finishing this run (killed, or its machine died)' "
-                                   "WHERE outcome = 'running' AND NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
-                                   "WHERE a.pid = ferry.runs.backend_pid "
-                                   "AND coalesce(a.backend_start <= ferry.runs.started, true)) "
-                                   "RETURNING ") +
+                                   "WHERE outcome OPERATOR(pg_catalog.=) 'running' AND NOT EXISTS (SELECT 1 FROM "
+                                   "pg_catalog.pg_stat_activity a WHERE a.pid OPERATOR(pg_catalog.=) "
+                                   "ferry.runs.backend_pid AND coalesce(a.backend_start OPERATOR(pg_catalog.<=) "
+                                   "ferry.runs.started, true)) RETURNING ") +
                        k_run_cols);
   for (int i = 0; i < r.rows(); ++i) out.push_back(run_from(r, i));
   return out;
@@ -302,15 +310,18 @@ void Ledger::insert_run(const RunRecord& r) {
   m_conn.exec_params(
       "INSERT INTO ferry.runs (id, playbook, environment, operator, host, outcome, "
       "version_before, backend_pid, command) VALUES ($1, $2, $3, $4, $5, 'running', $6, "
-      "pg_backend_pid(), $7)",
+      "pg_catalog.pg_backend_pid(), $7)",
       {r.id, r.playbook, r.environment, r.operator_name, r.host, r.version_before, r.command});
 }
 
 void Ledger::finish_run(const std::string& id, const std::string& outcome, const std::string& version_after,
                         const std::string& error, const std::string& backup_id) {
   m_conn.exec_params(
-      "UPDATE ferry.runs SET finished = now(), outcome = $2, version_after = $3, "
-      "error = nullif($4, ''), backup_id = coalesce(nullif($5, ''), backup_id) WHERE id = $1",
+      "UPDATE ferry.runs SET finished = pg_catalog.now(), outcome = $2, version_after = $3, "
+      "error = CASE WHEN $4::pg_catalog.text OPERATOR(pg_catalog.=) '' THEN NULL ELSE $4::pg_catalog.text END, "
+      "backup_id = coalesce(CASE WHEN $5::pg_catalog.text OPERATOR(pg_catalog.=) '' THEN NULL ELSE $5::pg_catalog.text "
+      "END, backup_id) "
+      "WHERE id OPERATOR(pg_catalog.=) $1",
       {id, outcome, version_after, error, backup_id});
 }
 
@@ -318,9 +329,10 @@ std::vector<RunRecord> Ledger::runs_since(const std::string& since) {
   std::vector<RunRecord> out;
   if (!schema_exists()) return out;
   auto r = m_conn.exec_params(
-      "SELECT id, playbook, environment, operator, host, to_char(started AT TIME ZONE 'UTC', "
+      "SELECT id, playbook, environment, operator, host, pg_catalog.to_char(started AT TIME ZONE 'UTC', "
       "'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), '', outcome, coalesce(version_before, ''), coalesce(version_after, ''), "
-      "'', '', '' FROM ferry.runs WHERE coalesce(finished, now()) > $1::timestamptz ORDER BY started, id",
+      "'', '', '' FROM ferry.runs WHERE coalesce(finished, pg_catalog.now()) OPERATOR(pg_catalog.>) "
+      "$1::pg_catalog.timestamptz ORDER BY started, id",
       {since});
   for (int i = 0; i < r.rows(); ++i) out.push_back(run_from(r, i));
   return out;
@@ -340,7 +352,7 @@ std::vector<HistoryEvent> Ledger::history(int limit) {
   std::vector<HistoryEvent> out;
   if (!schema_exists()) return out;
   auto r = m_conn.exec_params(
-      "SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), version, name, "
+      "SELECT pg_catalog.to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'), version, name, "
       "action, run_id FROM ferry.history ORDER BY id DESC LIMIT $1",
       {std::to_string(limit)});
   for (int i = 0; i < r.rows(); ++i)
@@ -350,12 +362,12 @@ std::vector<HistoryEvent> Ledger::history(int limit) {
 
 void Ledger::ensure_notes() {
   m_conn.exec(
-      "ALTER TABLE ferry.history ADD COLUMN IF NOT EXISTS note text; "
-      "ALTER TABLE ferry.runs ADD COLUMN IF NOT EXISTS note text");
+      "ALTER TABLE ferry.history ADD COLUMN IF NOT EXISTS note pg_catalog.text; "
+      "ALTER TABLE ferry.runs ADD COLUMN IF NOT EXISTS note pg_catalog.text");
 }
 
 void Ledger::set_run_note(const std::string& run_id, const std::string& note) {
-  m_conn.exec_params("UPDATE ferry.runs SET note = $2 WHERE id = $1", {run_id, note});
+  m_conn.exec_params("UPDATE ferry.runs SET note = $2 WHERE id OPERATOR(pg_catalog.=) $1", {run_id, note});
 }
 
 void Ledger::record_baselined(const AppliedMigration& m, const std::string& note) {
@@ -378,7 +390,8 @@ void Ledger::record_baselined_revision(const std::string& rev, const std::string
 void Ledger::accept_checksum(const std::string& version, const std::string& checksum, const std::string& run_id,
                              const std::string& note) {
   m_conn.exec_params(
-      "WITH m AS (UPDATE ferry.migrations SET checksum = $2 WHERE version = $1 RETURNING version, name) "
+      "WITH m AS (UPDATE ferry.migrations SET checksum = $2 WHERE version OPERATOR(pg_catalog.=) $1 "
+      "RETURNING version, name) "
       "INSERT INTO ferry.history (version, name, action, run_id, note) SELECT version, name, 'repaired', $3, $4 "
       "FROM m",
       {version, checksum, run_id, note});
@@ -389,9 +402,10 @@ std::vector<Ledger::RunningRun> Ledger::running_runs() {
   if (!schema_exists()) return out;
   auto r =
       m_conn.exec(std::string("SELECT ") + k_run_cols +
-                  ", coalesce(backend_pid, 0), EXISTS (SELECT 1 FROM pg_stat_activity a "
-                  "WHERE a.pid = ferry.runs.backend_pid AND coalesce(a.backend_start <= ferry.runs.started, true)) "
-                  "FROM ferry.runs WHERE outcome = 'running' ORDER BY started");
+                  ", coalesce(backend_pid, 0), EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a "
+                  "WHERE a.pid OPERATOR(pg_catalog.=) ferry.runs.backend_pid AND coalesce(a.backend_start "
+                  "OPERATOR(pg_catalog.<=) ferry.runs.started, true)) "
+                  "FROM ferry.runs WHERE outcome OPERATOR(pg_catalog.=) 'running' ORDER BY started");
   for (int i = 0; i < r.rows(); ++i)
     out.push_back({run_from(r, i), static_cast<int>(r.integer(i, 13)), r.boolean(i, 14)});
   return out;
@@ -399,8 +413,8 @@ std::vector<Ledger::RunningRun> Ledger::running_runs() {
 
 bool Ledger::mark_abandoned(const std::string& run_id, const std::string& why) {
   auto r = m_conn.exec_params(
-      "UPDATE ferry.runs SET outcome = 'abandoned', finished = now(), error = $2 WHERE id = $1 AND outcome = "
-      "'running' RETURNING id",
+      "UPDATE ferry.runs SET outcome = 'abandoned', finished = pg_catalog.now(), error = $2 WHERE id "
+      "OPERATOR(pg_catalog.=) $1 AND outcome OPERATOR(pg_catalog.=) 'running' RETURNING id",
       {run_id, why});
   return r.rows() == 1;
 }
@@ -411,12 +425,12 @@ void Ledger::record_accepted_risks(const std::vector<AcceptedRisk>& risks) {
 CREATE SCHEMA IF NOT EXISTS ferry;
 CREATE TABLE IF NOT EXISTS ferry.accepted_risks (
   id       bigserial PRIMARY KEY,
-  at       timestamptz NOT NULL DEFAULT now(),
-  run_id   text NOT NULL,
-  version  text NOT NULL,
-  code     text NOT NULL,
-  reason   text NOT NULL,
-  location text NOT NULL
+  at       pg_catalog.timestamptz NOT NULL DEFAULT pg_catalog.now(),
+  run_id   pg_catalog.text NOT NULL,
+  version  pg_catalog.text NOT NULL,
+  code     pg_catalog.text NOT NULL,
+  reason   pg_catalog.text NOT NULL,
+  location pg_catalog.text NOT NULL
 ))SQL");
   for (const auto& a : risks)
     m_conn.exec_params(
@@ -427,10 +441,10 @@ CREATE TABLE IF NOT EXISTS ferry.accepted_risks (
 
 std::vector<AcceptedRisk> Ledger::accepted_risks(int limit) {
   std::vector<AcceptedRisk> out;
-  if (!m_conn.exec("SELECT to_regclass('ferry.accepted_risks') IS NOT NULL").boolean(0, 0)) return out;
+  if (!m_conn.exec("SELECT pg_catalog.to_regclass('ferry.accepted_risks') IS NOT NULL").boolean(0, 0)) return out;
   auto r = m_conn.exec_params(
       "SELECT run_id, version, code, reason, location, "
-      "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM ferry.accepted_risks "
+      "pg_catalog.to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') FROM ferry.accepted_risks "
       "ORDER BY id DESC LIMIT $1",
       {std::to_string(limit)});
   for (int i = 0; i < r.rows(); ++i)

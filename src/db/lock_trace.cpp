@@ -4,16 +4,17 @@ namespace ferry::db {
 
 namespace {
 constexpr const char* k_user_ns =
-    "n.nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') AND n.nspname NOT LIKE 'pg_toast%' "
-    "AND n.nspname NOT LIKE 'pg_temp%'";
+    "n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema', 'ferry']::pg_catalog.name[]) "
+    "AND n.nspname OPERATOR(pg_catalog.!~~) 'pg_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg_temp%'";
 }
 
 std::map<long long, TableState> user_tables(Connection& conn) {
   auto r = conn.exec(
       std::string(
-          "SELECT c.oid, c.oid::regclass::text, c.relfilenode, c.reltuples::float8, "
-          "c.relpages::bigint * current_setting('block_size')::bigint FROM pg_class c JOIN pg_namespace n ON n.oid = "
-          "c.relnamespace WHERE c.relkind IN ('r', 'm') AND ") +
+          "SELECT c.oid, c.oid::pg_catalog.regclass::pg_catalog.text, c.relfilenode, c.reltuples::pg_catalog.float8, "
+          "c.relpages::bigint OPERATOR(pg_catalog.*) pg_catalog.current_setting('block_size')::bigint "
+          "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+          "WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'm']::pg_catalog.\"char\"[]) AND ") +
       k_user_ns);
   std::map<long long, TableState> out;
   for (int i = 0; i < r.rows(); ++i)
@@ -22,9 +23,12 @@ std::map<long long, TableState> user_tables(Connection& conn) {
 }
 
 std::vector<HeldLock> own_relation_locks(Connection& conn) {
-  auto r = conn.exec(std::string("SELECT l.mode, l.relation FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
-                                 "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE l.pid = pg_backend_pid() "
-                                 "AND l.locktype = 'relation' AND l.granted AND c.relkind IN ('r', 'p', 'm') AND ") +
+  auto r = conn.exec(std::string("SELECT l.mode, l.relation FROM pg_catalog.pg_locks l JOIN pg_catalog.pg_class c "
+                                 "ON c.oid OPERATOR(pg_catalog.=) l.relation JOIN pg_catalog.pg_namespace n ON n.oid "
+                                 "OPERATOR(pg_catalog.=) c.relnamespace WHERE l.pid OPERATOR(pg_catalog.=) "
+                                 "pg_catalog.pg_backend_pid() AND l.locktype OPERATOR(pg_catalog.=) 'relation' AND "
+                                 "l.granted AND c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', "
+                                 "'m']::pg_catalog.\"char\"[]) AND ") +
                      k_user_ns + " ORDER BY l.relation, l.mode");
   std::vector<HeldLock> out;
   for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 0), r.integer(i, 1)});

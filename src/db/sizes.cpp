@@ -6,8 +6,9 @@ std::map<std::string, RelationSize> relation_sizes(Connection& conn, const std::
   std::map<std::string, RelationSize> out;
   for (const auto& name : names) {
     auto r = conn.exec_params(
-        "SELECT c.reltuples::float8, pg_table_size(c.oid) FROM pg_class c "
-        "WHERE c.oid = to_regclass($1) AND c.relkind IN ('r', 'p', 'm')",
+        "SELECT c.reltuples::pg_catalog.float8, pg_catalog.pg_table_size(c.oid) FROM pg_catalog.pg_class c "
+        "WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass($1) AND c.relkind OPERATOR(pg_catalog.=) ANY "
+        "(ARRAY['r', 'p', 'm']::pg_catalog.\"char\"[])",
         {quote_ident(name)});
     if (r.rows() == 1) out[name] = RelationSize{std::stod(r.text(0, 0)), r.integer(0, 1)};
   }

@@ -54,7 +54,8 @@ std::vector<AlembicRevision> alembic_history(transport::Transport& t, const conf
 }
 
 std::string alembic_current(db::Connection& db) {
-  if (!db.exec("SELECT to_regclass('alembic_version') IS NOT NULL").boolean(0, 0)) return "";
+  if (!db.exec("SELECT pg_catalog.to_regclass('alembic_version') IS NOT NULL").boolean(0, 0)) return "";
+  // Where Alembic keeps it: found through search_path, as Alembic itself finds it.
   auto r = db.exec("SELECT version_num FROM alembic_version");
   return r.rows() ? r.text(0, 0) : "";
 }

@@ -75,8 +75,9 @@ class ScratchDatabase {
 };
 
 void check_createdb(db::Connection& admin) {
-  auto r =
-      admin.exec("SELECT current_user, rolcreatedb OR rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user");
+  auto r = admin.exec(
+      "SELECT current_user, rolcreatedb OR rolsuper FROM pg_catalog.pg_roles WHERE rolname "
+      "OPERATOR(pg_catalog.=) current_user");
   if (r.rows() == 1 && r.text(0, 1) == "t") return;
   throw Error(ErrorKind::Command, "a restore drill needs CREATEDB: role '" + (r.rows() ? r.text(0, 0) : "?") +
                                       "' may not create the scratch database (ALTER ROLE ... CREATEDB)");

@@ -60,7 +60,7 @@ steps::BackupMeta match_backup(const config::Environment& env, const std::vector
   if (wanted == "latest") return newest_where(all, env, wanted, [](const steps::BackupMeta&) { return true; });
   if (wanted.rfind("before:", 0) == 0) {
     std::string v = wanted.substr(7);
-    if (db.exec("SELECT to_regclass('alembic_version') IS NOT NULL").text(0, 0) == "t") {
+    if (db.exec("SELECT pg_catalog.to_regclass('alembic_version') IS NOT NULL").text(0, 0) == "t") {
       // The newest backup started before VERSION was applied.
       std::string at = db::Ledger(db).applied_at(v);
       if (at.empty())

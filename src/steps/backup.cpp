@@ -291,7 +291,7 @@ std::string open_snapshot(StageContext& ctx, BackupMeta& meta) {
   ctx.db.exec(
       "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL max_parallel_workers_per_gather = 0; SET LOCAL "
       "statement_timeout = 0; SET LOCAL idle_in_transaction_session_timeout = 0");
-  auto snap = ctx.db.exec("SELECT pg_export_snapshot(), current_setting('server_version_num')");
+  auto snap = ctx.db.exec("SELECT pg_catalog.pg_export_snapshot(), pg_catalog.current_setting('server_version_num')");
   if (env.database.tools == env.backup->on && env.connections.at(env.backup->on).type == config::ConnectionType::Local)
     check_client_tool(local_client_tool("pg_dump"), "pg_dump", std::stoi(snap.text(0, 1)) / 10000);
   meta.version = current_version(ctx);

@@ -212,7 +212,7 @@ class Applier {
       const auto& m = m_pending[i];
       recs.push_back(record_for(m, m_ctx.run_id));
       if (m_each) script.insert(script.end(), {"BEGIN", m_lt});
-      script.push_back("SELECT set_config('ferry.t0', clock_timestamp()::text, true)");
+      script.push_back("SELECT pg_catalog.set_config('ferry.t0', pg_catalog.clock_timestamp()::pg_catalog.text, true)");
       size_t first = script.size();
       for (auto& st : migrate::split_statements(m.up_sql, m.dir + "/up.sql")) script.push_back(std::move(st.text));
       ranges.push_back({first, script.size()});
@@ -275,7 +275,7 @@ class Applier {
         commit();                         // what came before is committed first (SPEC 4.1)
         m_ctx.ledger.mark_applying(rec);  // outlives a kill between the statements and the ledger row
         m_db.exec("SET lock_timeout = '" + std::to_string(m_spec.lock_timeout.count()) + "ms'");
-        m_db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, false)");
+        m_db.exec("SELECT pg_catalog.set_config('ferry.t0', pg_catalog.clock_timestamp()::pg_catalog.text, false)");
         exec_up(m);
         if (m.verify_sql) run_checks(m_db, *m.verify_sql, m.dir + "/verify.sql");
         m_db.exec("RESET lock_timeout");
@@ -283,7 +283,7 @@ class Applier {
         m_ctx.applied_this_run.push_back(rec);
       } else {
         begin();
-        m_db.exec("SELECT set_config('ferry.t0', clock_timestamp()::text, true)");
+        m_db.exec("SELECT pg_catalog.set_config('ferry.t0', pg_catalog.clock_timestamp()::pg_catalog.text, true)");
         exec_up(m);
         if (m.verify_sql) run_checks(m_db, *m.verify_sql, m.dir + "/verify.sql");
         m_db.exec(m_ctx.ledger.record_applied_sql(rec));

@@ -62,22 +62,24 @@ std::string pre_sql(StageContext& ctx) {
       "BEGIN;\nSET client_min_messages = warning;\nSET lock_timeout = '" +
       std::to_string(ctx.env.backup->restore_lock_timeout.count()) +
       "ms';\nSET statement_timeout = 0;\n"
-      "SET idle_in_transaction_session_timeout = 0;\nSELECT 'FERRY_TXID ' || "
-      "txid_current();\n" +
+      "SET idle_in_transaction_session_timeout = 0;\nSELECT 'FERRY_TXID ' OPERATOR(pg_catalog.||) "
+      "pg_catalog.txid_current();\n" +
       drop_schemaless(ctx) +
       "CREATE TEMP TABLE ferry_restore_guard (id int);\n"
-      "CREATE FUNCTION pg_temp.ferry_restore_guard() RETURNS trigger LANGUAGE plpgsql AS $ferry$BEGIN\n"
-      "  IF pg_catalog.current_setting('ferry.restore_complete', true) IS DISTINCT FROM 'yes' THEN\n"
+      "CREATE FUNCTION pg_temp.ferry_restore_guard() RETURNS pg_catalog.trigger LANGUAGE plpgsql AS $ferry$BEGIN\n"
+      "  IF coalesce(pg_catalog.current_setting('ferry.restore_complete', true), '') OPERATOR(pg_catalog.<>) 'yes' "
+      "THEN\n"
       "    RAISE EXCEPTION 'ferry: the restore did not complete; nothing is committed';\n"
       "  END IF;\n  RETURN NULL;\nEND$ferry$;\n"
-      "CREATE CONSTRAINT TRIGGER ferry_restore_guard AFTER INSERT ON ferry_restore_guard DEFERRABLE INITIALLY "
-      "DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.ferry_restore_guard();\n"
-      "INSERT INTO ferry_restore_guard VALUES (1);\n"
+      "CREATE CONSTRAINT TRIGGER ferry_restore_guard AFTER INSERT ON pg_temp.ferry_restore_guard DEFERRABLE "
+      "INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION pg_temp.ferry_restore_guard();\n"
+      "INSERT INTO pg_temp.ferry_restore_guard VALUES (1);\n"
       "SET maintenance_work_mem = '512MB';\nSET max_parallel_maintenance_workers = 2;\n"
-      "SELECT count(pg_catalog.lo_unlink(oid)) FROM pg_catalog.pg_largeobject_metadata;\n";
+      "SELECT pg_catalog.count(pg_catalog.lo_unlink(oid)) FROM pg_catalog.pg_largeobject_metadata;\n";
   auto schemas = ctx.db.exec(
-      "SELECT nspname FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') "
-      "AND nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%' ORDER BY 1");
+      "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', "
+      "'information_schema', 'ferry']::pg_catalog.name[]) AND nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND "
+      "nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp%' ORDER BY 1");
   for (int i = 0; i < schemas.rows(); ++i) pre += "DROP SCHEMA " + db::quote_ident(schemas.text(i, 0)) + " CASCADE;\n";
   pre += "CREATE SCHEMA public;\nGRANT USAGE ON SCHEMA public TO PUBLIC;\n";
   pre += "ALTER SCHEMA public OWNER TO pg_database_owner;\n";
@@ -136,7 +138,7 @@ bool maybe_committed(db::Connection& db, std::optional<long long> txid) {
   if (!txid) return false;  // psql never began it
   try {
     for (int i = 0; i < 100; ++i) {
-      std::string s = db.exec("SELECT txid_status(" + std::to_string(*txid) + ")").text(0, 0);
+      std::string s = db.exec("SELECT pg_catalog.txid_status(" + std::to_string(*txid) + ")").text(0, 0);
       if (s == "aborted") return false;
       if (s == "committed") return true;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the server has not seen psql go yet
@@ -151,11 +153,13 @@ bool maybe_committed(db::Connection& db, std::optional<long long> txid) {
 std::string lock_holders(db::Connection& db) {
   try {
     auto r = db.exec(
-        "SELECT string_agg(format('pid %s (%s%s, %s for %s)', a.pid, a.usename, CASE WHEN a.application_name <> '' "
-        "THEN ' ' || a.application_name ELSE '' END, a.state, date_trunc('second', now() - a.xact_start)), '; ' "
-        "ORDER BY a.xact_start) FROM pg_catalog.pg_stat_activity a WHERE a.pid <> pg_catalog.pg_backend_pid() "
-        "AND a.datname = current_database() AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = a.pid "
-        "AND l.granted AND l.relation IS NOT NULL)");
+        "SELECT pg_catalog.string_agg(pg_catalog.format('pid %s (%s%s, %s for %s)', a.pid, a.usename, CASE WHEN "
+        "a.application_name OPERATOR(pg_catalog.<>) '' THEN ' ' OPERATOR(pg_catalog.||) a.application_name ELSE '' "
+        "END, a.state, pg_catalog.date_trunc('second', pg_catalog.now() OPERATOR(pg_catalog.-) a.xact_start)), '; ' "
+        "ORDER BY a.xact_start) FROM pg_catalog.pg_stat_activity a WHERE a.pid OPERATOR(pg_catalog.<>) "
+        "pg_catalog.pg_backend_pid() AND a.datname OPERATOR(pg_catalog.=) pg_catalog.current_database() AND EXISTS "
+        "(SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid OPERATOR(pg_catalog.=) a.pid AND l.granted AND l.relation "
+        "IS NOT NULL)");
     return r.text(0, 0).empty() ? "" : "; sessions holding locks: " + r.text(0, 0);
   } catch (const Error&) {
     return "";
@@ -167,7 +171,7 @@ std::string lock_holders(db::Connection& db) {
 void add_progress(StageContext& ctx, transport::Command& cmd) {
   auto size = [&ctx]() -> long long {
     try {
-      return std::stoll(ctx.db.exec("SELECT pg_catalog.pg_database_size(current_database())").text(0, 0));
+      return std::stoll(ctx.db.exec("SELECT pg_catalog.pg_database_size(pg_catalog.current_database())").text(0, 0));
     } catch (const std::exception&) {
       return -1;
     }
@@ -191,15 +195,18 @@ namespace detail {
 
 std::string restore_blockers(db::Connection& db) {
   auto r = db.exec(
-      "SELECT (SELECT string_agg(pg_catalog.quote_ident(nspname) || ' (' || nspowner::regrole || ')', ', ' ORDER BY "
-      "nspname) FROM pg_catalog.pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'ferry') AND "
-      "nspname NOT LIKE 'pg\\_toast%' AND nspname NOT LIKE 'pg\\_temp%' AND NOT pg_catalog.pg_has_role(nspowner, "
-      "'USAGE')), (SELECT string_agg(pg_catalog.quote_ident(pubname), ', ') FROM pg_catalog.pg_publication WHERE NOT "
-      "pg_catalog.pg_has_role(pubowner, 'USAGE')), (SELECT count(*) FROM pg_catalog.pg_largeobject_metadata WHERE NOT "
-      "pg_catalog.pg_has_role(lomowner, 'USAGE')), (SELECT count(*) FROM pg_catalog.pg_event_trigger WHERE NOT (SELECT "
-      "rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)), (SELECT string_agg(pg_catalog.quote_ident("
-      "subname), ', ' ORDER BY subname) FROM pg_catalog.pg_subscription WHERE subdbid = (SELECT oid FROM "
-      "pg_catalog.pg_database WHERE datname = current_database()))");
+      "SELECT (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(nspname) OPERATOR(pg_catalog.||) ' (' "
+      "OPERATOR(pg_catalog.||) nspowner::pg_catalog.regrole OPERATOR(pg_catalog.||) ')', ', ' ORDER BY nspname) FROM "
+      "pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema', "
+      "'ferry']::pg_catalog.name[]) AND nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND nspname "
+      "OPERATOR(pg_catalog.!~~) 'pg\\_temp%' AND NOT pg_catalog.pg_has_role(nspowner, 'USAGE')), (SELECT "
+      "pg_catalog.string_agg(pg_catalog.quote_ident(pubname), ', ') FROM pg_catalog.pg_publication WHERE NOT "
+      "pg_catalog.pg_has_role(pubowner, 'USAGE')), (SELECT pg_catalog.count(*) FROM pg_catalog.pg_largeobject_metadata "
+      "WHERE NOT pg_catalog.pg_has_role(lomowner, 'USAGE')), (SELECT pg_catalog.count(*) FROM "
+      "pg_catalog.pg_event_trigger WHERE NOT (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname "
+      "OPERATOR(pg_catalog.=) current_user)), (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(subname), ', ' "
+      "ORDER BY subname) FROM pg_catalog.pg_subscription WHERE subdbid OPERATOR(pg_catalog.=) (SELECT oid FROM "
+      "pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database()))");
   std::string out;
   auto add = [&](const std::string& what) { out += (out.empty() ? "" : "; ") + what; };
   if (!r.text(0, 0).empty()) add("it does not own schema(s) " + r.text(0, 0));

@@ -9,16 +9,18 @@ namespace {
 
 // The user tables (schema, name, oid).
 const char* k_user_tables =
-    "SELECT n.nspname, c.relname, c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = "
-    "c.relnamespace WHERE c.relkind = 'r' AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'";
+    "SELECT n.nspname, c.relname, c.oid FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid "
+    "OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND n.nspname "
+    "OPERATOR(pg_catalog.<>) 'information_schema' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_%'";
 
 constexpr long long k_early_min_bytes = 8 << 20;  // smaller tables: counted after pg_restore, in one statement
 }  // namespace
 
 const char* const k_count_relations_sql =
-    "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE "
-    "c.relkind IN ('r', 'p', 'i', 'I', 'S', 'v', 'm') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE "
-    "'pg\\_%' AND n.nspname <> 'ferry'";
+    "SELECT pg_catalog.count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid "
+    "OPERATOR(pg_catalog.=) c.relnamespace WHERE c.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r', 'p', 'i', 'I', "
+    "'S', 'v', 'm']::pg_catalog.\"char\"[]) AND n.nspname OPERATOR(pg_catalog.<>) 'information_schema' AND "
+    "n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_%' AND n.nspname OPERATOR(pg_catalog.<>) 'ferry'";
 
 RestoreCounts::RestoreCounts(const config::Environment& env, std::string scratch,
                              const std::map<std::string, long long>& expected)
@@ -33,7 +35,9 @@ bool RestoreCounts::connect() {
   if (m_failed) return false;
   m_failed = true;  // until connected
   m_db = std::make_unique<db::Connection>(connect_params(m_env, m_scratch));
-  auto r = m_db->exec("SELECT rolsuper OR rolbypassrls FROM pg_catalog.pg_roles WHERE rolname = current_user");
+  auto r = m_db->exec(
+      "SELECT rolsuper OR rolbypassrls FROM pg_catalog.pg_roles WHERE rolname "
+      "OPERATOR(pg_catalog.=) current_user");
   m_count_early = r.text(0, 0) == "t";
   // A table pg_restore holds (its primary key being added) is not waited for: tried again later.
   m_db->exec("SET lock_timeout = '50ms'");
@@ -57,9 +61,12 @@ CopyProgress RestoreCounts::poll() try {
 // The sidecar's tables not counted yet that have a committed index (their data is loaded) and
 // are large enough: each counted now.
 void RestoreCounts::count_ready() {
-  auto r = m_db->exec(
-      std::string(k_user_tables) + " AND c.relpages::bigint * current_setting('block_size')::bigint >= " +
-      std::to_string(k_early_min_bytes) + " AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid)");
+  auto r =
+      m_db->exec(std::string(k_user_tables) +
+                 " AND (c.relpages::bigint OPERATOR(pg_catalog.*) "
+                 "pg_catalog.current_setting('block_size')::bigint) OPERATOR(pg_catalog.>=) " +
+                 std::to_string(k_early_min_bytes) +
+                 " AND EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid OPERATOR(pg_catalog.=) c.oid)");
   for (int i = 0; i < r.rows(); ++i) {
     std::string key = db::table_key(r.text(i, 0), r.text(i, 1));
     if (!m_expected.count(key) || m_counted.count(key)) continue;

@@ -62,7 +62,8 @@ std::string not_swappable(const config::Environment& env) {
 std::string missing_rights(db::Connection& m, const std::string& dbname) {
   auto r = m.exec_params(
       "SELECT r.rolsuper OR r.rolcreatedb, pg_catalog.pg_has_role(d.datdba, 'MEMBER') FROM pg_catalog.pg_roles r, "
-      "pg_catalog.pg_database d WHERE r.rolname = current_user AND d.datname = $1",
+      "pg_catalog.pg_database d WHERE r.rolname OPERATOR(pg_catalog.=) current_user AND d.datname "
+      "OPERATOR(pg_catalog.=) $1",
       {dbname});
   if (r.rows() == 0) return "database '" + dbname + "' was not found";
   if (r.text(0, 0) != "t") return "the role has no CREATEDB right";
@@ -102,15 +103,20 @@ std::string end_other_sessions(db::Connection& m, const std::string& dbname, int
   std::string left;
   do {
     // One at a time: a session this role may not end (a superuser's) must not stop the others.
-    m.exec("DO $ferry$ DECLARE p int; BEGIN FOR p IN SELECT pid FROM pg_catalog.pg_stat_activity WHERE datname = " +
-           db::quote_literal(dbname) + " AND pid <> " + std::to_string(own_pid) +
-           " AND coalesce(backend_type, 'client backend' || left(usesysid::text, 0)) = 'client backend' LOOP BEGIN "
-           "PERFORM pg_catalog.pg_terminate_backend(p); EXCEPTION WHEN "
-           "OTHERS THEN NULL; END; END LOOP; END $ferry$");
+    m.exec(
+        "DO $ferry$ DECLARE p int; BEGIN FOR p IN SELECT pid FROM pg_catalog.pg_stat_activity WHERE datname "
+        "OPERATOR(pg_catalog.=) " +
+        db::quote_literal(dbname) + " AND pid OPERATOR(pg_catalog.<>) " + std::to_string(own_pid) +
+        " AND coalesce(backend_type, 'client backend' OPERATOR(pg_catalog.||) "
+        "pg_catalog.left(usesysid::pg_catalog.text, 0)) OPERATOR(pg_catalog.=) 'client backend' LOOP BEGIN "
+        "PERFORM pg_catalog.pg_terminate_backend(p); EXCEPTION WHEN "
+        "OTHERS THEN NULL; END; END LOOP; END $ferry$");
     left = m.exec_params(
-                "SELECT string_agg(format('pid %s (%s%s)', pid, usename, CASE WHEN application_name <> '' THEN ' ' "
-                "|| application_name ELSE '' END), ', ' ORDER BY pid) FROM pg_catalog.pg_stat_activity WHERE datname "
-                "= $1 AND pid <> $2::int AND coalesce(backend_type, 'client backend' || left(usesysid::text, 0)) = "
+                "SELECT pg_catalog.string_agg(pg_catalog.format('pid %s (%s%s)', pid, usename, CASE WHEN "
+                "application_name OPERATOR(pg_catalog.<>) '' THEN ' ' OPERATOR(pg_catalog.||) application_name ELSE "
+                "'' END), ', ' ORDER BY pid) FROM pg_catalog.pg_stat_activity WHERE datname OPERATOR(pg_catalog.=) $1 "
+                "AND pid OPERATOR(pg_catalog.<>) $2::int AND coalesce(backend_type, 'client backend' "
+                "OPERATOR(pg_catalog.||) pg_catalog.left(usesysid::pg_catalog.text, 0)) OPERATOR(pg_catalog.=) "
                 "'client backend'",
                 {dbname, std::to_string(own_pid)})
                .text(0, 0);
@@ -190,8 +196,9 @@ bool swap_in(StageContext& ctx, const BackupMeta& meta, db::Connection& m, std::
     m.exec("SELECT pg_catalog.pg_terminate_backend(" + std::to_string(own_pid) + ")");  // ferry's own session
     for (int i = 0;  // gone within 5 s, looked for every 5 ms (the swap window's length)
          i < 1000 &&
-         m.exec("SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE pid = " + std::to_string(own_pid)).text(0, 0) !=
-             "0";
+         m.exec("SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity WHERE pid OPERATOR(pg_catalog.=) " +
+                std::to_string(own_pid))
+                 .text(0, 0) != "0";
          ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     swap_test_pause("swap:renaming");
@@ -265,7 +272,9 @@ bool restore_by_swap(StageContext& ctx, const BackupMeta& meta) {
     throw;
   } catch (const Error& e) {
     bool before_swap =
-        m->exec_params("SELECT count(*) FROM pg_catalog.pg_database WHERE datname = $1", {scratch}).text(0, 0) == "1";
+        m->exec_params("SELECT pg_catalog.count(*) FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) $1",
+                       {scratch})
+            .text(0, 0) == "1";
     drop_scratch(*m, scratch);
     set_cancel_target(&ctx.db);
     if (before_swap) throw RestoreNotApplied(e.kind(), std::string(e.what()) + "; the database is as it was");

@@ -37,9 +37,10 @@ namespace {
 std::string allow_again(db::Connection& m, const config::Environment& env) {
   const std::string& name = env.database.name;
   auto r = m.exec_params(
-      "SELECT d.datallowconn, (SELECT string_agg(s.datname, ', ') FROM pg_catalog.pg_database s WHERE s.datname "
-      "LIKE 'ferry\\_restore\\_' || $2 || '\\_%'), (SELECT min(a.pid) FROM pg_catalog.pg_stat_activity a WHERE "
-      "a.application_name = $3) FROM pg_catalog.pg_database d WHERE d.datname = $1",
+      "SELECT d.datallowconn, (SELECT pg_catalog.string_agg(s.datname, ', ') FROM pg_catalog.pg_database s WHERE "
+      "s.datname OPERATOR(pg_catalog.~~) ('ferry\\_restore\\_' OPERATOR(pg_catalog.||) $2 OPERATOR(pg_catalog.||) "
+      "'\\_%')), (SELECT pg_catalog.min(a.pid) FROM pg_catalog.pg_stat_activity a WHERE a.application_name "
+      "OPERATOR(pg_catalog.=) $3) FROM pg_catalog.pg_database d WHERE d.datname OPERATOR(pg_catalog.=) $1",
       {name, swap_owner_tag(name), swap_session_name(name)});
   if (r.rows() == 0 || r.text(0, 0) == "t") return "";
   if (!r.is_null(0, 2))
@@ -103,9 +104,10 @@ void wait_for_stopped_swap(db::Connection& db, const config::Environment& env, r
   bool said = false;
   for (;;) {
     auto r = db.exec_params(
-        "SELECT string_agg(pid::text, ', ' ORDER BY pid) FROM pg_catalog.pg_stat_activity WHERE pid <> "
-        "pg_catalog.pg_backend_pid() AND (application_name = $1 OR (application_name = 'pg_restore' AND datname "
-        "LIKE 'ferry\\_restore\\_' || $2 || '\\_%'))",
+        "SELECT pg_catalog.string_agg(pid::pg_catalog.text, ', ' ORDER BY pid) FROM pg_catalog.pg_stat_activity "
+        "WHERE pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() AND (application_name OPERATOR(pg_catalog.=) "
+        "$1 OR (application_name OPERATOR(pg_catalog.=) 'pg_restore' AND datname OPERATOR(pg_catalog.~~) "
+        "('ferry\\_restore\\_' OPERATOR(pg_catalog.||) $2 OPERATOR(pg_catalog.||) '\\_%')))",
         {swap_session_name(env.database.name), swap_owner_tag(env.database.name)});
     if (r.is_null(0, 0)) return;
     if (std::chrono::steady_clock::now() - start >= bound) return;  // kept and named below
@@ -123,13 +125,17 @@ void drop_leftover_restores(db::Connection& db, const config::Environment& env, 
   wait_for_stopped_swap(db, env, rep);
   // Only databases of this server named like a swap's, never the live one (nor the connected one).
   auto r = db.exec_params(
-      "SELECT d.datname, d.datname LIKE 'ferry\\_restore\\_' || $1 || '\\_%', EXISTS (SELECT 1 FROM "
-      "pg_catalog.pg_stat_activity a WHERE a.datname = d.datname OR a.application_name IN ($3, $4)), "
-      "d.datname LIKE 'ferry\\_replaced\\_' || $1 || '\\_%' AND pg_catalog.shobj_description(d.oid, "
-      "'pg_database') IS NOT DISTINCT FROM $5 FROM pg_catalog.pg_database d WHERE (d.datname LIKE "
-      "'ferry\\_restore\\_%' OR d.datname LIKE 'ferry\\_replaced\\_%') AND d.datname <> $2 AND d.datname <> "
-      "pg_catalog.current_database() AND (d.datname LIKE '%\\_' || $1 || '\\_%' OR d.datname !~ "
-      "'^ferry_(restore|replaced)_[0-9a-f]{8}_') ORDER BY 1",
+      "SELECT d.datname, d.datname OPERATOR(pg_catalog.~~) ('ferry\\_restore\\_' OPERATOR(pg_catalog.||) $1 "
+      "OPERATOR(pg_catalog.||) '\\_%'), EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a WHERE a.datname "
+      "OPERATOR(pg_catalog.=) d.datname OR a.application_name OPERATOR(pg_catalog.=) ANY "
+      "(ARRAY[$3, $4]::pg_catalog.text[])), d.datname OPERATOR(pg_catalog.~~) ('ferry\\_replaced\\_' "
+      "OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) '\\_%') AND coalesce(pg_catalog.shobj_description(d.oid, "
+      "'pg_database') OPERATOR(pg_catalog.=) $5::pg_catalog.text, false) FROM pg_catalog.pg_database d WHERE "
+      "(d.datname "
+      "OPERATOR(pg_catalog.~~) 'ferry\\_restore\\_%' OR d.datname OPERATOR(pg_catalog.~~) 'ferry\\_replaced\\_%') AND "
+      "d.datname OPERATOR(pg_catalog.<>) $2 AND d.datname OPERATOR(pg_catalog.<>) pg_catalog.current_database() AND "
+      "(d.datname OPERATOR(pg_catalog.~~) ('%\\_' OPERATOR(pg_catalog.||) $1 OPERATOR(pg_catalog.||) '\\_%') OR "
+      "d.datname OPERATOR(pg_catalog.!~) '^ferry_(restore|replaced)_[0-9a-f]{8}_') ORDER BY 1",
       {swap_owner_tag(env.database.name), env.database.name, swap_session_name(env.database.name),
        swap_drop_session_name(env.database.name), k_replaced_comment});
   for (int i = 0; i < r.rows(); ++i) {

@@ -8,8 +8,9 @@ using nlohmann::json;
 
 std::map<std::string, TableWrites> read_write_counters(db::Connection& db) {
   auto r = db.exec(
-      "SELECT schemaname || '.' || relname, n_tup_ins, n_tup_upd, n_tup_del FROM pg_catalog.pg_stat_user_tables "
-      "WHERE schemaname NOT IN ('ferry') ORDER BY 1");
+      "SELECT schemaname OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) relname, n_tup_ins, n_tup_upd, n_tup_del "
+      "FROM pg_catalog.pg_stat_user_tables WHERE schemaname OPERATOR(pg_catalog.<>) ALL "
+      "(ARRAY['ferry']::pg_catalog.name[]) ORDER BY 1");
   std::map<std::string, TableWrites> out;
   for (int i = 0; i < r.rows(); ++i)
     out[r.text(i, 0)] = {std::stoll(r.text(i, 1)), std::stoll(r.text(i, 2)), std::stoll(r.text(i, 3))};

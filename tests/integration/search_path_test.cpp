@@ -1,0 +1,164 @@
+// ferry's own SQL runs as ferry's role (often a superuser) in databases whose schemas other
+// roles write. Every function, operator, type, collation and table in it is named with its
+// schema, so nothing there is found through search_path: a user's `public.quote_ident(name)` or
+// `public.||(bigint, text)` never runs in ferry's queries, and never changes what the
+// fingerprint or the proof says (CVE-2018-1058). Real PostgreSQL, the real ferry binary.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <set>
+
+#include "migrate/search_path_names.hpp"
+#include "support/app_fixture.hpp"
+
+using namespace ferry::test;
+
+namespace {
+
+class SearchPath : public AppTest<SearchPath> {
+ protected:
+  SearchPath() : AppTest(AppShape{.rows = 50, .backups_prefix = "ferry-search-path"}) {}
+  void SetUp() override {
+    AppTest::SetUp();
+    project.env("dev", pg(), "app", "backup:\n  dir: " + backups + "\n");
+    project.write("playbooks/promote.yaml",
+                  "stages: [dev]\nsteps:\n  - backup\n  - migrate\n  - verify:\n      row_counts: all\n"
+                  "      columns: [notes.body]\n");
+    // The migrations name everything too: the audit below reads every statement of the session.
+    project.migration("0001_notes",
+                      "CREATE TABLE public.notes (id pg_catalog.int8 PRIMARY KEY, body pg_catalog.text);\n"
+                      "INSERT INTO public.notes VALUES (1, 'a');\n",
+                      "DROP TABLE public.notes;\n");
+  }
+  void fail_next_migration() {
+    project.migration("0002_bad", "CREATE TABLE public.bad (id integer);\nSELECT pg_catalog.int4div(1, 0);\n",
+                      "DROP TABLE public.bad;\n");
+  }
+  // What a release engineer does in a day: look, run, fail and roll back, back up, restore.
+  // Returns every output; each command's exit code is checked.
+  std::string day_of_work() {
+    std::string out;
+    auto expect = [&](const std::vector<std::string>& args, int code) {
+      auto r = project.ferry(args);
+      EXPECT_EQ(r.code, code) << args[0] << ": " << r.all();
+      out += r.all();
+      return r;
+    };
+    expect({"status", "--env", "dev"}, 0);
+    expect({"plan", "promote"}, 0);
+    expect({"lint"}, 0);
+    auto run = expect({"run", "promote"}, 0);
+    EXPECT_TRUE(contains(run.out, "applied 1: 0001_notes")) << run.out;
+    expect({"status", "--env", "dev", "--json"}, 0);
+    expect({"status", "--env", "dev", "--json"}, 0);  // the remembered fingerprint
+    fail_next_migration();
+    auto failed = expect({"run", "promote"}, 1);
+    EXPECT_TRUE(contains(failed.out, "as before")) << failed.out;  // the proof
+    std::filesystem::remove_all(project.root() + "/migrations/0002_bad");
+    expect({"history", "dev"}, 0);
+    expect({"backup", "dev"}, 0);
+    expect({"backup", "verify", "dev", "latest", "--restore"}, 0);  // a restore drill
+    expect({"rollback", "dev", "--to", "0", "--yes"}, 0);
+    EXPECT_EQ(q("SELECT pg_catalog.to_regclass('public.notes') IS NULL"), "t");
+    expect({"rollback", "dev", "--backup", "latest", "--yes"}, 0);
+    EXPECT_EQ(q("SELECT pg_catalog.count(*) FROM public.notes"), "1");
+    EXPECT_EQ(q("SELECT pg_catalog.count(*) FROM public.tasks"), "50");
+    expect({"status", "--env", "dev"}, 0);
+    return out;
+  }
+};
+
+// Every statement ferry sent, from the server's own log: the ones of ferry's sessions (not
+// pg_dump's or pg_restore's, which set an empty search_path themselves).
+std::vector<std::string> statements_in(const std::string& log) {
+  std::vector<std::string> out;
+  static const std::regex k_entry(R"(^@@([^@]*)@@(?:LOG|ERROR):\s+(?:statement|execute [^:]*): )");
+  size_t at = 0;
+  while (at < log.size()) {
+    size_t next = log.find("\n@@", at);
+    std::string entry = log.substr(at, next == std::string::npos ? std::string::npos : next - at);
+    at = next == std::string::npos ? log.size() : next + 1;
+    std::smatch m;
+    if (!std::regex_search(entry, m, k_entry)) continue;
+    std::string app = m[1];
+    if (app == "pg_dump" || app == "pg_restore" || app == "psql") continue;
+    out.push_back(entry.substr(m[0].length()));
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_F(SearchPath, EveryStatementFerrySendsNamesEverythingWithItsSchema) {
+  pg().exec("postgres",
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'auditor') THEN "
+            "CREATE ROLE auditor SUPERUSER LOGIN; END IF; END $$;"
+            "ALTER ROLE auditor SET log_statement = 'all';");
+  pg().exec("postgres", "ALTER SYSTEM SET log_line_prefix = '@@%a@@'");
+  pg().exec("postgres", "SELECT pg_reload_conf()");
+  std::string y = project.read("environments/dev.yaml");
+  y.replace(y.find("user: postgres"), 14, "user: auditor");
+  project.write("environments/dev.yaml", y);
+  FileTail log(pg().dir() + "/log");
+  day_of_work();
+  // The log is written by the server after each statement; the last one is long done.
+  auto statements = statements_in(log.appended());
+  ASSERT_GT(statements.size(), 40u);
+  std::string left;
+  std::set<std::string> seen;
+  for (const auto& sql : statements) {
+    if (!seen.insert(sql).second) continue;
+    std::vector<std::string> names;
+    try {
+      names = ferry::migrate::names_found_by_search_path(sql);
+    } catch (const std::exception& e) {
+      names = {e.what()};
+    }
+    if (names.empty()) continue;
+    left += "\n" + sql.substr(0, 300) + "\n   ->";
+    for (const auto& n : names) left += " " + n + ";";
+  }
+  EXPECT_EQ(left, "") << seen.size() << " distinct statements";
+}
+
+// The attack itself, on the default search_path: functions and operators that match the
+// arguments of ferry's queries better than pg_catalog's do, and raise when called.
+TEST_F(SearchPath, FunctionsAndOperatorsPlantedOnThePathNeverRun) {
+  pg().exec("app",
+            "CREATE FUNCTION public.quote_ident(name) RETURNS text LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'hijacked quote_ident(%)', $1; END $$;"
+            "CREATE FUNCTION public.evil(bigint, text) RETURNS text LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'hijacked ||'; END $$;"
+            "CREATE OPERATOR public.|| (leftarg = bigint, rightarg = text, function = public.evil);"
+            "CREATE FUNCTION public.evil(name, name) RETURNS boolean LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'hijacked LIKE'; END $$;"
+            "CREATE OPERATOR public.!~~ (leftarg = name, rightarg = name, function = public.evil);"
+            "CREATE OPERATOR public.~~ (leftarg = name, rightarg = name, function = public.evil);"
+            "CREATE FUNCTION public.pg_relation_size(oid) RETURNS bigint LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'hijacked pg_relation_size'; END $$;"
+            "CREATE FUNCTION public.unnest(text[]) RETURNS SETOF text LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'hijacked unnest'; END $$;");
+  auto out = day_of_work();
+  EXPECT_FALSE(contains(out, "hijacked")) << out;
+}
+
+// With pg_catalog named after public in search_path (a role's or a database's setting), even a
+// function or operator with pg_catalog's exact signature wins an unqualified lookup.
+TEST_F(SearchPath, ASearchPathThatPutsPgCatalogLastChangesNothing) {
+  pg().exec("app",
+            "CREATE FUNCTION public.evil(oid, oid) RETURNS boolean LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'hijacked oid = oid'; END $$;"
+            "CREATE OPERATOR public.= (leftarg = oid, rightarg = oid, function = public.evil);"
+            "CREATE FUNCTION public.evil(text, text) RETURNS text LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'hijacked text || text'; END $$;"
+            "CREATE OPERATOR public.|| (leftarg = text, rightarg = text, function = public.evil);"
+            "CREATE FUNCTION public.pg_get_userbyid(oid) RETURNS name LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'hijacked pg_get_userbyid'; END $$;"
+            "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'hijacked now'; END $$;"
+            "CREATE FUNCTION public.current_database() RETURNS name LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'hijacked current_database'; END $$;"
+            "ALTER DATABASE app SET search_path = public, pg_catalog;");
+  auto out = day_of_work();
+  EXPECT_FALSE(contains(out, "hijacked")) << out;
+}
