@@ -15,99 +15,197 @@ constexpr const char* k_user_ns =
 // Every object as one sortable line, named as a user names it (quote_ident), never by OID or
 // attnum. ACLs are sorted, and a NULL ACL reads as the default it stands for, so a GRANT
 // undone by a REVOKE is as before. Names of constraints and indexes are included because a
-// rollback must bring them back exactly.
+// rollback must bring them back exactly. Every function, operator, type and catalog is named
+// with its schema (ARCHITECTURE.md, "ferry's own SQL names everything with its schema"): the
+// output is the one the unqualified text gave, and no object on the search path takes part.
 constexpr const char* k_description_sql = R"SQL(WITH ns AS (
   SELECT n.oid, n.nspname FROM pg_catalog.pg_namespace n
-  WHERE n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema', 'ferry']::pg_catalog.name[])
+  WHERE n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema',
+     'ferry']::pg_catalog.name[])
     AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\_temp%'),
 rel AS (
-  SELECT c.*, pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname) AS qname
+  SELECT c.*, pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.'
+     OPERATOR(pg_catalog.||) pg_catalog.quote_ident(c.relname) AS qname
   FROM pg_catalog.pg_class c JOIN ns ON ns.oid OPERATOR(pg_catalog.=) c.relnamespace
   WHERE NOT (ns.nspname OPERATOR(pg_catalog.=) 'public' AND c.relname OPERATOR(pg_catalog.=) 'alembic_version'))
 SELECT line FROM (
- SELECT 'schema ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) ' owner=' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(n.nspowner) OPERATOR(pg_catalog.||) ' acl=' OPERATOR(pg_catalog.||)
-   (SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text) FROM pg_catalog.unnest(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a) AS line
+ SELECT 'schema ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(n.nspname) OPERATOR(pg_catalog.||) ' owner='
+    OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(n.nspowner) OPERATOR(pg_catalog.||) ' acl='
+       OPERATOR(pg_catalog.||)
+   (SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text)
+      FROM pg_catalog.unnest(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a) AS line
  FROM pg_catalog.pg_namespace n JOIN ns ON ns.oid OPERATOR(pg_catalog.=) n.oid
  UNION ALL
- SELECT 'rel ' OPERATOR(pg_catalog.||) qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) relkind::pg_catalog.text OPERATOR(pg_catalog.||) ' persistence=' OPERATOR(pg_catalog.||) relpersistence::pg_catalog.text OPERATOR(pg_catalog.||)
-   ' owner=' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(relowner) OPERATOR(pg_catalog.||) ' rls=' OPERATOR(pg_catalog.||) relrowsecurity::pg_catalog.text OPERATOR(pg_catalog.||) '/' OPERATOR(pg_catalog.||) relforcerowsecurity::pg_catalog.text OPERATOR(pg_catalog.||)
-   ' options=' OPERATOR(pg_catalog.||) coalesce(reloptions::pg_catalog.text, '') OPERATOR(pg_catalog.||) ' acl=' OPERATOR(pg_catalog.||)
+ SELECT 'rel ' OPERATOR(pg_catalog.||) qname OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) relkind::pg_catalog.text OPERATOR(pg_catalog.||) ' persistence='
+       OPERATOR(pg_catalog.||) relpersistence::pg_catalog.text OPERATOR(pg_catalog.||)
+   ' owner=' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(relowner) OPERATOR(pg_catalog.||) ' rls='
+      OPERATOR(pg_catalog.||) relrowsecurity::pg_catalog.text OPERATOR(pg_catalog.||) '/'
+      OPERATOR(pg_catalog.||) relforcerowsecurity::pg_catalog.text OPERATOR(pg_catalog.||)
+   ' options=' OPERATOR(pg_catalog.||) coalesce(reloptions::pg_catalog.text, '') OPERATOR(pg_catalog.||) ' acl='
+      OPERATOR(pg_catalog.||)
    coalesce((SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text)
-     FROM pg_catalog.unnest(coalesce(relacl, pg_catalog.acldefault(CASE WHEN relkind OPERATOR(pg_catalog.=) 'S' THEN 's' ELSE 'r' END::pg_catalog."char", relowner))) a), '') OPERATOR(pg_catalog.||)
-   CASE WHEN relkind OPERATOR(pg_catalog.=) 'p' THEN ' partition by ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_partkeydef(oid) ELSE '' END OPERATOR(pg_catalog.||)
-   CASE WHEN relispartition THEN ' partition of ' OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(i.inhparent::pg_catalog.regclass::pg_catalog.text, ',') FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) rel.oid) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(relpartbound, oid) ELSE '' END
+     FROM pg_catalog.unnest(coalesce(relacl, pg_catalog.acldefault(CASE WHEN relkind OPERATOR(pg_catalog.=) 'S'
+        THEN 's' ELSE 'r' END::pg_catalog."char", relowner))) a), '') OPERATOR(pg_catalog.||)
+   CASE WHEN relkind OPERATOR(pg_catalog.=) 'p' THEN ' partition by '
+      OPERATOR(pg_catalog.||) pg_catalog.pg_get_partkeydef(oid) ELSE '' END OPERATOR(pg_catalog.||)
+   CASE WHEN relispartition THEN ' partition of '
+      OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(i.inhparent::pg_catalog.regclass::pg_catalog.text,
+       ',') FROM pg_catalog.pg_inherits i WHERE i.inhrelid OPERATOR(pg_catalog.=) rel.oid)
+        OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(relpartbound, oid) ELSE '' END
  FROM rel WHERE relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r','p','v','m','S','f']::pg_catalog."char"[])
  UNION ALL
- SELECT 'col ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||)
-   pg_catalog.quote_ident(a.attname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.format_type(a.atttypid, a.atttypmod) OPERATOR(pg_catalog.||)
+ SELECT 'col ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) pg_catalog.row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum)
+       OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||)
+   pg_catalog.quote_ident(a.attname) OPERATOR(pg_catalog.||) ' '
+      OPERATOR(pg_catalog.||) pg_catalog.format_type(a.atttypid, a.atttypmod) OPERATOR(pg_catalog.||)
    CASE WHEN a.attnotnull THEN ' not null' ELSE '' END OPERATOR(pg_catalog.||)
-   coalesce(' default ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(d.adbin, d.adrelid), '') OPERATOR(pg_catalog.||)
-   CASE WHEN a.attidentity OPERATOR(pg_catalog.<>) '' THEN ' identity ' OPERATOR(pg_catalog.||) a.attidentity::pg_catalog.text ELSE '' END OPERATOR(pg_catalog.||)
-   CASE WHEN a.attgenerated OPERATOR(pg_catalog.<>) '' THEN ' generated ' OPERATOR(pg_catalog.||) a.attgenerated::pg_catalog.text ELSE '' END OPERATOR(pg_catalog.||)
-   CASE WHEN a.attcollation OPERATOR(pg_catalog.<>) t.typcollation THEN ' collate ' OPERATOR(pg_catalog.||) a.attcollation::pg_catalog.regcollation::pg_catalog.text ELSE '' END OPERATOR(pg_catalog.||)
-   coalesce(' acl=' OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(x::pg_catalog.text, ',' ORDER BY x::pg_catalog.text) FROM pg_catalog.unnest(a.attacl) x), '')
- FROM pg_catalog.pg_attribute a JOIN rel r ON r.oid OPERATOR(pg_catalog.=) a.attrelid JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
- LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid AND d.adnum OPERATOR(pg_catalog.=) a.attnum
- WHERE a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped AND r.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r','p','v','m','f','c']::pg_catalog."char"[])
+   coalesce(' default ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_expr(d.adbin, d.adrelid), '')
+      OPERATOR(pg_catalog.||)
+   CASE WHEN a.attidentity OPERATOR(pg_catalog.<>) '' THEN ' identity '
+      OPERATOR(pg_catalog.||) a.attidentity::pg_catalog.text ELSE '' END OPERATOR(pg_catalog.||)
+   CASE WHEN a.attgenerated OPERATOR(pg_catalog.<>) '' THEN ' generated '
+      OPERATOR(pg_catalog.||) a.attgenerated::pg_catalog.text ELSE '' END OPERATOR(pg_catalog.||)
+   CASE WHEN a.attcollation OPERATOR(pg_catalog.<>) t.typcollation THEN ' collate '
+      OPERATOR(pg_catalog.||) a.attcollation::pg_catalog.regcollation::pg_catalog.text ELSE '' END
+      OPERATOR(pg_catalog.||)
+   coalesce(' acl='
+      OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(x::pg_catalog.text, ',' ORDER BY x::pg_catalog.text)
+       FROM pg_catalog.unnest(a.attacl) x), '')
+ FROM pg_catalog.pg_attribute a JOIN rel r ON r.oid OPERATOR(pg_catalog.=) a.attrelid
+    JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) a.atttypid
+ LEFT JOIN pg_catalog.pg_attrdef d ON d.adrelid OPERATOR(pg_catalog.=) a.attrelid
+    AND d.adnum OPERATOR(pg_catalog.=) a.attnum
+ WHERE a.attnum OPERATOR(pg_catalog.>) 0 AND NOT a.attisdropped
+    AND r.relkind OPERATOR(pg_catalog.=) ANY (ARRAY['r','p','v','m','f','c']::pg_catalog."char"[])
  UNION ALL
- SELECT 'con ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.conname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_constraintdef(co.oid)
+ SELECT 'con ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.conname) OPERATOR(pg_catalog.||) ' '
+       OPERATOR(pg_catalog.||) pg_catalog.pg_get_constraintdef(co.oid)
  FROM pg_catalog.pg_constraint co JOIN rel r ON r.oid OPERATOR(pg_catalog.=) co.conrelid
  UNION ALL
- SELECT 'idx ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i JOIN rel r ON r.oid OPERATOR(pg_catalog.=) i.indrelid
+ SELECT 'idx ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_indexdef(i.indexrelid) FROM pg_catalog.pg_index i
+    JOIN rel r ON r.oid OPERATOR(pg_catalog.=) i.indrelid
  UNION ALL
- SELECT 'seq ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.format_type(s.seqtypid, NULL) OPERATOR(pg_catalog.||) ' start ' OPERATOR(pg_catalog.||) s.seqstart OPERATOR(pg_catalog.||) ' increment ' OPERATOR(pg_catalog.||) s.seqincrement OPERATOR(pg_catalog.||)
-   ' min ' OPERATOR(pg_catalog.||) s.seqmin OPERATOR(pg_catalog.||) ' max ' OPERATOR(pg_catalog.||) s.seqmax OPERATOR(pg_catalog.||) ' cache ' OPERATOR(pg_catalog.||) s.seqcache OPERATOR(pg_catalog.||) CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END OPERATOR(pg_catalog.||)
-   coalesce(' owned by ' OPERATOR(pg_catalog.||) (SELECT d.refobjid::pg_catalog.regclass::pg_catalog.text OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(a.attname) FROM pg_catalog.pg_depend d
-     JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) d.refobjid AND a.attnum OPERATOR(pg_catalog.=) d.refobjsubid
-     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND d.objid OPERATOR(pg_catalog.=) r.oid AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass AND d.deptype OPERATOR(pg_catalog.=) ANY (ARRAY['a','i']::pg_catalog."char"[]) LIMIT 1), '')
+ SELECT 'seq ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) pg_catalog.format_type(s.seqtypid, NULL) OPERATOR(pg_catalog.||) ' start '
+       OPERATOR(pg_catalog.||) s.seqstart OPERATOR(pg_catalog.||) ' increment '
+       OPERATOR(pg_catalog.||) s.seqincrement OPERATOR(pg_catalog.||)
+   ' min ' OPERATOR(pg_catalog.||) s.seqmin OPERATOR(pg_catalog.||) ' max ' OPERATOR(pg_catalog.||) s.seqmax
+      OPERATOR(pg_catalog.||) ' cache ' OPERATOR(pg_catalog.||) s.seqcache
+      OPERATOR(pg_catalog.||) CASE WHEN s.seqcycle THEN ' cycle' ELSE '' END OPERATOR(pg_catalog.||)
+   coalesce(' owned by ' OPERATOR(pg_catalog.||) (SELECT d.refobjid::pg_catalog.regclass::pg_catalog.text
+      OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(a.attname)
+      FROM pg_catalog.pg_depend d
+     JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) d.refobjid
+        AND a.attnum OPERATOR(pg_catalog.=) d.refobjsubid
+     WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+        AND d.objid OPERATOR(pg_catalog.=) r.oid
+        AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_class'::pg_catalog.regclass
+        AND d.deptype OPERATOR(pg_catalog.=) ANY (ARRAY['a','i']::pg_catalog."char"[]) LIMIT 1), '')
  FROM pg_catalog.pg_sequence s JOIN rel r ON r.oid OPERATOR(pg_catalog.=) s.seqrelid
  UNION ALL
- SELECT 'view ' OPERATOR(pg_catalog.||) qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_viewdef(oid) FROM rel WHERE relkind OPERATOR(pg_catalog.=) ANY (ARRAY['v','m']::pg_catalog."char"[])
+ SELECT 'view ' OPERATOR(pg_catalog.||) qname OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) pg_catalog.pg_get_viewdef(oid) FROM rel
+       WHERE relkind OPERATOR(pg_catalog.=) ANY (ARRAY['v','m']::pg_catalog."char"[])
  UNION ALL
- SELECT 'trigger ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_triggerdef(tg.oid) OPERATOR(pg_catalog.||) ' enabled=' OPERATOR(pg_catalog.||) tg.tgenabled::pg_catalog.text
+ SELECT 'trigger ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) pg_catalog.pg_get_triggerdef(tg.oid) OPERATOR(pg_catalog.||) ' enabled='
+       OPERATOR(pg_catalog.||) tg.tgenabled::pg_catalog.text
  FROM pg_catalog.pg_trigger tg JOIN rel r ON r.oid OPERATOR(pg_catalog.=) tg.tgrelid WHERE NOT tg.tgisinternal
  UNION ALL
- SELECT 'rule ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_ruledef(rw.oid) OPERATOR(pg_catalog.||) ' enabled=' OPERATOR(pg_catalog.||) rw.ev_enabled::pg_catalog.text
- FROM pg_catalog.pg_rewrite rw JOIN rel r ON r.oid OPERATOR(pg_catalog.=) rw.ev_class WHERE rw.rulename OPERATOR(pg_catalog.<>) '_RETURN'
+ SELECT 'rule ' OPERATOR(pg_catalog.||) r.qname OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) pg_catalog.pg_get_ruledef(rw.oid) OPERATOR(pg_catalog.||) ' enabled='
+       OPERATOR(pg_catalog.||) rw.ev_enabled::pg_catalog.text
+ FROM pg_catalog.pg_rewrite rw JOIN rel r ON r.oid OPERATOR(pg_catalog.=) rw.ev_class
+    WHERE rw.rulename OPERATOR(pg_catalog.<>) '_RETURN'
  UNION ALL
- SELECT 'policy ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(schemaname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(tablename) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(policyname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||)
-   permissive OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) cmd OPERATOR(pg_catalog.||) ' to ' OPERATOR(pg_catalog.||) pg_catalog.array_to_string(roles, ',') OPERATOR(pg_catalog.||) coalesce(' using ' OPERATOR(pg_catalog.||) qual, '') OPERATOR(pg_catalog.||) coalesce(' check ' OPERATOR(pg_catalog.||) with_check, '')
+ SELECT 'policy ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(schemaname) OPERATOR(pg_catalog.||) '.'
+    OPERATOR(pg_catalog.||) pg_catalog.quote_ident(tablename) OPERATOR(pg_catalog.||) ' '
+       OPERATOR(pg_catalog.||) pg_catalog.quote_ident(policyname) OPERATOR(pg_catalog.||) ' '
+       OPERATOR(pg_catalog.||)
+   permissive OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) cmd OPERATOR(pg_catalog.||) ' to '
+      OPERATOR(pg_catalog.||) pg_catalog.array_to_string(roles, ',') OPERATOR(pg_catalog.||) coalesce(' using '
+      OPERATOR(pg_catalog.||) qual, '') OPERATOR(pg_catalog.||) coalesce(' check '
+      OPERATOR(pg_catalog.||) with_check, '')
  FROM pg_catalog.pg_policies p JOIN ns ON ns.nspname OPERATOR(pg_catalog.=) p.schemaname
  UNION ALL
- SELECT 'function ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.proname) OPERATOR(pg_catalog.||) '(' OPERATOR(pg_catalog.||) pg_catalog.pg_get_function_identity_arguments(p.oid) OPERATOR(pg_catalog.||) ') ' OPERATOR(pg_catalog.||)
-   p.prokind::pg_catalog.text OPERATOR(pg_catalog.||) ' owner=' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(p.proowner) OPERATOR(pg_catalog.||) ' acl=' OPERATOR(pg_catalog.||)
-   (SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text) FROM pg_catalog.unnest(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||)
-   pg_catalog.md5(CASE WHEN p.prokind OPERATOR(pg_catalog.=) 'a' THEN (SELECT ag.aggtransfn::pg_catalog.text OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) ag.aggfinalfn::pg_catalog.text OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.format_type(ag.aggtranstype, NULL) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) coalesce(ag.agginitval, '')
-     FROM pg_catalog.pg_aggregate ag WHERE ag.aggfnoid OPERATOR(pg_catalog.=) p.oid) ELSE pg_catalog.pg_get_functiondef(p.oid) END)
+ SELECT 'function ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.'
+    OPERATOR(pg_catalog.||) pg_catalog.quote_ident(p.proname) OPERATOR(pg_catalog.||) '('
+       OPERATOR(pg_catalog.||) pg_catalog.pg_get_function_identity_arguments(p.oid) OPERATOR(pg_catalog.||) ') '
+       OPERATOR(pg_catalog.||)
+   p.prokind::pg_catalog.text OPERATOR(pg_catalog.||) ' owner='
+      OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(p.proowner) OPERATOR(pg_catalog.||) ' acl='
+      OPERATOR(pg_catalog.||)
+   (SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text)
+      FROM pg_catalog.unnest(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a)
+      OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||)
+   pg_catalog.md5(CASE WHEN p.prokind OPERATOR(pg_catalog.=) 'a' THEN (SELECT ag.aggtransfn::pg_catalog.text
+      OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) ag.aggfinalfn::pg_catalog.text
+      OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.format_type(ag.aggtranstype, NULL)
+      OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) coalesce(ag.agginitval, '')
+     FROM pg_catalog.pg_aggregate ag
+        WHERE ag.aggfnoid OPERATOR(pg_catalog.=) p.oid) ELSE pg_catalog.pg_get_functiondef(p.oid) END)
  FROM pg_catalog.pg_proc p JOIN ns ON ns.oid OPERATOR(pg_catalog.=) p.pronamespace
  UNION ALL
- SELECT 'type ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.typname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) t.typtype::pg_catalog.text OPERATOR(pg_catalog.||)
-   ' owner=' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(t.typowner) OPERATOR(pg_catalog.||) ' acl=' OPERATOR(pg_catalog.||)
-   (SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text) FROM pg_catalog.unnest(coalesce(t.typacl, pg_catalog.acldefault('T', t.typowner))) a) OPERATOR(pg_catalog.||)
-   CASE WHEN t.typtype OPERATOR(pg_catalog.=) 'e' THEN ' labels ' OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(e.enumlabel), ',' ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid OPERATOR(pg_catalog.=) t.oid)
-     WHEN t.typtype OPERATOR(pg_catalog.=) 'd' THEN ' over ' OPERATOR(pg_catalog.||) pg_catalog.format_type(t.typbasetype, t.typtypmod) OPERATOR(pg_catalog.||) CASE WHEN t.typnotnull THEN ' not null' ELSE '' END OPERATOR(pg_catalog.||) coalesce(' default ' OPERATOR(pg_catalog.||) t.typdefault, '')
-     WHEN t.typtype OPERATOR(pg_catalog.=) 'r' THEN ' of ' OPERATOR(pg_catalog.||) (SELECT pg_catalog.format_type(rg.rngsubtype, NULL) FROM pg_catalog.pg_range rg WHERE rg.rngtypid OPERATOR(pg_catalog.=) t.oid)
+ SELECT 'type ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.'
+    OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.typname) OPERATOR(pg_catalog.||) ' '
+       OPERATOR(pg_catalog.||) t.typtype::pg_catalog.text OPERATOR(pg_catalog.||)
+   ' owner=' OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(t.typowner) OPERATOR(pg_catalog.||) ' acl='
+      OPERATOR(pg_catalog.||)
+   (SELECT pg_catalog.string_agg(a::pg_catalog.text, ',' ORDER BY a::pg_catalog.text)
+      FROM pg_catalog.unnest(coalesce(t.typacl, pg_catalog.acldefault('T', t.typowner))) a) OPERATOR(pg_catalog.||)
+   CASE WHEN t.typtype OPERATOR(pg_catalog.=) 'e' THEN ' labels '
+      OPERATOR(pg_catalog.||) (SELECT pg_catalog.string_agg(pg_catalog.quote_literal(e.enumlabel), ',' ORDER BY
+       e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid OPERATOR(pg_catalog.=) t.oid)
+     WHEN t.typtype OPERATOR(pg_catalog.=) 'd' THEN ' over '
+        OPERATOR(pg_catalog.||) pg_catalog.format_type(t.typbasetype, t.typtypmod)
+        OPERATOR(pg_catalog.||) CASE WHEN t.typnotnull THEN ' not null' ELSE '' END
+        OPERATOR(pg_catalog.||) coalesce(' default ' OPERATOR(pg_catalog.||) t.typdefault, '')
+     WHEN t.typtype OPERATOR(pg_catalog.=) 'r' THEN ' of '
+        OPERATOR(pg_catalog.||) (SELECT pg_catalog.format_type(rg.rngsubtype, NULL) FROM pg_catalog.pg_range rg
+        WHERE rg.rngtypid OPERATOR(pg_catalog.=) t.oid)
      ELSE '' END
  FROM pg_catalog.pg_type t JOIN ns ON ns.oid OPERATOR(pg_catalog.=) t.typnamespace
- WHERE t.typtype OPERATOR(pg_catalog.=) ANY (ARRAY['e','d','c','r']::pg_catalog."char"[]) AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t.typrelid AND c.relkind OPERATOR(pg_catalog.<>) 'c')
+ WHERE t.typtype OPERATOR(pg_catalog.=) ANY (ARRAY['e','d','c','r']::pg_catalog."char"[]) AND NOT EXISTS (SELECT 1
+    FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) t.typrelid
+       AND c.relkind OPERATOR(pg_catalog.<>) 'c')
  UNION ALL
- SELECT 'domain constraint ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.typname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.conname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_constraintdef(co.oid)
- FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) co.contypid JOIN ns ON ns.oid OPERATOR(pg_catalog.=) t.typnamespace
+ SELECT 'domain constraint ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ns.nspname)
+    OPERATOR(pg_catalog.||) '.' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(t.typname)
+       OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.conname)
+       OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.pg_get_constraintdef(co.oid)
+ FROM pg_catalog.pg_constraint co JOIN pg_catalog.pg_type t ON t.oid OPERATOR(pg_catalog.=) co.contypid
+    JOIN ns ON ns.oid OPERATOR(pg_catalog.=) t.typnamespace
  UNION ALL
- SELECT 'comment ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(d.classoid, d.objoid, d.objsubid) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.md5(d.description)
+ SELECT 'comment ' OPERATOR(pg_catalog.||) pg_catalog.pg_describe_object(d.classoid, d.objoid, d.objsubid)
+    OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) pg_catalog.md5(d.description)
  FROM pg_catalog.pg_description d, LATERAL pg_catalog.pg_identify_object(d.classoid, d.objoid, d.objsubid) o
- WHERE (d.objoid OPERATOR(pg_catalog.>=) 16384 OR d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass)
-   AND coalesce(o.schema, CASE WHEN o.type OPERATOR(pg_catalog.=) 'schema' THEN o.identity END) OPERATOR(pg_catalog.=) ANY (SELECT nspname FROM ns)
+ WHERE (d.objoid OPERATOR(pg_catalog.>=) 16384
+    OR d.classoid OPERATOR(pg_catalog.=) 'pg_catalog.pg_namespace'::pg_catalog.regclass)
+   AND coalesce(o.schema, CASE WHEN o.type OPERATOR(pg_catalog.=) 'schema'
+      THEN o.identity END) OPERATOR(pg_catalog.=) ANY (SELECT nspname FROM ns)
  UNION ALL
- SELECT 'extension ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(e.extname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) e.extversion OPERATOR(pg_catalog.||) ' in ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(n.nspname)
+ SELECT 'extension ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(e.extname) OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) e.extversion OPERATOR(pg_catalog.||) ' in '
+       OPERATOR(pg_catalog.||) pg_catalog.quote_ident(n.nspname)
  FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) e.extnamespace
  UNION ALL
- SELECT 'event trigger ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(evtname) OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) evtevent OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) evtfoid::pg_catalog.regproc::pg_catalog.text OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) evtenabled::pg_catalog.text OPERATOR(pg_catalog.||)
-   coalesce(' ' OPERATOR(pg_catalog.||) pg_catalog.array_to_string(evttags, ','), '') FROM pg_catalog.pg_event_trigger
+ SELECT 'event trigger ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(evtname) OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) evtevent OPERATOR(pg_catalog.||) ' '
+       OPERATOR(pg_catalog.||) evtfoid::pg_catalog.regproc::pg_catalog.text OPERATOR(pg_catalog.||) ' '
+       OPERATOR(pg_catalog.||) evtenabled::pg_catalog.text OPERATOR(pg_catalog.||)
+   coalesce(' ' OPERATOR(pg_catalog.||) pg_catalog.array_to_string(evttags, ','), '')
+      FROM pg_catalog.pg_event_trigger
  UNION ALL
- SELECT 'database setting ' OPERATOR(pg_catalog.||) CASE WHEN s.setrole OPERATOR(pg_catalog.=) 0 THEN '*' ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(s.setrole)) END OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||) x
+ SELECT 'database setting '
+    OPERATOR(pg_catalog.||) CASE WHEN s.setrole OPERATOR(pg_catalog.=) 0 THEN '*'
+       ELSE pg_catalog.quote_ident(pg_catalog.pg_get_userbyid(s.setrole)) END OPERATOR(pg_catalog.||) ' '
+        OPERATOR(pg_catalog.||) x
  FROM pg_catalog.pg_db_role_setting s, pg_catalog.unnest(s.setconfig) x
- WHERE s.setdatabase OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
+ WHERE s.setdatabase OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database
+    WHERE datname OPERATOR(pg_catalog.=) pg_catalog.current_database())
 ) x ORDER BY line COLLATE pg_catalog."C")SQL";
 
 std::string part_key(const std::string& part) {
