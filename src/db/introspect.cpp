@@ -275,32 +275,50 @@ constexpr const char* k_surely_empty =
     "c.relam OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_am WHERE amname OPERATOR(pg_catalog.=) 'heap') "
     "AND pg_catalog.pg_relation_size(c.oid) OPERATOR(pg_catalog.=) 0";
 
+// Whether reading the table as this role applies its row-level security policies: the count
+// would run the policies' code (their owner's functions) as the role that runs ferry, and see
+// only the rows they let through.
+constexpr const char* k_policies_apply =
+    "c.relrowsecurity AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname "
+    "OPERATOR(pg_catalog.=) current_user) AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(c.relowner, "
+    "'USAGE'))";
+
 struct TableToCount {
   std::string schema;
   std::string table;
   bool empty = false;
 };
 
+TableToCount countable(const Result& r, int i) {
+  if (r.boolean(i, 3))
+    throw Error(ErrorKind::Verify,
+                "cannot count the rows of " + quote_qualified(r.text(i, 0), r.text(i, 1)) +
+                    ": its row-level security policies apply to the role that runs ferry, so a count would run "
+                    "their code as that role and see only the rows they show; run ferry as a role with BYPASSRLS "
+                    "(ALTER ROLE ... BYPASSRLS) or as the table's owner");
+  return {r.text(i, 0), r.text(i, 1), r.boolean(i, 2)};
+}
+
 std::vector<TableToCount> tables_to_count(Connection& conn, const std::vector<std::string>& only) {
   std::vector<TableToCount> tables;
   if (only.empty()) {
-    auto r = conn.exec(std::string("SELECT n.nspname, c.relname, ") + k_surely_empty +
+    auto r = conn.exec(std::string("SELECT n.nspname, c.relname, ") + k_surely_empty + ", " + k_policies_apply +
                        " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) "
                        "c.relnamespace WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND " +
                        k_user_ns +
                        " AND NOT (n.nspname OPERATOR(pg_catalog.=) 'public' AND c.relname OPERATOR(pg_catalog.=) "
                        "'alembic_version') ORDER BY 1, 2");
-    for (int i = 0; i < r.rows(); ++i) tables.push_back({r.text(i, 0), r.text(i, 1), r.boolean(i, 2)});
+    for (int i = 0; i < r.rows(); ++i) tables.push_back(countable(r, i));
     return tables;
   }
   for (const auto& t : only) {
-    auto r = conn.exec_params(std::string("SELECT n.nspname, c.relname, ") + k_surely_empty +
+    auto r = conn.exec_params(std::string("SELECT n.nspname, c.relname, ") + k_surely_empty + ", " + k_policies_apply +
                                   " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid "
                                   "OPERATOR(pg_catalog.=) c.relnamespace WHERE c.oid OPERATOR(pg_catalog.=) "
                                   "pg_catalog.to_regclass($1)",
                               {t});
     if (r.rows() == 0) throw Error(ErrorKind::Verify, "table '" + t + "' does not exist");
-    tables.push_back({r.text(0, 0), r.text(0, 1), r.boolean(0, 2)});
+    tables.push_back(countable(r, 0));
   }
   return tables;
 }

@@ -5,6 +5,7 @@
 #include <regex>
 #include <sstream>
 
+#include "core/error.hpp"
 #include "core/text.hpp"
 
 namespace ferry::migrate {
@@ -54,9 +55,23 @@ std::vector<AlembicRevision> alembic_history(transport::Transport& t, const conf
 }
 
 std::string alembic_current(db::Connection& db) {
-  if (!db.exec("SELECT pg_catalog.to_regclass('alembic_version') IS NOT NULL").boolean(0, 0)) return "";
-  // Where Alembic keeps it: found through search_path, as Alembic itself finds it.
-  auto r = db.exec("SELECT version_num FROM alembic_version");
+  // Found through search_path, as Alembic finds it; read only when it is a plain table whose
+  // row-level security policies (if any) do not apply to this role: reading a view, or a table
+  // whose policies apply, runs its owner's code as the role that runs ferry.
+  auto t = db.exec(
+      "SELECT n.nspname, c.relname, c.relkind OPERATOR(pg_catalog.=) 'r' AND (NOT c.relrowsecurity OR "
+      "(SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) "
+      "current_user) OR (pg_catalog.pg_has_role(c.relowner, 'USAGE') AND NOT c.relforcerowsecurity)) "
+      "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+      "WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('alembic_version')");
+  if (t.rows() == 0) return "";
+  const std::string table = db::quote_qualified(t.text(0, 0), t.text(0, 1));
+  if (!t.boolean(0, 2))
+    throw Error(ErrorKind::Refused, "alembic_version (" + table +
+                                        ") is not a plain table this role can read without running its owner's "
+                                        "code (a view, or a table whose row-level security applies): ferry does "
+                                        "not read it; make it Alembic's table again");
+  auto r = db.exec("SELECT version_num FROM " + table);
   return r.rows() ? r.text(0, 0) : "";
 }
 

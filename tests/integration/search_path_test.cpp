@@ -162,3 +162,49 @@ TEST_F(SearchPath, ASearchPathThatPutsPgCatalogLastChangesNothing) {
   auto out = day_of_work();
   EXPECT_FALSE(contains(out, "hijacked")) << out;
 }
+
+// Reading a table can run code too: a view's functions, a row-level security policy. ferry
+// reads Alembic's table only when it is a plain table whose policies do not apply to its role.
+TEST_F(SearchPath, AViewNamedAlembicVersionIsNeverRead) {
+  pg().exec("app",
+            "CREATE FUNCTION public.pwn() RETURNS text LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'hijacked: the view ran as %', current_user; END $$;"
+            "CREATE VIEW public.alembic_version AS SELECT public.pwn() AS version_num;");
+  auto r = project.ferry({"status", "--env", "dev", "--json"});
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_FALSE(contains(r.all(), "hijacked")) << r.all();
+  EXPECT_TRUE(contains(r.out, "\"alembic_revision\": null")) << r.out;
+}
+
+// A role that is not a superuser and not the table's owner would count a table through its
+// row-level security policies: their code would run as that role, and the count would be of
+// the rows they show. The run refuses before changing anything and says why.
+TEST_F(SearchPath, RowCountsNeverRunRowLevelSecurityPolicies) {
+  pg().exec("postgres",
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sp_runner') THEN "
+            "CREATE ROLE sp_runner LOGIN; END IF; END $$;");
+  pg().exec("app",
+            "GRANT CREATE ON DATABASE app TO sp_runner; GRANT USAGE, CREATE ON SCHEMA public TO sp_runner;"
+            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO sp_runner;"
+            "CREATE TABLE public.sp_log (who text); GRANT INSERT ON public.sp_log TO PUBLIC;"
+            "CREATE FUNCTION public.peek() RETURNS boolean LANGUAGE plpgsql AS "
+            "$$ BEGIN INSERT INTO public.sp_log VALUES (current_user); RETURN true; END $$;"
+            "CREATE TABLE public.bait (id int); INSERT INTO public.bait VALUES (1);"
+            "ALTER TABLE public.bait ENABLE ROW LEVEL SECURITY;"
+            "CREATE POLICY p ON public.bait USING (public.peek()); GRANT SELECT ON public.bait TO PUBLIC;");
+  std::string y = project.read("environments/dev.yaml");
+  y.replace(y.find("user: postgres"), 14, "user: sp_runner");
+  project.write("environments/dev.yaml", y);
+  project.write("playbooks/plain.yaml", "stages: [dev]\nsteps:\n  - migrate\n  - verify:\n      row_counts: all\n");
+  auto r = project.ferry({"run", "plain"});
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.all(), "cannot count the rows of \"public\".\"bait\"")) << r.all();
+  EXPECT_EQ(q("SELECT pg_catalog.count(*) FROM public.sp_log"), "0");  // the policy never ran
+  EXPECT_EQ(q("SELECT pg_catalog.to_regclass('public.notes') IS NULL"), "t");  // nothing changed
+  // Its owner, a superuser or a BYPASSRLS role reads every row without the policy.
+  pg().exec("postgres", "ALTER ROLE sp_runner BYPASSRLS");
+  r = project.ferry({"run", "plain"});
+  pg().exec("postgres", "ALTER ROLE sp_runner NOBYPASSRLS");
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT pg_catalog.count(*) FROM public.sp_log"), "0");
+}
