@@ -187,6 +187,45 @@ SELECT line FROM (
    AND coalesce(o.schema, CASE WHEN o.type OPERATOR(pg_catalog.=) 'schema'
       THEN o.identity END) OPERATOR(pg_catalog.=) ANY (SELECT nspname FROM ns)
  UNION ALL
+ SELECT 'operator ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.'
+    OPERATOR(pg_catalog.||) op.oprname OPERATOR(pg_catalog.||) '(' OPERATOR(pg_catalog.||)
+    coalesce(pg_catalog.format_type(op.oprleft, NULL), 'NONE') OPERATOR(pg_catalog.||) ','
+    OPERATOR(pg_catalog.||) coalesce(pg_catalog.format_type(op.oprright, NULL), 'NONE') OPERATOR(pg_catalog.||) ') '
+    OPERATOR(pg_catalog.||) op.oprcode::pg_catalog.regprocedure::pg_catalog.text OPERATOR(pg_catalog.||) ' returns '
+    OPERATOR(pg_catalog.||) pg_catalog.format_type(op.oprresult, NULL) OPERATOR(pg_catalog.||) ' commutator '
+    OPERATOR(pg_catalog.||) op.oprcom::pg_catalog.regoperator::pg_catalog.text OPERATOR(pg_catalog.||) ' negator '
+    OPERATOR(pg_catalog.||) op.oprnegate::pg_catalog.regoperator::pg_catalog.text OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) op.oprrest::pg_catalog.text OPERATOR(pg_catalog.||) ' ' OPERATOR(pg_catalog.||)
+    op.oprjoin::pg_catalog.text OPERATOR(pg_catalog.||) ' merges=' OPERATOR(pg_catalog.||)
+    op.oprcanmerge::pg_catalog.text OPERATOR(pg_catalog.||) ' hashes=' OPERATOR(pg_catalog.||)
+    op.oprcanhash::pg_catalog.text OPERATOR(pg_catalog.||) ' owner=' OPERATOR(pg_catalog.||)
+    pg_catalog.pg_get_userbyid(op.oprowner)
+ FROM pg_catalog.pg_operator op JOIN ns ON ns.oid OPERATOR(pg_catalog.=) op.oprnamespace
+ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid OPERATOR(pg_catalog.=)
+    'pg_catalog.pg_operator'::pg_catalog.regclass AND x.objid OPERATOR(pg_catalog.=) op.oid
+    AND x.deptype OPERATOR(pg_catalog.=) ANY (ARRAY['e','i']::pg_catalog."char"[]))
+ UNION ALL
+ SELECT 'cast ' OPERATOR(pg_catalog.||) pg_catalog.format_type(ca.castsource, NULL) OPERATOR(pg_catalog.||) ' as '
+    OPERATOR(pg_catalog.||) pg_catalog.format_type(ca.casttarget, NULL) OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) ca.castfunc::pg_catalog.regprocedure::pg_catalog.text OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) ca.castcontext::pg_catalog.text OPERATOR(pg_catalog.||) ca.castmethod::pg_catalog.text
+ FROM pg_catalog.pg_cast ca
+ WHERE ca.oid OPERATOR(pg_catalog.>=) 16384 AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid
+    OPERATOR(pg_catalog.=) 'pg_catalog.pg_cast'::pg_catalog.regclass AND x.objid OPERATOR(pg_catalog.=) ca.oid
+    AND x.deptype OPERATOR(pg_catalog.=) ANY (ARRAY['e','i']::pg_catalog."char"[]))
+ UNION ALL
+ SELECT 'collation ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(ns.nspname) OPERATOR(pg_catalog.||) '.'
+    OPERATOR(pg_catalog.||) pg_catalog.quote_ident(co.collname) OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) co.collprovider::pg_catalog.text OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) coalesce(co.collcollate, '') OPERATOR(pg_catalog.||) ' '
+    OPERATOR(pg_catalog.||) coalesce(co.collctype, '') OPERATOR(pg_catalog.||) ' deterministic='
+    OPERATOR(pg_catalog.||) co.collisdeterministic::pg_catalog.text OPERATOR(pg_catalog.||) ' owner='
+    OPERATOR(pg_catalog.||) pg_catalog.pg_get_userbyid(co.collowner)
+ FROM pg_catalog.pg_collation co JOIN ns ON ns.oid OPERATOR(pg_catalog.=) co.collnamespace
+ WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid OPERATOR(pg_catalog.=)
+    'pg_catalog.pg_collation'::pg_catalog.regclass AND x.objid OPERATOR(pg_catalog.=) co.oid
+    AND x.deptype OPERATOR(pg_catalog.=) ANY (ARRAY['e','i']::pg_catalog."char"[]))
+ UNION ALL
  SELECT 'extension ' OPERATOR(pg_catalog.||) pg_catalog.quote_ident(e.extname) OPERATOR(pg_catalog.||) ' '
     OPERATOR(pg_catalog.||) e.extversion OPERATOR(pg_catalog.||) ' in '
        OPERATOR(pg_catalog.||) pg_catalog.quote_ident(n.nspname)

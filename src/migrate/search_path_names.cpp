@@ -99,6 +99,8 @@ class Walker {
       add("simple", "CASE", body);
     } else if (kind == "CollateClause") {
       need_schema("collation", body["collname"], body);
+    } else if (kind == "SortBy" && body.contains("useOp")) {
+      need_schema("ORDER BY ... USING", body["useOp"], body);
     } else if (kind == "CreateTrigStmt") {
       need_schema("trigger function", body["funcname"], body);
     } else if (kind == "TypeCast") {

@@ -8,6 +8,7 @@
 #include <regex>
 #include <set>
 
+#include "db/introspect.hpp"
 #include "migrate/search_path_names.hpp"
 #include "support/app_fixture.hpp"
 
@@ -199,7 +200,7 @@ TEST_F(SearchPath, RowCountsNeverRunRowLevelSecurityPolicies) {
   auto r = project.ferry({"run", "plain"});
   EXPECT_EQ(r.code, 1) << r.all();
   EXPECT_TRUE(contains(r.all(), "cannot count the rows of \"public\".\"bait\"")) << r.all();
-  EXPECT_EQ(q("SELECT pg_catalog.count(*) FROM public.sp_log"), "0");  // the policy never ran
+  EXPECT_EQ(q("SELECT pg_catalog.count(*) FROM public.sp_log"), "0");          // the policy never ran
   EXPECT_EQ(q("SELECT pg_catalog.to_regclass('public.notes') IS NULL"), "t");  // nothing changed
   // Its owner, a superuser or a BYPASSRLS role reads every row without the policy.
   pg().exec("postgres", "ALTER ROLE sp_runner BYPASSRLS");
@@ -207,4 +208,22 @@ TEST_F(SearchPath, RowCountsNeverRunRowLevelSecurityPolicies) {
   pg().exec("postgres", "ALTER ROLE sp_runner NOBYPASSRLS");
   EXPECT_EQ(r.code, 0) << r.all();
   EXPECT_EQ(q("SELECT pg_catalog.count(*) FROM public.sp_log"), "0");
+}
+
+// An operator in a user's schema changes what an expression that finds it computes, while the
+// expression prints the same: a view re-created over `public.||(text, integer)` reads as before
+// and returns something else. The operator is part of the description, so the fingerprint moves.
+TEST_F(SearchPath, AnOperatorThatChangesWhatAViewComputesChangesTheFingerprint) {
+  pg().exec("app", "CREATE VIEW public.v AS SELECT id, 'n' || id::integer AS label FROM public.tasks");
+  std::string before = ferry::db::schema_description(*pg().connect("app"));
+  pg().exec("app",
+            "CREATE OPERATOR public.|| (LEFTARG = text, RIGHTARG = integer, FUNCTION = pg_catalog.repeat);"
+            "DROP VIEW public.v;"
+            "CREATE VIEW public.v AS SELECT id, 'n' || id::integer AS label FROM public.tasks");
+  EXPECT_EQ(q("SELECT label FROM public.v WHERE id = 3"), "nnn");  // not 'n3'
+  std::string after = ferry::db::schema_description(*pg().connect("app"));
+  EXPECT_NE(after, before);
+  EXPECT_TRUE(contains(after, "operator public.||(text,integer) repeat(text,integer) returns text")) << after;
+  EXPECT_EQ(ferry::db::describe_difference(before, after, 5).find("new: operator public.||"), 0u)
+      << ferry::db::describe_difference(before, after, 5);
 }

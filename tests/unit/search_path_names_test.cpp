@@ -34,6 +34,7 @@ TEST(SearchPathNames, EachKindOfLookupIsFound) {
   EXPECT_EQ(count("SELECT 1 WHERE 2 BETWEEN 1 AND 3"), 1u);                                // BETWEEN
   EXPECT_EQ(count("SELECT 'pg_class'::pg_catalog.regclass"), 1u);                          // a name looked up
   EXPECT_EQ(count("SELECT 1 WHERE 1 IS DISTINCT FROM 2"), 1u);                             // IS DISTINCT FROM's '='
+  EXPECT_EQ(count("SELECT 1 FROM pg_catalog.pg_class ORDER BY oid USING <"), 1u);          // a sort operator
   EXPECT_EQ(count("INSERT INTO guard VALUES (1)"), 1u);                                    // a table a statement writes
   EXPECT_EQ(count("CREATE FUNCTION pg_temp.f() RETURNS trigger LANGUAGE sql AS ''"), 1u);  // a returned type
   EXPECT_EQ(count("CREATE TRIGGER t AFTER INSERT ON pg_temp.g FOR EACH ROW EXECUTE FUNCTION f()"), 1u);
