@@ -88,6 +88,12 @@ std::vector<std::string> statements_in(const std::string& log) {
   return out;
 }
 
+// A function that raises "hijacked SIGNATURE" when anything calls it.
+std::string raising(const std::string& signature, const std::string& returns) {
+  return "CREATE FUNCTION " + signature + " RETURNS " + returns + " LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION " +
+         "'hijacked " + signature + "'; END $$;";
+}
+
 }  // namespace
 
 TEST_F(SearchPath, EveryStatementFerrySendsNamesEverythingWithItsSchema) {
@@ -125,20 +131,13 @@ TEST_F(SearchPath, EveryStatementFerrySendsNamesEverythingWithItsSchema) {
 // The attack itself, on the default search_path: functions and operators that match the
 // arguments of ferry's queries better than pg_catalog's do, and raise when called.
 TEST_F(SearchPath, FunctionsAndOperatorsPlantedOnThePathNeverRun) {
-  pg().exec("app",
-            "CREATE FUNCTION public.quote_ident(name) RETURNS text LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'hijacked quote_ident(%)', $1; END $$;"
-            "CREATE FUNCTION public.evil(bigint, text) RETURNS text LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'hijacked ||'; END $$;"
-            "CREATE OPERATOR public.|| (leftarg = bigint, rightarg = text, function = public.evil);"
-            "CREATE FUNCTION public.evil(name, name) RETURNS boolean LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'hijacked LIKE'; END $$;"
-            "CREATE OPERATOR public.!~~ (leftarg = name, rightarg = name, function = public.evil);"
-            "CREATE OPERATOR public.~~ (leftarg = name, rightarg = name, function = public.evil);"
-            "CREATE FUNCTION public.pg_relation_size(oid) RETURNS bigint LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'hijacked pg_relation_size'; END $$;"
-            "CREATE FUNCTION public.unnest(text[]) RETURNS SETOF text LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'hijacked unnest'; END $$;");
+  pg().exec("app", raising("public.quote_ident(name)", "text") + raising("public.evil(bigint, text)", "text") +
+                       "CREATE OPERATOR public.|| (leftarg = bigint, rightarg = text, function = public.evil);" +
+                       raising("public.evil(name, name)", "boolean") +
+                       "CREATE OPERATOR public.!~~ (leftarg = name, rightarg = name, function = public.evil);"
+                       "CREATE OPERATOR public.~~ (leftarg = name, rightarg = name, function = public.evil);" +
+                       raising("public.pg_relation_size(oid)", "bigint") +
+                       raising("public.unnest(text[])", "SETOF text"));
   auto out = day_of_work();
   EXPECT_FALSE(contains(out, "hijacked")) << out;
 }
@@ -146,20 +145,13 @@ TEST_F(SearchPath, FunctionsAndOperatorsPlantedOnThePathNeverRun) {
 // With pg_catalog named after public in search_path (a role's or a database's setting), even a
 // function or operator with pg_catalog's exact signature wins an unqualified lookup.
 TEST_F(SearchPath, ASearchPathThatPutsPgCatalogLastChangesNothing) {
-  pg().exec("app",
-            "CREATE FUNCTION public.evil(oid, oid) RETURNS boolean LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'hijacked oid = oid'; END $$;"
-            "CREATE OPERATOR public.= (leftarg = oid, rightarg = oid, function = public.evil);"
-            "CREATE FUNCTION public.evil(text, text) RETURNS text LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'hijacked text || text'; END $$;"
-            "CREATE OPERATOR public.|| (leftarg = text, rightarg = text, function = public.evil);"
-            "CREATE FUNCTION public.pg_get_userbyid(oid) RETURNS name LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'hijacked pg_get_userbyid'; END $$;"
-            "CREATE FUNCTION public.now() RETURNS timestamptz LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'hijacked now'; END $$;"
-            "CREATE FUNCTION public.current_database() RETURNS name LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'hijacked current_database'; END $$;"
-            "ALTER DATABASE app SET search_path = public, pg_catalog;");
+  pg().exec("app", raising("public.evil(oid, oid)", "boolean") +
+                       "CREATE OPERATOR public.= (leftarg = oid, rightarg = oid, function = public.evil);" +
+                       raising("public.evil(text, text)", "text") +
+                       "CREATE OPERATOR public.|| (leftarg = text, rightarg = text, function = public.evil);" +
+                       raising("public.pg_get_userbyid(oid)", "name") + raising("public.now()", "timestamptz") +
+                       raising("public.current_database()", "name") +
+                       "ALTER DATABASE app SET search_path = public, pg_catalog;");
   auto out = day_of_work();
   EXPECT_FALSE(contains(out, "hijacked")) << out;
 }
