@@ -281,6 +281,11 @@ std::string fingerprint_query() {
 
 std::string schema_fingerprint(Connection& conn) { return conn.exec(fingerprint_query()).text(0, 0); }
 
+const char* const k_row_security_applies =
+    "(c.relrowsecurity AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname "
+    "OPERATOR(pg_catalog.=) current_user) AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(c.relowner, "
+    "'USAGE')))";
+
 std::string describe_difference(const std::string& before, const std::string& now, size_t limit) {
   auto lines = [](const std::string& text) {
     std::multiset<std::string> out;
@@ -314,14 +319,6 @@ constexpr const char* k_surely_empty =
     "c.relam OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_am WHERE amname OPERATOR(pg_catalog.=) 'heap') "
     "AND pg_catalog.pg_relation_size(c.oid) OPERATOR(pg_catalog.=) 0";
 
-// Whether reading the table as this role applies its row-level security policies: the count
-// would run the policies' code (their owner's functions) as the role that runs ferry, and see
-// only the rows they let through.
-constexpr const char* k_policies_apply =
-    "c.relrowsecurity AND NOT (SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname "
-    "OPERATOR(pg_catalog.=) current_user) AND (c.relforcerowsecurity OR NOT pg_catalog.pg_has_role(c.relowner, "
-    "'USAGE'))";
-
 struct TableToCount {
   std::string schema;
   std::string table;
@@ -341,7 +338,7 @@ TableToCount countable(const Result& r, int i) {
 std::vector<TableToCount> tables_to_count(Connection& conn, const std::vector<std::string>& only) {
   std::vector<TableToCount> tables;
   if (only.empty()) {
-    auto r = conn.exec(std::string("SELECT n.nspname, c.relname, ") + k_surely_empty + ", " + k_policies_apply +
+    auto r = conn.exec(std::string("SELECT n.nspname, c.relname, ") + k_surely_empty + ", " + k_row_security_applies +
                        " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) "
                        "c.relnamespace WHERE c.relkind OPERATOR(pg_catalog.=) 'r' AND " +
                        k_user_ns +
@@ -351,7 +348,7 @@ std::vector<TableToCount> tables_to_count(Connection& conn, const std::vector<st
     return tables;
   }
   for (const auto& t : only) {
-    auto r = conn.exec_params(std::string("SELECT n.nspname, c.relname, ") + k_surely_empty + ", " + k_policies_apply +
+    auto r = conn.exec_params(std::string("SELECT n.nspname, c.relname, ") + k_surely_empty + ", " + k_row_security_applies +
                                   " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid "
                                   "OPERATOR(pg_catalog.=) c.relnamespace WHERE c.oid OPERATOR(pg_catalog.=) "
                                   "pg_catalog.to_regclass($1)",

@@ -25,6 +25,12 @@ std::string schema_fingerprint(Connection& conn);
 // schema_fingerprint's one statement: a query of one row, one text value. For a caller that asks
 // it in the same statement (the same snapshot) as something else (db/catalog_stamp.*).
 std::string fingerprint_query();
+
+// SQL, true when reading the table of pg_class row `c` as this role applies its row-level
+// security policies: the read would run the policies' code (their owner's functions) as the
+// role that runs ferry, and see only the rows they let through. Row counts and Alembic's table
+// are never read then.
+extern const char* const k_row_security_applies;
 // What differs between two descriptions, for a message: "gone: LINE", "new: LINE" (at most
 // `limit` lines, then "and N more").
 std::string describe_difference(const std::string& before, const std::string& now, size_t limit = 5);

@@ -7,6 +7,7 @@
 
 #include "core/error.hpp"
 #include "core/text.hpp"
+#include "db/introspect.hpp"
 
 namespace ferry::migrate {
 
@@ -59,10 +60,9 @@ std::string alembic_current(db::Connection& db) {
   // row-level security policies (if any) do not apply to this role: reading a view, or a table
   // whose policies apply, runs its owner's code as the role that runs ferry.
   auto t = db.exec(
-      "SELECT n.nspname, c.relname, c.relkind OPERATOR(pg_catalog.=) 'r' AND (NOT c.relrowsecurity OR "
-      "(SELECT r.rolsuper OR r.rolbypassrls FROM pg_catalog.pg_roles r WHERE r.rolname OPERATOR(pg_catalog.=) "
-      "current_user) OR (pg_catalog.pg_has_role(c.relowner, 'USAGE') AND NOT c.relforcerowsecurity)) "
-      "FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
+      std::string("SELECT n.nspname, c.relname, c.relkind OPERATOR(pg_catalog.=) 'r' AND NOT ") +
+      db::k_row_security_applies +
+      " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid OPERATOR(pg_catalog.=) c.relnamespace "
       "WHERE c.oid OPERATOR(pg_catalog.=) pg_catalog.to_regclass('alembic_version')");
   if (t.rows() == 0) return "";
   const std::string table = db::quote_qualified(t.text(0, 0), t.text(0, 1));
