@@ -348,11 +348,12 @@ std::vector<TableToCount> tables_to_count(Connection& conn, const std::vector<st
     return tables;
   }
   for (const auto& t : only) {
-    auto r = conn.exec_params(std::string("SELECT n.nspname, c.relname, ") + k_surely_empty + ", " + k_row_security_applies +
-                                  " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid "
-                                  "OPERATOR(pg_catalog.=) c.relnamespace WHERE c.oid OPERATOR(pg_catalog.=) "
-                                  "pg_catalog.to_regclass($1)",
-                              {t});
+    auto r =
+        conn.exec_params(std::string("SELECT n.nspname, c.relname, ") + k_surely_empty + ", " + k_row_security_applies +
+                             " FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid "
+                             "OPERATOR(pg_catalog.=) c.relnamespace WHERE c.oid OPERATOR(pg_catalog.=) "
+                             "pg_catalog.to_regclass($1)",
+                         {t});
     if (r.rows() == 0) throw Error(ErrorKind::Verify, "table '" + t + "' does not exist");
     tables.push_back(countable(r, 0));
   }
