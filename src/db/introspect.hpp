@@ -31,6 +31,11 @@ std::string fingerprint_query();
 // role that runs ferry, and see only the rows they let through. Row counts and Alembic's table
 // are never read then.
 extern const char* const k_row_security_applies;
+// Put in front of a read of user tables sent as one string: the read runs with
+// row_security = off, so a policy that applies (switched on after a check, say) makes
+// PostgreSQL refuse it (SQLSTATE 42501) instead of running the policy. Not for use inside a
+// transaction ferry opened: SET LOCAL would last until that transaction ends.
+extern const char* const k_row_security_off;
 // What differs between two descriptions, for a message: "gone: LINE", "new: LINE" (at most
 // `limit` lines, then "and N more").
 std::string describe_difference(const std::string& before, const std::string& now, size_t limit = 5);

@@ -55,8 +55,18 @@ DbError translate(int statement_index = -1) {
     throw;
   } catch (const pqxx::syntax_error& e) {
     return DbError(readable(e.what()), e.sqlstate(), std::max(0, e.error_position), statement_index);
+  } catch (const pqxx::insufficient_privilege& e) {  // 6.4 throws it without its SQLSTATE
+    return DbError(readable(e.what()), "42501", 0, statement_index);
   } catch (const pqxx::sql_error& e) {
     return DbError(readable(e.what()), e.sqlstate(), 0, statement_index);
+  } catch (const pqxx::too_many_connections& e) {  // 6.4: these carry no SQLSTATE at all
+    return DbError(readable(e.what()), "53300", 0, statement_index);
+  } catch (const pqxx::deadlock_detected& e) {
+    return DbError(readable(e.what()), "40P01", 0, statement_index);
+  } catch (const pqxx::serialization_failure& e) {
+    return DbError(readable(e.what()), "40001", 0, statement_index);
+  } catch (const pqxx::transaction_rollback& e) {
+    return DbError(readable(e.what()), "40000", 0, statement_index);
   } catch (const pqxx::broken_connection& e) {
     return DbError(trimmed(e.what()), "08006", 0, statement_index);
   } catch (const std::exception& e) {

@@ -60,6 +60,24 @@ TEST_F(Pqxx, SqlstateAndReadableMessageOfAFailingStatement) {
   EXPECT_EQ(std::string(missing.what()), "relation \"no_such_table\" does not exist");
 }
 
+// libpqxx 6.4 throws some errors without their SQLSTATE: insufficient_privilege (42501) has an
+// empty one, and the transaction_rollback family (deadlock, serialization) is not even an
+// sql_error. ferry's callers decide on SQLSTATEs (row-level security refusing a count is 42501),
+// so db/pg.cpp restores them; the message stays the server's, made readable.
+TEST_F(Pqxx, EveryFailureCarriesItsSqlstate) {
+  auto no_rights = failure("SET ROLE pg_monitor; SELECT * FROM pg_catalog.pg_authid");
+  conn->exec("RESET ROLE");
+  EXPECT_EQ(no_rights.sqlstate(), "42501");
+  EXPECT_EQ(std::string(no_rights.what()), "permission denied for table pg_authid");
+  const std::vector<std::pair<std::string, std::string>> raised = {
+      {"40P01", "deadlock"}, {"40001", "serialization"}, {"40000", "rollback"}, {"55P03", "lock"}};
+  for (const auto& [code, text] : raised) {
+    auto e = failure("DO $$ BEGIN RAISE EXCEPTION '" + text + "' USING ERRCODE = '" + code + "'; END $$");
+    EXPECT_EQ(e.sqlstate(), code) << e.what();
+    EXPECT_EQ(std::string(e.what()), text);
+  }
+}
+
 // libpqxx 6.4 carries the error position for syntax errors only (pqxx::syntax_error::
 // error_position); for other errors (an unknown table: the server sends position 15) it drops it.
 // ferry never shows the position (a failing statement is named FILE:LINE:COL by the parser), so

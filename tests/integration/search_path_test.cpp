@@ -7,6 +7,7 @@
 
 #include <regex>
 #include <set>
+#include <thread>
 
 #include "db/introspect.hpp"
 #include "migrate/search_path_names.hpp"
@@ -169,6 +170,34 @@ TEST_F(SearchPath, AViewNamedAlembicVersionIsNeverRead) {
   EXPECT_TRUE(contains(r.out, "\"alembic_revision\": null")) << r.out;
 }
 
+// The check and the read are two statements: a table owner who swaps the table for a view
+// while ferry's read waits for its lock gets nothing run. The read itself reads only a table.
+TEST_F(SearchPath, AlembicVersionSwappedForAViewWhileFerryWaitsIsNotRead) {
+  pg().exec("app",
+            "CREATE TABLE public.alembic_version (version_num varchar(32) PRIMARY KEY);"
+            "INSERT INTO public.alembic_version VALUES ('abc');"
+            "CREATE TABLE public.sp_log (who text);"
+            "CREATE FUNCTION public.pwn() RETURNS text LANGUAGE plpgsql AS "
+            "$$ BEGIN INSERT INTO public.sp_log VALUES (current_user); RETURN 'pwned'; END $$;");
+  auto owner = pg().connect("app");
+  owner->exec("BEGIN; LOCK TABLE public.alembic_version IN ACCESS EXCLUSIVE MODE");
+  std::thread swap([&] {
+    // Once ferry waits for the table (its check done), the table becomes a view.
+    wait_until([&] {
+      return q("SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks WHERE NOT granted AND relation = "
+               "'public.alembic_version'::regclass") != "0";
+    });
+    owner->exec("ALTER TABLE public.alembic_version RENAME TO old_version;"
+                "CREATE VIEW public.alembic_version AS SELECT public.pwn()::varchar(32) AS version_num; COMMIT");
+  });
+  auto r = project.ferry({"status", "--env", "dev", "--json"});
+  swap.join();
+  EXPECT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT pg_catalog.count(*) FROM public.sp_log"), "0");  // the view's function never ran
+  EXPECT_FALSE(contains(r.out, "pwned")) << r.out;
+  EXPECT_TRUE(contains(r.out, "\"alembic_revision\": null")) << r.out;
+}
+
 // A role that is not a superuser and not the table's owner would count a table through its
 // row-level security policies: their code would run as that role, and the count would be of
 // the rows they show. The run refuses before changing anything and says why.
@@ -200,6 +229,42 @@ TEST_F(SearchPath, RowCountsNeverRunRowLevelSecurityPolicies) {
   pg().exec("postgres", "ALTER ROLE sp_runner NOBYPASSRLS");
   EXPECT_EQ(r.code, 0) << r.all();
   EXPECT_EQ(q("SELECT pg_catalog.count(*) FROM public.sp_log"), "0");
+}
+
+// The same race for row counts: the table's owner switches row-level security on while ferry's
+// count waits for the table. The count refuses instead of running the policy, and nothing runs.
+TEST_F(SearchPath, APolicySwitchedOnWhileACountWaitsNeverRuns) {
+  pg().exec("postgres",
+            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sp_runner') THEN "
+            "CREATE ROLE sp_runner LOGIN; END IF; END $$;");
+  pg().exec("app",
+            "GRANT CREATE ON DATABASE app TO sp_runner; GRANT USAGE, CREATE ON SCHEMA public TO sp_runner;"
+            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO sp_runner;"
+            "CREATE TABLE public.sp_log (who text); GRANT INSERT ON public.sp_log TO PUBLIC;"
+            "CREATE FUNCTION public.peek() RETURNS boolean LANGUAGE plpgsql AS "
+            "$$ BEGIN INSERT INTO public.sp_log VALUES (current_user); RETURN true; END $$;"
+            "CREATE TABLE public.bait (id int); INSERT INTO public.bait VALUES (1);"
+            "GRANT SELECT ON public.bait TO PUBLIC;");
+  std::string y = project.read("environments/dev.yaml");
+  y.replace(y.find("user: postgres"), 14, "user: sp_runner");
+  project.write("environments/dev.yaml", y);
+  project.write("playbooks/plain.yaml", "stages: [dev]\nsteps:\n  - migrate\n");
+  auto owner = pg().connect("app");
+  owner->exec("BEGIN; LOCK TABLE public.bait IN ACCESS EXCLUSIVE MODE");
+  std::thread policy([&] {
+    wait_until([&] {
+      return q("SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks WHERE NOT granted AND relation = "
+               "'public.bait'::regclass") != "0";
+    });
+    owner->exec("ALTER TABLE public.bait ENABLE ROW LEVEL SECURITY;"
+                "CREATE POLICY p ON public.bait USING (public.peek()); COMMIT");
+  });
+  auto r = project.ferry({"run", "plain"});
+  policy.join();
+  EXPECT_EQ(r.code, 1) << r.all();
+  EXPECT_TRUE(contains(r.all(), "cannot count the rows")) << r.all();
+  EXPECT_EQ(q("SELECT pg_catalog.count(*) FROM public.sp_log"), "0");          // the policy never ran
+  EXPECT_EQ(q("SELECT pg_catalog.to_regclass('public.notes') IS NULL"), "t");  // nothing changed
 }
 
 // An operator in a user's schema changes what an expression that finds it computes, while the
