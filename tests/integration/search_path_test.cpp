@@ -187,8 +187,9 @@ TEST_F(SearchPath, AlembicVersionSwappedForAViewWhileFerryWaitsIsNotRead) {
       return q("SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks WHERE NOT granted AND relation = "
                "'public.alembic_version'::regclass") != "0";
     });
-    owner->exec("ALTER TABLE public.alembic_version RENAME TO old_version;"
-                "CREATE VIEW public.alembic_version AS SELECT public.pwn()::varchar(32) AS version_num; COMMIT");
+    owner->exec(
+        "ALTER TABLE public.alembic_version RENAME TO old_version;"
+        "CREATE VIEW public.alembic_version AS SELECT public.pwn()::varchar(32) AS version_num; COMMIT");
   });
   auto r = project.ferry({"status", "--env", "dev", "--json"});
   swap.join();
@@ -256,8 +257,9 @@ TEST_F(SearchPath, APolicySwitchedOnWhileACountWaitsNeverRuns) {
       return q("SELECT pg_catalog.count(*) FROM pg_catalog.pg_locks WHERE NOT granted AND relation = "
                "'public.bait'::regclass") != "0";
     });
-    owner->exec("ALTER TABLE public.bait ENABLE ROW LEVEL SECURITY;"
-                "CREATE POLICY p ON public.bait USING (public.peek()); COMMIT");
+    owner->exec(
+        "ALTER TABLE public.bait ENABLE ROW LEVEL SECURITY;"
+        "CREATE POLICY p ON public.bait USING (public.peek()); COMMIT");
   });
   auto r = project.ferry({"run", "plain"});
   policy.join();
