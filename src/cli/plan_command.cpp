@@ -78,7 +78,8 @@ StageView read_stage(const config::Project& project, const config::Playbook& pb,
   auto driver = steps::make_driver(pb.migrations, transports, files);
   v.version_noun = driver->version_noun();
   try {
-    v.plan = run::plan_stage(project, pb, env, *driver, *link.conn, ledger, earlier);
+    v.plan = run::plan_stage(project, env, *driver, *link.conn, ledger, earlier);
+    v.plan->rollback = driver->rollback_for_plan(pb, v.plan->state);
     v.refusal = v.plan->refusal;
     if (forecast) v.forecast = read_forecast(project, pb, env, *v.plan, *link.conn);
     if (auto lock = ledger.lock_holder()) {

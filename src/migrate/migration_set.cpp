@@ -1,9 +1,12 @@
 #include "migrate/migration_set.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <exception>
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <thread>
 
 #include "core/error.hpp"
 #include "core/text.hpp"
@@ -42,11 +45,55 @@ bool has_directive(const std::string& sql, const std::string& directive) {
 }
 }  // namespace
 
-std::vector<Migration> load_migrations(const std::string& dir, const std::string& display_dir) {
-  std::vector<Migration> out;
+const std::string& data_loss(const Migration& m) {
+  auto& memo = *m.data_loss_memo;
+  std::call_once(memo.once, [&] { memo.why = destroys_data(m.up_sql); });
+  return memo.why;
+}
+
+namespace {
+// One migration directory read, hashed and parsed (a syntax error is a configuration error,
+// found before any run; a COMMIT or BEGIN in a file ferry runs in its own transaction would
+// break that transaction).
+Migration load_one(const fs::path& path, const std::string& base, size_t digits, const std::string& display_dir) {
   std::error_code ec;
-  if (!fs::is_directory(dir, ec)) return out;
-  std::map<std::string, std::string> seen;  // normalised version -> dir
+  Migration m;
+  m.version = base.substr(0, digits);
+  m.name = base.substr(digits);
+  if (!m.name.empty() && (m.name[0] == '_' || m.name[0] == '-')) m.name = m.name.substr(1);
+  m.dir = display_dir + "/" + base;
+  fs::path up = path / "up.sql";
+  if (!fs::is_regular_file(up, ec)) throw Error(ErrorKind::Config, m.dir + ": missing up.sql");
+  m.up_sql = read_file(up.string());
+  m.checksum = sha256_hex(m.up_sql);
+  m.irreversible = has_directive(m.up_sql, "ferry:irreversible");
+  m.down_restores_data = has_directive(m.up_sql, "ferry:down-restores-data");
+  m.no_transaction = trim(first_line(m.up_sql)) == "-- ferry:no-transaction";
+  fs::path down = path / "down.sql";
+  if (fs::is_regular_file(down, ec))
+    m.down_sql = read_file(down.string());
+  else if (!m.irreversible)
+    throw Error(ErrorKind::Config, m.dir + ": missing down.sql",
+                "write down.sql, or mark up.sql with a line '-- ferry:irreversible'");
+  fs::path verify = path / "verify.sql";
+  if (fs::is_regular_file(verify, ec)) m.verify_sql = read_file(verify.string());
+  m.up_statements = check_statements(m.up_sql, m.dir + "/up.sql", !m.no_transaction);
+  if (m.down_sql) check_statements(*m.down_sql, m.dir + "/down.sql", true);
+  if (m.verify_sql) check_statements(*m.verify_sql, m.dir + "/verify.sql", true);
+  return m;
+}
+
+struct Entry {
+  fs::path path;
+  std::string base;
+  size_t digits;
+};
+}  // namespace
+
+std::vector<Migration> load_migrations(const std::string& dir, const std::string& display_dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return {};
+  std::vector<Entry> entries;
   for (const auto& e : fs::directory_iterator(dir)) {
     if (!e.is_directory()) continue;
     std::string base = e.path().filename().string();
@@ -58,31 +105,36 @@ std::vector<Migration> load_migrations(const std::string& dir, const std::string
                   << " is ignored: a migration directory's name starts with its version digits\n";
       continue;
     }
-    Migration m;
-    m.version = base.substr(0, digits);
-    m.name = base.substr(digits);
-    if (!m.name.empty() && (m.name[0] == '_' || m.name[0] == '-')) m.name = m.name.substr(1);
-    m.dir = display_dir + "/" + base;
-    fs::path up = e.path() / "up.sql";
-    if (!fs::is_regular_file(up, ec)) throw Error(ErrorKind::Config, m.dir + ": missing up.sql");
-    m.up_sql = read_file(up.string());
-    m.checksum = sha256_hex(m.up_sql);
-    m.irreversible = has_directive(m.up_sql, "ferry:irreversible");
-    m.down_restores_data = has_directive(m.up_sql, "ferry:down-restores-data");
-    m.no_transaction = trim(first_line(m.up_sql)) == "-- ferry:no-transaction";
-    fs::path down = e.path() / "down.sql";
-    if (fs::is_regular_file(down, ec))
-      m.down_sql = read_file(down.string());
-    else if (!m.irreversible)
-      throw Error(ErrorKind::Config, m.dir + ": missing down.sql",
-                  "write down.sql, or mark up.sql with a line '-- ferry:irreversible'");
-    fs::path verify = e.path() / "verify.sql";
-    if (fs::is_regular_file(verify, ec)) m.verify_sql = read_file(verify.string());
-    // Parse everything now: a syntax error is a configuration error, found before any run.
-    // A COMMIT or BEGIN in a file ferry runs in its own transaction would break that transaction.
-    m.up_statements = check_statements(m.up_sql, m.dir + "/up.sql", !m.no_transaction);
-    if (m.down_sql) check_statements(*m.down_sql, m.dir + "/down.sql", true);
-    if (m.verify_sql) check_statements(*m.verify_sql, m.dir + "/verify.sql", true);
+    entries.push_back({e.path(), base, digits});
+  }
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    int c = compare_versions(a.base.substr(0, a.digits), b.base.substr(0, b.digits));
+    return c != 0 ? c < 0 : a.base < b.base;
+  });
+  // Read and parsed on every core (the parse is most of a large project's start); the first
+  // error in version order is the one reported, whatever thread met it.
+  std::vector<std::optional<Migration>> loaded(entries.size());
+  std::vector<std::exception_ptr> failed(entries.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next++) < entries.size();) {
+      try {
+        loaded[i] = load_one(entries[i].path, entries[i].base, entries[i].digits, display_dir);
+      } catch (...) {
+        failed[i] = std::current_exception();
+      }
+    }
+  };
+  size_t threads = std::min<size_t>({entries.size() / 16 + 1, std::max(1u, std::thread::hardware_concurrency()), 4});
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  work();
+  for (auto& t : pool) t.join();
+  std::vector<Migration> out;
+  std::map<std::string, std::string> seen;  // normalised version -> dir
+  for (size_t i = 0; i < entries.size(); ++i) {
+    if (failed[i]) std::rethrow_exception(failed[i]);
+    Migration& m = *loaded[i];
     std::string norm = m.version;
     norm.erase(0, std::min(norm.find_first_not_of('0'), norm.size() - 1));
     if (auto it = seen.find(norm); it != seen.end())
@@ -90,8 +142,6 @@ std::vector<Migration> load_migrations(const std::string& dir, const std::string
     seen[norm] = m.dir;
     out.push_back(std::move(m));
   }
-  std::sort(out.begin(), out.end(),
-            [](const Migration& a, const Migration& b) { return compare_versions(a.version, b.version) < 0; });
   return out;
 }
 

@@ -1,5 +1,7 @@
 // The native migrations on disk (SPEC section 4.1) and how they compare with a ledger.
 #pragma once
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,7 +23,19 @@ struct Migration {
   bool no_transaction = false;      // -- ferry:no-transaction on the first line
   bool down_restores_data = false;  // -- ferry:down-restores-data
   size_t up_statements = 0;         // statements in up.sql, as the parser splits them
+
+  // data_loss(): read once, shared by every copy of this migration.
+  struct DataLossMemo {
+    std::once_flag once;
+    std::string why;
+  };
+  std::shared_ptr<DataLossMemo> data_loss_memo = std::make_shared<DataLossMemo>();
 };
+
+// Why applying the migration's up.sql may change or destroy existing rows, or "" when it cannot
+// (destroys_data of up.sql). Parsed once however many copies ask (the plan, the ledger row of
+// each applied migration, the rollback choice), from any thread.
+const std::string& data_loss(const Migration& m);
 
 // Orders versions as numbers without overflow: "0010" > "9".
 int compare_versions(const std::string& a, const std::string& b);

@@ -6,6 +6,7 @@
 #include "core/duration.hpp"
 #include "core/error.hpp"
 #include "db/preflight.hpp"
+#include "migrate/migration_set.hpp"
 
 namespace ferry::run {
 
@@ -72,11 +73,15 @@ std::future<LintOutcome> start_lint(steps::StageContext& ctx) {
         return {{}, e.what()};
       }
     });
-  // Files already read, no database: it runs while the caller uses ctx.db.
+  // Files already read, no database: it runs while the caller uses ctx.db. The data-loss facts
+  // each applied migration's ledger row records are read here too, off the run's critical path
+  // (the copies share them with the runner's: migrate::data_loss).
   return std::async(std::launch::async,
                     [files = ctx.state.pending_files, timeout = migrate_spec(ctx.playbook).lock_timeout.count()] {
                       try {
-                        return LintOutcome{lint::lint_native(files, timeout, nullptr, lint::Thresholds{}), ""};
+                        LintOutcome out{lint::lint_native(files, timeout, nullptr, lint::Thresholds{}), ""};
+                        for (const auto& f : files) migrate::data_loss(f);
+                        return out;
                       } catch (const Error& e) {
                         return LintOutcome{{}, e.what()};
                       }

@@ -78,7 +78,7 @@ class StageRunner {
     Stopwatch sw;
     StagePlan sp;
     try {
-      sp = plan_stage(m_project, m_pb, m_env, driver, ctx.db, ctx.ledger);
+      sp = plan_stage(m_project, m_env, driver, ctx.db, ctx.ledger);
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::Refused) return refuse(e.what());
       m_rep.step_failed(driver.read_label().empty() ? "migrations" : driver.read_label(), e.what(), sw.elapsed());

@@ -58,12 +58,10 @@ std::optional<Refusal> first_refusal(const config::Project& project, const confi
 }
 }  // namespace
 
-StagePlan plan_stage(const config::Project& project, const config::Playbook& pb, const config::Environment& env,
-                     steps::Driver& driver, db::Connection& db, db::Ledger& ledger,
-                     const std::set<std::string>& earlier) {
+StagePlan plan_stage(const config::Project& project, const config::Environment& env, steps::Driver& driver,
+                     db::Connection& db, db::Ledger& ledger, const std::set<std::string>& earlier) {
   StagePlan p;
   p.state = driver.read(db, ledger);
-  p.rollback = driver.rollback_for_plan(pb, p.state);
   if (!env.requires_envs.empty()) {
     p.gate_checked = true;
     p.gaps = check_gate(project, env, driver, p.state);

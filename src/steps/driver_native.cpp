@@ -27,7 +27,7 @@ RollbackChoice choose(const config::Playbook& pb, const std::vector<migrate::Mig
   }
   if (pb.rollback == config::RollbackMethod::Auto) {
     for (const auto& m : ran) {
-      std::string why = migrate::destroys_data(m.up_sql);
+      const std::string& why = migrate::data_loss(m);
       if (!why.empty() && !m.down_restores_data)
         return {backup ? RollbackMethod::Restore : RollbackMethod::DownSqlDataLoss,
                 m.id() + " " + why + (backup ? "" : "; the playbook takes no backup to bring it back")};

@@ -110,7 +110,7 @@ db::AppliedMigration record_for(const migrate::Migration& m, const std::string& 
   if (!m.irreversible) rec.down_sql = m.down_sql;
   rec.run_id = run_id;
   rec.down_restores_data = m.down_restores_data;
-  rec.destroys_data = !migrate::destroys_data(m.up_sql).empty();
+  rec.destroys_data = !migrate::data_loss(m).empty();
   return rec;
 }
 
