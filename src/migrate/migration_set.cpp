@@ -90,6 +90,11 @@ struct Entry {
 };
 }  // namespace
 
+void remember_data_loss(const Migration& m, const std::string& why) {
+  auto& memo = *m.data_loss_memo;
+  std::call_once(memo.once, [&] { memo.why = why; });
+}
+
 std::vector<Migration> load_migrations(const std::string& dir, const std::string& display_dir) {
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) return {};

@@ -36,6 +36,8 @@ struct Migration {
 // (destroys_data of up.sql). Parsed once however many copies ask (the plan, the ledger row of
 // each applied migration, the rollback choice), from any thread.
 const std::string& data_loss(const Migration& m);
+// Gives data_loss() its answer when another reading of up.sql found it (the lint's parse).
+void remember_data_loss(const Migration& m, const std::string& why);
 
 // Orders versions as numbers without overflow: "0010" > "9".
 int compare_versions(const std::string& a, const std::string& b);

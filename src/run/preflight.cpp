@@ -73,15 +73,13 @@ std::future<LintOutcome> start_lint(steps::StageContext& ctx) {
         return {{}, e.what()};
       }
     });
-  // Files already read, no database: it runs while the caller uses ctx.db. The data-loss facts
-  // each applied migration's ledger row records are read here too, off the run's critical path
-  // (the copies share them with the runner's: migrate::data_loss).
+  // Files already read, no database: it runs while the caller uses ctx.db. The lint's parse also
+  // gives each pending migration's data-loss facts, which its ledger row records (the copies
+  // share them with the runner's: migrate::data_loss), off the run's critical path.
   return std::async(std::launch::async,
                     [files = ctx.state.pending_files, timeout = migrate_spec(ctx.playbook).lock_timeout.count()] {
                       try {
-                        LintOutcome out{lint::lint_native(files, timeout, nullptr, lint::Thresholds{}), ""};
-                        for (const auto& f : files) migrate::data_loss(f);
-                        return out;
+                        return LintOutcome{lint::lint_native(files, timeout, nullptr, lint::Thresholds{}), ""};
                       } catch (const Error& e) {
                         return LintOutcome{{}, e.what()};
                       }

@@ -10,6 +10,7 @@
 #include "core/error.hpp"
 #include "migrate/lint/rules.hpp"
 #include "migrate/sql_parser.hpp"
+#include "migrate/sql_safety.hpp"
 
 namespace ferry::migrate::lint {
 
@@ -147,11 +148,14 @@ std::vector<Finding> Linter::lint(const Source& src) {
   c.lock_timeout_ms = src.lock_timeout_ms;
   c.created = &m_created;
   c.findings = &out;
+  migrate::detail::MigrationReading reading;
+  std::string loss;
   for_each_statement(src.sql, src.file, [&](std::string_view text, int line, int col) {
     std::string sql(text);
     PgQueryParseResult r = pg_query_parse(sql.c_str());
     json tree = r.error ? json() : json::parse(r.parse_tree, nullptr, false);
     pg_query_free_parse_result(r);
+    if (loss.empty()) loss = tree.is_object() ? reading.read(tree) : "cannot be read by the parser";
     if (!tree.is_object() || !tree.contains("stmts")) return;  // the split accepted it: nothing to read
     for (const auto& s : tree["stmts"]) {
       if (!s.contains("stmt") || !s["stmt"].is_object() || s["stmt"].empty()) continue;
@@ -169,6 +173,7 @@ std::vector<Finding> Linter::lint(const Source& src) {
       detail::locking_rules(c);
     }
   });
+  if (src.data_loss) *src.data_loss = loss;
   for (auto& f : out) {
     const Rule* r = find_rule(f.code);
     f.level = level_for(*r, f.size_class);

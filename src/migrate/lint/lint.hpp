@@ -71,6 +71,9 @@ struct Source {
   std::string file;                   // shown in findings and errors
   bool transactional = true;          // false: `-- ferry:no-transaction`
   long long lock_timeout_ms = 5'000;  // what ferry sets before it runs (the migrate step's lock_timeout)
+  // When set: why the SQL may change existing rows, or "" (destroys_data's answer), read from the
+  // same parse trees as the findings, so that a run parses each pending migration once.
+  std::string* data_loss = nullptr;
 };
 
 // Lints a sequence of migrations in order (tables created by an earlier one are new in later

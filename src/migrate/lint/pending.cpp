@@ -48,7 +48,9 @@ std::vector<Linted> lint_native(const std::vector<const Migration*>& pending, lo
   std::vector<Linted> out;
   for (const auto* m : pending) {
     std::string file = m->dir + "/up.sql";
-    out.push_back({m->id(), file, linter.lint({m->up_sql, file, !m->no_transaction, lock_timeout_ms})});
+    std::string loss;
+    out.push_back({m->id(), file, linter.lint({m->up_sql, file, !m->no_transaction, lock_timeout_ms, &loss})});
+    migrate::remember_data_loss(*m, loss);  // what migrate::data_loss(*m) would parse again
   }
   scale_all(linter, out, conn, t);
   return out;
