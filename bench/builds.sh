@@ -20,11 +20,24 @@ done
 echo "database: {name: bench, user: postgres, host: 127.0.0.1, port: $PGPORT}" > "$W/project/environments/bench.yaml"
 printf 'stages: [bench]\nsteps:\n  - migrate: {lock_trace: never}\n' > "$W/project/playbooks/all.yaml"
 P=(); B=(); A=()
-for _ in $(seq "$ROUNDS"); do
-  fresh_db bench >/dev/null; P+=($(time_ms psql -X -q -v ON_ERROR_STOP=1 -1 -d bench -f "$W/all.sql"))
-  fresh_db bench >/dev/null; B+=($(time_ms "$BEFORE" -C "$W/project" run all))
-  fresh_db bench >/dev/null; A+=($(time_ms "$AFTER" -C "$W/project" run all))
+one() {  # which: p, b or a
+  fresh_db bench >/dev/null; sync
+  case $1 in
+    p) P+=($(time_ms psql -X -q -v ON_ERROR_STOP=1 -1 -d bench -f "$W/all.sql")) ;;
+    b) B+=($(time_ms "$BEFORE" -C "$W/project" run all)) ;;
+    a) A+=($(time_ms "$AFTER" -C "$W/project" run all)) ;;
+  esac
+}
+order=(p b a)
+for r in $(seq "$ROUNDS"); do  # the order rotates: none of the three always goes first
+  for k in 0 1 2; do one "${order[$(( (r + k) % 3 ))]}"; done
 done
 echo "psql -1: ${P[*]} median $(median "${P[@]}")"
 echo "BEFORE:  ${B[*]} median $(median "${B[@]}")"
 echo "AFTER:   ${A[*]} median $(median "${A[@]}")"
+# Each round's own ratio (its three commands ran seconds apart): the machine's speed drifts
+# between rounds far more than within one, so the median of these is the steadier figure.
+per_round() { local -n X=$1; local i out=(); for i in "${!P[@]}"; do out+=("$(awk -v a="${X[$i]}" -v b="${P[$i]}" 'BEGIN { printf "%.3f", a / b }')"); done; echo "${out[*]}"; }
+rb=$(per_round B); ra=$(per_round A)
+echo "BEFORE / psql -1 per round: $rb; median $(median $rb)"
+echo "AFTER  / psql -1 per round: $ra; median $(median $ra)"
