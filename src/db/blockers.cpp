@@ -1,5 +1,7 @@
 #include "db/blockers.hpp"
 
+#include "db/introspect.hpp"
+
 namespace ferry::db {
 
 std::vector<TableLockHolder> table_lock_holders(Connection& conn, int own_pid, int limit) {
@@ -15,10 +17,11 @@ std::vector<TableLockHolder> table_lock_holders(Connection& conn, int own_pid, i
       "WHERE l.granted AND l.locktype OPERATOR(pg_catalog.=) 'relation' AND l.pid OPERATOR(pg_catalog.<>) $1::int "
       "  AND l.database OPERATOR(pg_catalog.=) (SELECT oid FROM pg_catalog.pg_database WHERE datname "
       "    OPERATOR(pg_catalog.=) pg_catalog.current_database()) "
-      "  AND n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema']::pg_catalog.name[]) "
-      "  AND n.nspname OPERATOR(pg_catalog.!~~) 'pg_toast%' "
-      "GROUP BY a.pid, a.application_name, a.state, a.query_start, a.xact_start "
-      "ORDER BY a.xact_start NULLS LAST, a.pid LIMIT $2::int",
+      "  AND " +
+          user_schema_test("n.nspname", true) +  // ferry's ledger too: a lock on it is in the way
+          " "
+          "GROUP BY a.pid, a.application_name, a.state, a.query_start, a.xact_start "
+          "ORDER BY a.xact_start NULLS LAST, a.pid LIMIT $2::int",
       {std::to_string(own_pid), std::to_string(limit)});
   std::vector<TableLockHolder> out;
   for (int i = 0; i < r.rows(); ++i)

@@ -6,11 +6,15 @@
 
 namespace ferry::db {
 
+std::string user_schema_test(const std::string& column, bool with_ferry) {
+  return column + " OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema'" +
+         (with_ferry ? "" : ", 'ferry'") + "]::pg_catalog.name[]) AND " + column +
+         " OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND " + column + " OPERATOR(pg_catalog.!~~) 'pg\\_temp%'";
+}
+
 namespace {
 // Namespaces that belong to the user: not system, not ferry's own.
-constexpr const char* k_user_ns =
-    "n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema', 'ferry']::pg_catalog.name[]) "
-    "AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp%'";
+const std::string k_user_ns = user_schema_test();
 
 // Every object as one sortable line, named as a user names it (quote_ident), never by OID or
 // attnum. ACLs are sorted, and a NULL ACL reads as the default it stands for, so a GRANT

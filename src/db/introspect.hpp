@@ -31,6 +31,12 @@ std::string fingerprint_query();
 // role that runs ferry, and see only the rows they let through. Row counts and Alembic's table
 // are never read then.
 extern const char* const k_row_security_applies;
+// SQL, true when the schema named by `column` (a pg_namespace.nspname) holds the user's objects:
+// not pg_catalog, information_schema, a TOAST or temporary schema (their `_` escaped in LIKE:
+// a user's schema "pgxtoast" is the user's) or, unless `with_ferry`, ferry's own. The one
+// definition of "the user's schemas" for descriptions, row counts, lock traces, blockers and
+// restores.
+std::string user_schema_test(const std::string& column = "n.nspname", bool with_ferry = false);
 // Put in front of a read of user tables sent as one string: the read runs with
 // row_security = off, so a policy that applies (switched on after a check, say) makes
 // PostgreSQL refuse it (SQLSTATE 42501) instead of running the policy. Not for use inside a

@@ -1,11 +1,11 @@
 #include "db/lock_trace.hpp"
 
+#include "db/introspect.hpp"
+
 namespace ferry::db {
 
 namespace {
-constexpr const char* k_user_ns =
-    "n.nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema', 'ferry']::pg_catalog.name[]) "
-    "AND n.nspname OPERATOR(pg_catalog.!~~) 'pg_toast%' AND n.nspname OPERATOR(pg_catalog.!~~) 'pg_temp%'";
+const std::string k_user_ns = user_schema_test();
 }
 
 std::map<long long, TableState> user_tables(Connection& conn) {

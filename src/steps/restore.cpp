@@ -76,10 +76,8 @@ std::string pre_sql(StageContext& ctx) {
       "INSERT INTO pg_temp.ferry_restore_guard VALUES (1);\n"
       "SET maintenance_work_mem = '512MB';\nSET max_parallel_maintenance_workers = 2;\n"
       "SELECT pg_catalog.count(pg_catalog.lo_unlink(oid)) FROM pg_catalog.pg_largeobject_metadata;\n";
-  auto schemas = ctx.db.exec(
-      "SELECT nspname FROM pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', "
-      "'information_schema', 'ferry']::pg_catalog.name[]) AND nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND "
-      "nspname OPERATOR(pg_catalog.!~~) 'pg\\_temp%' ORDER BY 1");
+  auto schemas = ctx.db.exec("SELECT nspname FROM pg_catalog.pg_namespace WHERE " + db::user_schema_test("nspname") +
+                             " ORDER BY 1");
   for (int i = 0; i < schemas.rows(); ++i) pre += "DROP SCHEMA " + db::quote_ident(schemas.text(i, 0)) + " CASCADE;\n";
   pre += "CREATE SCHEMA public;\nGRANT USAGE ON SCHEMA public TO PUBLIC;\n";
   pre += "ALTER SCHEMA public OWNER TO pg_database_owner;\n";
@@ -197,9 +195,9 @@ std::string restore_blockers(db::Connection& db) {
   auto r = db.exec(
       "SELECT (SELECT pg_catalog.string_agg(pg_catalog.quote_ident(nspname) OPERATOR(pg_catalog.||) ' (' "
       "OPERATOR(pg_catalog.||) nspowner::pg_catalog.regrole OPERATOR(pg_catalog.||) ')', ', ' ORDER BY nspname) FROM "
-      "pg_catalog.pg_namespace WHERE nspname OPERATOR(pg_catalog.<>) ALL (ARRAY['pg_catalog', 'information_schema', "
-      "'ferry']::pg_catalog.name[]) AND nspname OPERATOR(pg_catalog.!~~) 'pg\\_toast%' AND nspname "
-      "OPERATOR(pg_catalog.!~~) 'pg\\_temp%' AND NOT pg_catalog.pg_has_role(nspowner, 'USAGE')), (SELECT "
+      "pg_catalog.pg_namespace WHERE " +
+      db::user_schema_test("nspname") +
+      " AND NOT pg_catalog.pg_has_role(nspowner, 'USAGE')), (SELECT "
       "pg_catalog.string_agg(pg_catalog.quote_ident(pubname), ', ') FROM pg_catalog.pg_publication WHERE NOT "
       "pg_catalog.pg_has_role(pubowner, 'USAGE')), (SELECT pg_catalog.count(*) FROM pg_catalog.pg_largeobject_metadata "
       "WHERE NOT pg_catalog.pg_has_role(lomowner, 'USAGE')), (SELECT pg_catalog.count(*) FROM "
