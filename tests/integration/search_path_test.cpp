@@ -32,6 +32,24 @@ class SearchPath : public AppTest<SearchPath> {
                       "INSERT INTO public.notes VALUES (1, 'a');\n",
                       "DROP TABLE public.notes;\n");
   }
+  // The environment runs as sp_runner (not a superuser, not an owner) beside public.bait, a
+  // table of one row, and public.peek(), a function that logs who ran it to public.sp_log.
+  void run_as_sp_runner_beside_bait() {
+    pg().exec("postgres",
+              "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sp_runner') THEN "
+              "CREATE ROLE sp_runner LOGIN; END IF; END $$;");
+    pg().exec("app",
+              "GRANT CREATE ON DATABASE app TO sp_runner; GRANT USAGE, CREATE ON SCHEMA public TO sp_runner;"
+              "GRANT SELECT ON ALL TABLES IN SCHEMA public TO sp_runner;"
+              "CREATE TABLE public.sp_log (who text); GRANT INSERT ON public.sp_log TO PUBLIC;"
+              "CREATE FUNCTION public.peek() RETURNS boolean LANGUAGE plpgsql AS "
+              "$$ BEGIN INSERT INTO public.sp_log VALUES (current_user); RETURN true; END $$;"
+              "CREATE TABLE public.bait (id int); INSERT INTO public.bait VALUES (1);"
+              "GRANT SELECT ON public.bait TO PUBLIC;");
+    std::string y = project.read("environments/dev.yaml");
+    y.replace(y.find("user: postgres"), 14, "user: sp_runner");
+    project.write("environments/dev.yaml", y);
+  }
   void fail_next_migration() {
     project.migration("0002_bad", "CREATE TABLE public.bad (id integer);\nSELECT pg_catalog.int4div(1, 0);\n",
                       "DROP TABLE public.bad;\n");
@@ -203,21 +221,10 @@ TEST_F(SearchPath, AlembicVersionSwappedForAViewWhileFerryWaitsIsNotRead) {
 // row-level security policies: their code would run as that role, and the count would be of
 // the rows they show. The run refuses before changing anything and says why.
 TEST_F(SearchPath, RowCountsNeverRunRowLevelSecurityPolicies) {
-  pg().exec("postgres",
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sp_runner') THEN "
-            "CREATE ROLE sp_runner LOGIN; END IF; END $$;");
+  run_as_sp_runner_beside_bait();
   pg().exec("app",
-            "GRANT CREATE ON DATABASE app TO sp_runner; GRANT USAGE, CREATE ON SCHEMA public TO sp_runner;"
-            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO sp_runner;"
-            "CREATE TABLE public.sp_log (who text); GRANT INSERT ON public.sp_log TO PUBLIC;"
-            "CREATE FUNCTION public.peek() RETURNS boolean LANGUAGE plpgsql AS "
-            "$$ BEGIN INSERT INTO public.sp_log VALUES (current_user); RETURN true; END $$;"
-            "CREATE TABLE public.bait (id int); INSERT INTO public.bait VALUES (1);"
             "ALTER TABLE public.bait ENABLE ROW LEVEL SECURITY;"
-            "CREATE POLICY p ON public.bait USING (public.peek()); GRANT SELECT ON public.bait TO PUBLIC;");
-  std::string y = project.read("environments/dev.yaml");
-  y.replace(y.find("user: postgres"), 14, "user: sp_runner");
-  project.write("environments/dev.yaml", y);
+            "CREATE POLICY p ON public.bait USING (public.peek())");
   project.write("playbooks/plain.yaml", "stages: [dev]\nsteps:\n  - migrate\n  - verify:\n      row_counts: all\n");
   auto r = project.ferry({"run", "plain"});
   EXPECT_EQ(r.code, 1) << r.all();
@@ -235,20 +242,7 @@ TEST_F(SearchPath, RowCountsNeverRunRowLevelSecurityPolicies) {
 // The same race for row counts: the table's owner switches row-level security on while ferry's
 // count waits for the table. The count refuses instead of running the policy, and nothing runs.
 TEST_F(SearchPath, APolicySwitchedOnWhileACountWaitsNeverRuns) {
-  pg().exec("postgres",
-            "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sp_runner') THEN "
-            "CREATE ROLE sp_runner LOGIN; END IF; END $$;");
-  pg().exec("app",
-            "GRANT CREATE ON DATABASE app TO sp_runner; GRANT USAGE, CREATE ON SCHEMA public TO sp_runner;"
-            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO sp_runner;"
-            "CREATE TABLE public.sp_log (who text); GRANT INSERT ON public.sp_log TO PUBLIC;"
-            "CREATE FUNCTION public.peek() RETURNS boolean LANGUAGE plpgsql AS "
-            "$$ BEGIN INSERT INTO public.sp_log VALUES (current_user); RETURN true; END $$;"
-            "CREATE TABLE public.bait (id int); INSERT INTO public.bait VALUES (1);"
-            "GRANT SELECT ON public.bait TO PUBLIC;");
-  std::string y = project.read("environments/dev.yaml");
-  y.replace(y.find("user: postgres"), 14, "user: sp_runner");
-  project.write("environments/dev.yaml", y);
+  run_as_sp_runner_beside_bait();
   project.write("playbooks/plain.yaml", "stages: [dev]\nsteps:\n  - migrate\n");
   auto owner = pg().connect("app");
   owner->exec("BEGIN; LOCK TABLE public.bait IN ACCESS EXCLUSIVE MODE");
