@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <system_error>
 #include <thread>
 
 #include "core/error.hpp"
@@ -132,7 +133,10 @@ std::vector<Migration> load_migrations(const std::string& dir, const std::string
   };
   size_t threads = std::min<size_t>({entries.size() / 16 + 1, std::max(1u, std::thread::hardware_concurrency()), 4});
   std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  try {
+    for (size_t t = 1; t < threads; ++t) pool.emplace_back(work);
+  } catch (const std::system_error&) {  // no thread to be had: the ones started and this one do it all
+  }
   work();
   for (auto& t : pool) t.join();
   std::vector<Migration> out;
