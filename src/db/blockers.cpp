@@ -19,8 +19,7 @@ std::vector<TableLockHolder> table_lock_holders(Connection& conn, int own_pid, i
       "    OPERATOR(pg_catalog.=) pg_catalog.current_database()) "
       "  AND " +
           user_schema_test("n.nspname", true) +  // ferry's ledger too: a lock on it is in the way
-          " "
-          "GROUP BY a.pid, a.application_name, a.state, a.query_start, a.xact_start "
+          " GROUP BY a.pid, a.application_name, a.state, a.query_start, a.xact_start "
           "ORDER BY a.xact_start NULLS LAST, a.pid LIMIT $2::int",
       {std::to_string(own_pid), std::to_string(limit)});
   std::vector<TableLockHolder> out;

@@ -180,13 +180,9 @@ std::string destroys_data(const std::string& sql) {
     for_each_chunk(sql, "", k_split_chunk_bytes, [&](const std::string& piece, size_t, const Split&) {
       if (!why.empty()) return;
       PgQueryParseResult r = pg_query_parse(piece.c_str());
-      if (r.error || !r.parse_tree) {
-        why = "cannot be read by the parser";
-      } else {
-        auto tree = nlohmann::json::parse(r.parse_tree, nullptr, false);
-        why = tree.is_discarded() ? "cannot be read by the parser" : reading.read(tree);
-      }
+      auto tree = r.error || !r.parse_tree ? nlohmann::json() : nlohmann::json::parse(r.parse_tree, nullptr, false);
       pg_query_free_parse_result(r);
+      why = reading.read(tree);
     });
   } catch (const Error&) {
     return "does not parse";

@@ -378,6 +378,7 @@ bool changes_triggers(const json& stmt) {
 }  // namespace
 
 std::string MigrationReading::read(const json& tree) {
+  if (!tree.is_object()) return "cannot be read by the parser";
   for (const auto& s : tree.value("stmts", json::array())) {
     const json stmt = s.value("stmt", json::object());
     // An event trigger runs its function on the DDL after it: nothing after it can be read.

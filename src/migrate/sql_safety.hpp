@@ -13,7 +13,8 @@ std::string changes_rows(const nlohmann::json& stmt);
 // Reads a migration's statements in order, a parse tree ({"stmts": [...]}) at a time.
 class MigrationReading {
  public:
-  // Why the statements read so far may change existing rows, or "".
+  // Why the statements read so far may change existing rows, or "". A tree that is not an
+  // object (the parser failed, or its JSON did not read) counts: "cannot be read by the parser".
   std::string read(const nlohmann::json& tree);
 
  private:

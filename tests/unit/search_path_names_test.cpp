@@ -65,3 +65,15 @@ TEST(SearchPathNames, TheSchemaDescriptionAndTheCatalogStampNameEverythingWithIt
   for (int version : {130000, 140000, 150000})
     EXPECT_EQ(joined(names_found_by_search_path(ferry::db::catalog_stamp_query(version))), "") << version;
 }
+
+// The description's SQL text carries its own copy of "the user's schemas" (a raw literal whose
+// whitespace is part of the catalog stamp's inputs); it must say what db::user_schema_test says.
+TEST(SearchPathNames, TheDescriptionsUserSchemasAreTheOneDefinition) {
+  auto squeeze = [](const std::string& s) {
+    std::string out;
+    for (char c : s)
+      if (!std::isspace(static_cast<unsigned char>(c))) out.push_back(c);
+    return out;
+  };
+  EXPECT_NE(squeeze(ferry::db::fingerprint_query()).find(squeeze(ferry::db::user_schema_test())), std::string::npos);
+}

@@ -155,7 +155,7 @@ std::vector<Finding> Linter::lint(const Source& src) {
     PgQueryParseResult r = pg_query_parse(sql.c_str());
     json tree = r.error ? json() : json::parse(r.parse_tree, nullptr, false);
     pg_query_free_parse_result(r);
-    if (loss.empty()) loss = tree.is_object() ? reading.read(tree) : "cannot be read by the parser";
+    if (loss.empty()) loss = reading.read(tree);
     if (!tree.is_object() || !tree.contains("stmts")) return;  // the split accepted it: nothing to read
     for (const auto& s : tree["stmts"]) {
       if (!s.contains("stmt") || !s["stmt"].is_object() || s["stmt"].empty()) continue;
