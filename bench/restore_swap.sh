@@ -37,15 +37,18 @@ bare() { fresh_db restored; settle; time_ms pg_restore -j2 -d restored "$1"; }
 swap() {
   local t
   settle
+  rm -f "$W/swap-$2.log"
   t=$(time_ms "$1" -C "$W/project" --state-dir "$W/state" -vv --log-file "$W/swap-$2.log" rollback bench --backup "$id" --no-restart)
+  # this round's decompression and pg_restore phases, beside its floor (the machine drifts)
+  echo "$2 $t $(grep -o 'decompress and sha256 check [0-9]*' "$W/swap-$2.log" | grep -o '[0-9]*$') $(grep -o 'pg_restore -j[0-9]* (of [0-9]* CPUs) [0-9]*' "$W/swap-$2.log" | grep -o '[0-9]*$')" >> "$W/phases"
   wait_dropped
   echo "$t"
 }
 echo "load before: $(uptime)"
 Z=(); F=(); A=(); B=()
 for _ in $(seq 1 "$ROUNDS"); do
-  rm -f "$W"/swap-*.log
   Z+=("$(bare "$W/dumps/z0.dump")")
+  echo "floor ${Z[-1]}" >> "$W/phases"
   F+=("$(bare "$W/dumps/fc.dump")")
   A+=("$(swap "$FERRY" a)")
   [ -n "$FERRY_B" ] && B+=("$(swap "$FERRY_B" b)")
@@ -63,6 +66,8 @@ if [ -n "$FERRY_B" ]; then
   printf '  %-44s %6s ms   %s of the floor, %s of -Fc; rounds: %s\n' "ferry swap restore ($FERRY_B)" "$mb" \
     "$(ratio "$mb" "$mz")" "$(ratio "$mb" "$mf")" "${B[*]}"
 fi
+echo "  each round: the floor, then each swap's total, decompression and pg_restore phase (ms):"
+awk '$1 == "floor" { if (line) print line; line = "    floor " $2 } $1 != "floor" { line = line ";  " $1 ": " $2 " (decompress " $3 ", pg_restore " $4 ")" } END { print line }' "$W/phases"
 for l in "$W"/swap-*.log; do
   echo "  phases of the last round, $(basename "$l" .log):"
   grep -o 'swap restore: .*' "$l" | sed 's/^swap restore: /    /'

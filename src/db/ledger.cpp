@@ -244,6 +244,34 @@ std::string Ledger::record_applied_sql(const AppliedMigration& m) {
          "SELECT version, name, 'applied', run_id FROM m";
 }
 
+std::string Ledger::batch_mark(size_t k) {
+  return "SELECT pg_catalog.set_config('ferry.b" + std::to_string(k) +
+         "', pg_catalog.clock_timestamp()::pg_catalog.text, true)";
+}
+
+std::string Ledger::record_applied_batch_sql(const std::vector<AppliedMigration>& ms) {
+  auto l = [&](const std::string& v) { return m_conn.literal(v); };
+  auto mark = [](size_t k) {
+    return "pg_catalog.current_setting('ferry.b" + std::to_string(k) + "')::pg_catalog.timestamptz";
+  };
+  std::string values;
+  for (size_t k = 0; k < ms.size(); ++k) {
+    const auto& m = ms[k];
+    values += (k ? ", (" : "(") + std::to_string(k) + ", " + l(m.version) + ", " + l(m.name) + ", " + l(m.checksum) +
+              ", " + (m.down_sql ? l(*m.down_sql) : "NULL::pg_catalog.text") + ", (extract(epoch FROM " + mark(k + 1) +
+              " OPERATOR(pg_catalog.-) " + mark(k) + ") OPERATOR(pg_catalog.*) 1000)::bigint, " + l(m.run_id) + ", " +
+              (m.destroys_data ? "true" : "false") + ", " + (m.down_restores_data ? "true" : "false") + ")";
+  }
+  return "WITH v (ord, version, name, checksum, down_sql, duration_ms, run_id, destroys_data, down_restores_data) AS "
+         "(VALUES " +
+         values +
+         "), m AS (INSERT INTO ferry.migrations (version, name, checksum, down_sql, duration_ms, run_id, "
+         "destroys_data, down_restores_data) SELECT version, name, checksum, down_sql, duration_ms, run_id, "
+         "destroys_data, down_restores_data FROM v ORDER BY ord) "
+         "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'applied', run_id FROM v "
+         "ORDER BY ord";
+}
+
 void Ledger::record_reverted(const std::string& version, const std::string& run_id) {
   m_conn.exec_params(
       "WITH m AS (DELETE FROM ferry.migrations WHERE version OPERATOR(pg_catalog.=) $1 RETURNING version, name) "

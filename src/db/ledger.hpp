@@ -101,6 +101,13 @@ class Ledger {
   // round trip with the migration itself. Its
   // duration is measured from the setting ferry.t0, set just before the migration's SQL.
   std::string record_applied_sql(const AppliedMigration& m);
+  // Records the migrations of one batch of a `transaction: all` run (and their history rows, in
+  // the same order) as one SQL statement, sent last in the batch: one statement for the batch
+  // costs the server about half of one per migration (bench/README.md, W2). Migration k's
+  // duration is the time between the settings batch_mark(k) and batch_mark(k + 1), set before
+  // each migration's SQL and after the last.
+  std::string record_applied_batch_sql(const std::vector<AppliedMigration>& ms);
+  static std::string batch_mark(size_t k);
   void record_reverted(const std::string& version, const std::string& run_id);
   // A history row for a version the ledger does not hold (an Alembic revision applied or reverted).
   void record_event(const std::string& version, const std::string& name, const std::string& action,
@@ -186,8 +193,8 @@ class Ledger {
 
  private:
   Connection& m_conn;
-  bool m_schema_seen = false;     // schema_exists() answered yes
-  bool m_schema_created = false;  // ensure_schema() made it in this session
+  bool m_schema_seen = false;        // schema_exists() answered yes
+  bool m_schema_created = false;     // ensure_schema() made it in this session
   bool m_fingerprints_seen = false;  // ferry.fingerprints exists (asked with schema_exists())
 };
 

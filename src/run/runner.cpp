@@ -10,6 +10,7 @@
 #include "db/introspect.hpp"
 #include "migrate/sql_parser.hpp"
 #include "core/interrupt.hpp"
+#include "run/early_connect.hpp"
 #include "run/fleet.hpp"
 #include "run/proof.hpp"
 #include "run/hooks.hpp"
@@ -45,8 +46,15 @@ class StageRunner {
  public:
   StageRunner(const config::Project& project, const config::Playbook& pb, const config::Environment& env,
               report::Reporter& rep, const std::string& run_id, const RunOptions& opts,
-              const std::vector<migrate::Migration>& files)
-      : m_project(project), m_pb(pb), m_env(env), m_rep(rep), m_run_id(run_id), m_opts(opts), m_files(files) {}
+              const std::vector<migrate::Migration>& files, EarlyConnection& early)
+      : m_project(project),
+        m_pb(pb),
+        m_env(env),
+        m_rep(rep),
+        m_run_id(run_id),
+        m_opts(opts),
+        m_files(files),
+        m_early(early) {}
 
   StageOutcome run() {
     Stopwatch sw;
@@ -115,8 +123,8 @@ class StageRunner {
     std::unique_ptr<Session> session;
     Stopwatch sw;
     try {
-      session = std::make_unique<Session>(m_env, transports, m_run_id,
-                                          SessionWaits{m_opts.wait_ready, m_opts.wait_lock}, m_rep);
+      session = std::make_unique<Session>(
+          m_env, transports, m_run_id, SessionWaits{m_opts.wait_ready, m_opts.wait_lock}, m_rep, m_early.take(m_env));
     } catch (const Error& e) {
       if (e.kind() == ErrorKind::Refused) return refuse(e.what(), e.hint());
       m_rep.step_failed("connect", e.what(), sw.elapsed());
@@ -373,6 +381,7 @@ class StageRunner {
   std::string m_run_id;
   const RunOptions& m_opts;
   const std::vector<migrate::Migration>& m_files;
+  EarlyConnection& m_early;
   report::StageSummary m_sum;  // for notifications and metrics
 };
 
@@ -398,6 +407,10 @@ int run_playbook(const config::Project& project, const config::Playbook& pb, con
   }
   if (opts.fleet.resume) stages = {resume_stage(opts, pb)};
   check_fleet_flags(project, stages, opts.fleet);
+  // The first stage's connection opens while the migrations are read (unless it would wait for
+  // a protected environment's confirmation: it is opened after it then).
+  const config::Environment* first = stages.empty() ? nullptr : &project.environment(stages.front());
+  EarlyConnection early(first && (!first->is_protected || opts.yes) ? first : nullptr);
   auto files = load_playbook_migrations(project, pb.migrations);
   std::string run_id = new_run_id();
   install_signal_handlers();
@@ -418,7 +431,7 @@ int run_playbook(const config::Project& project, const config::Playbook& pb, con
       if (!fr.record.is_null()) fleets.push_back(fr.record);
       out = {fr.exit_code, fr.outcome, fr.error};
     } else {
-      out = StageRunner(project, pb, env, fan, run_id, opts, files).run();
+      out = StageRunner(project, pb, env, fan, run_id, opts, files, early).run();
     }
     if (out.exit_code != exit_code::k_ok) {
       code = out.exit_code;

@@ -10,10 +10,13 @@ const char* const k_lock_held_hint =
     "wait for that run to finish (--wait-lock DURATION waits for it); ferry never breaks another run's lock";
 
 Session::Session(const config::Environment& env, steps::Transports& transports, const std::string& run_id,
-                 SessionWaits waits, report::Reporter& rep)
+                 SessionWaits waits, report::Reporter& rep, std::unique_ptr<db::Connection> opened)
     : m_env(env), m_run_id(run_id) {
   Stopwatch sw;
-  m_link = connect_when_ready(env, &transports, waits.ready, rep);
+  if (opened)
+    m_link.conn = std::move(opened);
+  else
+    m_link = connect_when_ready(env, &transports, waits.ready, rep);
   auto ledger = std::make_unique<db::Ledger>(*m_link.conn);
   if (!lock_waiting(*ledger, env.name, waits.lock, rep))
     throw Error(ErrorKind::Refused, locked_message(*ledger, env.name, waits.lock), k_lock_held_hint);

@@ -23,8 +23,9 @@ class Session {
  public:
   // Throws Error(Refused) when another run holds the lock (after waiting `waits.lock`), and
   // what connecting throws when the database cannot be reached.
+  // `opened`: the connection to use, already open (run/early_connect.*); else Session connects.
   Session(const config::Environment& env, steps::Transports& transports, const std::string& run_id, SessionWaits waits,
-          report::Reporter& rep);
+          report::Reporter& rep, std::unique_ptr<db::Connection> opened = nullptr);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;

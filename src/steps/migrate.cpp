@@ -208,17 +208,22 @@ class Applier {
     std::vector<std::string> script;                // one statement each
     std::vector<std::pair<size_t, size_t>> ranges;  // statement index range of each migration's up.sql
     std::vector<db::AppliedMigration> recs;
+    // `each`: its own transaction and ledger row per migration. `all`: a time mark before each
+    // migration, and the batch's ledger rows in one statement after the last (db/ledger.hpp).
     for (size_t i = from; i < to; ++i) {
       const auto& m = m_pending[i];
       recs.push_back(record_for(m, m_ctx.run_id));
       if (m_each) script.insert(script.end(), {"BEGIN", m_lt});
-      script.push_back("SELECT pg_catalog.set_config('ferry.t0', pg_catalog.clock_timestamp()::pg_catalog.text, true)");
+      script.push_back(
+          m_each ? "SELECT pg_catalog.set_config('ferry.t0', pg_catalog.clock_timestamp()::pg_catalog.text, true)"
+                 : db::Ledger::batch_mark(i - from));
       size_t first = script.size();
       for (auto& st : migrate::split_statements(m.up_sql, m.dir + "/up.sql")) script.push_back(std::move(st.text));
       ranges.push_back({first, script.size()});
-      script.push_back(m_ctx.ledger.record_applied_sql(recs.back()));
-      if (m_each) script.push_back("COMMIT");
+      if (m_each) script.insert(script.end(), {m_ctx.ledger.record_applied_sql(recs.back()), "COMMIT"});
     }
+    if (!m_each)
+      script.insert(script.end(), {db::Ledger::batch_mark(to - from), m_ctx.ledger.record_applied_batch_sql(recs)});
     progress(m_pending[from]);
     try {
       for (const auto& st : script) log::trace("sql: " + st);
@@ -249,7 +254,7 @@ class Applier {
       auto st = migrate::split_statements(m.up_sql, where)[failed - ranges[k].first];
       where += ":" + std::to_string(st.line) + ":" + std::to_string(st.col);
     } else if (failed >= ranges[k].second) {
-      where += " (recording it in ferry.migrations)";
+      where += m_each ? " (recording it in ferry.migrations)" : " (recording its batch in ferry.migrations)";
     }
     if (e.sqlstate() == "55P03" && m_attempt <= m_spec.lock_retries) throw LockBusy{where + ": " + e.what()};
     fail(m, db::DbError(where + ": " + e.what(), e.sqlstate(), e.position()));

@@ -36,6 +36,27 @@ TEST_F(LedgerBatch, EachMigrationOfABatchRecordsItsOwnDuration) {
   EXPECT_EQ(q("SELECT string_agg(checksum, '') = '' FROM ferry.migrations"), "f");
 }
 
+// 60 migrations: two batches, each recorded by one statement. Every row is there, exactly as
+// written (a down.sql with quotes, dollar quotes and a backslash), history in version order.
+TEST_F(LedgerBatch, TwoBatchesRecordEveryRowExactlyAndInOrder) {
+  const std::string tricky = "DELETE FROM t_7 WHERE note = 'it''s $$ \\ done';\nDROP TABLE t_7;";
+  for (int i = 1; i <= 60; ++i) {
+    char v[8];
+    std::snprintf(v, sizeof v, "%04d", i);
+    std::string t = "t_" + std::to_string(i);
+    project.migration(std::string(v) + "_" + t, "CREATE TABLE " + t + " (id int, note text);",
+                      i == 7 ? tricky : "DROP TABLE " + t + ";");
+  }
+  auto r = project.ferry({"run", "promote"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations"), "60");
+  EXPECT_EQ(q("SELECT down_sql FROM ferry.migrations WHERE version = '0007'"), tricky);
+  EXPECT_EQ(q("SELECT string_agg(version, ',' ORDER BY id) = string_agg(version, ',' ORDER BY version) "
+              "FROM ferry.history WHERE action = 'applied'"),
+            "t");
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations WHERE duration_ms IS NULL OR duration_ms < 0"), "0");
+}
+
 TEST_F(LedgerBatch, ABatchThatFailsRecordsNothingAndNamesTheMigration) {
   project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
   project.migration("0002_b", "CREATE TABLE b (id int);", "DROP TABLE b;");
@@ -60,7 +81,7 @@ TEST_F(LedgerBatch, ABatchWhoseRecordingFailsChangesNothing) {
   project.migration("0003_c", "CREATE TABLE c (id int);", "DROP TABLE c;");
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_TRUE(contains(r.all(), "recording it in ferry.migrations")) << r.all();
+  EXPECT_TRUE(contains(r.all(), "recording its batch in ferry.migrations")) << r.all();
   EXPECT_TRUE(contains(r.all(), "planted refusal")) << r.all();
   EXPECT_EQ(q("SELECT to_regclass('b') IS NULL AND to_regclass('c') IS NULL"), "t");
   EXPECT_EQ(q("SELECT string_agg(version, ',' ORDER BY version) FROM ferry.migrations"), "0001");
