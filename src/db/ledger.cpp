@@ -237,28 +237,46 @@ std::string Ledger::record_applied_sql(const AppliedMigration& m) {
   return "WITH m AS (INSERT INTO ferry.migrations (version, name, checksum, down_sql, duration_ms, "
          "run_id, destroys_data, down_restores_data) VALUES (" +
          l(m.version) + ", " + l(m.name) + ", " + l(m.checksum) + ", " + (m.down_sql ? l(*m.down_sql) : "NULL") +
-         ", (extract(epoch FROM pg_catalog.clock_timestamp() OPERATOR(pg_catalog.-) "
-         "pg_catalog.current_setting('ferry.t0')::pg_catalog.timestamptz) OPERATOR(pg_catalog.*) 1000)::bigint, " +
+         ", ((extract(epoch FROM pg_catalog.clock_timestamp())::pg_catalog.numeric OPERATOR(pg_catalog.-) "
+         "pg_catalog.current_setting('ferry.t0')::pg_catalog.numeric) OPERATOR(pg_catalog.*) 1000)::bigint, " +
          l(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " + (m.down_restores_data ? "true" : "false") +
          ") RETURNING version, name, run_id) INSERT INTO ferry.history (version, name, action, run_id) "
          "SELECT version, name, 'applied', run_id FROM m";
 }
 
+namespace {
+
+// A literal that reads the same whether standard_conforming_strings is on or off when it is
+// parsed: E'' with backslashes and quotes doubled. (The batch is built before a migration in it
+// may turn the setting off; today the server parses the whole batch, sent as one message, first.)
+std::string e_literal(const std::string& text) {
+  std::string out = "E'";
+  for (char c : text) {
+    if (c == '\\' || c == '\'') out += c;
+    out += c;
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+// The marks are seconds since the epoch (numeric text): a migration's DateStyle cannot change
+// how they read back.
 std::string Ledger::batch_mark(size_t k) {
   return "SELECT pg_catalog.set_config('ferry.b" + std::to_string(k) +
-         "', pg_catalog.clock_timestamp()::pg_catalog.text, true)";
+         "', extract(epoch FROM pg_catalog.clock_timestamp())::pg_catalog.text, true)";
 }
 
 std::string Ledger::record_applied_batch_sql(const std::vector<AppliedMigration>& ms) {
-  auto l = [&](const std::string& v) { return m_conn.literal(v); };
+  auto l = e_literal;
   auto mark = [](size_t k) {
-    return "pg_catalog.current_setting('ferry.b" + std::to_string(k) + "')::pg_catalog.timestamptz";
+    return "pg_catalog.current_setting('ferry.b" + std::to_string(k) + "')::pg_catalog.numeric";
   };
   std::string values;
   for (size_t k = 0; k < ms.size(); ++k) {
     const auto& m = ms[k];
     values += (k ? ", (" : "(") + std::to_string(k) + ", " + l(m.version) + ", " + l(m.name) + ", " + l(m.checksum) +
-              ", " + (m.down_sql ? l(*m.down_sql) : "NULL::pg_catalog.text") + ", (extract(epoch FROM " + mark(k + 1) +
+              ", " + (m.down_sql ? l(*m.down_sql) : "NULL::pg_catalog.text") + ", ((" + mark(k + 1) +
               " OPERATOR(pg_catalog.-) " + mark(k) + ") OPERATOR(pg_catalog.*) 1000)::bigint, " + l(m.run_id) + ", " +
               (m.destroys_data ? "true" : "false") + ", " + (m.down_restores_data ? "true" : "false") + ")";
   }

@@ -99,7 +99,8 @@ class Ledger {
   std::string current_version();            // newest applied, "" when none
   // Records an applied migration (and its history row) as one SQL statement, to send in one
   // round trip with the migration itself. Its
-  // duration is measured from the setting ferry.t0, set just before the migration's SQL.
+  // duration is measured from the setting ferry.t0 (seconds since the epoch), set just before
+  // the migration's SQL (steps/migrate.cpp).
   std::string record_applied_sql(const AppliedMigration& m);
   // Records the migrations of one batch of a `transaction: all` run (and their history rows, in
   // the same order) as one SQL statement, sent last in the batch: one statement for the batch

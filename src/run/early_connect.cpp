@@ -2,36 +2,37 @@
 
 #include <system_error>
 
-#include "steps/recovery.hpp"
+#include "run/target.hpp"
 
 namespace ferry::run {
 
-EarlyConnection::EarlyConnection(const config::Environment* e) {
-  if (!e || e->database.fleet() || !e->database.tunnel.empty()) return;
-  const config::Environment& env = *e;
-  auto slot = std::make_unique<std::unique_ptr<db::Connection>>();
+EarlyConnection::EarlyConnection(const config::Environment* env) {
+  if (!env || env->database.fleet() || !env->database.tunnel.empty()) return;
+  auto opened = std::make_unique<OpenedConnection>();
   try {
-    m_thread = std::thread([out = slot.get(), p = steps::connect_params(env, env.database.name)] {
+    // `env` outlives the thread: the destructor joins it.
+    m_thread = std::thread([out = opened.get(), env] {
       try {
-        *out = std::make_unique<db::Connection>(p);
-      } catch (const std::exception&) {  // Session connects again and says why (or waits: --wait-ready)
+        out->conn = connect(*env).conn;
+      } catch (...) {
+        out->error = std::current_exception();
       }
     });
   } catch (const std::system_error&) {  // no thread: Session connects itself
     return;
   }
-  m_env = &env;
-  m_conn = std::move(slot);
+  m_env = env;
+  m_opened = std::move(opened);
 }
 
 EarlyConnection::~EarlyConnection() {
   if (m_thread.joinable()) m_thread.join();
 }
 
-std::unique_ptr<db::Connection> EarlyConnection::take(const config::Environment& env) {
-  if (!m_thread.joinable() || m_env != &env) return nullptr;
+OpenedConnection EarlyConnection::take(const config::Environment& env) {
+  if (!m_thread.joinable() || m_env != &env) return {};
   m_thread.join();
-  return std::move(*m_conn);
+  return std::move(*m_opened);
 }
 
 }  // namespace ferry::run

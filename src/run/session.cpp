@@ -10,11 +10,18 @@ const char* const k_lock_held_hint =
     "wait for that run to finish (--wait-lock DURATION waits for it); ferry never breaks another run's lock";
 
 Session::Session(const config::Environment& env, steps::Transports& transports, const std::string& run_id,
-                 SessionWaits waits, report::Reporter& rep, std::unique_ptr<db::Connection> opened)
+                 SessionWaits waits, report::Reporter& rep, OpenedConnection opened)
     : m_env(env), m_run_id(run_id) {
   Stopwatch sw;
-  if (opened)
-    m_link.conn = std::move(opened);
+  if (opened.error) {  // that was the first attempt: again only while --wait-ready waits for the server
+    try {
+      std::rethrow_exception(opened.error);
+    } catch (const Error& e) {
+      if (waits.ready <= Millis(0) || !is_not_ready_error(e.what())) throw;
+    }
+  }
+  if (opened.conn)
+    m_link.conn = std::move(opened.conn);
   else
     m_link = connect_when_ready(env, &transports, waits.ready, rep);
   auto ledger = std::make_unique<db::Ledger>(*m_link.conn);

@@ -10,6 +10,7 @@
 #include "core/duration.hpp"
 #include "db/ledger.hpp"
 #include "report/reporter.hpp"
+#include "run/early_connect.hpp"
 #include "run/target.hpp"
 
 namespace ferry::run {
@@ -23,9 +24,10 @@ class Session {
  public:
   // Throws Error(Refused) when another run holds the lock (after waiting `waits.lock`), and
   // what connecting throws when the database cannot be reached.
-  // `opened`: the connection to use, already open (run/early_connect.*); else Session connects.
+  // `opened`: a connection attempt already made (run/early_connect.*): its connection is used,
+  // its error counts as the first attempt; when empty, Session connects.
   Session(const config::Environment& env, steps::Transports& transports, const std::string& run_id, SessionWaits waits,
-          report::Reporter& rep, std::unique_ptr<db::Connection> opened = nullptr);
+          report::Reporter& rep, OpenedConnection opened = {});
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;

@@ -69,22 +69,50 @@ TEST_F(LedgerBatch, ABatchThatFailsRecordsNothingAndNamesTheMigration) {
   EXPECT_EQ(q("SELECT count(*) FROM ferry.history"), "0");
 }
 
-TEST_F(LedgerBatch, ABatchWhoseRecordingFailsChangesNothing) {
+TEST_F(LedgerBatch, ABatchWhoseRecordingFailsChangesNothingAndNamesTheBatch) {
   project.migration("0001_a", "CREATE TABLE a (id int);", "DROP TABLE a;");
   ASSERT_EQ(project.ferry({"run", "promote"}).code, 0);
-  // a planted trigger refuses 0003's ledger row: the batch's one recording statement fails
+  // a planted trigger refuses 0002's ledger row (not the batch's last): the batch's one recording
+  // statement fails, and the message names the batch, not one migration
   pg().exec("app",
-            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.version = '0003' THEN "
+            "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF NEW.version = '0002' THEN "
             "RAISE EXCEPTION 'planted refusal'; END IF; RETURN NEW; END $$;"
             "CREATE TRIGGER refuse BEFORE INSERT ON ferry.migrations FOR EACH ROW EXECUTE FUNCTION refuse()");
   project.migration("0002_b", "CREATE TABLE b (id int);", "DROP TABLE b;");
   project.migration("0003_c", "CREATE TABLE c (id int);", "DROP TABLE c;");
   auto r = project.ferry({"run", "promote"});
   EXPECT_EQ(r.code, 1) << r.all();
-  EXPECT_TRUE(contains(r.all(), "recording its batch in ferry.migrations")) << r.all();
+  EXPECT_TRUE(contains(r.all(), "recording 0002_b .. 0003_c in ferry.migrations")) << r.all();
   EXPECT_TRUE(contains(r.all(), "planted refusal")) << r.all();
   EXPECT_EQ(q("SELECT to_regclass('b') IS NULL AND to_regclass('c') IS NULL"), "t");
   EXPECT_EQ(q("SELECT string_agg(version, ',' ORDER BY version) FROM ferry.migrations"), "0001");
+}
+
+// A migration may change the session's settings for the ones after it: standard_conforming_strings
+// off (old pg_dump files do) and another DateStyle. The batch's recording, written before it was
+// sent, still stores every down.sql exactly (a backslash before a quote included) and sane
+// durations. (With the time marks as timestamps, 0002's duration read a date written as SQL, DMY
+// back as ISO, MDY: months off, or an error that failed the batch after the 12th of a month.)
+TEST_F(LedgerBatch, ARecordingReadsTheSameAfterAMigrationChangedTheSessionsSettings) {
+  project.migration("0001_settings",
+                    "SET standard_conforming_strings = off;\nSET datestyle = 'SQL, DMY';\nCREATE TABLE a (id int);",
+                    "DROP TABLE a;");
+  const std::string down = "SELECT 'a\\' AS x;\nDROP TABLE b;";
+  project.migration("0002_b", "SET datestyle = 'ISO, MDY';\nCREATE TABLE b (id int);", down);
+  auto r = project.ferry({"run", "promote"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT down_sql FROM ferry.migrations WHERE version = '0002'"), down);
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations WHERE duration_ms BETWEEN 0 AND 60000"), "2");
+}
+
+// The same with a transaction per migration: each row's duration from its own start mark.
+TEST_F(LedgerBatch, EachTransactionsDurationsSurviveAnotherDateStyle) {
+  project.write("playbooks/each.yaml", "stages: [dev]\nsteps:\n  - migrate: {transaction: each, lock_trace: never}\n");
+  project.migration("0001_settings", "SET datestyle = 'SQL, DMY';\nCREATE TABLE a (id int);", "DROP TABLE a;");
+  project.migration("0002_b", "SET datestyle = 'ISO, MDY';\nCREATE TABLE b (id int);", "DROP TABLE b;");
+  auto r = project.ferry({"run", "each"});
+  ASSERT_EQ(r.code, 0) << r.all();
+  EXPECT_EQ(q("SELECT count(*) FROM ferry.migrations WHERE duration_ms BETWEEN 0 AND 60000"), "2");
 }
 
 }  // namespace
