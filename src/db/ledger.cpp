@@ -1,5 +1,7 @@
 #include "db/ledger.hpp"
 
+#include <functional>
+
 namespace ferry::db {
 
 namespace {
@@ -232,18 +234,6 @@ std::string Ledger::current_version() {
   return r.rows() ? r.text(0, 0) : "";
 }
 
-std::string Ledger::record_applied_sql(const AppliedMigration& m) {
-  auto l = [&](const std::string& v) { return m_conn.literal(v); };
-  return "WITH m AS (INSERT INTO ferry.migrations (version, name, checksum, down_sql, duration_ms, "
-         "run_id, destroys_data, down_restores_data) VALUES (" +
-         l(m.version) + ", " + l(m.name) + ", " + l(m.checksum) + ", " + (m.down_sql ? l(*m.down_sql) : "NULL") +
-         ", ((extract(epoch FROM pg_catalog.clock_timestamp())::pg_catalog.numeric OPERATOR(pg_catalog.-) "
-         "pg_catalog.current_setting('ferry.t0')::pg_catalog.numeric) OPERATOR(pg_catalog.*) 1000)::bigint, " +
-         l(m.run_id) + ", " + (m.destroys_data ? "true" : "false") + ", " + (m.down_restores_data ? "true" : "false") +
-         ") RETURNING version, name, run_id) INSERT INTO ferry.history (version, name, action, run_id) "
-         "SELECT version, name, 'applied', run_id FROM m";
-}
-
 namespace {
 
 // A literal that reads the same whether standard_conforming_strings is on or off when it is
@@ -258,27 +248,29 @@ std::string e_literal(const std::string& text) {
   return out + "'";
 }
 
-}  // namespace
-
-// The marks are seconds since the epoch (numeric text): a migration's DateStyle cannot change
-// how they read back.
-std::string Ledger::batch_mark(size_t k) {
-  return "SELECT pg_catalog.set_config('ferry.b" + std::to_string(k) +
-         "', extract(epoch FROM pg_catalog.clock_timestamp())::pg_catalog.text, true)";
+// Time marks are seconds since the epoch (numeric text) in a setting `ferry.NAME`: a migration
+// that changes DateStyle cannot change how they read back.
+const char* const k_epoch_now = "extract(epoch FROM pg_catalog.clock_timestamp())::pg_catalog.numeric";
+std::string mark_sql(const std::string& name, bool local) {
+  return "SELECT pg_catalog.set_config('ferry." + name + "', " + k_epoch_now + "::pg_catalog.text, " +
+         (local ? "true)" : "false)");
+}
+std::string mark_value(const std::string& name) {
+  return "pg_catalog.current_setting('ferry." + name + "')::pg_catalog.numeric";
 }
 
-std::string Ledger::record_applied_batch_sql(const std::vector<AppliedMigration>& ms) {
+// The ledger rows of `ms` and their history rows, in that order, as one statement; migration k's
+// duration in seconds is the SQL `seconds(k)`.
+std::string applied_rows_sql(const std::vector<AppliedMigration>& ms,
+                             const std::function<std::string(size_t)>& seconds) {
   auto l = e_literal;
-  auto mark = [](size_t k) {
-    return "pg_catalog.current_setting('ferry.b" + std::to_string(k) + "')::pg_catalog.numeric";
-  };
   std::string values;
   for (size_t k = 0; k < ms.size(); ++k) {
     const auto& m = ms[k];
     values += (k ? ", (" : "(") + std::to_string(k) + ", " + l(m.version) + ", " + l(m.name) + ", " + l(m.checksum) +
-              ", " + (m.down_sql ? l(*m.down_sql) : "NULL::pg_catalog.text") + ", ((" + mark(k + 1) +
-              " OPERATOR(pg_catalog.-) " + mark(k) + ") OPERATOR(pg_catalog.*) 1000)::bigint, " + l(m.run_id) + ", " +
-              (m.destroys_data ? "true" : "false") + ", " + (m.down_restores_data ? "true" : "false") + ")";
+              ", " + (m.down_sql ? l(*m.down_sql) : "NULL::pg_catalog.text") + ", (" + seconds(k) +
+              " OPERATOR(pg_catalog.*) 1000)::bigint, " + l(m.run_id) + ", " + (m.destroys_data ? "true" : "false") +
+              ", " + (m.down_restores_data ? "true" : "false") + ")";
   }
   return "WITH v (ord, version, name, checksum, down_sql, duration_ms, run_id, destroys_data, down_restores_data) AS "
          "(VALUES " +
@@ -288,6 +280,25 @@ std::string Ledger::record_applied_batch_sql(const std::vector<AppliedMigration>
          "destroys_data, down_restores_data FROM v ORDER BY ord) "
          "INSERT INTO ferry.history (version, name, action, run_id) SELECT version, name, 'applied', run_id FROM v "
          "ORDER BY ord";
+}
+
+std::string batch_name(size_t k) { return "b" + std::to_string(k); }
+
+}  // namespace
+
+std::string Ledger::start_mark(bool local) { return mark_sql("t0", local); }
+
+std::string Ledger::record_applied_sql(const AppliedMigration& m) {
+  return applied_rows_sql(
+      {m}, [](size_t) { return std::string("(") + k_epoch_now + " OPERATOR(pg_catalog.-) " + mark_value("t0") + ")"; });
+}
+
+std::string Ledger::batch_mark(size_t k) { return mark_sql(batch_name(k), true); }
+
+std::string Ledger::record_applied_batch_sql(const std::vector<AppliedMigration>& ms) {
+  return applied_rows_sql(ms, [](size_t k) {
+    return "(" + mark_value(batch_name(k + 1)) + " OPERATOR(pg_catalog.-) " + mark_value(batch_name(k)) + ")";
+  });
 }
 
 void Ledger::record_reverted(const std::string& version, const std::string& run_id) {

@@ -97,18 +97,20 @@ class Ledger {
 
   std::vector<AppliedMigration> applied();  // ordered by version, oldest first
   std::string current_version();            // newest applied, "" when none
+  // Time marks, written and read here only: seconds since the epoch in a setting (a migration
+  // that changes DateStyle cannot change how they read back). start_mark: just before a
+  // migration's SQL (local to the transaction or not); batch_mark(k): before migration k of a
+  // batch, and after its last.
+  static std::string start_mark(bool local);
+  static std::string batch_mark(size_t k);
   // Records an applied migration (and its history row) as one SQL statement, to send in one
-  // round trip with the migration itself. Its
-  // duration is measured from the setting ferry.t0 (seconds since the epoch), set just before
-  // the migration's SQL (steps/migrate.cpp).
+  // round trip with the migration itself. Its duration is measured from start_mark.
   std::string record_applied_sql(const AppliedMigration& m);
   // Records the migrations of one batch of a `transaction: all` run (and their history rows, in
   // the same order) as one SQL statement, sent last in the batch: one statement for the batch
   // costs the server about half of one per migration (bench/README.md, W2). Migration k's
-  // duration is the time between the settings batch_mark(k) and batch_mark(k + 1), set before
-  // each migration's SQL and after the last.
+  // duration is the time between batch_mark(k) and batch_mark(k + 1).
   std::string record_applied_batch_sql(const std::vector<AppliedMigration>& ms);
-  static std::string batch_mark(size_t k);
   void record_reverted(const std::string& version, const std::string& run_id);
   // A history row for a version the ledger does not hold (an Alembic revision applied or reverted).
   void record_event(const std::string& version, const std::string& name, const std::string& action,

@@ -38,7 +38,7 @@ class EarlyConnection {
 
  private:
   const config::Environment* m_env = nullptr;
-  std::unique_ptr<OpenedConnection> m_opened;  // written by the thread, read after join
+  OpenedConnection m_opened;  // written by the thread, read after join
   std::thread m_thread;
 };
 

@@ -117,15 +117,6 @@ db::AppliedMigration record_for(const migrate::Migration& m, const std::string& 
 namespace {
 constexpr size_t k_batch = 50;
 
-// The time a migration starts, as seconds since the epoch (numeric text: a migration that changes
-// DateStyle cannot change how it reads back), for its ledger row (Ledger::record_applied_sql).
-std::string start_mark(bool local) {
-  return std::string(
-             "SELECT pg_catalog.set_config('ferry.t0', extract(epoch FROM pg_catalog.clock_timestamp())::"
-             "pg_catalog.text, ") +
-         (local ? "true)" : "false)");
-}
-
 [[noreturn]] void fail(const migrate::Migration& m, const Error& e) {
   std::string what = m.id() + ": " + e.what();
   if (m.no_transaction) what += "\n(no-transaction migration: statements before the failing one stay applied)";
@@ -224,7 +215,7 @@ class Applier {
       const auto& m = m_pending[i];
       recs.push_back(record_for(m, m_ctx.run_id));
       if (m_each) script.insert(script.end(), {"BEGIN", m_lt});
-      script.push_back(m_each ? start_mark(true) : db::Ledger::batch_mark(i - from));
+      script.push_back(m_each ? db::Ledger::start_mark(true) : db::Ledger::batch_mark(i - from));
       size_t first = script.size();
       for (auto& st : migrate::split_statements(m.up_sql, m.dir + "/up.sql")) script.push_back(std::move(st.text));
       ranges.push_back({first, script.size()});
@@ -265,10 +256,10 @@ class Applier {
       where += " (recording it in ferry.migrations)";
     }
     // `all`: the batch's rows are one statement, after its last migration (any of them may be the refused row)
-    if (!m_each && failed >= ranges.back().second)
-      where = "recording " + m_pending[from].id() + " .. " + m.id() + " in ferry.migrations";
+    bool batch_rows = !m_each && failed >= ranges.back().second;
+    if (batch_rows) where = "recording " + m_pending[from].id() + " .. " + m.id() + " in ferry.migrations";
     if (e.sqlstate() == "55P03" && m_attempt <= m_spec.lock_retries) throw LockBusy{where + ": " + e.what()};
-    if (!m_each && failed >= ranges.back().second) throw Error(e.kind(), where + ": " + e.what(), e.hint());
+    if (batch_rows) throw Error(e.kind(), where + ": " + e.what(), e.hint());
     fail(m, db::DbError(where + ": " + e.what(), e.sqlstate(), e.position()));
   }
 
@@ -292,7 +283,7 @@ class Applier {
         commit();                         // what came before is committed first (SPEC 4.1)
         m_ctx.ledger.mark_applying(rec);  // outlives a kill between the statements and the ledger row
         m_db.exec("SET lock_timeout = '" + std::to_string(m_spec.lock_timeout.count()) + "ms'");
-        m_db.exec(start_mark(false));
+        m_db.exec(db::Ledger::start_mark(false));
         exec_up(m);
         if (m.verify_sql) run_checks(m_db, *m.verify_sql, m.dir + "/verify.sql");
         m_db.exec("RESET lock_timeout");
@@ -300,7 +291,7 @@ class Applier {
         m_ctx.applied_this_run.push_back(rec);
       } else {
         begin();
-        m_db.exec(start_mark(true));
+        m_db.exec(db::Ledger::start_mark(true));
         exec_up(m);
         if (m.verify_sql) run_checks(m_db, *m.verify_sql, m.dir + "/verify.sql");
         m_db.exec(m_ctx.ledger.record_applied_sql(rec));
