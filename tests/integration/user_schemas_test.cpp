@@ -7,21 +7,23 @@
 #include "db/blockers.hpp"
 #include "db/introspect.hpp"
 #include "db/lock_trace.hpp"
-#include "support/fixtures.hpp"
+#include "support/app_fixture.hpp"
 
 using namespace ferry::test;
 namespace db = ferry::db;
 
 namespace {
 
-class UserSchemas : public ::testing::Test {
+class UserSchemas : public AppTest<UserSchemas> {
  protected:
-  static PgCluster& pg() {
-    static PgCluster cluster;
-    return cluster;
+  UserSchemas() : AppTest(no_tasks()) {}
+  static AppShape no_tasks() {
+    AppShape shape;
+    shape.tasks = false;  // `app` stays empty: SetUp makes the schema these tests are about
+    return shape;
   }
   void SetUp() override {
-    pg().create_db("app");
+    AppTest::SetUp();
     pg().exec("app",
               "CREATE SCHEMA pgxtoast_app; CREATE TABLE pgxtoast_app.orders (id int PRIMARY KEY);"
               "INSERT INTO pgxtoast_app.orders VALUES (1), (2)");
