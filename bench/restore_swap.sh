@@ -5,8 +5,9 @@
 #   pg_restore -j2 of `pg_dump -Fc` (zlib)                       (what a by-hand checklist restores)
 #   ferry rollback --backup ID (backup.restore: swap), FERRY_BIN  (and FERRY_BIN_B right after it)
 # Every round restores the same ferry backup; the replaced database's background drop is waited
-# for (untimed) before the next command, and dirty pages are written out (CHECKPOINT, sync)
-# before each timed one. Prints medians of ROUNDS (default 5) and ratios, and
+# for (untimed) before the next command, each restored database is dropped (the floor's) or
+# vacuumed (the swapped-in one) untimed so that its autovacuum does not run during the next
+# command, and dirty pages are written out (CHECKPOINT, sync) before each timed one. Prints medians of ROUNDS (default 5) and ratios, and
 # the swap's phases from the last round's -vv log.
 source "$(dirname "$0")/lib.sh"
 ROWS=${SIZE_ROWS:-800000}
@@ -17,6 +18,7 @@ bench_cluster_start
 W="$BENCH_DIR/work"
 mkdir -p "$W/project/environments" "$W/project/playbooks" "$W/dumps"
 bench_events_db app "$ROWS"
+psql -X -q -d app -c "VACUUM (ANALYZE)"  # settled, as a database in service is
 printf 'database: {name: app, user: postgres, host: 127.0.0.1, port: %s}\nbackup: {dir: %s, restore: swap}\n' \
   "$PGPORT" "$W/backups" > "$W/project/environments/bench.yaml"
 pg_dump -Fc -Z0 -d app -f "$W/dumps/z0.dump"
@@ -33,7 +35,15 @@ wait_dropped() {
 # Every timed command starts with the server's and the kernel's dirty pages written out: none
 # pays for the writes of the one before it.
 settle() { psql -X -q -d postgres -c CHECKPOINT; sync; }
-bare() { fresh_db restored; settle; time_ms pg_restore -j2 -d restored "$1"; }
+# A restored database's autovacuum (3.2M fresh rows: VACUUM and ANALYZE of every table) would run
+# during the next timed command: the floor's copy is dropped and the swapped-in one vacuumed
+# before anything else is timed.
+bare() {
+  local t
+  fresh_db restored; settle; t=$(time_ms pg_restore -j2 -d restored "$1")
+  psql -X -q -d postgres -c "DROP DATABASE restored WITH (FORCE)"
+  echo "$t"
+}
 swap() {
   local t
   settle
@@ -42,6 +52,7 @@ swap() {
   # this round's decompression and pg_restore phases, beside its floor (the machine drifts)
   echo "$2 $t $(grep -o 'decompress and sha256 check [0-9]*' "$W/swap-$2.log" | grep -o '[0-9]*$') $(grep -o 'pg_restore -j[0-9]* (of [0-9]* CPUs) [0-9]*' "$W/swap-$2.log" | grep -o '[0-9]*$')" >> "$W/phases"
   wait_dropped
+  psql -X -q -d app -c "VACUUM (ANALYZE)"
   echo "$t"
 }
 echo "load before: $(uptime)"
