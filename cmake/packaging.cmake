@@ -47,6 +47,24 @@ endif()
 install(FILES "${CMAKE_BINARY_DIR}/completions/ferry" DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions)
 install(FILES "${CMAKE_BINARY_DIR}/completions/_ferry" DESTINATION ${CMAKE_INSTALL_DATADIR}/zsh/vendor-completions)
 install(FILES README.md ARCHITECTURE.md DESTINATION ${CMAKE_INSTALL_DOCDIR})
+# The licence notices of the libraries linked into the binary (CMakeLists.txt), from the Debian
+# copyright files of the packages their archives came from.
+set(FERRY_NOTICES "${CMAKE_BINARY_DIR}/THIRD_PARTY_NOTICES")
+string(CONCAT notices "ferry's binary contains code of the libraries below, linked from their static archives.\n"
+            "Their licences and notices follow, as Debian's packages of them state them.\n\n"
+            "Boost.Filesystem 1.74: Boost Software License 1.0 (no notice required in binary form).\n"
+            "libstdc++ and libgcc (GCC 12): GPL 3 with the GCC Runtime Library Exception 3.1.\n")
+foreach(pkg libpqxx-dev libyaml-cpp-dev libspdlog-dev libfmt-dev libpg-query-dev)
+  set(copyright "/usr/share/doc/${pkg}/copyright")
+  if(EXISTS "${copyright}")
+    file(READ "${copyright}" text)
+    string(APPEND notices "\n==== ${pkg} (${copyright}) ====\n${text}")
+  else()
+    string(APPEND notices "\n==== ${pkg}: its copyright file ${copyright} was not found at build time ====\n")
+  endif()
+endforeach()
+file(WRITE "${FERRY_NOTICES}" "${notices}")
+install(FILES "${FERRY_NOTICES}" DESTINATION ${CMAKE_INSTALL_DOCDIR})
 install(DIRECTORY docs/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/docs)
 install(DIRECTORY examples/ DESTINATION ${CMAKE_INSTALL_DOCDIR}/examples
         PATTERN "__pycache__" EXCLUDE PATTERN "*.pyc" EXCLUDE)

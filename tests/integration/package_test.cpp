@@ -144,7 +144,8 @@ TEST(Package, DebInstallsIntoFreshDebianAndTakesABackup) {
     EXPECT_FALSE(contains(depends, d)) << depends;
   auto files = pk::run({"dpkg-deb", "-c", deb}).out;
   for (const std::string f : {"./usr/bin/ferry", "/man1/ferry.1", "/bash-completion/completions/ferry",
-                              "/zsh/vendor-completions/_ferry", "./usr/share/doc/ferry/docs/guide.md"})
+                              "/zsh/vendor-completions/_ferry", "./usr/share/doc/ferry/docs/guide.md",
+                              "./usr/share/doc/ferry/THIRD_PARTY_NOTICES"})
     EXPECT_TRUE(contains(files, f)) << f << " not in the package:\n" << files;
   auto base = pk::debian_base_image();
   ASSERT_EQ(base.code, 0) << base.all();

@@ -32,6 +32,18 @@ TEST(Startup, TheBinaryDoesNotLoadLibcurlAtStart) {
   EXPECT_NE(needed.find("libpq"), std::string::npos) << needed;  // the others are still linked
 }
 
+// The C++ libraries and libstdc++ are inside the binary (CMakeLists.txt: a start ~5 ms sooner);
+// the C libraries are shared.
+TEST(Startup, TheCxxLibrariesAreLinkedInAndTheCLibrariesShared) {
+  std::string needed = output_of("readelf -d '" + ferry_binary() + "' 2>&1");
+  ASSERT_NE(needed.find("NEEDED"), std::string::npos) << needed;
+  for (const char* lib : {"libstdc++", "libgcc_s", "libpqxx", "libyaml-cpp", "libspdlog", "libfmt", "libboost",
+                          "libpg_query"})
+    EXPECT_EQ(needed.find(lib), std::string::npos) << lib << " is a shared dependency:\n" << needed;
+  for (const char* lib : {"libpq.so", "libssh2", "libzstd", "libcrypto"})
+    EXPECT_NE(needed.find(lib), std::string::npos) << lib << " is not a shared dependency:\n" << needed;
+}
+
 TEST(Startup, TheLoadedLibrariesOfAVersionCallLackLibcurl) {
   // LD_DEBUG=libs lists every library the loader opens for the run
   std::string libs = output_of("LD_DEBUG=libs '" + ferry_binary() + "' --version 2>&1");
